@@ -1,0 +1,59 @@
+#pragma once
+// A loaded Llama-family model (Llama, Mistral, Qwen2) and the per-conversation state that runs
+// it. The runtime (sampling, CLI) talks only to this interface; which backend executes the ops
+// and which KV policy decides what each query sees are hidden behind it.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "io/model_config.hpp"
+
+namespace ltri {
+
+enum class Device { Cpu, Cuda };
+
+struct ModelLoadOptions {
+  Device device = Device::Cpu;
+  int threads = 0;  // 0 = all cores
+  // Seeded random weights from config.json alone (benchmarks at real shapes, no download).
+  bool random_weights = false;
+  uint64_t random_seed = 1;
+};
+
+struct SessionOptions {
+  int64_t max_context = 0;  // tokens the session may hold; 0 = the model's max_position_embeddings
+  int64_t chunk = 512;      // prefill chunk (-b): tokens per forward call through the layers
+};
+
+// Called during prefill after each chunk: tokens done, tokens in this call.
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Runs `tokens` through the model at positions n_past() .. n_past()+n-1, in chunks, appending
+  // their keys/values to the cache. Writes the logits (vocab_size floats) of the last token to
+  // `last_logits`; if `all_logits` is not null it receives (n, vocab_size) logits of every token.
+  // Throws ltri::Error if the tokens would exceed max_context or an id is out of range.
+  virtual void forward(std::span<const int32_t> tokens, float* last_logits,
+                       float* all_logits = nullptr, const ProgressFn& progress = {}) = 0;
+  virtual int64_t n_past() const = 0;
+  virtual int64_t max_context() const = 0;
+  virtual void reset() = 0;  // forget all tokens
+  // Bytes held by the KV cache now (for reports).
+  virtual size_t kv_bytes() const = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Reads <dir>/config.json and its safetensors; throws ltri::Error naming file/field/tensor.
+  static std::unique_ptr<Model> load(const std::string& dir, const ModelLoadOptions& options = {});
+  virtual const ModelConfig& config() const = 0;
+  virtual std::unique_ptr<Session> new_session(const SessionOptions& options = {}) const = 0;
+  virtual size_t weight_bytes() const = 0;  // bytes of weights resident for compute
+};
+
+}  // namespace ltri

@@ -43,6 +43,8 @@ class Tokenizer {
   bool is_special(int32_t id) const;
   int32_t bos_id() const;  // -1 if unknown
   std::vector<int32_t> eos_ids() const;  // from tokenizer_config.json / added tokens; may be empty
+  // tokenizer_config.json's chat_template (its "default" entry when it is a list); empty if none.
+  const std::string& chat_template() const;
 
   struct Impl;
 
@@ -55,6 +57,11 @@ class Tokenizer {
 // Turns ids into text one id at a time, holding back bytes until they form whole UTF-8
 // characters, so a streamed piece never splits a character (byte-level BPE and byte fallback
 // both emit partial characters).
+//
+// It decodes a short window of recent ids and emits what the newest id added to the window's
+// text, once that text no longer ends in U+FFFD (an unfinished character), as HF's
+// DecodeStream does; decoding a window rather than single ids keeps decoder rules that look
+// at neighbours (SentencePiece's leading-space strip, byte-fallback runs) as in decode().
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special = false);
@@ -66,8 +73,9 @@ class StreamDecoder {
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_;
-  std::string pending_;  // raw bytes not yet emitted
-  bool at_start_ = true;  // SentencePiece decoders strip the leading space of the first piece
+  std::vector<int32_t> window_;  // ids since the one before the last emitted text
+  std::string prefix_;           // decode of window_[0, prefix_count_): text already emitted
+  size_t prefix_count_ = 0;
 };
 
 // Built-in chat templates (the Jinja templates of the Hub are not interpreted).

@@ -1,0 +1,121 @@
+"""The training mix: which task each episode is, and how episodes are packed into sequences.
+
+Runs inside DataLoader worker processes on the GPU machine (needs `tokenizers`, no torch).
+A sequence of L+1 tokens is  BOS episode BOS episode ... BOS prose-fill , where every episode
+is one task prompt followed by its answer; answer tokens get weight ANSWER_WEIGHT in the loss,
+all other tokens weight 1 (the prose and haystacks are ordinary language-model training).
+"""
+
+import math
+import random
+
+import tasks
+
+ANSWER_WEIGHT = 5.0
+
+# (weight, builder, fixed kwargs, kwargs drawn per episode)
+def _niah_single(rng):
+    return dict(hay_kind=rng.choice(["noise", "prose", "prose", "prose"]),
+                value_kind=rng.choice(["number", "number", "uuid", "word"]))
+
+
+def _niah_multikey(rng):
+    style = rng.randrange(3)
+    if style == 0:
+        return dict(hay_kind="prose", value_kind=rng.choice(["number", "uuid", "word"]), n_distract=rng.randint(1, 6))
+    if style == 1:
+        return dict(hay_kind="needles", value_kind=rng.choice(["number", "uuid", "word"]))
+    return dict(hay_kind="needles", value_kind="uuid", key_kind="uuid")
+
+
+MIX = [
+    (0.05, tasks.passkey, lambda rng: {"hay_kind": "prose" if rng.random() < 0.15 else "noise"}),
+    (0.11, tasks.niah, _niah_single),
+    (0.11, tasks.niah, _niah_multikey),
+    (0.08, tasks.niah, lambda rng: dict(hay_kind=rng.choice(["prose", "noise"]), value_kind=rng.choice(["number", "uuid", "word"]),
+                                        n_values=rng.randint(2, 4), n_distract=rng.randint(0, 2))),
+    (0.08, tasks.niah, lambda rng: dict(hay_kind=rng.choice(["prose", "noise"]), value_kind=rng.choice(["number", "uuid", "word"]),
+                                        n_queries=rng.randint(2, 4), n_distract=rng.randint(0, 2))),
+    (0.07, tasks.vt, lambda rng: {"n_hops": rng.randint(1, 5), "hay_kind": "prose" if rng.random() < 0.3 else "noise"}),
+    (0.05, tasks.kv, lambda rng: {}),
+    (0.11, tasks.fact, lambda rng: {"mode": "single"}),
+    (0.07, tasks.fact, lambda rng: {"mode": "multikey"}),
+    (0.06, tasks.fact, lambda rng: {"mode": "multivalue"}),
+    (0.06, tasks.fact, lambda rng: {"mode": "multiquery"}),
+    (0.08, tasks.vt_phrased, lambda rng: {}),
+    (0.07, tasks.kv_list, lambda rng: {}),
+]
+_CUM = []
+_acc = 0.0
+for w, _, _ in MIX:
+    _acc += w
+    _CUM.append(_acc)
+
+
+def pick_task(rng):
+    r = rng.random() * _CUM[-1]
+    for c, (_, builder, draw) in zip(_CUM, MIX):
+        if r <= c:
+            return builder, draw(rng)
+    return MIX[-1][1], MIX[-1][2](rng)
+
+
+def episode_length(rng, seq_len):
+    """Target tokens of one episode: short ones pack several question pairs into a sequence,
+    long ones put needles and questions up to a whole sequence apart."""
+    if seq_len <= 1024 or rng.random() < 0.5:
+        return int(math.exp(rng.uniform(math.log(128), math.log(seq_len))))
+    return int(rng.uniform(0.5, 1.0) * seq_len)
+
+
+class Packer:
+    def __init__(self, tokenizer, prose, words, seed, bos_id):
+        self.tok = tokenizer
+        self.prose = prose
+        self.words = words
+        self.rng = random.Random(seed)
+        self.bos = bos_id
+        self.chars_per_token = 3.8  # running estimate, corrected after every episode
+
+    def episode(self, target_tokens):
+        rng = self.rng
+        builder, kwargs = pick_task(rng)
+        overhead = 70
+        hay_chars = max(60, int((target_tokens - overhead) * self.chars_per_token))
+        s = builder(rng, hay_chars, words=self.words, prose=self.prose,
+                    heldout=False, **kwargs)
+        text = s.prompt + s.answer
+        enc = self.tok.encode(text, add_special_tokens=False)
+        ids = enc.ids
+        a0, a1 = len(s.prompt), len(s.prompt) + len(s.answer) - 1  # the final "." weighs 1
+        weights = [ANSWER_WEIGHT if a0 <= st < a1 else 1.0 for st, _ in enc.offsets]
+        if len(ids) > 50:
+            r = len(text) / len(ids)
+            self.chars_per_token = 0.9 * self.chars_per_token + 0.1 * r
+        return ids, weights
+
+    def sequence(self, seq_len):
+        """seq_len + 1 token ids and weights (inputs are [:-1], targets [1:])."""
+        need = seq_len + 1
+        ids, wts = [], []
+        tries = 0
+        while need - len(ids) > 160 and tries < 12:
+            tries += 1
+            room = need - len(ids) - 1
+            t = min(episode_length(self.rng, seq_len), room)
+            e_ids, e_w = self.episode(int(t * 0.95))
+            if len(e_ids) + 1 > room + 1:
+                continue
+            ids.append(self.bos)
+            wts.append(1.0)
+            ids.extend(e_ids)
+            wts.extend(e_w)
+        if len(ids) < need:
+            rest = need - len(ids)
+            fill = self.prose.sample(self.rng, int(rest * self.chars_per_token * 1.3) + 200)
+            f_ids = [self.bos] + self.tok.encode(fill, add_special_tokens=False).ids
+            while len(f_ids) < rest:  # rare: pad with more prose
+                f_ids += self.tok.encode("\n" + self.prose.sample(self.rng, rest * 5), add_special_tokens=False).ids
+            ids.extend(f_ids[:rest])
+            wts.extend([1.0] * rest)
+        return ids[:need], wts[:need]

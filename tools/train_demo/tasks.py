@@ -1,0 +1,526 @@
+"""Retrieval task generators shared by training (train.py), the PyTorch evaluation (eval_torch.py)
+and the engine harness (eval_engine.py). Pure standard library, deterministic for a given seed.
+
+A task builds one Sample: the prompt text (everything up to and including the answer's lead-in),
+the answer text the model is trained on (" value." with one leading space), the expected values
+for scoring, and how to score them. Haystacks are noise lines, prose, or other needles.
+
+Public formats (trained and evaluated exactly as written here):
+  passkey   InfiniteBench / Landmark pass key retrieval
+  niah_*    RULER needle-in-a-haystack (single, multikey, multivalue, multiquery)
+  vt        RULER variable tracking (one chain, no in-context example)
+  kv        InfiniteBench kv_retrieval (JSON object of uuid pairs)
+Templated families with many phrasings (phrasings.py), train and held-out splits:
+  fact_single, fact_multikey, fact_multivalue, fact_multiquery, vt_phrased, kv_list
+"""
+
+import json
+import os
+import re
+import zlib
+
+import phrasings as ph
+
+NOISE_UNIT = ("The grass is green. The sky is blue. The sun is yellow. Here we go. "
+              "There and back again.")
+PASSKEY_HEADER = ("There is an important info hidden inside a lot of irrelevant text. Find it and "
+                  "memorize it. I will quiz you about the important information there.")
+RULER_TYPES = {"number": "numbers", "uuid": "uuids", "word": "words"}
+
+_PROSE_BOUNDARY = re.compile(r"[.!?][\"')\]]?(?=\s)|\n")
+_NOISE_BOUNDARY = re.compile(r"again\.(?= |$)")
+
+
+class Sample:
+    __slots__ = ("family", "prompt", "answer", "expected", "scoring", "depths")
+
+    def __init__(self, family, prompt, answer, expected, scoring, depths=()):
+        self.family = family
+        self.prompt = prompt          # text given to the model (no BOS: the tokenizer adds it)
+        self.answer = answer          # " value." : the continuation trained on / teacher-forced
+        self.expected = expected      # values that must all appear in the output
+        self.scoring = scoring        # "all" (RULER string_match_all) or "first_number"
+        self.depths = list(depths)    # needle depths in [0, 1], for the depth x length grid
+
+    def to_json(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources: word lists and haystack text
+
+
+def _stable_bucket(s, n):
+    return zlib.crc32(s.encode()) % n
+
+
+class Words:
+    """The system word list (wamerican), split 90/10 by a hash of each word: keys and word
+    values in training come from `train`, evaluation keys and values from `heldout`."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            words = [w.strip() for w in f]
+        words = sorted({w for w in words if re.fullmatch(r"[a-z]{3,10}", w)})
+        self.train = [w for w in words if _stable_bucket(w, 10) != 0]
+        self.heldout = [w for w in words if _stable_bucket(w, 10) == 0]
+
+    def pick(self, heldout):
+        return self.heldout if heldout else self.train
+
+
+class Prose:
+    """A large text to cut haystacks from, at paragraph starts and sentence ends."""
+
+    def __init__(self, text):
+        self.text = text
+
+    @classmethod
+    def from_files(cls, paths):
+        parts = []
+        for p in paths:
+            with open(p, encoding="utf-8") as f:
+                parts.append(f.read())
+        return cls("\n".join(parts))
+
+    def sample(self, rng, n_chars):
+        n_chars = max(1, n_chars)
+        text = self.text
+        if n_chars >= len(text) - 2:
+            reps = n_chars // max(1, len(text)) + 1
+            text = "\n".join([self.text] * (reps + 1))
+        start = rng.randrange(0, len(text) - n_chars - 1)
+        nl = text.find("\n", start)
+        start = nl + 1 if 0 <= nl < start + 2000 else start
+        end = min(len(text), start + n_chars)
+        m = _PROSE_BOUNDARY.search(text, end)
+        end = m.end() if m and m.end() - end < 400 else end
+        return text[start:end].strip("\n")
+
+
+def noise_hay(n_chars):
+    n = max(1, round(n_chars / (len(NOISE_UNIT) + 1)))
+    return " ".join([NOISE_UNIT] * n)
+
+
+def insert_needles(hay, needles, depths, boundary):
+    """Insert each needle sentence at the first boundary at or after depth * len(hay)."""
+    spots = []
+    for needle, d in zip(needles, depths):
+        p = int(d * len(hay))
+        if p <= 0:
+            spots.append((0, needle))
+            continue
+        m = boundary.search(hay, p)
+        spots.append((m.end() if m else len(hay), needle))
+    # Insert from the back so earlier positions stay valid; equal positions keep their order.
+    for pos, needle in sorted(spots, key=lambda t: t[0], reverse=True):
+        if pos == 0:
+            hay = needle + " " + hay
+        elif hay[pos - 1] == "\n":
+            hay = hay[:pos] + needle + "\n" + hay[pos:]
+        else:
+            hay = hay[:pos] + " " + needle + hay[pos:]
+    return hay
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def rand_uuid(rng):
+    h = "%032x" % rng.getrandbits(128)
+    return "%s-%s-4%s-%s%s-%s" % (h[:8], h[8:12], h[13:16], "89ab"[int(h[16], 16) % 4], h[17:20], h[20:32])
+
+
+def rand_number(rng, lo_digits=3, hi_digits=9):
+    n = rng.randint(lo_digits, hi_digits)
+    return str(rng.randint(10 ** (n - 1), 10 ** n - 1))
+
+
+def rand_code(rng):
+    letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+    style = rng.randrange(5)
+    if style == 0:
+        return "".join(rng.choice(letters) for _ in range(2)) + "-" + str(rng.randint(1000, 9999))
+    if style == 1:
+        return "%04X-%04X" % (rng.getrandbits(16), rng.getrandbits(16))
+    if style == 2:
+        return "".join(rng.choice(letters) for _ in range(3)) + str(rng.randint(100, 999))
+    if style == 3:
+        return "%s%d%s" % (rng.choice(letters), rng.randint(10, 99), "".join(rng.choice(letters) for _ in range(3)))
+    return "#" + str(rng.randint(10000, 99999))
+
+
+def rand_value(rng, kind, words, hw):
+    if kind == "number":
+        return rand_number(rng)
+    if kind == "uuid":
+        return rand_uuid(rng)
+    if kind == "code":
+        return rand_code(rng)
+    wl = words.pick(hw)
+    if kind == "word":
+        return rng.choice(wl)
+    return rng.choice(wl) + "-" + rng.choice(wl)  # phrase
+
+
+def distinct(rng, make, n):
+    out, seen = [], set()
+    while len(out) < n:
+        v = make()
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+def join_values(values):
+    if len(values) == 1:
+        return values[0]
+    return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def cap(s):
+    return s[:1].upper() + s[1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public formats
+
+
+def passkey(rng, hay_chars, prose=None, depth=None, hay_kind="noise", **_):
+    key = str(rng.randint(10000, 99999))
+    d = rng.random() if depth is None else depth
+    needle = "The pass key is %s. Remember it. %s is the pass key." % (key, key)
+    if hay_kind == "noise" or prose is None:
+        hay = insert_needles(noise_hay(hay_chars), [needle], [d], _NOISE_BOUNDARY)
+    else:
+        hay = insert_needles(prose.sample(rng, hay_chars), [needle], [d], _PROSE_BOUNDARY)
+    prompt = "%s\n\n%s\n\nWhat is the pass key? The pass key is" % (PASSKEY_HEADER, hay)
+    return Sample("passkey", prompt, " %s." % key, [key], "first_number", [d])
+
+
+def ruler_key(rng, words, hw, key_kind):
+    if key_kind == "uuid":
+        return rand_uuid(rng)
+    wl = words.pick(hw)
+    return "%s-%s" % (rng.choice(wl), rng.choice(wl))
+
+
+def ruler_value(rng, kind, words, hw):
+    if kind == "number":
+        return str(rng.randint(10 ** 6, 10 ** 7 - 1))
+    if kind == "uuid":
+        return rand_uuid(rng)
+    return rng.choice(words.pick(hw))
+
+
+def niah(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None,
+         value_kind="number", key_kind="word", hay_kind="prose", n_distract=0, n_values=1, n_queries=1, **_):
+    """RULER niah_*: hay_kind "noise" | "prose" | "needles" (the haystack is other needles)."""
+    hw = heldout if heldout_words is None else heldout_words
+    t_pl = RULER_TYPES[value_kind]
+    keys = distinct(rng, lambda: ruler_key(rng, words, hw, key_kind), n_queries + n_distract)
+    query_keys, distract_keys = keys[:n_queries], keys[n_queries:]
+    needles, answers = [], []
+    for k in query_keys:
+        vals = distinct(rng, lambda: ruler_value(rng, value_kind, words, hw), n_values)
+        answers.extend(vals)
+        needles.extend("One of the special magic %s for %s is: %s." % (t_pl, k, v) for v in vals)
+    for k in distract_keys:
+        needles.append("One of the special magic %s for %s is: %s." % (
+            t_pl, k, ruler_value(rng, value_kind, words, hw)))
+    n_true = n_queries * n_values
+    if depth is None:
+        depths = [rng.random() for _ in needles]
+    else:  # the target needles spread around the requested depth, distractors anywhere
+        depths = [min(1.0, max(0.0, depth + 0.1 * (i - (n_true - 1) / 2))) for i in range(n_true)]
+        depths += [rng.random() for _ in range(len(needles) - n_true)]
+    if hay_kind == "needles":
+        filler = []
+        total = 0
+        while total < hay_chars:
+            k = ruler_key(rng, words, hw, key_kind)
+            s = "One of the special magic %s for %s is: %s." % (t_pl, k, ruler_value(rng, value_kind, words, hw))
+            filler.append(s)
+            total += len(s) + 1
+        hay = insert_needles(" ".join(filler), needles, depths, _PROSE_BOUNDARY)
+    elif hay_kind == "noise" or prose is None:
+        hay = insert_needles(noise_hay(hay_chars), needles, depths, _NOISE_BOUNDARY)
+    else:
+        hay = insert_needles(prose.sample(rng, hay_chars), needles, depths, _PROSE_BOUNDARY)
+    # Multi-value answers come in the order the needles appear in the text.
+    if n_values > 1:
+        answers.sort(key=lambda v: hay.find(": " + v + "."))
+    header = ("Some special magic %s are hidden within the following text. Make sure to memorize "
+              "it. I will quiz you about the %s afterwards.\n" % (t_pl, t_pl))
+    qk = join_values(query_keys)
+    if n_values == 1 and n_queries == 1:
+        t = value_kind
+        q = ("What is the special magic %s for %s mentioned in the provided text? The special magic "
+             "%s for %s mentioned in the provided text is" % (t, qk, t, qk))
+    else:
+        q = ("What are all the special magic %s for %s mentioned in the provided text? The special "
+             "magic %s for %s mentioned in the provided text are" % (t_pl, qk, t_pl, qk))
+    prompt = header + hay + "\n" + q
+    return Sample("niah", prompt, " " + join_values(answers) + ".", answers, "all", depths[:n_true])
+
+
+def vt(rng, hay_chars, n_hops=4, depth=None, prose=None, hay_kind="noise", **_):
+    """RULER variable tracking: one chain 'VAR A = 12345. VAR B = VAR A. ...' in noise."""
+    names = distinct(rng, lambda: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5)), n_hops + 1)
+    value = str(rng.randint(10000, 99999))
+    needles = ["VAR %s = %s." % (names[0], value)]
+    needles += ["VAR %s = VAR %s." % (names[i + 1], names[i]) for i in range(n_hops)]
+    if depth is None:
+        depths = sorted(rng.random() for _ in needles)
+    else:
+        lo = max(0.0, min(depth, 1.0 - 0.05 * n_hops))
+        depths = [lo + 0.05 * i for i in range(len(needles))]
+    if hay_kind == "noise" or prose is None:
+        hay = insert_needles(noise_hay(hay_chars), needles, depths, _NOISE_BOUNDARY)
+    else:
+        hay = insert_needles(prose.sample(rng, hay_chars), needles, depths, _PROSE_BOUNDARY)
+    prompt = ("Memorize and track the chain(s) of variable assignment hidden in the following text."
+              "\n\n%s\nQuestion: Find all variables that are assigned the value %s in the text above."
+              " Answer: According to the chain(s) of variable assignment in the text above, %d "
+              "variables are assigned the value %s, they are:" % (hay, value, len(names), value))
+    return Sample("vt", prompt, " " + " ".join(names) + ".", names, "all", depths[:1])
+
+
+def kv(rng, hay_chars, depth=None, **_):
+    """InfiniteBench kv_retrieval: a JSON object of uuid -> uuid; the prompt asks for one key."""
+    n = max(2, hay_chars // 84)  # one '"uuid": "uuid", ' pair is 80 characters
+    pairs = [(rand_uuid(rng), rand_uuid(rng)) for _ in range(n)]
+    i = min(n - 1, int((rng.random() if depth is None else depth) * n))
+    body = json.dumps(dict(pairs), ensure_ascii=False)
+    prompt = ("Extract the value corresponding to the specified key in the JSON object below.\n\n"
+              "%s\n\nKey: \"%s\"\nThe value associated with the specified key is:" % (body, pairs[i][0]))
+    return Sample("kv", prompt, " " + pairs[i][1] + ".", [pairs[i][1]], "all", [i / n])
+
+
+# ---------------------------------------------------------------------------------------------
+# Templated families
+
+
+def _phr(heldout):
+    if heldout:
+        return dict(first=ph.FIRST_NAMES_HELDOUT, last=ph.LAST_NAMES_HELDOUT, adj=ph.ADJECTIVES_HELDOUT,
+                    noun=ph.NOUNS_HELDOUT, place=ph.PLACES_HELDOUT, attr=ph.ATTRIBUTES_HELDOUT,
+                    needle=ph.NEEDLES_HELDOUT, q=ph.QUESTIONS_HELDOUT, qmv=ph.QUESTIONS_MULTI_VALUE_HELDOUT,
+                    qmq=ph.QUESTIONS_MULTI_QUERY_HELDOUT, instr=ph.INSTRUCTIONS_HELDOUT)
+    return dict(first=ph.FIRST_NAMES_TRAIN, last=ph.LAST_NAMES_TRAIN, adj=ph.ADJECTIVES_TRAIN,
+                noun=ph.NOUNS_TRAIN, place=ph.PLACES_TRAIN, attr=ph.ATTRIBUTES_TRAIN,
+                needle=ph.NEEDLES_TRAIN, q=ph.QUESTIONS_TRAIN, qmv=ph.QUESTIONS_MULTI_VALUE_TRAIN,
+                qmq=ph.QUESTIONS_MULTI_QUERY_TRAIN, instr=ph.INSTRUCTIONS_TRAIN)
+
+
+def rand_subject(rng, p, words, hw):
+    kind = rng.randrange(5)
+    if kind <= 1:
+        return "%s %s" % (rng.choice(p["first"]), rng.choice(p["last"]))
+    if kind == 2:
+        return "the %s %s" % (rng.choice(p["adj"]), rng.choice(p["noun"]))
+    if kind == 3:
+        return "the %s of %s" % (rng.choice(p["noun"]), rng.choice(p["place"]))
+    return "project %s" % cap(rng.choice(words.pick(hw)))
+
+
+def _haystack(rng, hay_chars, prose, needles, depths):
+    if prose is None or rng.random() < 0.15:
+        return insert_needles(noise_hay(hay_chars), needles, depths, _NOISE_BOUNDARY)
+    return insert_needles(prose.sample(rng, hay_chars), needles, depths, _PROSE_BOUNDARY)
+
+
+def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single", **_):
+    """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
+    multiquery. Distractors share the attribute so only the subject tells them apart."""
+    hw = heldout if heldout_words is None else heldout_words
+    p = _phr(heldout)
+    attr, attr_pl, kinds = rng.choice(p["attr"])
+    kind = rng.choice(kinds)
+    n_subj = {"single": 1, "multikey": rng.randint(3, 6), "multivalue": 1, "multiquery": rng.randint(2, 4)}[mode]
+    n_vals = rng.randint(2, 4) if mode == "multivalue" else 1
+    subjects = distinct(rng, lambda: rand_subject(rng, p, words, hw), n_subj)
+    values = distinct(rng, lambda: rand_value(rng, kind, words, hw), n_subj * n_vals)
+    tmpl = rng.choice(p["needle"])
+    needles, owner = [], []
+    for i, s in enumerate(subjects):
+        for j in range(n_vals):
+            v = values[i * n_vals + j]
+            needles.append(tmpl.format(s=s, S=cap(s), a=attr, v=v))
+            owner.append((s, v))
+    n_query = n_subj if mode == "multiquery" else 1
+    if depth is None:
+        depths = [rng.random() for _ in needles]
+    else:
+        depths = [min(1.0, max(0.0, depth + 0.08 * (i - (len(needles) - 1) / 2))) for i in range(len(needles))]
+    if mode in ("multikey", "multiquery"):  # shuffle which needle sits where
+        order = list(range(len(needles)))
+        rng.shuffle(order)
+        depths = [depths[i] for i in order]
+    hay = _haystack(rng, hay_chars, prose, needles, depths)
+    if mode == "single" or mode == "multikey":
+        q_subj = subjects[0]
+        answers = [values[0]]
+        if not heldout and rng.random() < 0.5:
+            form = rng.choice(ph.QUESTION_FORMS_TRAIN) + " " + rng.choice(ph.LEADINS_TRAIN)
+        else:
+            form = rng.choice(p["q"])
+        q = form.format(s=q_subj, S=cap(q_subj), a=attr)
+        target_depths = depths[:1]
+    elif mode == "multivalue":
+        q_subj = subjects[0]
+        answers = sorted(values, key=lambda v: hay.find(v))
+        q = rng.choice(p["qmv"]).format(s=q_subj, S=cap(q_subj), a=attr, ap=attr_pl)
+        target_depths = depths
+    else:
+        answers = values
+        lst = join_values(subjects)
+        q = rng.choice(p["qmq"]).format(s=lst, S=cap(lst), a=attr, ap=attr_pl)
+        target_depths = depths
+    instr = rng.choice(p["instr"])
+    prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
+    family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
+    return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths)
+
+
+def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, **_):
+    """A variable chain in varied phrasing: one value, then 2-5 copies, plus a distractor chain."""
+    hw = heldout if heldout_words is None else heldout_words
+    a_val = ph.VT_ASSIGN_VALUE_HELDOUT if heldout else ph.VT_ASSIGN_VALUE_TRAIN
+    a_cpy = ph.VT_ASSIGN_COPY_HELDOUT if heldout else ph.VT_ASSIGN_COPY_TRAIN
+    qs = ph.VT_QUESTIONS_HELDOUT if heldout else ph.VT_QUESTIONS_TRAIN
+    wl = words.pick(hw)
+    style = rng.randrange(3)
+
+    def name():
+        if style == 0:
+            return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 6)))
+        if style == 1:
+            return rng.choice(wl) + "_" + str(rng.randint(1, 99))
+        return rng.choice(wl).upper()
+
+    hops = rng.randint(2, 5)
+    names = distinct(rng, name, 2 * (hops + 1))
+    chain, other = names[:hops + 1], names[hops + 1:]
+    value, other_value = distinct(rng, lambda: rand_number(rng, 3, 6), 2)
+    av, ac = rng.choice(a_val), rng.choice(a_cpy)
+    needles = [av.format(x=chain[0], v=value)] + [ac.format(x=chain[i + 1], y=chain[i]) for i in range(hops)]
+    distract = [av.format(x=other[0], v=other_value)] + [ac.format(x=other[i + 1], y=other[i]) for i in range(hops)]
+    if depth is None:
+        d = sorted(rng.random() for _ in needles)
+    else:
+        lo = max(0.0, min(depth, 1.0 - 0.04 * hops))
+        d = [lo + 0.04 * i for i in range(len(needles))]
+    dd = sorted(rng.random() for _ in distract)
+    hay = _haystack(rng, hay_chars, prose, needles + distract, d + dd)
+    q = rng.choice(qs).format(v=value)
+    prompt = "Track the variable assignments in the text below.\n\n" + hay + "\n\n" + q
+    fam = "vt_phrased" + ("_heldout" if heldout else "")
+    return Sample(fam, prompt, " " + join_values(chain) + ".", chain, "all", d[:1])
+
+
+def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, **_):
+    """A list of key/value lines in one of many formats; ask for one key's value."""
+    hw = heldout if heldout_words is None else heldout_words
+    lines = ph.KV_LINES_HELDOUT if heldout else ph.KV_LINES_TRAIN
+    qs = ph.KV_QUESTIONS_HELDOUT if heldout else ph.KV_QUESTIONS_TRAIN
+    fmt = rng.choice(lines)
+    key_kind, val_kind = rng.choice(["word", "code", "uuid"]), rng.choice(["number", "word", "uuid", "code"])
+    wl = words.pick(hw)
+
+    def key():
+        if key_kind == "word":
+            return rng.choice(wl) + "-" + rng.choice(wl)
+        return rand_code(rng) if key_kind == "code" else rand_uuid(rng)
+
+    probe = fmt.format(k=key(), v=rand_value(rng, val_kind, words, hw))
+    n = max(2, hay_chars // (len(probe) + 1))
+    keys = distinct(rng, key, n)
+    vals = [rand_value(rng, val_kind, words, hw) for _ in range(n)]
+    i = min(n - 1, int((rng.random() if depth is None else depth) * n))
+    body = "\n".join(fmt.format(k=k, v=v) for k, v in zip(keys, vals))
+    q = rng.choice(qs).format(k=keys[i])
+    prompt = "Here is a list of keys and values.\n\n" + body + "\n\n" + q
+    fam = "kv_list" + ("_heldout" if heldout else "")
+    return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n])
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation suite: which families, with which settings. Shared by eval_torch and eval_engine.
+
+EVAL_FAMILIES = [
+    # name, builder, kwargs, uses held-out phrasing
+    ("passkey", passkey, {}, False),
+    ("niah_single_1", niah, dict(hay_kind="noise", value_kind="number"), False),
+    ("niah_single_2", niah, dict(hay_kind="prose", value_kind="number"), False),
+    ("niah_single_3", niah, dict(hay_kind="prose", value_kind="uuid"), False),
+    ("niah_multikey_1", niah, dict(hay_kind="prose", value_kind="number", n_distract=3), False),
+    ("niah_multikey_2", niah, dict(hay_kind="needles", value_kind="number"), False),
+    ("niah_multikey_3", niah, dict(hay_kind="needles", value_kind="uuid", key_kind="uuid"), False),
+    ("niah_multivalue", niah, dict(hay_kind="prose", value_kind="number", n_values=4), False),
+    ("niah_multiquery", niah, dict(hay_kind="prose", value_kind="number", n_queries=4), False),
+    ("vt", vt, {}, False),
+    ("kv", kv, {}, False),
+    ("fact_single", fact, dict(mode="single"), False),
+    ("fact_multikey", fact, dict(mode="multikey"), False),
+    ("fact_multivalue", fact, dict(mode="multivalue"), False),
+    ("fact_multiquery", fact, dict(mode="multiquery"), False),
+    ("vt_phrased", vt_phrased, {}, False),
+    ("kv_list", kv_list, {}, False),
+    ("fact_single_heldout", fact, dict(mode="single"), True),
+    ("fact_multikey_heldout", fact, dict(mode="multikey"), True),
+    ("fact_multivalue_heldout", fact, dict(mode="multivalue"), True),
+    ("fact_multiquery_heldout", fact, dict(mode="multiquery"), True),
+    ("vt_phrased_heldout", vt_phrased, {}, True),
+    ("kv_list_heldout", kv_list, {}, True),
+]
+EVAL_LENGTHS = [1024, 2048, 4096, 8192, 16384]
+EVAL_SEED = 20261122
+
+
+def make_eval_sample(name, target_tokens, index, n_samples, words, prose, count_tokens,
+                     seed=EVAL_SEED):
+    """One evaluation prompt of about target_tokens tokens (prompt + answer), deterministic.
+
+    Evaluation uses held-out prose as haystack and held-out key/value words for every family;
+    needle depths sweep 0..1 over the samples of a cell. count_tokens(text) -> int calibrates
+    the haystack size (two passes); the same tokenizer gives the same prompts anywhere.
+    """
+    import random
+    builder, kwargs, heldout = None, None, None
+    for n, b, kw, h in EVAL_FAMILIES:
+        if n == name:
+            builder, kwargs, heldout = b, kw, h
+    if builder is None:
+        raise KeyError("unknown eval family " + name)
+    depth = (index + 0.5) / n_samples
+    chars = int(target_tokens * 3.6)
+    sample = None
+    for _ in range(3):
+        rng = random.Random("%d/%s/%d/%d" % (seed, name, target_tokens, index))
+        sample = builder(rng, max(200, chars), words=words, prose=prose, heldout=heldout,
+                         heldout_words=True, depth=depth, **kwargs)
+        n = count_tokens(sample.prompt + sample.answer)
+        if abs(n - target_tokens) <= 0.02 * target_tokens:
+            break
+        chars = max(200, int(chars * target_tokens / n))
+    sample.family = name
+    return sample
+
+
+def max_new_tokens(sample):
+    """Tokens to generate when evaluating a sample: enough for the answer with some slack
+    (uuids take about one token per 1.6 characters)."""
+    return min(96, int(len(sample.answer) / 1.5) + 8)
+
+
+def repo_root():
+    return os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def heldout_prose_paths():
+    d = os.path.join(repo_root(), "data", "heldout")
+    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".txt"))

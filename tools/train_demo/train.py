@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Train the bundled demo model on the GPU machine (one H100, one call of at most 10 minutes).
+
+  python3 tools/train_demo/train.py --data .train/data --out $OUT [--budget 560]
+
+1. tokenizer: models/ltri-demo/tokenizer.json if committed, else train the byte-level BPE
+   (vocab 8192, Llama-3 pre-tokenizer) on a sample of the training prose (--train-tokenizer)
+2. model: LlamaForCausalLM 15.7M (hidden 384, 6 layers, 6 heads / 2 KV heads, FFN 1024),
+   SDPA attention, bf16 autocast, AdamW, answer tokens weighted x5 (mix.py)
+3. curriculum by wall time: 1024-token sequences, then 4096, then 8192 (same tokens per step)
+4. every --eval-every seconds: retrieval accuracy at the current length (teacher-forced)
+5. at the end: held-out loss (val split + Austen), the full accuracy table (gpu_eval.py),
+   save_pretrained in bf16 as shards of < 16 MiB plus a tar of the small files, log.json
+Everything stops inside --budget seconds (counted from the start of this script).
+"""
+
+import argparse
+import io
+import json
+import lzma
+import math
+import os
+import random
+import sys
+import tarfile
+import time
+
+T0 = time.time()
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
+
+import gpu_eval  # noqa: E402
+import mix  # noqa: E402
+import tasks  # noqa: E402
+
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>"]
+VOCAB = 8192
+
+
+def log(*a):
+    print("[%6.1fs]" % (time.time() - T0), *a, flush=True)
+
+
+def read_xz(path):
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        return f.read()
+
+
+def train_tokenizer(text_sample, path):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, special_tokens=SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    chunk = 1 << 16
+    tok.train_from_iterator((text_sample[i:i + chunk] for i in range(0, len(text_sample), chunk)), trainer)
+    bos = tok.token_to_id(SPECIALS[0])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A:0 <|begin_of_text|>:1 $B:1",
+        special_tokens=[("<|begin_of_text|>", bos)])
+    tok.save(path)
+    return tok
+
+
+def tokenizer_config():
+    return {
+        "bos_token": SPECIALS[0], "eos_token": SPECIALS[1], "clean_up_tokenization_spaces": False,
+        "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 8192,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "added_tokens_decoder": {str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
+                                          "single_word": False, "special": True} for i, t in enumerate(SPECIALS)},
+    }
+
+
+class SeqStream(torch.utils.data.IterableDataset):
+    """Endless packed training sequences (mix.Packer) of one length, one RNG stream per worker."""
+
+    def __init__(self, tok_path, prose, words, seq_len, seed, bos):
+        self.tok_path, self.prose, self.words = tok_path, prose, words
+        self.seq_len, self.seed, self.bos = seq_len, seed, bos
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        tok = Tokenizer.from_file(self.tok_path)
+        packer = mix.Packer(tok, self.prose, self.words, self.seed * 1000 + wid, self.bos)
+        while True:
+            ids, w = packer.sequence(self.seq_len)
+            yield torch.tensor(ids, dtype=torch.int32), torch.tensor(w, dtype=torch.float32)
+
+
+def make_loader(ds, batch, workers):
+    return iter(torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=workers, pin_memory=True,
+                                            prefetch_factor=4, persistent_workers=False))
+
+
+def build_model(args):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=args.hidden, intermediate_size=args.ffn,
+                      num_hidden_layers=args.layers, num_attention_heads=args.heads,
+                      num_key_value_heads=args.kv_heads, max_position_embeddings=8192,
+                      rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=0, eos_token_id=1,
+                      rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+                      attn_implementation="sdpa")
+    torch.manual_seed(args.seed)
+    return LlamaForCausalLM(cfg)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(REPO, ".train", "data"))
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/out"))
+    ap.add_argument("--budget", type=float, default=560, help="seconds for the whole script")
+    ap.add_argument("--final-reserve", type=float, default=75, help="seconds kept for final eval + save")
+    ap.add_argument("--phases", default="0.30:1024,0.35:4096,0.35:8192", help="fraction:seq_len,...")
+    ap.add_argument("--tokens-per-step", type=int, default=65536)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--hidden", type=int, default=384)
+    ap.add_argument("--ffn", type=int, default=1024)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=6)
+    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=13)
+    ap.add_argument("--eval-every", type=float, default=45)
+    ap.add_argument("--eval-n", type=int, default=16, help="samples per cell, final table")
+    ap.add_argument("--train-tokenizer", action="store_true")
+    ap.add_argument("--init", default="", help="model dir to continue from (bf16 weights)")
+    ap.add_argument("--final-greedy", action="store_true", help="final table by real greedy decoding")
+    ap.add_argument("--warmup-restart", type=int, default=0, help="with --init: warmup steps")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    work = "/tmp/ltri_train"
+    os.makedirs(work, exist_ok=True)
+    device = "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    record = {"args": vars(args), "steps": [], "evals": []}
+
+    text = read_xz(os.path.join(args.data, "train.txt.xz"))
+    val_text = read_xz(os.path.join(args.data, "val.txt.xz"))
+    log("train prose %.1f MB, val %.2f MB" % (len(text) / 1e6, len(val_text) / 1e6))
+    tok_path = os.path.join(work, "tokenizer.json")
+    committed = os.path.join(REPO, "models", "ltri-demo", "tokenizer.json")
+    if os.path.exists(committed) and not args.train_tokenizer:
+        Tokenizer.from_file(committed).save(tok_path)
+        log("tokenizer: committed", committed)
+    else:
+        rng = random.Random(7)
+        pieces = []
+        for _ in range(600):  # 600 x 64 KB slices spread over all sources
+            s = rng.randrange(0, len(text) - 65536)
+            pieces.append(text[s:s + 65536])
+        train_tokenizer("".join(pieces), tok_path)
+        log("tokenizer: trained on %.1f MB" % (sum(map(len, pieces)) / 1e6))
+    tok = Tokenizer.from_file(tok_path)
+    bos = tok.token_to_id(SPECIALS[0])
+    assert bos == 0 and tok.token_to_id(SPECIALS[1]) == 1
+
+    words = tasks.Words(os.path.join(args.data, "american-english"))
+    prose = tasks.Prose(text)
+    heldout_paths = tasks.heldout_prose_paths()
+
+    # Held-out loss streams: the val split of the training sources, and Austen (other domain).
+    val_ids = tok.encode(val_text, add_special_tokens=False).ids
+    austen = open(heldout_paths[0], encoding="utf-8").read()[:600000]
+    austen_ids = tok.encode(austen, add_special_tokens=False).ids
+    log("val tokens %d (%.2f chars/token), austen tokens %d" % (len(val_ids), len(val_text) / len(val_ids), len(austen_ids)))
+
+    # Evaluation prompts, built once up front in a process pool (also catches task bugs early).
+    fam_all = [f[0] for f in tasks.EVAL_FAMILIES]
+    fam_watch = ["passkey", "niah_single_2", "niah_multikey_1", "vt", "fact_single", "fact_single_heldout"]
+    watch = gpu_eval.build_suite(tok_path, os.path.join(args.data, "american-english"), heldout_paths,
+                                 fam_watch, [1024, 4096, 8192], 8)
+    final = gpu_eval.build_suite(tok_path, os.path.join(args.data, "american-english"), heldout_paths,
+                                 fam_all, tasks.EVAL_LENGTHS, args.eval_n)
+    log("eval prompts: %d watch, %d final" % (len(watch), len(final)))
+
+    if args.init:
+        from transformers import LlamaForCausalLM
+        model = LlamaForCausalLM.from_pretrained(args.init, dtype=torch.float32, attn_implementation="sdpa")
+    else:
+        model = build_model(args)
+    model.to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    log("model params %.2fM" % (n_params / 1e6))
+    record["params"] = n_params
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    body = model.model
+    warmup = args.warmup_restart if args.init and args.warmup_restart else args.warmup
+
+    phases = [(float(f), int(L)) for f, L in (p.split(":") for p in args.phases.split(","))]
+    t_train0 = time.time()
+    train_end = T0 + args.budget - args.final_reserve
+    train_secs = train_end - t_train0
+    log("training for %.0f s, phases %s" % (train_secs, phases))
+    step, tokens, last_eval = 0, 0, time.time()
+    ema = None
+    for pi, (frac, L) in enumerate(phases):
+        phase_end = t_train0 + train_secs * sum(f for f, _ in phases[:pi + 1])
+        batch = max(1, args.tokens_per_step // L)
+        loader = make_loader(SeqStream(tok_path, prose, words, L, args.seed * 10 + pi, bos), batch, args.workers)
+        log("phase %d: seq %d x batch %d" % (pi, L, batch))
+        t_phase = time.time()
+        while time.time() < phase_end:
+            ids, w = next(loader)
+            ids = ids.to(device, non_blocking=True).long()
+            w = w.to(device, non_blocking=True)
+            frac_done = (time.time() - t_train0) / train_secs
+            lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac_done))))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                h = body(input_ids=ids[:, :-1]).last_hidden_state
+                logits = model.lm_head(h)
+            ce = F.cross_entropy(logits.float().reshape(-1, VOCAB), ids[:, 1:].reshape(-1), reduction="none")
+            wt = w[:, 1:].reshape(-1)
+            loss = (ce * wt).sum() / wt.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            tokens += ids[:, 1:].numel()
+            if step % 50 == 0:
+                with torch.no_grad():
+                    amask = wt > 1
+                    plain = (ce[~amask].mean().item(), ce[amask].mean().item() if amask.any() else float("nan"))
+                el = time.time() - t_train0
+                rec = dict(step=step, t=round(el, 1), seq=L, lr=lr, loss=loss.item(), lm=plain[0], ans=plain[1],
+                           tokens=tokens, tok_s=round(tokens / el))
+                record["steps"].append(rec)
+                log("step %5d seq %d loss %.3f lm %.3f ans %.3f lr %.2e %.0fK tok/s" % (
+                    step, L, rec["loss"], rec["lm"], rec["ans"], lr, tokens / el / 1e3))
+            if time.time() - last_eval > args.eval_every:
+                last_eval = time.time()
+                items = gpu_eval.teacher_forced(model, [dict(it) for it in watch if it["length"] <= max(L, 1024)], device)
+                acc = gpu_eval.table(items, fam_watch, [1024, 4096, 8192])
+                vl = gpu_eval.lm_loss(model, val_ids, 1024, device, max_seqs=64)
+                record["evals"].append(dict(step=step, t=round(time.time() - t_train0, 1), val_loss=vl,
+                                            acc={"%s@%d" % k: v for k, v in acc.items()}))
+                log("eval step %d val_loss %.3f " % (step, vl) + " ".join("%s@%d=%.2f" % (k[0], k[1], v) for k, v in acc.items()))
+        del loader
+        log("phase %d done in %.0f s" % (pi, time.time() - t_phase))
+    record["train_seconds"] = round(time.time() - t_train0, 1)
+    record["train_tokens"] = tokens
+    record["train_steps"] = step
+    log("trained %d steps, %.1fM tokens in %.0f s" % (step, tokens / 1e6, record["train_seconds"]))
+
+    # Final: held-out loss, accuracy table, a few real greedy decodes, save.
+    record["val_loss_1024"] = gpu_eval.lm_loss(model, val_ids, 1024, device)
+    record["austen_loss_1024"] = gpu_eval.lm_loss(model, austen_ids, 1024, device)
+    log("held-out loss: val split %.3f, austen %.3f" % (record["val_loss_1024"], record["austen_loss_1024"]))
+    items = gpu_eval.teacher_forced(model, [dict(it) for it in final], device)
+    acc = gpu_eval.table(items, fam_all, tasks.EVAL_LENGTHS)
+    record["final_acc_teacher_forced"] = {"%s@%d" % k: v for k, v in acc.items()}
+    md = gpu_eval.markdown(acc, fam_all, tasks.EVAL_LENGTHS, args.eval_n)
+    record["final_table_teacher_forced_md"] = md
+    record["final_items_tf"] = [dict(name=it["name"], length=it["length"], depth=it["depth"], ok=it["ok"]) for it in items]
+    log("accuracy (PyTorch, full attention, GPU, teacher-forced greedy)\n" + md)
+    if args.final_greedy:
+        # Real greedy decoding, scored as RULER (substring of every expected value).
+        items = gpu_eval.greedy_all(model, tok, [dict(it) for it in final], device, T0 + args.budget - 12)
+        acc = gpu_eval.table(items, fam_all, tasks.EVAL_LENGTHS)
+        record["final_acc_greedy"] = {"%s@%d" % k: v for k, v in acc.items()}
+        md = gpu_eval.markdown(acc, fam_all, tasks.EVAL_LENGTHS, args.eval_n)
+        record["final_table_greedy_md"] = md
+        record["final_items_greedy"] = [dict(name=it["name"], length=it["length"], depth=it["depth"], ok=it["ok"],
+                                             text=it.get("text", "")) for it in items]
+        done = sum(it["ok"] is not None for it in items)
+        log("accuracy (PyTorch, full attention, GPU, greedy decoding, substring match; %d/%d samples done)\n%s" % (
+            done, len(items), md))
+    save(model, tok_path, args, record)
+    log("done")
+
+
+def save(model, tok_path, args, record):
+    mdir = os.path.join("/tmp", "ltri-demo")
+    model.to(torch.bfloat16)
+    model.generation_config.bos_token_id = 0
+    model.generation_config.eos_token_id = 1
+    model.save_pretrained(mdir, max_shard_size="14MB")
+    with open(os.path.join(mdir, "tokenizer_config.json"), "w") as f:
+        json.dump(tokenizer_config(), f, indent=2)
+    Tokenizer.from_file(tok_path).save(os.path.join(mdir, "tokenizer.json"))
+    with open(os.path.join(mdir, "train_log.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    shards = [n for n in os.listdir(mdir) if n.endswith(".safetensors")]
+    for n in shards:
+        os.replace(os.path.join(mdir, n), os.path.join(args.out, n))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for n in sorted(os.listdir(mdir)):
+            tar.add(os.path.join(mdir, n), arcname=n)
+    with open(os.path.join(args.out, "meta.tar.gz"), "wb") as f:
+        f.write(buf.getvalue())
+    log("saved %d shards + meta.tar.gz to %s" % (len(shards), args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+#pragma once
+// The CPU backend: the reference implementation of the op table (ops/backend.hpp), f32
+// throughout. GEMMs go to OpenBLAS over whole chunks; element-wise ops use OpenMP. It is the
+// oracle the CUDA kernels are tested against, so it stays simple where speed does not matter.
+#include <vector>
+
+#include "ops/backend.hpp"
+
+namespace ltri {
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(int threads);
+  const char* name() const override { return "cpu"; }
+
+  float* alloc(size_t n_floats) override;
+  void free(float* p) override;
+  void upload(float* dst, const float* host_src, size_t n) override;
+  void download(float* host_dst, const float* src, size_t n) override;
+  void copy(float* dst, const float* src, size_t n) override;
+
+  void embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
+  void rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps,
+               float* out) override;
+  void matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m,
+              float* out) override;
+  void add_bias(float* x, const float* bias, int64_t n, int64_t m) override;
+  void add(float* x, const float* y, int64_t n) override;
+  void swiglu(float* gate, const float* up, int64_t n) override;
+  void rope(float* x, int64_t n, int64_t heads, int64_t first_position,
+            const RopeTable& table) override;
+  void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
+                 int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
+                 float* out) override;
+
+ private:
+  int threads_;
+  // Attention scratch, grown geometrically and reused (no allocation once warm).
+  std::vector<float> keys_;    // (visible, n_kv_heads, head_dim), keys rotated to their positions
+  std::vector<float> values_;  // (visible, n_kv_heads, head_dim), segments gathered
+  std::vector<float> queries_; // (n, n_heads, head_dim), rotated
+  std::vector<float> scores_;  // (query tile, visible)
+};
+
+// Rotates one row of `heads` vectors (heads, head_dim) by `position`, HF rotate_half layout.
+void rope_rotate_row(float* row, int64_t heads, int64_t head_dim, const float* cos,
+                     const float* sin);
+
+}  // namespace ltri

@@ -1,0 +1,46 @@
+#pragma once
+// The KV-policy seam (DESIGN.md): a policy decides WHICH keys/values a query chunk sees and at
+// WHICH positions; one shared attention op (Backend::attention) does the attending. Policies
+// store keys before RoPE, so they are free to re-assign positions (streaming methods place
+// retrieved tokens at a fixed distance, and keep angles small at a million tokens).
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ltri {
+
+// A run of visible keys/values. Key t of the segment sits at position
+// first_position + t * position_stride (stride 0: every key at first_position).
+struct KvSegment {
+  const float* k = nullptr;  // (n, n_kv_heads, head_dim), pre-RoPE, backend memory
+  const float* v = nullptr;  // (n, n_kv_heads, head_dim), backend memory
+  int64_t n = 0;
+  int64_t first_position = 0;
+  int64_t position_stride = 1;
+  // The chunk's own keys: key t is visible to chunk query i only when t <= i.
+  bool causal = false;
+};
+
+struct AttentionPlan {
+  std::vector<KvSegment> segments;  // attended under one softmax, in this order
+  int64_t query_first_position = 0;  // chunk query i sits at query_first_position + i
+};
+
+class KvPolicy {
+ public:
+  virtual ~KvPolicy() = default;
+  virtual const char* name() const = 0;
+  // Prepares for a chunk of n tokens (reserving memory up front so decode never allocates).
+  virtual void begin_chunk(int64_t n) = 0;
+  // Stores the chunk's pre-RoPE keys/values of `layer` — k, v: (n, n_kv_heads, head_dim) — and
+  // returns what the chunk's queries of that layer see. Pointers in the plan stay valid until
+  // the next call for this layer.
+  virtual const AttentionPlan& plan(int64_t layer, const float* k, const float* v, int64_t n) = 0;
+  // All layers have processed the chunk.
+  virtual void end_chunk(int64_t n) = 0;
+  virtual int64_t n_past() const = 0;
+  virtual size_t kv_bytes() const = 0;
+  virtual void reset() = 0;
+};
+
+}  // namespace ltri

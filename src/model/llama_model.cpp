@@ -1,0 +1,139 @@
+#include "model/llama_model.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "io/model_config.hpp"
+#include "kv/full_policy.hpp"
+
+namespace ltri {
+
+std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOptions& options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail(dir, ": model directory not found");
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(config_path, ec)) fail(dir, ": no config.json in the model directory");
+  ModelConfig config = load_model_config(config_path);
+  if (options.device == Device::Cuda) {
+#ifdef LTRI_HAVE_CUDA
+    fail("--device cuda: the CUDA backend is not implemented yet in this version");
+#else
+    fail("--device cuda: this build has no CUDA backend (rebuild with -DLTRI_CUDA=ON)");
+#endif
+  }
+  std::unique_ptr<Backend> backend = make_cpu_backend(options.threads);
+  LlamaWeights weights = options.random_weights
+                             ? random_llama_weights(config, options.random_seed, *backend)
+                             : load_llama_weights(dir, config, *backend);
+  return std::make_unique<LlamaModel>(std::move(config), std::move(backend), std::move(weights));
+}
+
+LlamaModel::LlamaModel(ModelConfig config, std::unique_ptr<Backend> backend, LlamaWeights weights)
+    : config_(std::move(config)), backend_(std::move(backend)), weights_(std::move(weights)) {}
+
+std::unique_ptr<Session> LlamaModel::new_session(const SessionOptions& options) const {
+  return std::make_unique<LlamaSession>(*this, options);
+}
+
+LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& options)
+    : model_(model), c_(model.config()), backend_(model.backend()), rope_(model.config()) {
+  if (options.chunk < 1) fail("chunk size (-b) must be >= 1, got ", options.chunk);
+  if (options.max_context < 0) fail("context size (-c) must be >= 0, got ", options.max_context);
+  max_context_ = options.max_context > 0 ? options.max_context : c_.max_position_embeddings;
+  chunk_ = std::min(options.chunk, max_context_);
+  policy_ = std::make_unique<FullPolicy>(backend_, c_.num_hidden_layers, c_.num_key_value_heads,
+                                         c_.head_dim, max_context_);
+  const int64_t q_dim = c_.num_attention_heads * c_.head_dim;
+  const int64_t kv_dim = c_.num_key_value_heads * c_.head_dim;
+  ids_ = BackendBuffer(backend_, size_t(chunk_));
+  x_ = BackendBuffer(backend_, size_t(chunk_ * c_.hidden_size));
+  h_ = BackendBuffer(backend_, size_t(chunk_ * c_.hidden_size));
+  q_ = BackendBuffer(backend_, size_t(chunk_ * q_dim));
+  k_ = BackendBuffer(backend_, size_t(chunk_ * kv_dim));
+  v_ = BackendBuffer(backend_, size_t(chunk_ * kv_dim));
+  attn_ = BackendBuffer(backend_, size_t(chunk_ * q_dim));
+  gate_ = BackendBuffer(backend_, size_t(chunk_ * c_.intermediate_size));
+  up_ = BackendBuffer(backend_, size_t(chunk_ * c_.intermediate_size));
+  logits_ = BackendBuffer(backend_, size_t(chunk_ * c_.vocab_size));
+  rope_.ensure(std::min<int64_t>(max_context_, 4096));
+}
+
+void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, float* all_logits,
+                           const ProgressFn& progress) {
+  const int64_t n = int64_t(tokens.size());
+  if (n == 0) fail("empty input: nothing to run through the model");
+  if (n_past() + n > max_context_) {
+    fail("prompt of ", n_past() + n, " tokens exceeds the context limit of ", max_context_, " (-c)");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[size_t(i)] < 0 || tokens[size_t(i)] >= c_.vocab_size) {
+      fail("token id ", tokens[size_t(i)], " at position ", i, " is outside the vocabulary [0, ",
+           c_.vocab_size, ")");
+    }
+  }
+  for (int64_t done = 0; done < n; done += chunk_) {
+    const int64_t m = std::min(chunk_, n - done);
+    const bool last = done + m == n;
+    // Logits are computed only where asked: every row for all_logits, else the last row.
+    float* out = all_logits ? all_logits + done * c_.vocab_size : (last ? last_logits : nullptr);
+    const int64_t first_row = all_logits ? 0 : (last ? m - 1 : m);
+    forward_chunk(tokens.data() + done, m, first_row, out);
+    if (all_logits && last && last_logits) {
+      std::memcpy(last_logits, all_logits + (n - 1) * c_.vocab_size, size_t(c_.vocab_size) * 4);
+    }
+    if (progress) progress(done + m, n);
+  }
+}
+
+void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_row, float* logits) {
+  const LlamaWeights& w = model_.weights();
+  const int64_t hidden = c_.hidden_size, ffn = c_.intermediate_size;
+  const int64_t n_heads = c_.num_attention_heads, n_kv = c_.num_key_value_heads, hd = c_.head_dim;
+  const float eps = float(c_.rms_norm_eps);
+  Backend& b = backend_;
+
+  policy_->begin_chunk(n);
+  rope_.ensure(n_past() + n);
+  // Token ids travel as raw 32-bit words in a float buffer so the op table needs no int type.
+  static_assert(sizeof(int32_t) == sizeof(float));
+  b.upload(ids_.data(), reinterpret_cast<const float*>(ids), size_t(n));
+  b.embed(w.embed.data(), reinterpret_cast<const int32_t*>(ids_.data()), n, hidden, x_.data());
+
+  for (int64_t l = 0; l < c_.num_hidden_layers; ++l) {
+    const LayerWeights& L = w.layers[size_t(l)];
+    // Attention block.
+    b.rmsnorm(x_.data(), L.attn_norm.data(), n, hidden, eps, h_.data());
+    b.matmul(h_.data(), L.wq.data(), n, hidden, n_heads * hd, q_.data());
+    b.matmul(h_.data(), L.wk.data(), n, hidden, n_kv * hd, k_.data());
+    b.matmul(h_.data(), L.wv.data(), n, hidden, n_kv * hd, v_.data());
+    if (c_.attention_bias) {
+      b.add_bias(q_.data(), L.bq.data(), n, n_heads * hd);
+      b.add_bias(k_.data(), L.bk.data(), n, n_kv * hd);
+      b.add_bias(v_.data(), L.bv.data(), n, n_kv * hd);
+    }
+    const AttentionPlan& plan = policy_->plan(l, k_.data(), v_.data(), n);
+    b.attention(q_.data(), n, n_heads, n_kv, hd, plan, rope_, attn_.data());
+    b.matmul(attn_.data(), L.wo.data(), n, n_heads * hd, hidden, h_.data());
+    b.add(x_.data(), h_.data(), n * hidden);
+    // MLP block: down(silu(gate(h)) * up(h)).
+    b.rmsnorm(x_.data(), L.mlp_norm.data(), n, hidden, eps, h_.data());
+    b.matmul(h_.data(), L.w_gate.data(), n, hidden, ffn, gate_.data());
+    b.matmul(h_.data(), L.w_up.data(), n, hidden, ffn, up_.data());
+    b.swiglu(gate_.data(), up_.data(), n * ffn);
+    b.matmul(gate_.data(), L.w_down.data(), n, ffn, hidden, h_.data());
+    b.add(x_.data(), h_.data(), n * hidden);
+  }
+  policy_->end_chunk(n);
+
+  if (logits && first_row < n) {
+    const int64_t rows = n - first_row;
+    b.rmsnorm(x_.data() + first_row * hidden, w.final_norm.data(), rows, hidden, eps, h_.data());
+    b.matmul(h_.data(), w.output_matrix(), rows, hidden, c_.vocab_size, logits_.data());
+    b.download(logits, logits_.data(), size_t(rows * c_.vocab_size));
+  }
+}
+
+}  // namespace ltri

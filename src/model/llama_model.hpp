@@ -1,0 +1,68 @@
+#pragma once
+// The Llama-family forward pass (Llama, Mistral, Qwen2 share it: pre-norm decoder blocks with
+// RMSNorm, RoPE attention with GQA and optional q/k/v biases, SwiGLU MLP), written against the
+// op table so any backend runs it, and against the KV-policy seam so any policy decides what
+// attention sees.
+#include <memory>
+
+#include "kv/kv_policy.hpp"
+#include "model/llama_weights.hpp"
+#include "model/model.hpp"
+#include "ops/backend.hpp"
+#include "ops/rope_table.hpp"
+
+namespace ltri {
+
+class LlamaModel : public Model {
+ public:
+  LlamaModel(ModelConfig config, std::unique_ptr<Backend> backend, LlamaWeights weights);
+
+  const ModelConfig& config() const override { return config_; }
+  std::unique_ptr<Session> new_session(const SessionOptions& options) const override;
+  size_t weight_bytes() const override { return weights_.n_params * sizeof(float); }
+
+  Backend& backend() const { return *backend_; }
+  const LlamaWeights& weights() const { return weights_; }
+
+ private:
+  ModelConfig config_;
+  std::unique_ptr<Backend> backend_;
+  LlamaWeights weights_;
+};
+
+class LlamaSession : public Session {
+ public:
+  LlamaSession(const LlamaModel& model, const SessionOptions& options);
+
+  void forward(std::span<const int32_t> tokens, float* last_logits, float* all_logits,
+               const ProgressFn& progress) override;
+  int64_t n_past() const override { return policy_->n_past(); }
+  int64_t max_context() const override { return max_context_; }
+  void reset() override { policy_->reset(); }
+  size_t kv_bytes() const override { return policy_->kv_bytes(); }
+
+ private:
+  // One chunk through every layer; logits of rows [first_row, n) go to `logits` (host).
+  void forward_chunk(const int32_t* ids, int64_t n, int64_t first_row, float* logits);
+
+  const LlamaModel& model_;
+  const ModelConfig& c_;
+  Backend& backend_;
+  int64_t chunk_;
+  int64_t max_context_;
+  std::unique_ptr<KvPolicy> policy_;
+  RopeTable rope_;
+  // Activations, preallocated for one chunk.
+  BackendBuffer ids_;     // (chunk) token ids, bit-cast to float storage for the backend
+  BackendBuffer x_;       // (chunk, hidden) residual stream
+  BackendBuffer h_;       // (chunk, hidden) normed input of a block
+  BackendBuffer q_;       // (chunk, n_heads, head_dim)
+  BackendBuffer k_;       // (chunk, n_kv_heads, head_dim), pre-RoPE
+  BackendBuffer v_;       // (chunk, n_kv_heads, head_dim)
+  BackendBuffer attn_;    // (chunk, n_heads, head_dim)
+  BackendBuffer gate_;    // (chunk, ffn)
+  BackendBuffer up_;      // (chunk, ffn)
+  BackendBuffer logits_;  // (chunk, vocab)
+};
+
+}  // namespace ltri

@@ -1,0 +1,97 @@
+#pragma once
+// The op table: every op the Llama-family forward pass needs, behind one backend-neutral
+// interface. Model code (src/model) calls only this; the CPU backend (src/kernels/cpu) is the
+// reference implementation and a CUDA backend (src/kernels/cuda) implements the same table, so
+// a new backend never touches model or policy code.
+//
+// Conventions: every pointer handed to an op lives in that backend's memory (allocated through
+// alloc()); matrices are row-major f32; shapes are given in the comments.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "kv/kv_policy.hpp"
+#include "ops/rope_table.hpp"
+
+namespace ltri {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Memory in this backend (host for CPU, device for CUDA), zero-initialised.
+  virtual float* alloc(size_t n_floats) = 0;
+  virtual void free(float* p) = 0;
+  // Copies n floats from host memory into backend memory.
+  virtual void upload(float* dst, const float* host_src, size_t n) = 0;
+  // Copies n floats from backend memory to host memory.
+  virtual void download(float* host_dst, const float* src, size_t n) = 0;
+  // Copies n floats within backend memory.
+  virtual void copy(float* dst, const float* src, size_t n) = 0;
+
+  // out (n, dim) = table[ids[i]] rows; table (vocab, dim).
+  virtual void embed(const float* table, const int32_t* ids, int64_t n, int64_t dim,
+                     float* out) = 0;
+  // out (n, dim) = x / sqrt(mean(x^2) + eps) * weight; x may alias out.
+  virtual void rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps,
+                       float* out) = 0;
+  // out (n, m) = x (n, k) . w^T, w (m, k) as stored by nn.Linear; one GEMM over all n rows.
+  virtual void matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m,
+                      float* out) = 0;
+  // x (n, m) += bias (m) on every row.
+  virtual void add_bias(float* x, const float* bias, int64_t n, int64_t m) = 0;
+  // x (n) += y (n): the residual stream.
+  virtual void add(float* x, const float* y, int64_t n) = 0;
+  // gate (n) = silu(gate) * up, in place.
+  virtual void swiglu(float* gate, const float* up, int64_t n) = 0;
+  // Rotates x (n, heads, head_dim) in place, row i at position first_position + i.
+  virtual void rope(float* x, int64_t n, int64_t heads, int64_t first_position,
+                    const RopeTable& table) = 0;
+  // Attention of the chunk's queries over the visible KV segments, one softmax across all of
+  // them. q (n, n_heads, head_dim) pre-RoPE; out (n, n_heads, head_dim). Keys are rotated to
+  // the positions the plan assigns and queries to plan.query_first_position + i.
+  virtual void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
+                         int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
+                         float* out) = 0;
+};
+
+// The CPU backend (OpenMP + OpenBLAS); threads 0 = all cores.
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+// RAII for one backend allocation.
+class BackendBuffer {
+ public:
+  BackendBuffer() = default;
+  BackendBuffer(Backend& backend, size_t n) : backend_(&backend), data_(backend.alloc(n)), n_(n) {}
+  BackendBuffer(BackendBuffer&& o) noexcept { *this = std::move(o); }
+  BackendBuffer& operator=(BackendBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      backend_ = o.backend_;
+      data_ = o.data_;
+      n_ = o.n_;
+      o.data_ = nullptr;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  BackendBuffer(const BackendBuffer&) = delete;
+  BackendBuffer& operator=(const BackendBuffer&) = delete;
+  ~BackendBuffer() { release(); }
+
+  float* data() const { return data_; }
+  size_t size() const { return n_; }
+
+ private:
+  void release() {
+    if (data_) backend_->free(data_);
+    data_ = nullptr;
+  }
+  Backend* backend_ = nullptr;
+  float* data_ = nullptr;
+  size_t n_ = 0;
+};
+
+}  // namespace ltri

@@ -1,0 +1,219 @@
+// Each CPU op against a direct double-precision evaluation of its definition.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.hpp"
+#include "ops/rope_table.hpp"
+
+namespace ltri {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+ModelConfig rope_config(int64_t head_dim, double theta, RopeScalingType type) {
+  ModelConfig c;
+  c.head_dim = head_dim;
+  c.rope_theta = theta;
+  c.rope_scaling.type = type;
+  c.rope_scaling.factor = 8.0;
+  c.rope_scaling.low_freq_factor = 1.0;
+  c.rope_scaling.high_freq_factor = 4.0;
+  c.rope_scaling.original_max_position_embeddings = 64;
+  return c;
+}
+
+// Rotates one head vector by position p with the given inverse frequencies, in double.
+std::vector<double> rotate(const float* x, int64_t hd, int64_t p, const std::vector<double>& inv) {
+  std::vector<double> out(static_cast<size_t>(hd));
+  const int64_t half = hd / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double a = x[i], b = x[i + half], t = double(p) * inv[size_t(i)];
+    out[size_t(i)] = a * std::cos(t) - b * std::sin(t);
+    out[size_t(i + half)] = b * std::cos(t) + a * std::sin(t);
+  }
+  return out;
+}
+
+TEST(CpuOps, matmul_is_x_times_w_transposed) {
+  CpuBackend b(2);
+  const int64_t n = 7, k = 33, m = 19;
+  const auto x = randn(size_t(n * k), 1), w = randn(size_t(m * k), 2);
+  std::vector<float> out(size_t(n * m));
+  b.matmul(x.data(), w.data(), n, k, m, out.data());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      double s = 0;
+      for (int64_t t = 0; t < k; ++t) s += double(x[size_t(i * k + t)]) * w[size_t(j * k + t)];
+      EXPECT_NEAR(out[size_t(i * m + j)], s, 1e-4);
+    }
+}
+
+TEST(CpuOps, rmsnorm_matches_definition) {
+  CpuBackend b(2);
+  const int64_t n = 5, dim = 129;
+  const auto x = randn(size_t(n * dim), 3, 3.0f), w = randn(size_t(dim), 4);
+  std::vector<float> out(x.size());
+  b.rmsnorm(x.data(), w.data(), n, dim, 1e-5f, out.data());
+  for (int64_t i = 0; i < n; ++i) {
+    double ss = 0;
+    for (int64_t d = 0; d < dim; ++d) ss += double(x[size_t(i * dim + d)]) * x[size_t(i * dim + d)];
+    const double inv = 1.0 / std::sqrt(ss / dim + 1e-5);
+    for (int64_t d = 0; d < dim; ++d)
+      EXPECT_NEAR(out[size_t(i * dim + d)], w[size_t(d)] * x[size_t(i * dim + d)] * inv, 1e-5);
+  }
+}
+
+TEST(CpuOps, swiglu_is_silu_gate_times_up) {
+  CpuBackend b(2);
+  auto g = randn(1000, 5, 4.0f);
+  const auto u = randn(1000, 6), g0 = g;
+  b.swiglu(g.data(), u.data(), 1000);
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NEAR(g[i], g0[i] / (1.0 + std::exp(-double(g0[i]))) * u[i], 1e-5);
+}
+
+TEST(CpuOps, llama3_inv_freq_keeps_high_slows_low_and_blends_between) {
+  const ModelConfig c = rope_config(64, 500000.0, RopeScalingType::Llama3);
+  const std::vector<double> inv = rope_inv_freq(c);
+  ModelConfig plain = c;
+  plain.rope_scaling.type = RopeScalingType::None;
+  const std::vector<double> base = rope_inv_freq(plain);
+  int kept = 0, slowed = 0, blended = 0;
+  for (size_t i = 0; i < inv.size(); ++i) {
+    const double wavelen = 2 * M_PI / base[i];
+    if (wavelen < 64.0 / 4.0) { EXPECT_DOUBLE_EQ(inv[i], base[i]); ++kept; }
+    else if (wavelen > 64.0) { EXPECT_DOUBLE_EQ(inv[i], base[i] / 8.0); ++slowed; }
+    else { EXPECT_LT(inv[i], base[i]); EXPECT_GT(inv[i], base[i] / 8.0); ++blended; }
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(slowed, 0);
+  EXPECT_GT(blended, 0);
+  ModelConfig linear = rope_config(64, 10000.0, RopeScalingType::Linear);
+  linear.rope_scaling.factor = 4.0;
+  const std::vector<double> lin = rope_inv_freq(linear);
+  for (size_t i = 0; i < lin.size(); ++i) EXPECT_DOUBLE_EQ(lin[i] * 4.0, rope_inv_freq(rope_config(64, 10000.0, RopeScalingType::None))[i]);
+}
+
+TEST(CpuOps, rope_rotates_rotate_half_pairs_at_large_positions) {
+  CpuBackend b(2);
+  const int64_t hd = 64, heads = 3, n = 4, first = 1'000'000;
+  const ModelConfig c = rope_config(hd, 10000.0, RopeScalingType::None);
+  RopeTable table(c);
+  table.ensure(first + n);
+  auto x = randn(size_t(n * heads * hd), 7);
+  const auto x0 = x;
+  b.rope(x.data(), n, heads, first, table);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < heads; ++h) {
+      const auto want = rotate(x0.data() + (i * heads + h) * hd, hd, first + i, table.inv_freq());
+      for (int64_t d = 0; d < hd; ++d) EXPECT_NEAR(x[size_t((i * heads + h) * hd + d)], want[size_t(d)], 2e-5);
+    }
+}
+
+// Direct attention in double: query i at position qp+i, keys at the positions the segments give.
+std::vector<double> reference_attention(const std::vector<float>& q, int64_t n, int64_t n_heads,
+                                        int64_t n_kv, int64_t hd, const AttentionPlan& plan,
+                                        const std::vector<double>& inv) {
+  std::vector<double> out(size_t(n * n_heads * hd), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < n_heads; ++h) {
+      const int64_t g = h / (n_heads / n_kv);
+      const auto qr = rotate(q.data() + (i * n_heads + h) * hd, hd, plan.query_first_position + i, inv);
+      std::vector<double> scores;
+      std::vector<const float*> values;
+      for (const KvSegment& s : plan.segments)
+        for (int64_t t = 0; t < s.n; ++t) {
+          if (s.causal && t > i) continue;
+          const auto kr = rotate(s.k + (t * n_kv + g) * hd, hd, s.first_position + t * s.position_stride, inv);
+          double dot = 0;
+          for (int64_t d = 0; d < hd; ++d) dot += qr[size_t(d)] * kr[size_t(d)];
+          scores.push_back(dot / std::sqrt(double(hd)));
+          values.push_back(s.v + (t * n_kv + g) * hd);
+        }
+      double mx = -1e300, sum = 0;
+      for (double s : scores) mx = std::max(mx, s);
+      for (double& s : scores) sum += (s = std::exp(s - mx));
+      for (size_t c = 0; c < scores.size(); ++c)
+        for (int64_t d = 0; d < hd; ++d) out[size_t((i * n_heads + h) * hd + d)] += scores[c] / sum * values[c][d];
+    }
+  return out;
+}
+
+void check_attention(int64_t n_heads, int64_t n_kv, int64_t hd, int64_t n, int64_t past, uint32_t seed) {
+  CpuBackend b(2);
+  const ModelConfig c = rope_config(hd, 10000.0, RopeScalingType::None);
+  RopeTable table(c);
+  table.ensure(past + n + 8);
+  const auto q = randn(size_t(n * n_heads * hd), seed);
+  const auto k_past = randn(size_t(past * n_kv * hd), seed + 1), v_past = randn(size_t(past * n_kv * hd), seed + 2);
+  const auto k_new = randn(size_t(n * n_kv * hd), seed + 3), v_new = randn(size_t(n * n_kv * hd), seed + 4);
+  AttentionPlan plan;
+  plan.segments.push_back({k_past.data(), v_past.data(), past, 0, 1, false});
+  plan.segments.push_back({k_new.data(), v_new.data(), n, past, 1, true});
+  plan.query_first_position = past;
+  std::vector<float> out(q.size());
+  b.attention(q.data(), n, n_heads, n_kv, hd, plan, table, out.data());
+  const auto want = reference_attention(q, n, n_heads, n_kv, hd, plan, table.inv_freq());
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want[i], 2e-5) << "element " << i;
+}
+
+TEST(CpuOps, attention_matches_direct_sum_with_gqa_and_odd_lengths) {
+  check_attention(4, 2, 16, 7, 13, 10);
+  check_attention(6, 2, 64, 1, 300, 20);   // decode step
+  check_attention(8, 1, 32, 33, 0, 30);    // prefill only, MQA
+  check_attention(4, 4, 128, 5, 3, 40);    // no grouping, head dim 128
+}
+
+TEST(CpuOps, attention_over_split_segments_equals_one_segment) {
+  // Positions are carried by the segments, so splitting the past in two changes nothing.
+  CpuBackend b(2);
+  const int64_t n_heads = 4, n_kv = 2, hd = 16, past = 40, n = 5;
+  RopeTable table(rope_config(hd, 10000.0, RopeScalingType::None));
+  table.ensure(past + n);
+  const auto q = randn(size_t(n * n_heads * hd), 1);
+  const auto k = randn(size_t((past + n) * n_kv * hd), 2), v = randn(size_t((past + n) * n_kv * hd), 3);
+  const float* kn = k.data() + past * n_kv * hd;
+  const float* vn = v.data() + past * n_kv * hd;
+  AttentionPlan one;
+  one.segments = {{k.data(), v.data(), past, 0, 1, false}, {kn, vn, n, past, 1, true}};
+  one.query_first_position = past;
+  AttentionPlan split = one;
+  split.segments = {{k.data(), v.data(), 17, 0, 1, false},
+                    {k.data() + 17 * n_kv * hd, v.data() + 17 * n_kv * hd, past - 17, 17, 1, false},
+                    {kn, vn, n, past, 1, true}};
+  std::vector<float> a(q.size()), c(q.size());
+  b.attention(q.data(), n, n_heads, n_kv, hd, one, table, a.data());
+  b.attention(q.data(), n, n_heads, n_kv, hd, split, table, c.data());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], c[i], 1e-5);
+}
+
+TEST(CpuOps, attention_with_fixed_position_segment_matches_direct_sum) {
+  // Stride 0: every key of the segment at one position (how streaming policies place
+  // retrieved tokens).
+  CpuBackend b(2);
+  const int64_t n_heads = 2, n_kv = 1, hd = 8, n = 3;
+  RopeTable table(rope_config(hd, 10000.0, RopeScalingType::None));
+  table.ensure(200);
+  const auto q = randn(size_t(n * n_heads * hd), 5);
+  const auto k1 = randn(size_t(10 * hd), 6), v1 = randn(size_t(10 * hd), 7);
+  const auto k2 = randn(size_t(n * hd), 8), v2 = randn(size_t(n * hd), 9);
+  AttentionPlan plan;
+  plan.segments = {{k1.data(), v1.data(), 10, 50, 0, false}, {k2.data(), v2.data(), n, 100, 1, true}};
+  plan.query_first_position = 100;
+  std::vector<float> out(q.size());
+  b.attention(q.data(), n, n_heads, n_kv, hd, plan, table, out.data());
+  const auto want = reference_attention(q, n, n_heads, n_kv, hd, plan, table.inv_freq());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 2e-5);
+}
+
+}  // namespace
+}  // namespace ltri

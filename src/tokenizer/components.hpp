@@ -6,6 +6,7 @@
 //   text -> added tokens split out -> Normalizer -> PreTokenizer -> model (BPE) -> PostProcessor
 //   ids  -> tokens -> Decoder -> text
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,11 +29,16 @@ class Normalizer {
   virtual void normalize(std::string& text) const = 0;
 };
 
+// Receives pre-tokens one at a time, in order.
+using PieceSink = std::function<void(Piece&&)>;
+
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Replaces `pieces` by their pre-tokens; empty pieces are dropped, as HF drops them.
-  virtual void pre_tokenize(std::vector<Piece>& pieces) const = 0;
+  // Cuts `piece` into pre-tokens and hands each to `sink`; empty ones are dropped, as HF drops
+  // them. Stages of a Sequence run depth first, so a long text never needs a list of all its
+  // pre-tokens.
+  virtual void pre_tokenize(Piece piece, const PieceSink& sink) const = 0;
 };
 
 class PostProcessor {

@@ -173,56 +173,64 @@ Pattern Pattern::regex(const std::string& pattern, const std::string& where) {
   return p;
 }
 
-void Pattern::find_all(std::string_view text, std::vector<Span>& out) const {
-  out.clear();
-  if (is_literal()) {
-    size_t pos = 0;
-    while ((pos = text.find(literal_, pos)) != std::string_view::npos) {
-      out.push_back({pos, pos + literal_.size()});
-      pos += literal_.size();
-    }
-    return;
+Pattern::Cursor::Cursor(const Pattern& pattern, std::string_view text) : pattern_(pattern), text_(text) {
+  if (!pattern.is_literal()) {
+    match_data_ = pcre2_match_data_create_from_pattern(pattern.compiled_->code, nullptr);
   }
-  pcre2_code* code = compiled_->code;
+}
+
+Pattern::Cursor::~Cursor() {
+  if (match_data_) pcre2_match_data_free(static_cast<pcre2_match_data*>(match_data_));
+}
+
+bool Pattern::Cursor::next(Span& match) {
+  if (pattern_.is_literal()) {
+    const std::string& needle = pattern_.literal_;
+    const size_t pos = search_from_ > text_.size() ? std::string_view::npos : text_.find(needle, search_from_);
+    if (pos == std::string_view::npos) return false;
+    match = {pos, pos + needle.size()};
+    search_from_ = match.end;
+    return true;
+  }
+  pcre2_code* code = pattern_.compiled_->code;
+  auto* data = static_cast<pcre2_match_data*>(match_data_);
   MatchState& state = match_state();
-  pcre2_match_data* data = pcre2_match_data_create_from_pattern(code, nullptr);
-  const auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  const auto subject = reinterpret_cast<PCRE2_SPTR>(text_.data());
   // The Rust onig crate's FindMatches: search from the end of the previous match; an empty
   // match right where the previous match ended is skipped by stepping one character ahead.
-  size_t search_from = 0;
-  bool have_last_end = false;
-  size_t last_match_end = 0;
-  while (search_from <= text.size()) {
-    int rc = pcre2_match(code, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK, data,
+  while (search_from_ <= text_.size()) {
+    const auto run = [&](uint32_t options) {
+      return pcre2_match(code, subject, text_.size(), search_from_, PCRE2_NO_UTF_CHECK | options, data,
                          state.context);
-    while (rc == PCRE2_ERROR_JIT_STACKLIMIT && state.grow_jit_stack()) {
-      rc = pcre2_match(code, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK, data,
-                       state.context);
-    }
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-      // Fall back to the interpreter, which keeps its backtracking frames on the heap.
-      rc = pcre2_match(code, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
-                       data, state.context);
-    }
-    if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) {
-      pcre2_match_data_free(data);
-      fail("tokenizer: regex match failed at byte ", search_from, ": ", pcre2_message(rc));
-    }
+    };
+    int rc = run(0);
+    while (rc == PCRE2_ERROR_JIT_STACKLIMIT && state.grow_jit_stack()) rc = run(0);
+    // The interpreter keeps its backtracking frames on the heap.
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) rc = run(PCRE2_NO_JIT);
+    if (rc == PCRE2_ERROR_NOMATCH) return false;
+    if (rc < 0) fail("tokenizer: regex match failed at byte ", search_from_, ": ", pcre2_message(rc));
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     const size_t begin = ovector[0];
     const size_t end = ovector[1] < begin ? begin : ovector[1];  // \K can put the end first
-    if (begin == end && have_last_end && last_match_end == end) {
-      const size_t step = search_from < text.size() ? utf8::valid_sequence_length(text, search_from) : 1;
-      search_from += step == 0 ? 1 : step;
+    if (begin == end && have_last_end_ && last_match_end_ == end) {
+      const size_t step = search_from_ < text_.size() ? utf8::valid_sequence_length(text_, search_from_) : 1;
+      search_from_ += step == 0 ? 1 : step;
       continue;
     }
-    search_from = end;
-    have_last_end = true;
-    last_match_end = end;
-    out.push_back({begin, end});
+    search_from_ = end;
+    have_last_end_ = true;
+    last_match_end_ = end;
+    match = {begin, end};
+    return true;
   }
-  pcre2_match_data_free(data);
+  return false;
+}
+
+void Pattern::find_all(std::string_view text, std::vector<Span>& out) const {
+  out.clear();
+  Cursor cursor(*this, text);
+  Span match;
+  while (cursor.next(match)) out.push_back(match);
 }
 
 bool is_word_char(char32_t c) {

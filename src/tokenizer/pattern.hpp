@@ -25,8 +25,28 @@ class Pattern {
   // compile ("tokenizer.json: pre_tokenizer.pretokenizers[0].pattern.Regex").
   static Pattern regex(const std::string& pattern, const std::string& where);
 
-  // Every match in `text` (valid UTF-8), left to right, appended to `out` (cleared first).
-  // Empty matches are reported the way Oniguruma's find_iter reports them.
+  // Walks the matches in `text` (valid UTF-8) left to right without collecting them, so a
+  // 1 MB text does not need a match list. Empty matches are reported the way Oniguruma's
+  // find_iter reports them. The text must outlive the cursor.
+  class Cursor {
+   public:
+    Cursor(const Pattern& pattern, std::string_view text);
+    ~Cursor();
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    // The next match, or false when there is none.
+    bool next(Span& match);
+
+   private:
+    const Pattern& pattern_;
+    std::string_view text_;
+    void* match_data_ = nullptr;  // pcre2_match_data*, regex patterns only
+    size_t search_from_ = 0;
+    bool have_last_end_ = false;
+    size_t last_match_end_ = 0;
+  };
+
+  // Every match, as Cursor gives them, into `out` (cleared first).
   void find_all(std::string_view text, std::vector<Span>& out) const;
 
   bool is_literal() const { return compiled_ == nullptr; }

@@ -2,7 +2,6 @@
 // behaviours. Llama-3: Sequence[Split(regex, Isolated), ByteLevel(use_regex=false)] -- the regex
 // makes the words, ByteLevel rewrites their bytes into the GPT-2 alphabet. Mistral-style
 // files use Metaspace (spaces become "▁", words start at each "▁").
-#include <algorithm>
 #include <vector>
 
 #include "tokenizer/byte_level.hpp"
@@ -17,106 +16,112 @@ enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext
 struct Segment {
   size_t begin;
   size_t end;
-  bool flag;  // is a match, then (after the behaviour) "remove me"
+  bool is_match;
 };
 
-// HF's Pattern::find_matches: contiguous segments covering the whole text, each flagged as
-// a match or not. Empty text gives one empty non-match.
-void find_segments(const Pattern& pattern, std::string_view text, bool invert,
-                   std::vector<Segment>& out) {
-  out.clear();
-  if (text.empty()) {
-    out.push_back({0, 0, invert});
-    return;
-  }
-  thread_local std::vector<Span> spans;
-  pattern.find_all(text, spans);
-  size_t prev = 0;
-  for (const Span& s : spans) {
-    if (prev != s.begin) out.push_back({prev, s.begin, invert});
-    out.push_back({s.begin, s.end, !invert});
-    prev = s.end;
-  }
-  if (prev != text.size()) out.push_back({prev, text.size(), invert});
-}
+// HF's NormalizedString::split(pattern, behavior), streamed: the pattern's matches and the
+// gaps between them form contiguous segments covering the text (HF's Pattern::find_matches;
+// empty text is one empty non-match), `invert` swaps which are matches, and the behaviour
+// decides what is kept and what is glued together. HF computes MergedWithNext with a
+// right-to-left fold; the forward form here is equivalent: a match is glued to the segment
+// after it when that segment is not a match. Empty results are dropped.
+class Splitter {
+ public:
+  Splitter(SplitBehavior behavior, const PieceSink& sink, const Piece& piece)
+      : behavior_(behavior), sink_(sink), piece_(piece) {}
 
-// NormalizedString::split: turns the flagged segments into kept ranges per behaviour.
-void apply_behavior(SplitBehavior behavior, std::vector<Segment>& segs) {
-  std::vector<Segment> out;
-  out.reserve(segs.size());
-  switch (behavior) {
-    case SplitBehavior::Isolated:
-      for (Segment s : segs) out.push_back({s.begin, s.end, false});
-      break;
-    case SplitBehavior::Removed:
-      out = segs;
-      break;
-    case SplitBehavior::Contiguous: {
-      bool previous_match = false;
-      for (const Segment& s : segs) {
-        if (s.flag == previous_match && !out.empty()) {
-          out.back().end = s.end;
-        } else {
-          out.push_back({s.begin, s.end, false});
-        }
-        previous_match = s.flag;
+  void run(const Pattern& pattern, bool invert) {
+    const std::string_view text = piece_.text;
+    if (text.empty()) {
+      add({0, 0, invert});
+    } else {
+      Pattern::Cursor cursor(pattern, text);
+      Span m;
+      size_t prev = 0;
+      while (cursor.next(m)) {
+        if (prev != m.begin) add({prev, m.begin, invert});
+        add({m.begin, m.end, !invert});
+        prev = m.end;
       }
-      break;
+      if (prev != text.size()) add({prev, text.size(), invert});
     }
-    case SplitBehavior::MergedWithPrevious: {
-      bool previous_match = false;
-      for (const Segment& s : segs) {
-        if (s.flag && !previous_match && !out.empty()) {
-          out.back().end = s.end;
-        } else {
-          out.push_back({s.begin, s.end, false});
-        }
-        previous_match = s.flag;
-      }
-      break;
-    }
-    case SplitBehavior::MergedWithNext: {
-      bool previous_match = false;
-      for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
-        if (it->flag && !previous_match && !out.empty()) {
-          out.back().begin = it->begin;
-        } else {
-          out.push_back({it->begin, it->end, false});
-        }
-        previous_match = it->flag;
-      }
-      std::reverse(out.begin(), out.end());
-      break;
-    }
+    if (held_) emit(held_segment_);
   }
-  segs = std::move(out);
-}
 
-// Splits every piece; pieces left empty are dropped (PreTokenizedString::split does that).
-void split_pieces(std::vector<Piece>& pieces, const Pattern& pattern, SplitBehavior behavior,
-                  bool invert) {
-  std::vector<Piece> out;
-  out.reserve(pieces.size() * 2);
-  std::vector<Segment> segs;
-  for (Piece& piece : pieces) {
-    find_segments(pattern, piece.text, invert, segs);
-    apply_behavior(behavior, segs);
-    for (const Segment& s : segs) {
-      if (s.flag || s.begin == s.end) continue;
-      out.push_back({piece.text.substr(s.begin, s.end - s.begin), piece.at_origin && s.begin == 0});
+ private:
+  void add(const Segment& seg) {
+    switch (behavior_) {
+      case SplitBehavior::Isolated:
+        emit(seg);
+        break;
+      case SplitBehavior::Removed:
+        if (!seg.is_match) emit(seg);
+        break;
+      case SplitBehavior::MergedWithPrevious:
+      case SplitBehavior::Contiguous: {
+        const bool glue = behavior_ == SplitBehavior::Contiguous ? seg.is_match == previous_match_
+                                                                  : seg.is_match && !previous_match_;
+        if (glue && held_) {
+          held_segment_.end = seg.end;
+        } else {
+          if (held_) emit(held_segment_);
+          held_segment_ = seg;
+          held_ = true;
+        }
+        previous_match_ = seg.is_match;
+        break;
+      }
+      case SplitBehavior::MergedWithNext:
+        if (held_) {
+          held_ = false;
+          if (!seg.is_match) {
+            emit({held_segment_.begin, seg.end, false});
+            break;
+          }
+          emit(held_segment_);
+        }
+        if (seg.is_match) {
+          held_segment_ = seg;
+          held_ = true;
+        } else {
+          emit(seg);
+        }
+        break;
     }
   }
-  pieces = std::move(out);
+
+  void emit(const Segment& seg) {
+    if (seg.begin == seg.end) return;
+    sink_({piece_.text.substr(seg.begin, seg.end - seg.begin), piece_.at_origin && seg.begin == 0});
+  }
+
+  SplitBehavior behavior_;
+  const PieceSink& sink_;
+  const Piece& piece_;
+  bool previous_match_ = false;
+  bool held_ = false;  // a segment waiting to see whether the next one is glued to it
+  Segment held_segment_{0, 0, false};
+};
+
+void split_piece(const Piece& piece, const Pattern& pattern, SplitBehavior behavior, bool invert,
+                 const PieceSink& sink) {
+  Splitter(behavior, sink, piece).run(pattern, invert);
 }
 
 class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override {
-    for (const auto& step : steps_) step->pre_tokenize(pieces);
-  }
+  void pre_tokenize(Piece piece, const PieceSink& sink) const override { run(0, std::move(piece), sink); }
 
  private:
+  // Each pre-token of step i goes straight through steps i+1.. before the next is made.
+  void run(size_t step, Piece piece, const PieceSink& sink) const {
+    if (step == steps_.size()) {
+      sink(std::move(piece));
+      return;
+    }
+    steps_[step]->pre_tokenize(std::move(piece), [&](Piece&& p) { run(step + 1, std::move(p), sink); });
+  }
   std::vector<std::unique_ptr<PreTokenizer>> steps_;
 };
 
@@ -124,8 +129,8 @@ class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(Pattern pattern, SplitBehavior behavior, bool invert)
       : pattern_(std::move(pattern)), behavior_(behavior), invert_(invert) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override {
-    split_pieces(pieces, pattern_, behavior_, invert_);
+  void pre_tokenize(Piece piece, const PieceSink& sink) const override {
+    split_piece(piece, pattern_, behavior_, invert_, sink);
   }
 
  private:
@@ -144,14 +149,18 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       : add_prefix_space_(add_prefix_space), use_regex_(use_regex) {
     if (use_regex_) regex_ = Pattern::regex(kGpt2Regex, "tokenizer: GPT-2 regex");
   }
-  void pre_tokenize(std::vector<Piece>& pieces) const override {
-    if (add_prefix_space_) {
-      for (Piece& p : pieces) {
-        if (!p.text.empty() && p.text[0] != ' ') p.text = ' ' + p.text;
-      }
+  void pre_tokenize(Piece piece, const PieceSink& sink) const override {
+    if (piece.text.empty()) return;
+    if (add_prefix_space_ && piece.text[0] != ' ') piece.text = ' ' + piece.text;
+    const auto to_bytes = [&](Piece&& p) {
+      p.text = byte_level::encode(p.text);
+      sink(std::move(p));
+    };
+    if (use_regex_) {
+      split_piece(piece, regex_, SplitBehavior::Isolated, false, to_bytes);
+    } else {
+      to_bytes(std::move(piece));
     }
-    if (use_regex_) split_pieces(pieces, regex_, SplitBehavior::Isolated, false);
-    for (Piece& p : pieces) p.text = byte_level::encode(p.text);
   }
 
  private:
@@ -169,25 +178,27 @@ class MetaspacePreTokenizer final : public PreTokenizer {
         scheme_(scheme),
         split_(split),
         split_pattern_(Pattern::literal(replacement_)) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override {
-    for (Piece& p : pieces) {
-      std::string replaced;
-      replaced.reserve(p.text.size() + replacement_.size());
-      for (char c : p.text) {
-        if (c == ' ') {
-          replaced += replacement_;
-        } else {
-          replaced += c;
-        }
+  void pre_tokenize(Piece piece, const PieceSink& sink) const override {
+    if (piece.text.empty()) return;
+    std::string replaced;
+    replaced.reserve(piece.text.size() + replacement_.size());
+    for (char c : piece.text) {
+      if (c == ' ') {
+        replaced += replacement_;
+      } else {
+        replaced += c;
       }
-      const bool starts_with_replacement = replaced.compare(0, replacement_.size(), replacement_) == 0;
-      const bool prepend = !replaced.empty() && !starts_with_replacement &&
-                           (scheme_ == PrependScheme::Always ||
-                            (scheme_ == PrependScheme::First && p.at_origin));
-      if (prepend) replaced.insert(0, replacement_);
-      p.text = std::move(replaced);
     }
-    if (split_) split_pieces(pieces, split_pattern_, SplitBehavior::MergedWithNext, false);
+    const bool starts_with_replacement = replaced.compare(0, replacement_.size(), replacement_) == 0;
+    const bool prepend = !starts_with_replacement && (scheme_ == PrependScheme::Always ||
+                                                      (scheme_ == PrependScheme::First && piece.at_origin));
+    if (prepend) replaced = replacement_ + replaced;
+    piece.text = std::move(replaced);
+    if (split_) {
+      split_piece(piece, split_pattern_, SplitBehavior::MergedWithNext, false, sink);
+    } else {
+      sink(std::move(piece));
+    }
   }
 
  private:

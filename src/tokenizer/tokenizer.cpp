@@ -22,10 +22,8 @@ void encode_words(const Tokenizer::Impl& impl, std::string text, bool at_origin,
     impl.model->tokenize(text, ids);
     return;
   }
-  std::vector<Piece> pieces;
-  pieces.push_back({std::move(text), at_origin});
-  impl.pre_tokenizer->pre_tokenize(pieces);
-  for (const Piece& p : pieces) impl.model->tokenize(p.text, ids);
+  impl.pre_tokenizer->pre_tokenize({std::move(text), at_origin},
+                                   [&](Piece&& word) { impl.model->tokenize(word.text, ids); });
 }
 
 }  // namespace

@@ -13,9 +13,9 @@ using nlohmann::json;
 const JsonPath kPath("test.json", "stage");
 
 std::vector<std::string> pre_tokenize(const json& spec, std::vector<Piece> pieces) {
-  make_pre_tokenizer(spec, kPath)->pre_tokenize(pieces);
+  const auto pre_tokenizer = make_pre_tokenizer(spec, kPath);
   std::vector<std::string> out;
-  for (const Piece& p : pieces) out.push_back(p.text);
+  for (Piece& p : pieces) pre_tokenizer->pre_tokenize(std::move(p), [&](Piece&& word) { out.push_back(word.text); });
   return out;
 }
 

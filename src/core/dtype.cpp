@@ -4,6 +4,16 @@
 
 namespace ltri {
 
+namespace {
+
+uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+}  // namespace
+
 const char* dtype_name(DType t) {
   switch (t) {
     case DType::F32: return "F32";
@@ -60,20 +70,23 @@ uint16_t f32_to_f16(float f) {
 }
 
 void convert_to_f32(const void* src, DType from, float* dst, size_t n) {
+  if (n == 0) return;  // zero-size tensors: dst may be null, and memcpy(null, ..) is undefined
   switch (from) {
     case DType::F32:
       std::memcpy(dst, src, n * 4);
       return;
+    // src may be unaligned (safetensors does not align its data section): each element is
+    // copied out with memcpy, which compiles to a plain load where that is allowed.
     case DType::BF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
+      const uint8_t* s = static_cast<const uint8_t*>(src);
 #pragma omp parallel for schedule(static) if (n > (1u << 16))
-      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(s + 2 * i));
       return;
     }
     case DType::F16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
+      const uint8_t* s = static_cast<const uint8_t*>(src);
 #pragma omp parallel for schedule(static) if (n > (1u << 16))
-      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+      for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(s + 2 * i));
       return;
     }
   }

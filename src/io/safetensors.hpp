@@ -3,6 +3,12 @@
 // Files are memory-mapped; every header is validated strictly before any tensor is handed out
 // (header size bound, JSON, dtype, shape x dtype = byte length, offsets inside the data section,
 // no two tensors overlapping), so a broken file is reported by name and never read out of bounds.
+//
+// Alignment: the format does not align the data section (it starts at 8 + header length, which
+// writers usually but not always pad to a multiple of 8), so TensorEntry::data may have any
+// alignment. Read tensors through memcpy or convert_to_f32 (which copies element by element);
+// never reinterpret_cast `data` to float* / uint16_t* and dereference it, which is undefined
+// behaviour on an unaligned address.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -19,13 +25,16 @@ struct TensorEntry {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;  // as stored, row-major, e.g. [out_features, in_features]
-  const uint8_t* data = nullptr;  // inside the mapped file
-  size_t nbytes = 0;
+  const uint8_t* data = nullptr;  // inside the mapped file; ANY alignment (see above)
+  size_t nbytes = 0;              // numel() x dtype_size(dtype); 0 for zero-size tensors
   std::string file;  // the file it lives in, for error messages
 
   int64_t numel() const;
   std::string shape_string() const;  // "[1024, 4096]"
 };
+
+// "[1024, 4096]", as in error messages.
+std::string shape_string(const std::vector<int64_t>& shape);
 
 // One .safetensors file.
 class SafetensorsFile {
@@ -48,7 +57,8 @@ class SafetensorsFile {
 };
 
 // All weights of a model directory: model.safetensors, or the shards listed by
-// model.safetensors.index.json (each shard checked to hold what the index says).
+// model.safetensors.index.json (each shard checked to hold what the index says; a tensor stored
+// in two shards is an error). Shard names must be plain file names inside the directory.
 class WeightStore {
  public:
   static WeightStore open_dir(const std::string& dir);

@@ -92,7 +92,7 @@ def greedy_check(model, tok, items, device, max_new=24):
 
 
 @torch.no_grad()
-def greedy_all(model, tok, items, device, deadline, max_batch_tokens=65536):
+def greedy_all(model, tok, items, device, deadline, max_batch_tokens=131072):
     """Batched greedy decoding (left-padded prompts, HF generate with KV cache), scored like
     RULER. Sets item['ok'] and item['text']; shortest prompts first; items not reached
     before `deadline` (time.time()) keep ok=None."""

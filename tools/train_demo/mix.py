@@ -29,8 +29,8 @@ def _niah_multikey(rng):
 
 
 MIX = [
-    (0.05, tasks.passkey, lambda rng: {"hay_kind": "prose" if rng.random() < 0.15 else "noise"}),
-    (0.11, tasks.niah, _niah_single),
+    (0.03, tasks.passkey, lambda rng: {"hay_kind": "prose" if rng.random() < 0.15 else "noise"}),
+    (0.09, tasks.niah, _niah_single),
     (0.11, tasks.niah, _niah_multikey),
     (0.08, tasks.niah, lambda rng: dict(hay_kind=rng.choice(["prose", "noise"]), value_kind=rng.choice(["number", "uuid", "word"]),
                                         n_values=rng.randint(2, 4), n_distract=rng.randint(0, 2))),
@@ -38,7 +38,7 @@ MIX = [
                                         n_queries=rng.randint(2, 4), n_distract=rng.randint(0, 2))),
     (0.07, tasks.vt, lambda rng: {"n_hops": rng.randint(1, 5), "hay_kind": "prose" if rng.random() < 0.3 else "noise"}),
     (0.05, tasks.kv, lambda rng: {}),
-    (0.11, tasks.fact, lambda rng: {"mode": "single"}),
+    (0.15, tasks.fact, lambda rng: {"mode": "single"}),
     (0.07, tasks.fact, lambda rng: {"mode": "multikey"}),
     (0.06, tasks.fact, lambda rng: {"mode": "multivalue"}),
     (0.06, tasks.fact, lambda rng: {"mode": "multiquery"}),

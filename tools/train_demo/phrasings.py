@@ -267,3 +267,61 @@ LEADINS_TRAIN = [
     "According to the text, it is", "That would be", "The text says", "The requested {a} is",
     "Here it is:", "Output:", "The value is",
 ]
+
+# More variety for training only (added for the second training call): extra attributes, names,
+# needle shapes with the value first or in the middle, and free prefixes for needles/questions.
+ATTRIBUTES_TRAIN += [
+    ("gate code", "gate codes", ("number", "code")), ("voucher code", "voucher codes", ("code",)),
+    ("booking reference", "booking references", ("code", "uuid")), ("secret number", "secret numbers", ("number",)),
+    ("favorite word", "favorite words", ("word",)), ("safe word", "safe words", ("word",)),
+    ("radio frequency", "radio frequencies", ("number",)), ("employee number", "employee numbers", ("number",)),
+    ("case number", "case numbers", ("number", "code")), ("batch code", "batch codes", ("code",)),
+    ("seat number", "seat numbers", ("number",)), ("door code", "door codes", ("number", "code")),
+    ("wifi password", "wifi passwords", ("word", "phrase")), ("recovery code", "recovery codes", ("code", "uuid")),
+    ("invoice number", "invoice numbers", ("number",)), ("code name", "code names", ("word", "phrase")),
+    ("session id", "session ids", ("uuid",)), ("zip code", "zip codes", ("number",)),
+    ("signal word", "signal words", ("word",)), ("shelf number", "shelf numbers", ("number",)),
+]
+FIRST_NAMES_TRAIN += """
+Adele Boris Camille Dario Esther Fabian Gloria Henrik Iris Joaquin Katya Lorenzo Mina Nils Odette
+Pavel Rhea Stefan Thea Ugo Valentina Wilhelm Yara Zeno Anika Bastian Cora Dev Elif Frida
+""".split()
+LAST_NAMES_TRAIN += """
+Alvarez Bauer Chen Dietrich Engel Ferrari Gomez Horvat Iqbal Jovanovic Kim Lopez Meyer Nakamura
+Ortiz Popescu Quinn Rahman Silva Tran Ueda Volkov Wagner Yilmaz Zhou Berg Costa Duarte Eklund Fontaine
+""".split()
+NEEDLES_TRAIN += [
+    "{v} is the {a} of {s}.",
+    "{v} - that is the {a} of {s}.",
+    "{v}: the {a} for {s}.",
+    "The number to remember is the {a} of {s}, which is {v}.",
+    "{S} set the {a} to {v}.",
+    "When asked, {s} gave {v} as the {a}.",
+    "The {a} {v} belongs to {s}.",
+    "{S} (the {a} is {v}) arrived later.",
+    "About {s}: the {a} is {v}, in case anyone asks.",
+    "Entry for {s}. {a}: {v}.",
+    "{S} keeps the {a} {v}.",
+    "Everyone knows the {a} of {s} is {v}.",
+    "Then {s} said the {a} was {v}.",
+    "It turned out that the {a} for {s} was {v}.",
+]
+NEEDLE_PREFIXES_TRAIN = [
+    "Note:", "By the way,", "FYI:", "Incidentally,", "Attention:", "For reference,", "Memo:",
+    "Heads up:", "PS:", "Update:", "Reminder:", "Fact:", "Also,", "Meanwhile,", "Record:",
+    "Log entry:", "Aside:", "Hint:", "Notice:", "Note to self:",
+]
+QUESTION_FORMS_TRAIN += [
+    "Which {a} appears next to {s}?", "What {a} goes along with {s}?", "Which {a} is linked to {s}?",
+    "What is the {a} attached to {s}?", "Tell me which {a} {s} has.", "Read back the {a} of {s}.",
+    "What {a} was recorded for {s}?", "Print the {a} of {s}.", "Quick question: {s}'s {a}?",
+    "Which value is the {a} of {s}?", "And the {a} of {s}?",
+]
+LEADINS_TRAIN += [
+    "The {a} for {s} is", "Answer: it is", "Definitely", "I believe it is", "Correct answer:",
+    "Easy:", "Without doubt it is", "My answer is", "The text gives", "Reply:", "Solution:",
+    "It should be", "That is", "Clearly", "Final answer:", "The stored value is", "We have",
+    "Checking the text, it is", "Got it:", "Value found:",
+]
+QUESTION_PREFIXES_TRAIN = ["", "", "", "Now a question.", "Final question.", "OK.", "Next:", "Quiz:",
+                           "Answer briefly.", "One question about the text."]

@@ -345,11 +345,14 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     subjects = distinct(rng, lambda: rand_subject(rng, p, words, hw), n_subj)
     values = distinct(rng, lambda: rand_value(rng, kind, words, hw), n_subj * n_vals)
     tmpl = rng.choice(p["needle"])
+    prefix = ""
+    if not heldout and rng.random() < 0.3:
+        prefix = rng.choice(ph.NEEDLE_PREFIXES_TRAIN) + " "
     needles, owner = [], []
     for i, s in enumerate(subjects):
         for j in range(n_vals):
             v = values[i * n_vals + j]
-            needles.append(tmpl.format(s=s, S=cap(s), a=attr, v=v))
+            needles.append(prefix + tmpl.format(s=s, S=cap(s), a=attr, v=v))
             owner.append((s, v))
     n_query = n_subj if mode == "multiquery" else 1
     if depth is None:
@@ -381,6 +384,9 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         q = rng.choice(p["qmq"]).format(s=lst, S=cap(lst), a=attr, ap=attr_pl)
         target_depths = depths
     instr = rng.choice(p["instr"])
+    if not heldout:
+        qp = rng.choice(ph.QUESTION_PREFIXES_TRAIN)
+        q = (qp + " " + q) if qp else q
     prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
     family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
     return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths)

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Run the demo model's retrieval evaluation through the ltri engine (standard library only).
+
+Generates the same prompts as the PyTorch evaluation on the GPU (tasks.make_eval_sample: same
+families, lengths, seed, held-out prose from data/heldout, held-out key words, needle depths
+(i + 0.5) / n), runs one `ltri run` per prompt with greedy decoding, scores as RULER
+(case-insensitive substring match of every expected value; passkey: the first number must be
+the key) and prints a Markdown table (family x length, % correct) and, with --json, every
+sample's result.
+
+  python3 tools/train_demo/eval_engine.py                        # all families, 1K..16K, n=12
+  python3 tools/train_demo/eval_engine.py --families passkey,niah_single_2 --lengths 1024,4096 \\
+      --n 4 --extra="--kv ltri" --json out/eval_full.json
+
+Prompt lengths are calibrated with a pure-Python copy of the model's tokenizer (byte-level BPE
+from tokenizer.json, Llama-3 pre-tokenizer regex written with Python's `re`), so that no
+engine call is needed to size a prompt; --check-tokenizer compares it with `ltri tokenize`.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import tasks  # noqa: E402
+
+# Llama-3 split: \p{L} -> [^\W\d_] (Unicode letters), \p{N} -> \d (Unicode decimal digits).
+_L, _N = r"[^\W\d_]", r"\d"
+_SPLIT = re.compile(
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+    r"|(?:[^\r\n\w]|_)?" + _L + r"+"  # [^\r\n\p{L}\p{N}]?\p{L}+ ('_' is neither L nor N)
+    r"|" + _N + r"{1,3}"
+    r"| ?(?:[^\s\w]|_)+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def _byte_map():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+class PyBpe:
+    """Byte-level BPE of a tokenizer.json, for counting tokens (no special tokens but BOS)."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            tj = json.load(f)
+        self.vocab = tj["model"]["vocab"]
+        merges = tj["model"]["merges"]
+        self.ranks = {}
+        for i, m in enumerate(merges):
+            a, b = m.split(" ") if isinstance(m, str) else m
+            self.ranks[(a, b)] = i
+        self.bytemap = _byte_map()
+        self.cache = {}
+
+    def _bpe(self, piece):
+        parts = [self.bytemap[b] for b in piece.encode("utf-8")]
+        while len(parts) > 1:
+            best, bi = None, -1
+            for i in range(len(parts) - 1):
+                r = self.ranks.get((parts[i], parts[i + 1]))
+                if r is not None and (best is None or r < best):
+                    best, bi = r, i
+            if best is None:
+                break
+            parts[bi:bi + 2] = [parts[bi] + parts[bi + 1]]
+        return parts
+
+    def encode(self, text):
+        """Token ids with BOS, as tokenizer.json's post-processor gives them."""
+        ids = [self.vocab["<|begin_of_text|>"]] if "<|begin_of_text|>" in self.vocab else [0]
+        for m in _SPLIT.finditer(text):
+            ids.extend(self.vocab[p] for p in self._bpe(m.group(0)))
+        return ids
+
+    def count(self, text):
+        n = 1  # BOS, added by the tokenizer's post-processor
+        for m in _SPLIT.finditer(text):
+            piece = m.group(0)
+            c = self.cache.get(piece)
+            if c is None:
+                c = len(self._bpe(piece))
+                if len(self.cache) < 500000:
+                    self.cache[piece] = c
+            n += c
+        return n
+
+
+def run_ltri(ltri, model, prompt, n_predict, ctx, extra, timeout):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(prompt)
+        path = f.name
+    try:
+        cmd = [ltri, "run", "-m", model, "-f", path, "--temp", "0", "-n", str(n_predict), "-c", str(ctx)] + extra
+        t0 = time.time()
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        dt = time.time() - t0
+        if p.returncode != 0:
+            return None, dt, p.stderr.strip().splitlines()[-1:] or ["exit %d" % p.returncode]
+        return p.stdout, dt, None
+    finally:
+        os.unlink(path)
+
+
+def score(text, sample):
+    if sample.scoring == "first_number":
+        m = re.search(r"\d+", text)
+        return bool(m) and m.group(0) == sample.expected[0]
+    t = text.lower()
+    return all(e.lower() in t for e in sample.expected)
+
+
+def main():
+    root = tasks.repo_root()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ltri", default=os.path.join(root, "build", "ltri"))
+    ap.add_argument("-m", "--model", default=os.path.join(root, "models", "ltri-demo"))
+    ap.add_argument("--families", default="all", help="comma list of tasks.EVAL_FAMILIES names")
+    ap.add_argument("--heldout-only", action="store_true", help="only the held-out phrasing families")
+    ap.add_argument("--lengths", default=",".join(str(L) for L in tasks.EVAL_LENGTHS))
+    ap.add_argument("--n", type=int, default=12, help="samples per family x length")
+    ap.add_argument("--seed", type=int, default=tasks.EVAL_SEED)
+    ap.add_argument("--words", default="/usr/share/dict/american-english")
+    ap.add_argument("--extra", default="", help="extra ltri run flags, e.g. \"--kv ltri -t 2\"")
+    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--json", default="", help="write every sample's result here")
+    ap.add_argument("--dry-run", action="store_true", help="build prompts and print their sizes only")
+    ap.add_argument("--check-tokenizer", type=int, default=0, metavar="K",
+                    help="compare the Python token count with `ltri tokenize` on K prompts")
+    ap.add_argument("--compare-hf", type=int, default=0, metavar="K",
+                    help="compare the Python tokenizer with HF tokenizers on K prompts per family (needs `tokenizers`)")
+    args = ap.parse_args()
+
+    names = [f[0] for f in tasks.EVAL_FAMILIES]
+    if args.families != "all":
+        names = [n for n in args.families.split(",") if n]
+    if args.heldout_only:
+        names = [n for n in names if n.endswith("_heldout")]
+    lengths = [int(x) for x in args.lengths.split(",")]
+    bpe = PyBpe(os.path.join(args.model, "tokenizer.json"))
+    words = tasks.Words(args.words)
+    prose = tasks.Prose.from_files(tasks.heldout_prose_paths())
+    extra = args.extra.split()
+
+    if args.compare_hf:
+        from tokenizers import Tokenizer
+        hf = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
+        bad = total = 0
+        for name in names:
+            for i in range(args.compare_hf):
+                s = tasks.make_eval_sample(name, lengths[i % len(lengths)], i, args.compare_hf, words, prose,
+                                           bpe.count, seed=args.seed)
+                for text in (s.prompt, s.prompt + s.answer):
+                    a, b = bpe.encode(text), hf.encode(text).ids
+                    total += 1
+                    if a != b:
+                        bad += 1
+                        k = next((j for j in range(min(len(a), len(b))) if a[j] != b[j]), min(len(a), len(b)))
+                        print("MISMATCH %s #%d at token %d: py %s hf %s" % (name, i, k, a[k:k + 5], b[k:k + 5]))
+        print("python tokenizer vs HF tokenizers: %d / %d texts identical" % (total - bad, total))
+        return
+
+    results = []
+    checked = 0
+    for L in lengths:
+        for name in names:
+            for i in range(args.n):
+                s = tasks.make_eval_sample(name, L, i, args.n, words, prose, bpe.count, seed=args.seed)
+                n_prompt = bpe.count(s.prompt)
+                k = tasks.max_new_tokens(s)
+                rec = dict(family=name, length=L, index=i, depth=s.depths[0], prompt_tokens=n_prompt,
+                           expected=s.expected)
+                if checked < args.check_tokenizer:
+                    p = subprocess.run([args.ltri, "tokenize", "-m", args.model, "-p", s.prompt],
+                                       capture_output=True, text=True)
+                    ids = json.loads(p.stdout) if p.returncode == 0 else None
+                    print("tokenizer check %s@%d: python %d, ltri %s" % (
+                        name, L, n_prompt, len(ids) if ids is not None else p.stderr.strip()), file=sys.stderr)
+                    checked += 1
+                if args.dry_run:
+                    results.append(rec)
+                    continue
+                out, dt, err = run_ltri(args.ltri, args.model, s.prompt, k, n_prompt + k + 16, extra, args.timeout)
+                rec.update(output=(out or "")[:300], seconds=round(dt, 2), error=err,
+                           ok=bool(out is not None and score(out, s)))
+                results.append(rec)
+                print("%-26s %6d #%-2d %-5s %6.1fs %s" % (name, L, i, rec["ok"], dt, (out or str(err))[:60].replace("\n", " ")),
+                      file=sys.stderr, flush=True)
+
+    if args.dry_run:
+        for r in results:
+            print("%s\t%d\t%d\t%d" % (r["family"], r["length"], r["index"], r["prompt_tokens"]))
+        return
+    lines = ["| family | " + " | ".join("%dK" % (L // 1024) for L in lengths) + " |",
+             "|---" * (len(lengths) + 1) + "|"]
+    table = {}
+    for name in names:
+        row = []
+        for L in lengths:
+            cell = [r["ok"] for r in results if r["family"] == name and r["length"] == L]
+            acc = sum(cell) / len(cell) if cell else None
+            table["%s@%d" % (name, L)] = acc
+            row.append("-" if acc is None else "%3.0f" % (100 * acc))
+        lines.append("| %s | %s |" % (name, " | ".join(row)))
+    md = "\n".join(lines)
+    print("ltri engine, greedy, %d samples per cell, seed %d, flags: %s\n" % (args.n, args.seed, args.extra or "(none)"))
+    print(md)
+    summary = {"table": table, "n": args.n, "seed": args.seed, "extra": args.extra, "lengths": lengths}
+    print(json.dumps(summary))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"summary": summary, "samples": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

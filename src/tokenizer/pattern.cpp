@@ -1,7 +1,6 @@
 #include "tokenizer/pattern.hpp"
 
 #include <cstdint>
-#include <limits>
 
 #include "core/error.hpp"
 #include "tokenizer/components.hpp"
@@ -102,9 +101,12 @@ struct Pattern::Compiled {
 
 namespace {
 
-// Per-thread matching state: a match context with no match limit (a long run of spaces makes
-// \s*[\r\n]+ backtrack once per space, which is linear but can pass PCRE2's default limit) and
-// a JIT stack that grows on demand.
+// Per-thread matching state: a match context and a JIT stack that grows on demand. The match
+// limit is raised from PCRE2's 10M steps: a run of n spaces makes \s*[\r\n]+ backtrack n
+// times in one match (linear overall, but one call may take many steps). It stays finite so a
+// pathological regex in a hostile file ends in an error rather than running for hours.
+constexpr uint32_t kMatchLimit = 200'000'000;
+
 struct MatchState {
   pcre2_match_context* context = nullptr;
   pcre2_jit_stack* jit_stack = nullptr;
@@ -112,8 +114,7 @@ struct MatchState {
 
   MatchState() {
     context = pcre2_match_context_create(nullptr);
-    pcre2_set_match_limit(context, std::numeric_limits<uint32_t>::max());
-    pcre2_set_depth_limit(context, std::numeric_limits<uint32_t>::max());
+    pcre2_set_match_limit(context, kMatchLimit);
   }
   ~MatchState() {
     if (jit_stack) pcre2_jit_stack_free(jit_stack);

@@ -16,7 +16,9 @@ struct EncodeOptions {
   // encode(text, add_special_tokens=True) does.
   bool add_special_tokens = true;
   // Recognise added tokens written in the text ("<|eot_id|>") as single ids. HF does this for
-  // every added token; turning it off encodes their characters as plain text.
+  // every added token; turning it off encodes the characters of *special* added tokens as plain
+  // text, exactly as HF's encode_special_tokens=True does (non-special added tokens, which the
+  // Llama files do not have, are still recognised).
   bool parse_special = true;
 };
 

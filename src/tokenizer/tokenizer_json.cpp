@@ -74,6 +74,14 @@ void build(Tokenizer::Impl& impl, const Json& root) {
     max_id = std::max(max_id, t.id);
   }
   impl.vocab_size = max_id + 1;
+  if (impl.post_processor) {
+    // The ids a post-processor adds must be tokens, or the model would index past its table.
+    std::vector<int32_t> added_ids;
+    impl.post_processor->process(added_ids);
+    for (int32_t id : added_ids) {
+      if (!impl.token_text(id)) (top / "post_processor").fail("special token id ", id, " is not in the vocabulary");
+    }
+  }
   impl.raw_matcher = AddedTokenMatcher(impl.added, /*normalized_tokens=*/false);
   impl.normalized_matcher = AddedTokenMatcher(impl.added, /*normalized_tokens=*/true);
 }

@@ -104,6 +104,18 @@ TEST(BadTokenizerJson, duplicate_and_out_of_range_ids_are_refused) {
   expect_error(doc, "'<s>' has id 0, which the vocab gives to 'a'");
 }
 
+TEST(BadTokenizerJson, post_processor_ids_outside_the_vocabulary_are_refused) {
+  json doc = good_doc();
+  doc["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                                   {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                           {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", json::array({7})}, {"tokens", json::array({"<s>"})}}}}}};
+  expect_error(doc, "post_processor: special token id 7 is not in the vocabulary");
+  doc["post_processor"]["special_tokens"]["<s>"]["ids"] = json::array({2});
+  EXPECT_EQ(load_error(doc.dump()), "");
+  EXPECT_EQ(Tokenizer::from_json(doc.dump(), "x").encode("ab"), (std::vector<int32_t>{2, 2}));
+}
+
 TEST(BadTokenizerJson, a_regex_that_does_not_compile_is_named) {
   json doc = good_doc();
   doc["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}},

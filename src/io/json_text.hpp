@@ -2,6 +2,7 @@
 // Small helpers for putting file-supplied values into one-line error messages (private to io).
 // Names and values in checkpoints are untrusted: they may hold newlines, be megabytes long, or be
 // nested thousands of levels deep, so errors never dump a whole JSON value.
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,9 @@ inline std::string describe(const nlohmann::json& v) {
       return json(cut ? s.substr(0, 40) : s).dump(-1, ' ', false, json::error_handler_t::replace) +
              (cut ? "..." : "");
     }
+    case json::value_t::number_float:
+      // A literal like 1e999 parses to infinity, which dump() would print as null.
+      return std::isfinite(v.get<double>()) ? v.dump() : "a number out of range";
     default: return v.dump();
   }
 }

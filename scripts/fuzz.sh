@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (tests/fuzz/fuzz_*.cpp) with clang, ASan and UBSan into
 # build-fuzz/, then runs each for SECONDS (default 60) on a scratch copy of its seed corpus
-# (tests/fuzz/corpus/<target>/), so the committed corpus is never modified.
+# (tests/fuzz/corpus/<target>/), so the committed corpus is never modified, with the dictionary
+# tests/fuzz/<target>.dict when there is one.
 # Exits non-zero if any target fails to build or finds a crash, leak, sanitizer report or
 # timeout; the reproducer is kept in build-fuzz/findings/<target>/.
 #
@@ -44,10 +45,12 @@ for target in $targets; do
   mkdir -p "$findings"
   if [ -d "tests/fuzz/corpus/$target" ]; then cp -R "tests/fuzz/corpus/$target/." "$scratch/"; fi
   log="$build/findings/$target.log"
+  dict=()
+  if [ -f "tests/fuzz/$target.dict" ]; then dict=(-dict="tests/fuzz/$target.dict"); fi
   echo "fuzz: $target for ${seconds}s" >&2
   # -rss_limit_mb: the parsers must stay far below it on any input; -timeout catches hangs.
   "$build/tests/$target" "$scratch" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

@@ -1,0 +1,39 @@
+#include "runtime/engine.hpp"
+
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "core/timer.hpp"
+#include "io/model_config.hpp"
+#include "runtime/generator.hpp"
+#include "runtime/model_info.hpp"
+
+namespace ltri {
+
+namespace fs = std::filesystem;
+
+Engine::Engine(std::string model_dir, std::unique_ptr<Model> model, Tokenizer tokenizer, double load_ms)
+    : model_dir_(std::move(model_dir)),
+      model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      load_ms_(load_ms),
+      eos_ids_(model_eos_ids(tokenizer_, model_->config())) {}
+
+Engine Engine::load(const std::string& model_dir, const ModelLoadOptions& options) {
+  const Timer timer;
+  std::error_code ec;
+  if (!fs::is_directory(model_dir, ec)) fail(model_dir, ": model directory not found");
+  const fs::path config_path = fs::path(model_dir) / "config.json";
+  if (!fs::exists(config_path, ec)) fail(model_dir, ": no config.json in the model directory");
+  // Parsed here only to fail early (a bad field, or weights that cannot fit in memory);
+  // Model::load reads it again (a few KB).
+  check_weights_fit_in_memory(load_model_config(config_path.string()), model_dir);
+  if (!fs::exists(fs::path(model_dir) / "tokenizer.json", ec)) {
+    fail(model_dir, ": no tokenizer.json in the model directory");
+  }
+  Tokenizer tokenizer = Tokenizer::load(model_dir);
+  std::unique_ptr<Model> model = Model::load(model_dir, options);
+  return Engine(model_dir, std::move(model), std::move(tokenizer), timer.elapsed_ms());
+}
+
+}  // namespace ltri

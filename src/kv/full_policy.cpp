@@ -47,14 +47,15 @@ void FullPolicy::begin_chunk(int64_t n) {
   if (need > capacity_) grow(std::min(max_context_, std::max<int64_t>({need, 2 * capacity_, 256})));
 }
 
-const AttentionPlan& FullPolicy::plan(int64_t layer, const float* k, const float* v, int64_t n) {
+const AttentionPlan& FullPolicy::plan(int64_t layer, const float* /*q*/, const float* k, const float* v,
+                                      int64_t n) {
   float* k_dst = k_[size_t(layer)] + n_past_ * row_;
   float* v_dst = v_[size_t(layer)] + n_past_ * row_;
   backend_.copy(k_dst, k, size_t(n * row_));
   backend_.copy(v_dst, v, size_t(n * row_));
   // Earlier tokens, all visible, at their true positions; then the chunk itself, causal.
-  plan_.segments[0] = {k_[size_t(layer)], v_[size_t(layer)], n_past_, 0, 1, false};
-  plan_.segments[1] = {k_dst, v_dst, n, n_past_, 1, true};
+  plan_.segments[0] = {k_[size_t(layer)], v_[size_t(layer)], n_past_, 0, 1, false, -1};
+  plan_.segments[1] = {k_dst, v_dst, n, n_past_, 1, true, -1};
   plan_.query_first_position = n_past_;
   return plan_;
 }

@@ -19,9 +19,11 @@ class FullPolicy : public KvPolicy {
 
   const char* name() const override { return "full"; }
   void begin_chunk(int64_t n) override;
-  const AttentionPlan& plan(int64_t layer, const float* k, const float* v, int64_t n) override;
+  const AttentionPlan& plan(int64_t layer, const float* q, const float* k, const float* v,
+                            int64_t n) override;
   void end_chunk(int64_t n) override;
   int64_t n_past() const override { return n_past_; }
+  int64_t positions_needed(int64_t n) const override { return n_past_ + n; }
   size_t kv_bytes() const override;
   void reset() override { n_past_ = 0; }
 

@@ -19,6 +19,11 @@ struct KvSegment {
   int64_t position_stride = 1;
   // The chunk's own keys: key t is visible to chunk query i only when t <= i.
   bool causal = false;
+  // -1: chunk query i sits at AttentionPlan::query_first_position + i (true relative
+  // distances). >= 0: against this segment every query of the chunk is rotated to this one
+  // position, so with keys at position 0 (stride 0) each query sees each key at the same fixed
+  // distance: InfLLM's placement of init and retrieved tokens "n_local before every query".
+  int64_t query_position = -1;
 };
 
 struct AttentionPlan {
@@ -33,12 +38,18 @@ class KvPolicy {
   // Prepares for a chunk of n tokens (reserving memory up front so decode never allocates).
   virtual void begin_chunk(int64_t n) = 0;
   // Stores the chunk's pre-RoPE keys/values of `layer` — k, v: (n, n_kv_heads, head_dim) — and
-  // returns what the chunk's queries of that layer see. Pointers in the plan stay valid until
-  // the next call for this layer.
-  virtual const AttentionPlan& plan(int64_t layer, const float* k, const float* v, int64_t n) = 0;
+  // returns what the chunk's queries of that layer see. q: (n, n_heads, head_dim), pre-RoPE,
+  // for policies that score stored KV against the chunk's queries (retrieval). Pointers in the
+  // plan stay valid until the next call for this layer.
+  virtual const AttentionPlan& plan(int64_t layer, const float* q, const float* k, const float* v,
+                                    int64_t n) = 0;
   // All layers have processed the chunk.
   virtual void end_chunk(int64_t n) = 0;
   virtual int64_t n_past() const = 0;
+  // One past the largest RoPE position a plan for the next chunk of n tokens may use (the
+  // session sizes its RoPE table with it: streaming policies keep positions window-relative,
+  // so this stays bounded however long the stream grows).
+  virtual int64_t positions_needed(int64_t n) const = 0;
   virtual size_t kv_bytes() const = 0;
   virtual void reset() = 0;
 };

@@ -96,7 +96,7 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   Backend& b = backend_;
 
   policy_->begin_chunk(n);
-  rope_.ensure(n_past() + n);
+  rope_.ensure(policy_->positions_needed(n));
   // Token ids travel as raw 32-bit words in a float buffer so the op table needs no int type.
   static_assert(sizeof(int32_t) == sizeof(float));
   b.upload(ids_.data(), reinterpret_cast<const float*>(ids), size_t(n));
@@ -114,7 +114,7 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
       b.add_bias(k_.data(), L.bk.data(), n, n_kv * hd);
       b.add_bias(v_.data(), L.bv.data(), n, n_kv * hd);
     }
-    const AttentionPlan& plan = policy_->plan(l, k_.data(), v_.data(), n);
+    const AttentionPlan& plan = policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
     b.attention(q_.data(), n, n_heads, n_kv, hd, plan, rope_, attn_.data());
     b.matmul(attn_.data(), L.wo.data(), n, n_heads * hd, hidden, h_.data());
     b.add(x_.data(), h_.data(), n * hidden);

@@ -37,6 +37,7 @@ void CpuBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n
   for (const KvSegment& s : plan.segments) {
     visible += s.n;
     if (s.n > 0) max_position = std::max(max_position, s.first_position + (s.n - 1) * s.position_stride);
+    if (s.query_position >= 0) fail("attention: fixed query positions are not implemented on the CPU yet");
   }
   if (visible == 0) fail("attention: no visible keys");
   if (max_position >= table.size()) fail("attention: position ", max_position, " beyond the RoPE table (", table.size(), ")");

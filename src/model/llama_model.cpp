@@ -44,6 +44,9 @@ LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& option
   if (options.max_context < 0) fail("context size (-c) must be >= 0, got ", options.max_context);
   max_context_ = options.max_context > 0 ? options.max_context : c_.max_position_embeddings;
   chunk_ = std::min(options.chunk, max_context_);
+  if (options.attention.policy != "full") {
+    fail("--attn ", options.attention.policy, ": not implemented yet (only full)");
+  }
   policy_ = std::make_unique<FullPolicy>(backend_, c_.num_hidden_layers, c_.num_key_value_heads,
                                          c_.head_dim, max_context_);
   const int64_t q_dim = c_.num_attention_heads * c_.head_dim;

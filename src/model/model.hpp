@@ -9,6 +9,7 @@
 #include <string>
 
 #include "io/model_config.hpp"
+#include "kv/attention_options.hpp"
 
 namespace ltri {
 
@@ -25,6 +26,7 @@ struct ModelLoadOptions {
 struct SessionOptions {
   int64_t max_context = 0;  // tokens the session may hold; 0 = the model's max_position_embeddings
   int64_t chunk = 512;      // prefill chunk (-b): tokens per forward call through the layers
+  AttentionOptions attention;  // which KV policy and its parameters (--attn ...)
 };
 
 // Called during prefill after each chunk: tokens done, tokens in this call.

@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include "attention_flags.hpp"
 #include "cli_common.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -42,7 +43,7 @@ struct RunOptions {
   bool ignore_eos = false;
   bool no_special = false;
   std::string device = "cpu";
-  std::string attention = "full";
+  AttentionOptions attention;
   bool verbose = false;
   bool quiet = false;
 };
@@ -93,6 +94,7 @@ int run_generation(const RunOptions& o, bool prompt_given, bool file_given) {
   SessionOptions session_options;
   session_options.max_context = o.context;
   session_options.chunk = o.chunk;
+  session_options.attention = o.attention;
   const std::unique_ptr<Session> session = engine.model().new_session(session_options);
   if (session->max_context() > config.max_position_embeddings) {
     log_warn(cat("-c ", session->max_context(), " is beyond the model's max_position_embeddings (",
@@ -113,7 +115,7 @@ int run_generation(const RunOptions& o, bool prompt_given, bool file_given) {
                 " f32 weights)"));
   log_debug(cat("run: ", prompt.size(), " prompt tokens, context ", session->max_context(), ", chunk ",
                 o.chunk, ", device ", o.device, ", threads ", omp_get_max_threads(), ", attention ",
-                o.attention, ", ",
+                o.attention.policy, ", ",
                 o.temperature <= 0.0f ? std::string("greedy")
                                       : cat("temp ", o.temperature, ", top-k ", o.top_k, ", top-p ", o.top_p),
                 ", seed ", seed));
@@ -189,8 +191,7 @@ Subcommand add_run_command(CLI::App& parent) {
                 "out of the printed output");
   app->add_option("--device", o->device, "Where to run: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
-  app->add_option("--attn", o->attention, "Attention over the context: full")
-      ->check(CLI::IsMember({"full"}))->capture_default_str();
+  add_attention_flags(app, o->attention);
   CLI::Option* verbose = app->add_flag("-v,--verbose", o->verbose, "More detail on stderr");
   CLI::Option* quiet = app->add_flag("-q,--quiet", o->quiet, "Only errors on stderr (no progress, no timings)");
   verbose->excludes(quiet);

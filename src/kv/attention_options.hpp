@@ -1,0 +1,42 @@
+#pragma once
+// Which KV policy a session uses and its parameters (LTRI_SPEC.md, "Parameters"). Every field
+// is a command-line flag (tools/cli/attention_flags.cpp); defaults are scaled for the bundled
+// demo model (trained to 8K tokens), the spec's 8B defaults are in docs/kv-policies.md.
+#include <cstdint>
+#include <string>
+
+namespace ltri {
+
+struct AttentionOptions {
+  std::string policy = "full";  // full | streaming | infllm | ltri
+
+  // Shared by the streaming policies (streaming, infllm, ltri).
+  int64_t n_init = 64;     // first tokens kept visible forever (attention sinks)
+  int64_t n_local = 2048;  // most recent tokens kept visible
+  int64_t budget = 2048;   // tokens of retrieved blocks/spans visible to a chunk (infllm, ltri)
+  // Where init and retrieved tokens sit: "fixed" (every query sees them n_local away, InfLLM's
+  // scheme) or "ordered" (in original order, contiguous positions just before the window).
+  std::string placement = "fixed";
+
+  // infllm: fixed blocks represented by the mean of their most-voted keys.
+  int64_t block_size = 128;
+  int64_t block_repr = 4;  // representative keys averaged per block
+
+  // ltri: triangle spans (span_discovery.hpp) with index vectors and retrieval-head scoring.
+  int64_t span_min = 4;
+  int64_t span_max = 256;
+  double theta = 0.6;           // triangle threshold (per layer from the calibration file)
+  double phi = 0.3;             // NMS IoU limit
+  std::string index = "dynamic";  // static | dynamic index vectors per span
+  int64_t index_static = 4;     // vectors per span for index=static
+  double lambda = 1.0;          // dynamic index: retained fraction r_v = min(1, lambda * r_a)
+  int64_t index_max = 32;       // m_max: at most this many vectors per span
+  std::string score_heads = "retrieval";  // retrieval | mean: which heads score spans
+  bool voting = true;           // cross-layer collaborative voting
+  bool persist = true;          // spans retrieved for the last prefill chunk stay for decode
+  int64_t span_cache_tokens = 8192;  // bound of the span cache (tokens)
+  std::string heads_file;       // retrieval heads (ltri heads); "" = <model dir>/ltri_heads.json
+  std::string calibration_file; // per-layer theta (ltri calibrate); "" = <model dir>/ltri_calibration.json
+};
+
+}  // namespace ltri

@@ -1,0 +1,54 @@
+#include "attention_flags.hpp"
+
+#include "cli_common.hpp"
+
+namespace ltri::cli {
+
+void add_attention_flags(CLI::App* app, AttentionOptions& o) {
+  const char* group = "Attention (KV policy, see docs/kv-policies.md)";
+  app->add_option("--attn", o.policy, "KV policy: full, streaming, infllm or ltri")
+      ->check(CLI::IsMember({"full", "streaming", "infllm", "ltri"}))->capture_default_str()->group(group);
+  app->add_option("--attn-init", o.n_init, "Initial tokens kept visible (attention sinks)")
+      ->check(integer_at_least(0))->capture_default_str()->group(group);
+  app->add_option("--attn-local", o.n_local, "Recent tokens kept visible (local window)")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-budget", o.budget, "Tokens of retrieved blocks/spans per chunk")
+      ->check(integer_at_least(0))->capture_default_str()->group(group);
+  app->add_option("--attn-placement", o.placement,
+                  "Positions of init and retrieved tokens: fixed (n_local before every query) or ordered")
+      ->check(CLI::IsMember({"fixed", "ordered"}))->capture_default_str()->group(group);
+  app->add_option("--attn-block", o.block_size, "infllm: block size in tokens")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-block-repr", o.block_repr, "infllm: representative keys per block")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-span-min", o.span_min, "ltri: shortest span")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-span-max", o.span_max, "ltri: longest span")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-theta", o.theta, "ltri: triangle threshold (overrides the calibration file)")
+      ->check(finite_number())->capture_default_str()->group(group);
+  app->add_option("--attn-phi", o.phi, "ltri: NMS IoU limit")
+      ->check(finite_number())->capture_default_str()->group(group);
+  app->add_option("--attn-index", o.index, "ltri: index vectors per span: static or dynamic")
+      ->check(CLI::IsMember({"static", "dynamic"}))->capture_default_str()->group(group);
+  app->add_option("--attn-index-static", o.index_static, "ltri: vectors per span with --attn-index static")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-lambda", o.lambda, "ltri: dynamic index retained fraction min(1, lambda * r_a)")
+      ->check(finite_number())->capture_default_str()->group(group);
+  app->add_option("--attn-index-max", o.index_max, "ltri: most index vectors per span")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-score-heads", o.score_heads, "ltri: heads that score spans: retrieval or mean")
+      ->check(CLI::IsMember({"retrieval", "mean"}))->capture_default_str()->group(group);
+  app->add_option("--attn-voting", o.voting, "ltri: cross-layer voting (true/false)")
+      ->capture_default_str()->group(group);
+  app->add_option("--attn-persist", o.persist, "ltri: keep the question's spans through decode (true/false)")
+      ->capture_default_str()->group(group);
+  app->add_option("--attn-span-cache", o.span_cache_tokens, "ltri: span cache bound in tokens")
+      ->check(integer_at_least(0))->capture_default_str()->group(group);
+  app->add_option("--attn-heads-file", o.heads_file,
+                  "ltri: retrieval heads file (default: <model dir>/ltri_heads.json)")->group(group);
+  app->add_option("--attn-calibration", o.calibration_file,
+                  "ltri: per-layer theta file (default: <model dir>/ltri_calibration.json)")->group(group);
+}
+
+}  // namespace ltri::cli

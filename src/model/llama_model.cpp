@@ -44,6 +44,7 @@ LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& option
   if (options.max_context < 0) fail("context size (-c) must be >= 0, got ", options.max_context);
   max_context_ = options.max_context > 0 ? options.max_context : c_.max_position_embeddings;
   chunk_ = std::min(options.chunk, max_context_);
+  observer_ = options.observer;
   if (options.attention.policy != "full") {
     fail("--attn ", options.attention.policy, ": not implemented yet (only full)");
   }
@@ -118,6 +119,7 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
       b.add_bias(v_.data(), L.bv.data(), n, n_kv * hd);
     }
     const AttentionPlan& plan = policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
+    if (observer_) observer_->on_attention(l, q_.data(), n, n_heads, plan, rope_);
     b.attention(q_.data(), n, n_heads, n_kv, hd, plan, rope_, attn_.data());
     b.matmul(attn_.data(), L.wo.data(), n, n_heads * hd, hidden, h_.data());
     b.add(x_.data(), h_.data(), n * hidden);

@@ -51,6 +51,7 @@ class LlamaSession : public Session {
   int64_t chunk_;
   int64_t max_context_;
   std::unique_ptr<KvPolicy> policy_;
+  AttentionObserver* observer_ = nullptr;  // analysis tools only
   RopeTable rope_;
   // Activations, preallocated for one chunk.
   BackendBuffer ids_;     // (chunk) token ids, bit-cast to float storage for the backend

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "io/model_config.hpp"
+#include "kv/attention_observer.hpp"
 #include "kv/attention_options.hpp"
 
 namespace ltri {
@@ -27,6 +28,8 @@ struct SessionOptions {
   int64_t max_context = 0;  // tokens the session may hold; 0 = the model's max_position_embeddings
   int64_t chunk = 512;      // prefill chunk (-b): tokens per forward call through the layers
   AttentionOptions attention;  // which KV policy and its parameters (--attn ...)
+  // Analysis tools only: sees every layer's queries and plan (CPU backend; not owned).
+  AttentionObserver* observer = nullptr;
 };
 
 // Called during prefill after each chunk: tokens done, tokens in this call.

@@ -45,7 +45,7 @@ TEST(HfParity, logits_and_greedy_continuations_match_transformers) {
     const std::unique_ptr<Model> model = Model::load(dir.string(), load);
     const int64_t vocab = model->config().vocab_size;
     // Chunk 16 splits the 64-token prompt into four chunks: the cache path is exercised.
-    const std::unique_ptr<Session> session = model->new_session({.max_context = 256, .chunk = 16, .attention = {}});
+    const std::unique_ptr<Session> session = model->new_session({.max_context = 256, .chunk = 16, .attention = {}, .observer = nullptr});
     std::vector<float> all(prompt.size() * size_t(vocab));
     std::vector<float> last(static_cast<size_t>(vocab));
     session->forward(prompt, last.data(), all.data());

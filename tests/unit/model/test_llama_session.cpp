@@ -44,7 +44,7 @@ std::vector<int32_t> random_ids(size_t n, int32_t vocab, uint32_t seed) {
 }
 
 std::vector<float> all_logits(const Model& model, const std::vector<int32_t>& ids, int64_t chunk) {
-  auto s = model.new_session({.max_context = 512, .chunk = chunk, .attention = {}});
+  auto s = model.new_session({.max_context = 512, .chunk = chunk, .attention = {}, .observer = nullptr});
   std::vector<float> all(ids.size() * size_t(model.config().vocab_size));
   std::vector<float> last(size_t(model.config().vocab_size));
   s->forward(ids, last.data(), all.data());
@@ -66,7 +66,7 @@ TEST(LlamaSession, decode_after_prefill_equals_prefill_of_whole_sequence) {
   const int64_t vocab = model->config().vocab_size;
   const auto ids = random_ids(40, 97, 2);
   const auto ref = all_logits(*model, ids, 512);
-  auto s = model->new_session({.max_context = 512, .chunk = 16, .attention = {}});
+  auto s = model->new_session({.max_context = 512, .chunk = 16, .attention = {}, .observer = nullptr});
   std::vector<float> last(static_cast<size_t>(vocab));
   s->forward(std::span<const int32_t>(ids.data(), 30), last.data());
   for (size_t t = 30; t < ids.size(); ++t) {
@@ -80,7 +80,7 @@ TEST(LlamaSession, decode_after_prefill_equals_prefill_of_whole_sequence) {
 
 TEST(LlamaSession, out_of_range_ids_and_context_overflow_are_refused) {
   const auto model = tiny_random_model();
-  auto s = model->new_session({.max_context = 16, .chunk = 8, .attention = {}});
+  auto s = model->new_session({.max_context = 16, .chunk = 8, .attention = {}, .observer = nullptr});
   std::vector<float> last(97);
   const std::vector<int32_t> bad = {1, 2, 97};
   try {
@@ -97,7 +97,7 @@ TEST(LlamaSession, out_of_range_ids_and_context_overflow_are_refused) {
     EXPECT_NE(std::string(e.what()).find("exceeds the context limit of 16"), std::string::npos) << e.what();
   }
   EXPECT_THROW(s->forward(std::span<const int32_t>(), last.data()), Error);
-  EXPECT_THROW(model->new_session({.max_context = 16, .chunk = 0, .attention = {}}), Error);
+  EXPECT_THROW(model->new_session({.max_context = 16, .chunk = 0, .attention = {}, .observer = nullptr}), Error);
 }
 
 TEST(LlamaSession, missing_weights_and_wrong_shapes_name_the_tensor) {

@@ -3,9 +3,12 @@
 //
 // Keys are stored before RoPE; each call rotates the visible keys to the positions the plan
 // gives them, gathers them with the values into contiguous scratch, then per query head runs
-// two GEMMs (scores = q k^T, out = p v) over query tiles, so no more than
-// (tile x visible) scores exist at a time. Checked against a double-precision direct sum in
-// tests/unit/kernels/test_cpu_ops.cpp and, end to end, against transformers' logits.
+// GEMMs (scores = q k^T per segment, out = p v) over query tiles, so no more than
+// (tile x visible) scores exist at a time. Queries are rotated once per distinct query
+// placement: the chunk's own positions (query_first_position + i) and each fixed
+// KvSegment::query_position; a segment's score columns use the queries of its placement.
+// Checked against a double-precision direct sum in tests/unit/kernels/test_cpu_ops.cpp and,
+// end to end, against transformers' logits.
 #include <cblas.h>
 
 #include <algorithm>
@@ -19,6 +22,9 @@ namespace ltri {
 
 namespace {
 constexpr int64_t kQueryTile = 256;
+
+// -1: the chunk's own positions; >= 0: every query pinned to that position.
+int64_t placement_of(const KvSegment& s) { return s.query_position >= 0 ? s.query_position : -1; }
 
 template <class T>
 void ensure_size(std::vector<T>& v, size_t n) {
@@ -37,14 +43,21 @@ void CpuBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n
   for (const KvSegment& s : plan.segments) {
     visible += s.n;
     if (s.n > 0) max_position = std::max(max_position, s.first_position + (s.n - 1) * s.position_stride);
-    if (s.query_position >= 0) fail("attention: fixed query positions are not implemented on the CPU yet");
   }
   if (visible == 0) fail("attention: no visible keys");
   if (max_position >= table.size()) fail("attention: position ", max_position, " beyond the RoPE table (", table.size(), ")");
 
   ensure_size(keys_, size_t(visible * kv_row));
   ensure_size(values_, size_t(visible * kv_row));
-  ensure_size(queries_, size_t(n * q_row));
+  // Distinct query placements: -1 (query i at query_first_position + i) or one fixed position.
+  query_positions_.clear();
+  for (const KvSegment& s : plan.segments) {
+    if (s.query_position >= table.size()) fail("attention: query position ", s.query_position, " beyond the RoPE table (", table.size(), ")");
+    if (std::find(query_positions_.begin(), query_positions_.end(), placement_of(s)) == query_positions_.end()) {
+      query_positions_.push_back(placement_of(s));
+    }
+  }
+  ensure_size(queries_, size_t(int64_t(query_positions_.size()) * n * q_row));
   ensure_size(scores_, size_t(std::min(n, kQueryTile) * visible));
 
   // Gather and rotate keys (and gather values) into contiguous (visible, kv_heads, head_dim).
@@ -60,8 +73,17 @@ void CpuBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n
     }
     offset += s.n;
   }
-  std::copy(q, q + n * q_row, queries_.data());
-  rope(queries_.data(), n, n_heads, plan.query_first_position, table);
+  // queries_ (placements, n, n_heads, head_dim): one rotated copy of the chunk per placement.
+  for (size_t m = 0; m < query_positions_.size(); ++m) {
+    float* dst = queries_.data() + int64_t(m) * n * q_row;
+    std::copy(q, q + n * q_row, dst);
+    if (query_positions_[m] < 0) {
+      rope(dst, n, n_heads, plan.query_first_position, table);
+    } else {
+      const int64_t p = query_positions_[m];
+      for (int64_t i = 0; i < n; ++i) rope_rotate_row(dst + i * q_row, n_heads, head_dim, table.cos(p), table.sin(p));
+    }
+  }
 
   const float scale = 1.0f / std::sqrt(float(head_dim));
   for (int64_t h = 0; h < n_heads; ++h) {
@@ -69,10 +91,18 @@ void CpuBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n
     for (int64_t i0 = 0; i0 < n; i0 += kQueryTile) {
       const int64_t rows = std::min(kQueryTile, n - i0);
       float* s = scores_.data();
-      // scores (rows, visible) = scale * q_h (rows, head_dim) . k_g^T
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(visible), int(head_dim),
-                  scale, queries_.data() + i0 * q_row + h * head_dim, int(q_row),
-                  keys_.data() + g * head_dim, int(kv_row), 0.0f, s, int(visible));
+      // scores (rows, visible) = scale * q_h (rows, head_dim) . k_g^T, one segment's columns
+      // at a time with the queries of that segment's placement.
+      int64_t col = 0;
+      for (const KvSegment& seg : plan.segments) {
+        if (seg.n == 0) continue;
+        const int64_t m = std::find(query_positions_.begin(), query_positions_.end(), placement_of(seg)) - query_positions_.begin();
+        const float* q_tile = queries_.data() + (m * n + i0) * q_row + h * head_dim;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(seg.n), int(head_dim),
+                    scale, q_tile, int(q_row), keys_.data() + col * kv_row + g * head_dim, int(kv_row),
+                    0.0f, s + col, int(visible));
+        col += seg.n;
+      }
       // Causal mask inside causal segments, then a stable softmax per row.
 #pragma omp parallel for schedule(static) if (rows > 4)
       for (int64_t r = 0; r < rows; ++r) {

@@ -38,7 +38,8 @@ class CpuBackend : public Backend {
   // Attention scratch, grown geometrically and reused (no allocation once warm).
   std::vector<float> keys_;    // (visible, n_kv_heads, head_dim), keys rotated to their positions
   std::vector<float> values_;  // (visible, n_kv_heads, head_dim), segments gathered
-  std::vector<float> queries_; // (n, n_heads, head_dim), rotated
+  std::vector<int64_t> query_positions_;  // distinct KvSegment::query_position values of a plan
+  std::vector<float> queries_; // (placements, n, n_heads, head_dim), rotated per placement
   std::vector<float> scores_;  // (query tile, visible)
 };
 

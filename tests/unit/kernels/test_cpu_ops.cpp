@@ -119,26 +119,38 @@ TEST(CpuOps, rope_rotates_rotate_half_pairs_at_large_positions) {
     }
 }
 
-// Direct attention in double: query i at position qp+i, keys at the positions the segments give.
+// Direct attention in double: query i at position qp+i (or, against a segment with a fixed
+// query_position, at that position), keys at the positions the segments give.
 std::vector<double> reference_attention(const std::vector<float>& q, int64_t n, int64_t n_heads,
                                         int64_t n_kv, int64_t hd, const AttentionPlan& plan,
                                         const std::vector<double>& inv) {
+  // Rotated keys once per (segment, key, kv head).
+  std::vector<std::vector<std::vector<double>>> keys(plan.segments.size());
+  for (size_t si = 0; si < plan.segments.size(); ++si) {
+    const KvSegment& s = plan.segments[si];
+    for (int64_t t = 0; t < s.n; ++t)
+      for (int64_t g = 0; g < n_kv; ++g)
+        keys[si].push_back(rotate(s.k + (t * n_kv + g) * hd, hd, s.first_position + t * s.position_stride, inv));
+  }
   std::vector<double> out(size_t(n * n_heads * hd), 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t h = 0; h < n_heads; ++h) {
       const int64_t g = h / (n_heads / n_kv);
-      const auto qr = rotate(q.data() + (i * n_heads + h) * hd, hd, plan.query_first_position + i, inv);
       std::vector<double> scores;
       std::vector<const float*> values;
-      for (const KvSegment& s : plan.segments)
+      for (size_t si = 0; si < plan.segments.size(); ++si) {
+        const KvSegment& s = plan.segments[si];
+        const int64_t query_pos = s.query_position >= 0 ? s.query_position : plan.query_first_position + i;
+        const auto qr = rotate(q.data() + (i * n_heads + h) * hd, hd, query_pos, inv);
         for (int64_t t = 0; t < s.n; ++t) {
           if (s.causal && t > i) continue;
-          const auto kr = rotate(s.k + (t * n_kv + g) * hd, hd, s.first_position + t * s.position_stride, inv);
+          const std::vector<double>& kr = keys[si][size_t(t * n_kv + g)];
           double dot = 0;
           for (int64_t d = 0; d < hd; ++d) dot += qr[size_t(d)] * kr[size_t(d)];
           scores.push_back(dot / std::sqrt(double(hd)));
           values.push_back(s.v + (t * n_kv + g) * hd);
         }
+      }
       double mx = -1e300, sum = 0;
       for (double s : scores) mx = std::max(mx, s);
       for (double& s : scores) sum += (s = std::exp(s - mx));
@@ -213,6 +225,81 @@ TEST(CpuOps, attention_with_fixed_position_segment_matches_direct_sum) {
   b.attention(q.data(), n, n_heads, n_kv, hd, plan, table, out.data());
   const auto want = reference_attention(q, n, n_heads, n_kv, hd, plan, table.inv_freq());
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 2e-5);
+}
+
+// A streaming-style plan: init tokens (keys at 0, stride 0, queries pinned), retrieved tokens
+// (stride 0 at another key position, queries pinned elsewhere), a local window at true
+// positions and the causal chunk; every segment length odd.
+void check_mixed_placements(int64_t n_heads, int64_t n_kv, int64_t hd, int64_t n, uint32_t seed) {
+  CpuBackend b(2);
+  RopeTable table(rope_config(hd, 10000.0, RopeScalingType::None));
+  table.ensure(4096);
+  std::mt19937 rng(seed);
+  auto length = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng) | 1; };
+  const int64_t n_init = length(1, 9), n_retrieved = length(5, 70), n_local = length(3, 200);
+  const int64_t first = 1000 + length(0, 500);  // the chunk's first position
+  const int64_t row = n_kv * hd;
+  const auto q = randn(size_t(n * n_heads * hd), seed + 1);
+  const auto k = randn(size_t((n_init + n_retrieved + n_local + n) * row), seed + 2);
+  const auto v = randn(k.size(), seed + 3);
+  const float* kp = k.data();
+  const float* vp = v.data();
+  AttentionPlan plan;
+  plan.query_first_position = first;
+  plan.segments.push_back({kp, vp, n_init, 0, 0, false, 77});
+  kp += n_init * row, vp += n_init * row;
+  plan.segments.push_back({kp, vp, n_retrieved, 5, 0, false, 300});
+  kp += n_retrieved * row, vp += n_retrieved * row;
+  plan.segments.push_back({kp, vp, n_local, first - n_local, 1, false, -1});
+  kp += n_local * row, vp += n_local * row;
+  plan.segments.push_back({kp, vp, n, first, 1, true, -1});
+  std::vector<float> out(q.size());
+  b.attention(q.data(), n, n_heads, n_kv, hd, plan, table, out.data());
+  const auto want = reference_attention(q, n, n_heads, n_kv, hd, plan, table.inv_freq());
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want[i], 2e-5) << "element " << i;
+}
+
+TEST(CpuOps, attention_with_pinned_query_positions_matches_direct_sum) {
+  check_mixed_placements(4, 2, 64, 1, 100);    // decode step
+  check_mixed_placements(6, 2, 64, 37, 110);   // GQA, odd chunk
+  check_mixed_placements(8, 1, 128, 9, 120);   // MQA, head dim 128
+  check_mixed_placements(4, 4, 128, 150, 130); // several query tiles
+}
+
+TEST(CpuOps, pinned_query_position_depends_only_on_the_distance) {
+  // RoPE scores depend on query position minus key position only: keys at 0 with the chunk's
+  // queries pinned at d attend exactly as keys at p with queries pinned at p + d, and (one
+  // query) as keys at Q - d seen by a query that truly sits at Q.
+  CpuBackend b(2);
+  const int64_t n_heads = 6, n_kv = 2, hd = 64, n_fixed = 21, d = 128, p = 901, n_local = 15;
+  RopeTable table(rope_config(hd, 10000.0, RopeScalingType::None));
+  table.ensure(2048);
+  const int64_t row = n_kv * hd;
+  const auto k_fixed = randn(size_t(n_fixed * row), 1), v_fixed = randn(size_t(n_fixed * row), 2);
+  const auto k_local = randn(size_t((n_local + 5) * row), 3), v_local = randn(size_t((n_local + 5) * row), 4);
+  for (const int64_t n : {int64_t(1), int64_t(5)}) {
+    const int64_t first = 1500;
+    const auto q = randn(size_t(n * n_heads * hd), 5 + uint32_t(n));
+    AttentionPlan at_zero;
+    at_zero.query_first_position = first;
+    at_zero.segments = {{k_fixed.data(), v_fixed.data(), n_fixed, 0, 0, false, d},
+                        {k_local.data(), v_local.data(), n_local, first - n_local, 1, false, -1},
+                        {k_local.data() + n_local * row, v_local.data() + n_local * row, n, first, 1, true, -1}};
+    AttentionPlan shifted = at_zero;
+    shifted.segments[0].first_position = p;
+    shifted.segments[0].query_position = p + d;
+    std::vector<float> a(q.size()), c(q.size());
+    b.attention(q.data(), n, n_heads, n_kv, hd, at_zero, table, a.data());
+    b.attention(q.data(), n, n_heads, n_kv, hd, shifted, table, c.data());
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], c[i], 1e-5) << "n " << n << " element " << i;
+    if (n == 1) {
+      AttentionPlan true_distance = at_zero;
+      true_distance.segments[0].first_position = first - d;
+      true_distance.segments[0].query_position = -1;
+      b.attention(q.data(), n, n_heads, n_kv, hd, true_distance, table, c.data());
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], c[i], 1e-5) << "element " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -22,7 +22,10 @@ Engine::Engine(std::string model_dir, std::unique_ptr<Model> model, Tokenizer to
 Engine Engine::load(const std::string& model_dir, const ModelLoadOptions& options) {
   const Timer timer;
   std::error_code ec;
-  if (!fs::is_directory(model_dir, ec)) fail(model_dir, ": model directory not found");
+  if (!fs::is_directory(model_dir, ec)) {
+    if (fs::exists(model_dir, ec)) fail(model_dir, ": not a directory (give the model directory, not a file in it)");
+    fail(model_dir, ": model directory not found");
+  }
   const fs::path config_path = fs::path(model_dir) / "config.json";
   if (!fs::exists(config_path, ec)) fail(model_dir, ": no config.json in the model directory");
   // Parsed here only to fail early (a bad field, or weights that cannot fit in memory);

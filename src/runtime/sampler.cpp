@@ -19,24 +19,23 @@ Sampler::Sampler(int64_t vocab_size, const SamplingParams& params)
     : vocab_size_(vocab_size), params_(params), rng_(params.seed) {
   if (vocab_size < 1) fail("sampler: vocabulary size must be >= 1, got ", vocab_size);
   if (!std::isfinite(params.temperature)) fail("--temp: must be a finite number, got ", params.temperature);
-  if (!(params.top_p >= 0.0f && params.top_p <= 1.0f)) {
-    fail("--top-p: must be in [0, 1], got ", params.top_p);
+  // top_p = 0 would keep no token at all: (0, 1], as the CLI's --top-p check.
+  if (!(params.top_p > 0.0f && params.top_p <= 1.0f)) {
+    fail("--top-p: must be in (0, 1], got ", params.top_p);
   }
   ids_.resize(size_t(vocab_size));
   probs_.resize(size_t(vocab_size));
 }
 
 int32_t Sampler::argmax(const float* logits, int64_t vocab_size) {
-  int32_t best = 0;
-  float best_key = key(logits[0]);
-  for (int64_t i = 1; i < vocab_size; ++i) {
-    const float k = key(logits[i]);
-    if (k > best_key) {
-      best_key = k;
-      best = int32_t(i);
-    }
+  // NaNs are skipped (not ranked as -inf), so a NaN never beats even a -inf logit; a row that
+  // is all NaN gives 0.
+  int32_t best = -1;
+  for (int64_t i = 0; i < vocab_size; ++i) {
+    if (std::isnan(logits[i])) continue;
+    if (best < 0 || logits[i] > logits[best]) best = int32_t(i);
   }
-  return best;
+  return best < 0 ? 0 : best;
 }
 
 double Sampler::uniform01() { return double(rng_() >> 11) * 0x1.0p-53; }

@@ -12,7 +12,7 @@ namespace ltri {
 struct SamplingParams {
   float temperature = 0.8f;  // <= 0: greedy (argmax)
   int32_t top_k = 40;        // keep the k most likely tokens; <= 0 or >= vocab: no cut
-  float top_p = 0.95f;       // keep the smallest set whose probability reaches p; >= 1: no cut
+  float top_p = 0.95f;       // keep the smallest set whose probability reaches p, in (0, 1]; 1: no cut
   uint64_t seed = 0;
 };
 

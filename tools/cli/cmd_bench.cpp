@@ -129,7 +129,10 @@ int run_bench(const BenchOptions& o) {
   }
   const std::string config_path = (fs::path(dir) / "config.json").string();
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail(dir, ": model directory not found");
+  if (!fs::is_directory(dir, ec)) {
+    if (fs::exists(dir, ec)) fail(dir, ": not a directory (give the model directory, not a file in it)");
+    fail(dir, ": model directory not found");
+  }
   if (!fs::exists(config_path, ec)) fail(dir, ": no config.json in the model directory");
   const std::string source = o.config.empty() ? dir : o.config;
   const ModelConfig config = parse_model_config(read_text_file(config_path), o.config.empty() ? config_path : o.config);

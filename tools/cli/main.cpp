@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     commands.push_back(add_run_command(app));
     commands.push_back(add_tokenize_command(app));
     commands.push_back(add_bench_command(app));
+    commands.push_back(add_eval_command(app));
   } catch (const std::exception& e) {  // a defect in the option tables themselves
     print_error(e.what());
     return 1;

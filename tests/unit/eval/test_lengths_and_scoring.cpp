@@ -1,0 +1,90 @@
+// --lengths parsing and the benchmark scorers, on hand-written cases.
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "eval/length_list.hpp"
+#include "eval/scoring.hpp"
+#include "eval/task.hpp"
+
+namespace ltri::eval {
+namespace {
+
+std::string error_of(const std::string& list) {
+  try {
+    parse_lengths(list);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Lengths, SuffixesAreBinaryThousandsAndPlainNumbersAreTokens) {
+  EXPECT_EQ(parse_lengths("4k,8k,16k,32k,64k,128k"),
+            (std::vector<int64_t>{4096, 8192, 16384, 32768, 65536, 131072}));
+  EXPECT_EQ(parse_lengths("1k"), std::vector<int64_t>{1024});
+  EXPECT_EQ(parse_lengths("1000, 2K"), (std::vector<int64_t>{1000, 2048}));
+  EXPECT_EQ(parse_lengths("1m"), std::vector<int64_t>{1048576});
+  EXPECT_EQ(parse_lengths("4k,4096,8k"), (std::vector<int64_t>{4096, 8192}));  // duplicates dropped
+}
+
+TEST(Lengths, BadItemsNameTheFlagAndTheItem) {
+  EXPECT_EQ(error_of("12q"), "--lengths: '12q' is not a length like 4k or 4096");
+  EXPECT_EQ(error_of("4k,x"), "--lengths: 'x' is not a length like 4k or 4096");
+  EXPECT_EQ(error_of("k"), "--lengths: 'k' is not a length like 4k or 4096");
+  EXPECT_EQ(error_of("-4k"), "--lengths: '-4k' is not a length like 4k or 4096");
+  EXPECT_EQ(error_of("1.5k"), "--lengths: '1.5k' is not a length like 4k or 4096");
+  EXPECT_NE(error_of("4k,,8k").find("empty item"), std::string::npos);
+  EXPECT_NE(error_of("0").find("at least 1"), std::string::npos);
+  EXPECT_NE(error_of("99999999999k").find("too long"), std::string::npos);
+}
+
+TEST(Lengths, FormatUsesTheShortFormWhenExact) {
+  EXPECT_EQ(format_length(4096), "4k");
+  EXPECT_EQ(format_length(131072), "128k");
+  EXPECT_EQ(format_length(1048576), "1m");
+  EXPECT_EQ(format_length(1000), "1000");
+  EXPECT_EQ(format_length(1536), "1536");
+}
+
+TEST(Scoring, PasskeyIsTheFirstNumberInTheOutput) {
+  EXPECT_EQ(score_first_number(" 71432.", "71432"), 1.0);
+  EXPECT_EQ(score_first_number("The pass key is 71432. Remember it.", "71432"), 1.0);
+  EXPECT_EQ(score_first_number("71432 is the pass key, not 12", "71432"), 1.0);
+  EXPECT_EQ(score_first_number(" 9 71432", "71432"), 0.0);      // an earlier number wins
+  EXPECT_EQ(score_first_number(" 7143 2.", "71432"), 0.0);      // split digits
+  EXPECT_EQ(score_first_number(" 714320.", "71432"), 0.0);      // longer number
+  EXPECT_EQ(score_first_number(" 1432.", "71432"), 0.0);
+  EXPECT_EQ(score_first_number(" I do not know.", "71432"), 0.0);
+  EXPECT_EQ(score_first_number("", "71432"), 0.0);
+  EXPECT_EQ(first_number("abc-12x34"), "12");
+}
+
+TEST(Scoring, StringMatchAllIsTheShareOfValuesFoundIgnoringCase) {
+  EXPECT_EQ(score_string_match_all(" 4817263.", {"4817263"}), 1.0);
+  EXPECT_EQ(score_string_match_all(" 4817264.", {"4817263"}), 0.0);
+  EXPECT_EQ(score_string_match_all("The answer: 8C7B1C9E-2F1A-4d3b-9a6e-0c5d2b7f4e21 I think",
+                                   {"8c7b1c9e-2f1a-4d3b-9a6e-0c5d2b7f4e21"}), 1.0);
+  EXPECT_EQ(score_string_match_all(" 111, 222 and 333.", {"111", "222", "333", "444"}), 0.75);
+  EXPECT_EQ(score_string_match_all(" 2220", {"111", "222"}), 0.5);  // a substring counts, as in RULER
+  EXPECT_EQ(score_string_match_all("", {"111"}), 0.0);
+  EXPECT_EQ(score_string_match_all("anything", {}), 0.0);
+}
+
+TEST(Scoring, DispatchAndNames) {
+  EXPECT_EQ(score_output(Scoring::FirstNumber, " 12345 and 99999", {"12345"}), 1.0);
+  EXPECT_EQ(score_output(Scoring::StringMatchAll, " 99999 and 12345", {"12345", "99999"}), 1.0);
+  EXPECT_EQ(parse_scoring(scoring_name(Scoring::FirstNumber)), Scoring::FirstNumber);
+  EXPECT_EQ(parse_scoring(scoring_name(Scoring::StringMatchAll)), Scoring::StringMatchAll);
+  EXPECT_THROW(parse_scoring("exact"), Error);
+}
+
+TEST(Task, AnswersJoinLikeTheTrainingDataAndBudgetTokensForThem) {
+  EXPECT_EQ(join_values({"a"}), "a");
+  EXPECT_EQ(join_values({"a", "b"}), "a and b");
+  EXPECT_EQ(join_values({"a", "b", "c"}), "a, b and c");
+  EXPECT_EQ(default_max_new_tokens({"71432"}), 12);  // tasks.py: int(len(" 71432.") / 1.5) + 8
+  EXPECT_EQ(default_max_new_tokens({"8c7b1c9e-2f1a-4d3b-9a6e-0c5d2b7f4e21"}), 33);
+}
+
+}  // namespace
+}  // namespace ltri::eval

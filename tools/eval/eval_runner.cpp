@@ -1,0 +1,65 @@
+#include "eval_runner.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include "core/memory_stats.hpp"
+#include "runtime/generator.hpp"
+#include "scoring.hpp"
+#include "task.hpp"
+
+namespace ltri::eval {
+
+bool reset_peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return false;
+  const bool ok = std::fputs("5", f) >= 0;  // "5": reset the peak resident set size
+  return std::fclose(f) == 0 && ok;
+}
+
+SampleResult run_sample(const Engine& engine, const EvalSample& sample, const RunSettings& settings, int64_t index) {
+  const int64_t max_new = settings.max_new_tokens > 0 ? settings.max_new_tokens : default_max_new_tokens(sample.expected);
+  const int64_t prompt_tokens = int64_t(sample.ids.size());
+
+  SessionOptions options;
+  options.chunk = settings.chunk;
+  options.attention = settings.attention;
+  options.max_context = settings.context > 0 ? settings.context
+                                             : std::max(sample.requested_tokens, prompt_tokens) + max_new;
+  reset_peak_rss();
+  const std::unique_ptr<Session> session = engine.model().new_session(options);
+
+  GenerateOptions gen;
+  gen.n_predict = max_new;
+  gen.sampling.temperature = 0.0f;  // greedy, as the benchmarks score
+  gen.eos_ids = engine.eos_ids();
+  gen.skip_special = true;
+  std::string output;
+  const GenerateStats stats = generate(*session, engine.model().config().vocab_size, engine.tokenizer(), sample.ids,
+                                       gen, [&](std::string_view piece) { output += piece; });
+
+  SampleResult r;
+  r.task = sample.task;
+  r.length = sample.requested_tokens;
+  r.tokens = prompt_tokens;
+  r.depth = sample.depth;
+  r.needle_depths = sample.needle_depths;
+  r.index = index;
+  r.expected = sample.expected;
+  r.output = output;
+  r.scoring = scoring_name(sample.scoring);
+  r.score = score_output(sample.scoring, output, sample.expected);
+  r.correct = r.score >= 1.0;
+  r.prefill_ms = stats.prompt_ms;
+  r.decode_ms = stats.total_ms - stats.prompt_ms;
+  r.generated_tokens = stats.generated_tokens;
+  r.stop_reason = stop_reason_name(stats.stop_reason);
+  r.context = session->max_context();
+  r.peak_rss_bytes = peak_rss_bytes();
+  r.kv_bytes = stats.kv_bytes;
+  r.haystack_repeated = sample.haystack_repeated;
+  return r;
+}
+
+}  // namespace ltri::eval

@@ -1,10 +1,12 @@
 #include "runtime/engine.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.hpp"
 #include "core/timer.hpp"
 #include "io/model_config.hpp"
+#include "runtime/generation_config.hpp"
 #include "runtime/generator.hpp"
 #include "runtime/model_info.hpp"
 
@@ -17,7 +19,13 @@ Engine::Engine(std::string model_dir, std::unique_ptr<Model> model, Tokenizer to
       model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       load_ms_(load_ms),
-      eos_ids_(model_eos_ids(tokenizer_, model_->config())) {}
+      eos_ids_(model_eos_ids(tokenizer_, model_->config())) {
+  for (int64_t id : load_generation_eos_ids(model_dir_)) {
+    if (id < model_->config().vocab_size && std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) {
+      eos_ids_.push_back(int32_t(id));
+    }
+  }
+}
 
 Engine Engine::load(const std::string& model_dir, const ModelLoadOptions& options) {
   const Timer timer;

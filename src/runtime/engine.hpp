@@ -20,7 +20,8 @@ class Engine {
   const Tokenizer& tokenizer() const { return tokenizer_; }
   const std::string& model_dir() const { return model_dir_; }
   double load_ms() const { return load_ms_; }  // wall time of load()
-  // Tokens that end a generation: the tokenizer's EOS / end-of-turn ids and config.json's.
+  // Tokens that end a generation: the tokenizer's EOS / end-of-turn ids, config.json's and
+  // generation_config.json's (as HF generate() stops).
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
 
  private:

@@ -24,6 +24,9 @@ Subcommand add_run_command(CLI::App& parent);
 Subcommand add_tokenize_command(CLI::App& parent);
 Subcommand add_bench_command(CLI::App& parent);
 Subcommand add_eval_command(CLI::App& parent);
+Subcommand add_heads_command(CLI::App& parent);
+Subcommand add_calibrate_command(CLI::App& parent);
+Subcommand add_attn_command(CLI::App& parent);
 
 // -m DIR, else $LTRI_MODEL_DIR, else the bundled model (LTRI_DEFAULT_MODEL_DIR at build time).
 std::string model_dir_from_flag(const std::string& flag);

@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
     commands.push_back(add_tokenize_command(app));
     commands.push_back(add_bench_command(app));
     commands.push_back(add_eval_command(app));
+    commands.push_back(add_heads_command(app));
+    commands.push_back(add_calibrate_command(app));
+    commands.push_back(add_attn_command(app));
   } catch (const std::exception& e) {  // a defect in the option tables themselves
     print_error(e.what());
     return 1;

@@ -193,7 +193,7 @@ Subcommand add_run_command(CLI::App& parent) {
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   add_attention_flags(app, o->attention);
   CLI::Option* verbose = app->add_flag("-v,--verbose", o->verbose, "More detail on stderr");
-  CLI::Option* quiet = app->add_flag("-q,--quiet", o->quiet, "Only errors on stderr (no progress, no timings)");
+  CLI::Option* quiet = app->add_flag("-q,--quiet", o->quiet, "No progress or timings on stderr: only errors and warnings");
   verbose->excludes(quiet);
   quiet->excludes(verbose);
   return {app, [o, p, f] {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,21 @@ void print_error(const std::string& message, const std::string& hint = "") {
     if (c == '\n' || c == '\r') c = ' ';
   }
   std::fprintf(stderr, "error: %s%s\n", line.c_str(), hint.c_str());
+}
+
+// CLI11's wording, made plain where it is cryptic: "--temp: 1 required FLOAT:finite missing"
+// becomes "--temp: needs a value", "--prompt excludes --file" becomes "--prompt and --file
+// cannot be used together".
+std::string usage_message(const CLI::ParseError& e) {
+  const std::string message = e.what();
+  std::smatch m;
+  if (std::regex_match(message, m, std::regex(R"((\S+): [0-9]+ required .+ missing)"))) {
+    return m[1].str() + ": needs a value";
+  }
+  if (std::regex_match(message, m, std::regex(R"((\S+) excludes (\S+))"))) {
+    return m[1].str() + " and " + m[2].str() + " cannot be used together";
+  }
+  return message;
 }
 
 }  // namespace
@@ -79,7 +95,7 @@ int main(int argc, char** argv) {
     for (const Subcommand& c : commands) {
       if (c.app->parsed()) name = "ltri " + c.app->get_name();
     }
-    print_error(e.what(), " (see '" + name + " --help')");
+    print_error(usage_message(e), " (see '" + name + " --help')");
     return 2;
   } catch (const ltri::Error& e) {
     std::fflush(stdout);

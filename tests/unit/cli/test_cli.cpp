@@ -115,14 +115,16 @@ TEST(Cli, bad_flag_values_name_the_flag_and_the_value) {
   expect_one_error_line(ltri({"run", "-p", "x", "-s", "1.5"}), 2, {"--seed", "1.5"});
   expect_one_error_line(ltri({"run", "-p", "x", "--device", "bogus"}), 2, {"--device", "bogus"});
   expect_one_error_line(ltri({"run", "-p", "x", "--attn", "bogus"}), 2, {"--attn", "bogus"});
-  expect_one_error_line(ltri({"run", "-p", "x", "--temp"}), 2, {"--temp"});
+  expect_one_error_line(ltri({"run", "-p", "x", "--temp"}), 2, {"--temp: needs a value"});
+  expect_one_error_line(ltri({"run", "-p", "x", "--top-p"}), 2, {"--top-p: needs a value"});
   expect_one_error_line(ltri({"bench", "-r", "0"}), 2, {"--repetitions", "0"});
   expect_one_error_line(ltri({"bench", "-o", "xml"}), 2, {"--output", "xml"});
 }
 
 TEST(Cli, conflicting_or_missing_flags) {
-  expect_one_error_line(ltri({"run", "-p", "x", "-f", "y.txt"}), 2, {"--prompt", "--file"});
+  expect_one_error_line(ltri({"run", "-p", "x", "-f", "y.txt"}), 2, {"--prompt and --file cannot be used together"});
   expect_one_error_line(ltri({"tokenize", "-p", "x", "-f", "y.txt"}), 2, {"--prompt", "--file"});
+  expect_one_error_line(ltri({"run", "-p", "x", "-v", "-q"}), 2, {"--verbose and --quiet cannot be used together"});
   expect_one_error_line(ltri({"run"}), 2, {"-p", "-f"});
   expect_one_error_line(ltri({"tokenize"}), 2, {"-p", "-f"});
   expect_one_error_line(ltri({"run", "-p", "x", "--system", "be brief"}), 2, {"--system", "--chat"});

@@ -50,7 +50,11 @@ class KvPolicy {
   // session sizes its RoPE table with it: streaming policies keep positions window-relative,
   // so this stays bounded however long the stream grows).
   virtual int64_t positions_needed(int64_t n) const = 0;
+  // Bytes of KV memory in the backend (accelerator side: init, window, retrieved copies).
   virtual size_t kv_bytes() const = 0;
+  // Bytes held in host memory by streaming policies (the store of evicted KV, its index and
+  // the attention rows kept for segmentation); 0 for policies that keep everything in kv_bytes.
+  virtual size_t host_bytes() const { return 0; }
   virtual void reset() = 0;
 };
 

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "core/error.hpp"
 #include "io/model_config.hpp"
-#include "kv/full_policy.hpp"
+#include "kv/policy_factory.hpp"
 
 namespace ltri {
 
@@ -28,11 +29,15 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOption
   LlamaWeights weights = options.random_weights
                              ? random_llama_weights(config, options.random_seed, *backend)
                              : load_llama_weights(dir, config, *backend);
-  return std::make_unique<LlamaModel>(std::move(config), std::move(backend), std::move(weights));
+  return std::make_unique<LlamaModel>(std::move(config), std::move(backend), std::move(weights), dir);
 }
 
-LlamaModel::LlamaModel(ModelConfig config, std::unique_ptr<Backend> backend, LlamaWeights weights)
-    : config_(std::move(config)), backend_(std::move(backend)), weights_(std::move(weights)) {}
+LlamaModel::LlamaModel(ModelConfig config, std::unique_ptr<Backend> backend, LlamaWeights weights,
+                       std::string dir)
+    : config_(std::move(config)),
+      backend_(std::move(backend)),
+      weights_(std::move(weights)),
+      dir_(std::move(dir)) {}
 
 std::unique_ptr<Session> LlamaModel::new_session(const SessionOptions& options) const {
   return std::make_unique<LlamaSession>(*this, options);
@@ -42,14 +47,15 @@ LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& option
     : model_(model), c_(model.config()), backend_(model.backend()), rope_(model.config()) {
   if (options.chunk < 1) fail("chunk size (-b) must be >= 1, got ", options.chunk);
   if (options.max_context < 0) fail("context size (-c) must be >= 0, got ", options.max_context);
-  max_context_ = options.max_context > 0 ? options.max_context : c_.max_position_embeddings;
+  // Streaming policies keep a bounded window whatever the context: no cap unless -c gives one.
+  const bool streaming = is_streaming_policy(options.attention.policy);
+  const int64_t unlimited = std::numeric_limits<int64_t>::max() / 2;
+  max_context_ = options.max_context > 0 ? options.max_context
+                 : streaming            ? unlimited
+                                        : c_.max_position_embeddings;
   chunk_ = std::min(options.chunk, max_context_);
   observer_ = options.observer;
-  if (options.attention.policy != "full") {
-    fail("--attn ", options.attention.policy, ": not implemented yet (only full)");
-  }
-  policy_ = std::make_unique<FullPolicy>(backend_, c_.num_hidden_layers, c_.num_key_value_heads,
-                                         c_.head_dim, max_context_);
+  policy_ = make_kv_policy(options.attention, {backend_, c_, max_context_, chunk_, model.dir()});
   const int64_t q_dim = c_.num_attention_heads * c_.head_dim;
   const int64_t kv_dim = c_.num_key_value_heads * c_.head_dim;
   ids_ = BackendBuffer(backend_, size_t(chunk_));

@@ -4,6 +4,7 @@
 // op table so any backend runs it, and against the KV-policy seam so any policy decides what
 // attention sees.
 #include <memory>
+#include <string>
 
 #include "kv/kv_policy.hpp"
 #include "model/llama_weights.hpp"
@@ -15,7 +16,9 @@ namespace ltri {
 
 class LlamaModel : public Model {
  public:
-  LlamaModel(ModelConfig config, std::unique_ptr<Backend> backend, LlamaWeights weights);
+  // dir: the model directory (where per-model files such as ltri_heads.json are looked for).
+  LlamaModel(ModelConfig config, std::unique_ptr<Backend> backend, LlamaWeights weights,
+             std::string dir);
 
   const ModelConfig& config() const override { return config_; }
   std::unique_ptr<Session> new_session(const SessionOptions& options) const override;
@@ -23,11 +26,13 @@ class LlamaModel : public Model {
 
   Backend& backend() const { return *backend_; }
   const LlamaWeights& weights() const { return weights_; }
+  const std::string& dir() const { return dir_; }
 
  private:
   ModelConfig config_;
   std::unique_ptr<Backend> backend_;
   LlamaWeights weights_;
+  std::string dir_;
 };
 
 class LlamaSession : public Session {
@@ -40,6 +45,8 @@ class LlamaSession : public Session {
   int64_t max_context() const override { return max_context_; }
   void reset() override { policy_->reset(); }
   size_t kv_bytes() const override { return policy_->kv_bytes(); }
+  size_t kv_host_bytes() const override { return policy_->host_bytes(); }
+  const KvPolicy& policy() const { return *policy_; }
 
  private:
   // One chunk through every layer; logits of rows [first_row, n) go to `logits` (host).

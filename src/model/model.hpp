@@ -25,7 +25,9 @@ struct ModelLoadOptions {
 };
 
 struct SessionOptions {
-  int64_t max_context = 0;  // tokens the session may hold; 0 = the model's max_position_embeddings
+  // Tokens the session may hold; 0 = no cap for the streaming policies (their KV memory does
+  // not grow with the context), the model's max_position_embeddings for `full`.
+  int64_t max_context = 0;
   int64_t chunk = 512;      // prefill chunk (-b): tokens per forward call through the layers
   AttentionOptions attention;  // which KV policy and its parameters (--attn ...)
   // Analysis tools only: sees every layer's queries and plan (CPU backend; not owned).
@@ -47,8 +49,10 @@ class Session {
   virtual int64_t n_past() const = 0;
   virtual int64_t max_context() const = 0;
   virtual void reset() = 0;  // forget all tokens
-  // Bytes held by the KV cache now (for reports).
+  // Bytes held by the KV cache now (for reports): backend (accelerator) memory.
   virtual size_t kv_bytes() const = 0;
+  // Bytes the streaming policies hold in host memory (store of evicted KV, its index).
+  virtual size_t kv_host_bytes() const { return 0; }
 };
 
 class Model {

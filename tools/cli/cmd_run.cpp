@@ -96,7 +96,8 @@ int run_generation(const RunOptions& o, bool prompt_given, bool file_given) {
   session_options.chunk = o.chunk;
   session_options.attention = o.attention;
   const std::unique_ptr<Session> session = engine.model().new_session(session_options);
-  if (session->max_context() > config.max_position_embeddings) {
+  // Streaming policies keep positions window-relative: only `full` runs past the trained range.
+  if (o.attention.policy == "full" && session->max_context() > config.max_position_embeddings) {
     log_warn(cat("-c ", session->max_context(), " is beyond the model's max_position_embeddings (",
                  config.max_position_embeddings, "); quality may fall past that length"));
   }

@@ -1,0 +1,124 @@
+#include "kv/attention_band.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.hpp"
+#include "kv/host_rope.hpp"
+
+namespace ltri {
+
+namespace {
+constexpr int64_t kQueryTile = 64;
+}
+
+TokenRows::TokenRows(int64_t width, int64_t capacity)
+    : width_(width), capacity_(std::max<int64_t>(capacity, 1)), data_(size_t(capacity_ * width)) {}
+
+void TokenRows::push(int64_t count) {
+  if (end_ + count - begin_ > capacity_) {
+    fail("token rows: ", end_ + count - begin_, " tokens exceed the capacity of ", capacity_);
+  }
+  for (int64_t t = end_; t < end_ + count; ++t) std::fill(row(t), row(t) + width_, 0.0f);
+  end_ += count;
+}
+
+void TokenRows::drop_until(int64_t token) { begin_ = std::min(std::max(begin_, token), end_); }
+
+AttentionBand::AttentionBand(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width)
+    : n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(head_dim), width_(width) {}
+
+void AttentionBand::compute(const float* q, int64_t n, int64_t first_query, const float* keys,
+                            int64_t first_key, const RopeTable& rope, int64_t seg_head,
+                            TokenRows* seg, TokenRows& votes) {
+  const int64_t q_row = n_heads_ * head_dim_;
+  const int64_t kv_row = n_kv_heads_ * head_dim_;
+  const int64_t group = n_heads_ / n_kv_heads_;
+  const int64_t w = width_;
+  const int64_t n_keys = first_query + n - first_key;
+  if (n_keys <= 0) return;  // only sinks so far: nothing local to attend to
+  const float scale = 1.0f / std::sqrt(float(head_dim_));
+
+  // Scratch grows to its largest size once and is reused.
+  if (q_rot_.size() < size_t(n * q_row)) q_rot_.resize(size_t(n * q_row));
+  if (k_rot_.size() < size_t(n_keys * kv_row)) k_rot_.resize(size_t(n_keys * kv_row));
+  if (scores_.size() < size_t(kQueryTile * (kQueryTile + w))) scores_.resize(size_t(kQueryTile * (kQueryTile + w)));
+  if (probs_.size() < size_t(n * w)) probs_.resize(size_t(n * w));
+  if (seg && seg_.size() < size_t(n * w)) seg_.resize(size_t(n * w));
+  if (seg) std::fill(seg_.begin(), seg_.begin() + n * w, 0.0f);
+
+  std::copy(keys, keys + n_keys * kv_row, k_rot_.begin());
+  std::copy(q, q + n * q_row, q_rot_.begin());
+#pragma omp parallel for schedule(static) if (n_keys > 64)
+  for (int64_t t = 0; t < n_keys; ++t) rope_rotate_host(k_rot_.data() + t * kv_row, n_kv_heads_, head_dim_, t, rope);
+#pragma omp parallel for schedule(static) if (n > 64)
+  for (int64_t i = 0; i < n; ++i) {
+    rope_rotate_host(q_rot_.data() + i * q_row, n_heads_, head_dim_, first_query + i - first_key, rope);
+  }
+
+  for (int64_t h = 0; h < n_heads_; ++h) {
+    const int64_t g = h / group;
+    const bool to_seg = seg && (seg_head == kMeanOfHeads || seg_head == h);
+    const float seg_weight = seg_head == kMeanOfHeads ? 1.0f / float(n_heads_) : 1.0f;
+    for (int64_t i0 = 0; i0 < n; i0 += kQueryTile) {
+      const int64_t rows = std::min(kQueryTile, n - i0);
+      const int64_t t_first = first_query + i0, t_last = t_first + rows - 1;
+      std::fill(probs_.begin() + i0 * w, probs_.begin() + (i0 + rows) * w, 0.0f);
+      if (t_last < first_key) continue;  // sink rows: no local columns
+      const int64_t k_first = std::max(first_key, t_first - w + 1);
+      const int64_t cols = t_last - k_first + 1;
+      float* s = scores_.data();
+      // s (rows, cols) = scale * q_h (rows, head_dim) . k_g (cols, head_dim)^T
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(cols), int(head_dim_), scale,
+                  q_rot_.data() + i0 * q_row + h * head_dim_, int(q_row),
+                  k_rot_.data() + (k_first - first_key) * kv_row + g * head_dim_, int(kv_row), 0.0f, s,
+                  int(cols));
+#pragma omp parallel for schedule(static) if (rows > 8)
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = t_first + r;
+        const int64_t d_last = std::min(w - 1, t - first_key);
+        if (d_last < 0) continue;
+        const float* srow = s + r * cols;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t d = 0; d <= d_last; ++d) mx = std::max(mx, srow[t - d - k_first]);
+        float* prow = probs_.data() + (i0 + r) * w;
+        double sum = 0.0;
+        for (int64_t d = 0; d <= d_last; ++d) {
+          prow[d] = std::exp(srow[t - d - k_first] - mx);  // A_ij / max_j A_ij
+          sum += prow[d];
+        }
+        if (to_seg) {
+          float* grow = seg_.data() + (i0 + r) * w;
+          for (int64_t d = 0; d <= d_last; ++d) grow[d] += seg_weight * prow[d];
+        }
+        const float inv = float(1.0 / sum);
+        for (int64_t d = 0; d <= d_last; ++d) prow[d] *= inv;
+      }
+    }
+    // Votes, gathered per key so threads never write the same row: key j is seen by query
+    // rows t = j .. j + width - 1 at distance t - j.
+#pragma omp parallel for schedule(static) if (n_keys > 64)
+    for (int64_t j = first_key; j < first_query + n; ++j) {
+      const int64_t t_lo = std::max(j, first_query);
+      const int64_t t_hi = std::min(j + w - 1, first_query + n - 1);
+      double acc = 0.0;
+      for (int64_t t = t_lo; t <= t_hi; ++t) acc += probs_[size_t((t - first_query) * w + (t - j))];
+      votes.row(j)[g] += float(acc);
+    }
+  }
+
+  if (!seg) return;
+  for (int64_t i = 0; i < n; ++i) {
+    float* grow = seg_.data() + i * w;
+    if (seg_head == kMeanOfHeads) {  // a mean of rows with max 1 has max <= 1: scale it back to 1
+      const float mx = *std::max_element(grow, grow + w);
+      if (mx > 0.0f) for (int64_t d = 0; d < w; ++d) grow[d] /= mx;
+    }
+    std::copy(grow, grow + w, seg->row(first_query + i));
+  }
+}
+
+}  // namespace ltri

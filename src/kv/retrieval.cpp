@@ -1,0 +1,138 @@
+#include "kv/retrieval.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "kv/host_rope.hpp"
+#include "ops/backend.hpp"
+
+namespace ltri {
+
+void mean_query(const float* q, int64_t n, int64_t n_heads, int64_t head_dim, int64_t position,
+                const RopeTable& rope, float* qbar) {
+  const int64_t row = n_heads * head_dim;
+  for (int64_t c = 0; c < row; ++c) {  // column by column: no scratch, so decode allocates nothing
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += q[i * row + c];
+    qbar[c] = float(sum / double(n));
+  }
+  // Rotation is linear, so rotating the mean equals the mean of the rotated queries.
+  rope_rotate_host(qbar, n_heads, head_dim, position, rope);
+}
+
+void score_units(const ContextStore& store, const float* qbar, const std::vector<float>& head_weights,
+                 std::vector<float>& scores, std::vector<float>& dots) {
+  const std::vector<StoredUnit>& units = store.units();
+  const int64_t n_units = int64_t(units.size());
+  const int64_t n_vec = store.n_vectors();
+  const int64_t hd = store.head_dim();
+  const int64_t n_heads = int64_t(head_weights.size());
+  const int64_t group = n_heads / store.n_kv_heads();
+  scores.assign(size_t(n_units), 0.0f);
+  if (n_vec == 0) return;
+  dots.resize(size_t(n_vec));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    const float w = head_weights[size_t(h)];
+    if (w == 0.0f) continue;
+    // dots (n_vec) = index_g (n_vec, head_dim) . qbar_h (head_dim)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n_vec), int(hd), 1.0f, store.index(h / group), int(hd),
+                qbar + h * hd, 1, 0.0f, dots.data(), 1);
+#pragma omp parallel for schedule(static) if (n_units > 4096)
+    for (int64_t u = 0; u < n_units; ++u) {
+      const StoredUnit& s = units[size_t(u)];
+      float best = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < s.n_vectors; ++k) best = std::max(best, dots[size_t(s.first_vector + k)]);
+      scores[size_t(u)] += w * best;
+    }
+  }
+}
+
+int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
+                         const std::vector<float>* tie, const std::vector<uint8_t>* skip,
+                         int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order) {
+  picked.clear();
+  order.clear();
+  const int64_t n_units = int64_t(std::min(units.size(), rank.size()));
+  for (int64_t u = 0; u < n_units; ++u) {
+    if (!skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]) order.push_back(u);
+  }
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    if (rank[size_t(a)] != rank[size_t(b)]) return rank[size_t(a)] > rank[size_t(b)];
+    if (tie && (*tie)[size_t(a)] != (*tie)[size_t(b)]) return (*tie)[size_t(a)] > (*tie)[size_t(b)];
+    return a < b;
+  });
+  int64_t taken = 0;
+  for (int64_t u : order) {
+    if (taken == budget) break;
+    const int64_t len = units[size_t(u)].length;
+    if (taken + len > budget) continue;
+    picked.push_back(u);
+    taken += len;
+  }
+  std::sort(picked.begin(), picked.end());
+  return taken;
+}
+
+RetrievedKv::RetrievedKv(Backend& backend, int64_t kv_row, int64_t capacity)
+    : backend_(&backend), kv_row_(kv_row), capacity_(capacity) {}
+
+RetrievedKv::~RetrievedKv() { release(); }
+
+RetrievedKv::RetrievedKv(RetrievedKv&& o) noexcept { *this = std::move(o); }
+
+RetrievedKv& RetrievedKv::operator=(RetrievedKv&& o) noexcept {
+  if (this != &o) {
+    release();
+    backend_ = o.backend_;
+    kv_row_ = o.kv_row_;
+    capacity_ = o.capacity_;
+    k_ = o.k_;
+    v_ = o.v_;
+    n_tokens_ = o.n_tokens_;
+    units_ = std::move(o.units_);
+    bytes_uploaded_ = o.bytes_uploaded_;
+    o.k_ = o.v_ = nullptr;
+    o.n_tokens_ = 0;
+  }
+  return *this;
+}
+
+void RetrievedKv::release() {
+  if (k_) backend_->free(k_);
+  if (v_) backend_->free(v_);
+  k_ = v_ = nullptr;
+}
+
+void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& units) {
+  if (units == units_) return;  // decode steps often keep the same set: nothing to copy
+  if (!k_ && capacity_ > 0) {
+    k_ = backend_->alloc(size_t(capacity_ * kv_row_));
+    v_ = backend_->alloc(size_t(capacity_ * kv_row_));
+  }
+  int64_t offset = 0;
+  for (int64_t u : units) {
+    const StoredUnit& s = store.units()[size_t(u)];
+    if (offset + s.length > capacity_) {
+      fail("retrieved KV: ", offset + s.length, " tokens exceed the capacity of ", capacity_);
+    }
+    // Units run contiguously in the store, so consecutive picked units could be merged into
+    // one copy; per-unit copies keep this simple and are a small fraction of a chunk's work.
+    backend_->upload(k_ + offset * kv_row_, store.k(s.first_token), size_t(s.length * kv_row_));
+    backend_->upload(v_ + offset * kv_row_, store.v(s.first_token), size_t(s.length * kv_row_));
+    offset += s.length;
+  }
+  bytes_uploaded_ += 2 * offset * kv_row_ * int64_t(sizeof(float));
+  n_tokens_ = offset;
+  units_ = units;
+}
+
+void RetrievedKv::clear() {
+  n_tokens_ = 0;
+  units_.clear();
+}
+
+}  // namespace ltri

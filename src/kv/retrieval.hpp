@@ -1,0 +1,73 @@
+#pragma once
+// Retrieval from a layer's ContextStore (LTRI_SPEC.md, "Retrieval"): score every unit against
+// the chunk's mean query, pick units by score until a token budget is full, and copy the picked
+// units' KV into backend memory where the attention op can see them.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kv/context_store.hpp"
+
+namespace ltri {
+
+class Backend;
+class RopeTable;
+
+// qbar (n_heads, head_dim) = mean over the chunk's n rows of q (n, n_heads, head_dim), rotated
+// to `position`: scored against un-rotated keys (position 0), every unit is seen from the same
+// distance, the one at which the attention op places retrieved tokens (n_local).
+void mean_query(const float* q, int64_t n, int64_t n_heads, int64_t head_dim, int64_t position,
+                const RopeTable& rope, float* qbar);
+
+// scores[u] = sum over query heads h with head_weights[h] != 0 of
+//   head_weights[h] * max over unit u's index vectors k (of h's KV head) of <qbar_h, k>.
+// One-hot weights score with one head (the layer's retrieval head), uniform ones with the mean.
+// `dots` is scratch.
+void score_units(const ContextStore& store, const float* qbar, const std::vector<float>& head_weights,
+                 std::vector<float>& scores, std::vector<float>& dots);
+
+// Picks units in decreasing `rank` (ties: decreasing `tie`, if given, then earlier unit), taking
+// each unit that still fits in `budget` tokens (a long unit that does not fit is skipped, a
+// shorter one later may still fit). Units with skip[u] != 0 are not considered. `picked`
+// receives the unit ids in store order; returns the tokens taken. `order` is scratch.
+int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
+                         const std::vector<float>* tie, const std::vector<uint8_t>* skip,
+                         int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order);
+
+// The retrieved units of one layer, copied into backend memory in store order (so with ordered
+// placement their positions follow the original order). Reloading the same list copies nothing.
+class RetrievedKv {
+ public:
+  RetrievedKv() = default;
+  RetrievedKv(Backend& backend, int64_t kv_row, int64_t capacity);
+  ~RetrievedKv();
+  RetrievedKv(RetrievedKv&& o) noexcept;
+  RetrievedKv& operator=(RetrievedKv&& o) noexcept;
+  RetrievedKv(const RetrievedKv&) = delete;
+  RetrievedKv& operator=(const RetrievedKv&) = delete;
+
+  // Makes `units` (store order, at most capacity tokens in all) the visible retrieved set.
+  void load(const ContextStore& store, const std::vector<int64_t>& units);
+  void clear();
+
+  const float* k() const { return k_; }  // (n_tokens, n_kv_heads, head_dim), backend, pre-RoPE
+  const float* v() const { return v_; }
+  int64_t n_tokens() const { return n_tokens_; }
+  const std::vector<int64_t>& units() const { return units_; }
+  size_t bytes() const { return k_ ? size_t(2 * capacity_ * kv_row_) * sizeof(float) : 0; }
+  int64_t bytes_uploaded() const { return bytes_uploaded_; }  // host -> backend, cumulative
+
+ private:
+  void release();
+
+  Backend* backend_ = nullptr;
+  int64_t kv_row_ = 0;
+  int64_t capacity_ = 0;  // tokens
+  float* k_ = nullptr;    // allocated on first load
+  float* v_ = nullptr;
+  int64_t n_tokens_ = 0;
+  std::vector<int64_t> units_;
+  int64_t bytes_uploaded_ = 0;
+};
+
+}  // namespace ltri

@@ -1,0 +1,189 @@
+#include "kv/streaming_base.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "ops/backend.hpp"
+
+namespace ltri {
+
+int64_t StreamingShape::positions_needed(int64_t n) const {
+  const int64_t window_before = n_local + max_lag;
+  // Before the first eviction every token is at its true position: init, window, chunk.
+  const int64_t contiguous = n_init + window_before + n;
+  if (placement == Placement::Ordered) return contiguous + retrieved_capacity;
+  // Fixed: window and chunk from 0, init and retrieved seen from n_local.
+  return std::max(contiguous, n_local + 1);
+}
+
+StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& config,
+                                         const StreamingShape& shape)
+    : shape_(shape),
+      rope_(config),
+      backend_(backend),
+      window_(backend, shape.n_layers, shape.n_kv_heads * shape.head_dim, shape.n_init, shape.max_window()),
+      band_(shape.n_heads, shape.n_kv_heads, shape.head_dim, std::max<int64_t>(shape.band_width, 1)) {
+  const int64_t kv_row = shape.n_kv_heads * shape.head_dim;
+  const int64_t n_layers = shape.n_layers;
+  if (shape.keeps_store) {
+    for (int64_t l = 0; l < n_layers; ++l) {
+      stores_.emplace_back(shape.n_kv_heads, shape.head_dim, shape.n_init);
+      retrieved_.emplace_back(backend, kv_row, shape.retrieved_capacity);
+    }
+  }
+  if (shape.band_width > 0) {
+    for (int64_t l = 0; l < n_layers; ++l) {
+      votes_.emplace_back(shape.n_kv_heads, shape.max_window());
+      if (shape.segmentation_map) seg_rows_.emplace_back(shape.band_width, shape.max_window());
+    }
+    keys_host_.resize(size_t((shape.band_width - 1 + shape.max_chunk) * kv_row));
+  }
+  if (shape.keeps_store || shape.band_width > 0) {
+    q_host_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
+    qbar_.resize(size_t(shape.n_heads * shape.head_dim));
+  }
+  if (shape.keeps_store) {
+    host_k_.resize(size_t(shape.max_window() * kv_row));
+    host_v_.resize(size_t(shape.max_window() * kv_row));
+  }
+  // Host rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
+  rope_.ensure(std::max(shape.n_local + 1, shape.band_width + shape.max_chunk));
+  plan_.segments.reserve(4);
+}
+
+void StreamingPolicyBase::begin_chunk(int64_t n) {
+  if (n < 1 || n > shape_.max_chunk) {
+    fail("KV policy: a chunk of ", n, " tokens; the policy was sized for chunks of 1..", shape_.max_chunk);
+  }
+  chunk_n_ = n;
+  on_begin_chunk(n);
+}
+
+void StreamingPolicyBase::choose(int64_t, const float*, const float*, int64_t, std::vector<int64_t>& units) {
+  units.clear();
+}
+
+int64_t StreamingPolicyBase::segmentation_head(int64_t) const { return AttentionBand::kMeanOfHeads; }
+
+void StreamingPolicyBase::fetch_front(int64_t layer, int64_t count) {
+  window_.download(layer, window_.begin(layer), count, host_k_.data(), host_v_.data());
+}
+
+void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
+  window_.drop_front(layer, count);
+  if (!votes_.empty()) votes_[size_t(layer)].drop_until(window_.begin(layer));
+  if (!seg_rows_.empty()) seg_rows_[size_t(layer)].drop_until(window_.begin(layer));
+}
+
+const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, const float* k,
+                                               const float* v, int64_t n) {
+  const size_t l = size_t(layer);
+  const int64_t q_row = shape_.n_heads * shape_.head_dim;
+  const int64_t kv_row = shape_.n_kv_heads * shape_.head_dim;
+
+  window_.settle_init(layer);
+  if (!votes_.empty()) votes_[l].drop_until(window_.begin(layer));
+  if (!seg_rows_.empty()) seg_rows_[l].drop_until(window_.begin(layer));
+  evict(layer);
+
+  bool have_q = false;
+  if (!stores_.empty()) {
+    if (stores_[l].units().empty()) {
+      retrieved_[l].clear();
+    } else {
+      backend_.download(q_host_.data(), q, size_t(n * q_row));
+      have_q = true;
+      mean_query(q_host_.data(), n, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_, qbar_.data());
+      choose(layer, qbar_.data(), q_host_.data(), n, chosen_);
+      retrieved_[l].load(stores_[l], chosen_);
+    }
+  }
+
+  window_.append(layer, k, v, n);
+
+  if (!votes_.empty()) {
+    votes_[l].push(n);
+    TokenRows* seg = seg_rows_.empty() ? nullptr : &seg_rows_[l];
+    if (seg) seg->push(n);
+    // Local columns only: no sinks, nothing evicted, at most band_width back from the chunk.
+    const int64_t first_key = std::max({window_.begin(layer), shape_.n_init, n_past_ - (shape_.band_width - 1)});
+    if (first_key < n_past_ + n) {
+      if (!have_q) backend_.download(q_host_.data(), q, size_t(n * q_row));
+      const int64_t n_keys = n_past_ + n - first_key;
+      backend_.download(keys_host_.data(), window_.k(layer, first_key), size_t(n_keys * kv_row));
+      band_.compute(q_host_.data(), n, n_past_, keys_host_.data(), first_key, rope_,
+                    segmentation_head(layer), seg, votes_[l]);
+    }
+  }
+
+  build_plan(layer, n);
+  return plan_;
+}
+
+void StreamingPolicyBase::build_plan(int64_t layer, int64_t n) {
+  const int64_t n_init = window_.init_count(layer);
+  const RetrievedKv* r = stores_.empty() ? nullptr : &retrieved_[size_t(layer)];
+  const int64_t n_retrieved = r ? r->n_tokens() : 0;
+  const int64_t w_begin = window_.begin(layer);
+  const int64_t w = n_past_ - w_begin;  // window tokens before the chunk
+  // Nothing has left the window yet: init and window are the stream's first tokens.
+  const bool contiguous = w_begin == n_init && n_retrieved == 0;
+  const bool fixed = shape_.placement == Placement::Fixed && !contiguous;
+
+  plan_.segments.clear();
+  auto add = [&](const float* k, const float* v, int64_t count, int64_t first, int64_t stride, bool causal,
+                 int64_t query_position) {
+    if (count > 0) plan_.segments.push_back({k, v, count, first, stride, causal, query_position});
+  };
+  if (fixed) {
+    add(window_.init_k(layer), window_.init_v(layer), n_init, 0, 0, false, shape_.n_local);
+    if (r) add(r->k(), r->v(), n_retrieved, 0, 0, false, shape_.n_local);
+    add(window_.k(layer, w_begin), window_.v(layer, w_begin), w, 0, 1, false, -1);
+    add(window_.k(layer, n_past_), window_.v(layer, n_past_), n, w, 1, true, -1);
+    plan_.query_first_position = w;
+  } else {
+    add(window_.init_k(layer), window_.init_v(layer), n_init, 0, 1, false, -1);
+    if (r) add(r->k(), r->v(), n_retrieved, n_init, 1, false, -1);
+    add(window_.k(layer, w_begin), window_.v(layer, w_begin), w, n_init + n_retrieved, 1, false, -1);
+    add(window_.k(layer, n_past_), window_.v(layer, n_past_), n, n_init + n_retrieved + w, 1, true, -1);
+    plan_.query_first_position = n_init + n_retrieved + w;
+  }
+}
+
+void StreamingPolicyBase::end_chunk(int64_t n) {
+  n_past_ += n;
+  on_end_chunk(n);
+}
+
+size_t StreamingPolicyBase::kv_bytes() const {
+  size_t bytes = window_.bytes();
+  for (const RetrievedKv& r : retrieved_) bytes += r.bytes();
+  return bytes;
+}
+
+size_t StreamingPolicyBase::host_bytes() const {
+  size_t bytes = 0;
+  for (const ContextStore& s : stores_) bytes += s.bytes();
+  for (const TokenRows& t : votes_) bytes += t.bytes();
+  for (const TokenRows& t : seg_rows_) bytes += t.bytes();
+  return bytes;
+}
+
+int64_t StreamingPolicyBase::bytes_uploaded() const {
+  int64_t bytes = 0;
+  for (const RetrievedKv& r : retrieved_) bytes += r.bytes_uploaded();
+  return bytes;
+}
+
+void StreamingPolicyBase::reset() {
+  n_past_ = 0;
+  chunk_n_ = 0;
+  window_.reset();
+  for (ContextStore& s : stores_) s.reset(shape_.n_init);
+  for (RetrievedKv& r : retrieved_) r.clear();
+  for (TokenRows& t : votes_) t.reset(0);
+  for (TokenRows& t : seg_rows_) t.reset(0);
+  on_reset();
+}
+
+}  // namespace ltri

@@ -1,0 +1,130 @@
+#pragma once
+// What the streaming policies (streaming, infllm, ltri) share (LTRI_SPEC.md, "Prefill"):
+// init tokens and a local window in backend memory (StreamingWindow), a host store of evicted
+// KV grouped in units (ContextStore), retrieval of units into backend memory (RetrievedKv),
+// the attention band that yields votes and the segmentation map (AttentionBand), and the plan
+// that puts them under one softmax at positions that stay bounded however long the stream is.
+//
+// Per layer and chunk, plan() does, in order:
+//   1. tokens below n_init move from the window to the init buffer (sinks, kept forever);
+//   2. evict(): the policy moves tokens beyond n_local (+ its lag) out of the window;
+//   3. retrieval: choose() picks units of the store for the chunk's mean query, and their
+//      KV is copied to backend memory;
+//   4. the chunk's K,V join the window; the band of the chunk's rows is computed;
+//   5. the plan: [init | retrieved | window | chunk (causal)].
+// Positions: while nothing has left the window, every token sits at its true position (so a
+// window that covers the input reproduces full attention). After that, with placement
+// "ordered", init, retrieved units (in original order) and window are laid out contiguously:
+// init at 0.., retrieved after, window and chunk after them at true relative distances. With
+// "fixed" (InfLLM), window and chunk keep true relative distances from 0, and every query sees
+// init and retrieved keys at the one distance n_local (keys at 0, stride 0, query_position).
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "io/model_config.hpp"
+#include "kv/attention_band.hpp"
+#include "kv/context_store.hpp"
+#include "kv/kv_policy.hpp"
+#include "kv/retrieval.hpp"
+#include "kv/streaming_window.hpp"
+#include "ops/rope_table.hpp"
+
+namespace ltri {
+
+class Backend;
+
+enum class Placement { Fixed, Ordered };
+
+struct StreamingShape {
+  int64_t n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int64_t n_init = 0;
+  int64_t n_local = 0;
+  // Tokens the window may hold beyond n_local before a chunk: evictions happen in units
+  // (blocks, closed spans), so up to a unit's worth waits in the window.
+  int64_t max_lag = 0;
+  int64_t max_chunk = 0;
+  bool keeps_store = false;         // evicted tokens go to the host store (infllm, ltri)
+  int64_t retrieved_capacity = 0;  // most retrieved tokens visible at once
+  int64_t band_width = 0;          // 0 = no band (no votes, no segmentation map)
+  bool segmentation_map = false;   // keep the band's segmentation rows (ltri)
+  Placement placement = Placement::Fixed;
+
+  // Most tokens the window holds right after a chunk is appended.
+  int64_t max_window() const { return n_local + max_lag + max_chunk; }
+  // One past the largest position a plan for a chunk of n tokens uses.
+  int64_t positions_needed(int64_t n) const;
+};
+
+class StreamingPolicyBase : public KvPolicy {
+ public:
+  StreamingPolicyBase(Backend& backend, const ModelConfig& config, const StreamingShape& shape);
+
+  void begin_chunk(int64_t n) override;
+  const AttentionPlan& plan(int64_t layer, const float* q, const float* k, const float* v,
+                            int64_t n) override;
+  void end_chunk(int64_t n) override;
+  int64_t n_past() const override { return n_past_; }
+  int64_t positions_needed(int64_t n) const override { return shape_.positions_needed(n); }
+  size_t kv_bytes() const override;
+  size_t host_bytes() const override;
+  void reset() override;
+
+  // For tests and reports.
+  const StreamingShape& shape() const { return shape_; }
+  const StreamingWindow& window() const { return window_; }
+  const ContextStore& store(int64_t layer) const { return stores_[size_t(layer)]; }
+  const RetrievedKv& retrieved(int64_t layer) const { return retrieved_[size_t(layer)]; }
+  int64_t bytes_uploaded() const;  // host -> backend copies of retrieved KV, cumulative
+
+ protected:
+  // Step 2: moves tokens out of the layer's window, which holds tokens
+  // [window().begin(layer), n_past()), before the chunk attends.
+  virtual void evict(int64_t layer) = 0;
+  // Step 3: the store units the chunk of n queries sees, in store order. qbar (n_heads,
+  // head_dim): the chunk's mean query rotated to n_local. q_host: (n, n_heads, head_dim).
+  virtual void choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
+                      std::vector<int64_t>& units);
+  // Which segmentation map the band keeps for the layer: a query head, or kMeanOfHeads.
+  virtual int64_t segmentation_head(int64_t layer) const;
+  virtual void on_begin_chunk(int64_t /*n*/) {}
+  virtual void on_end_chunk(int64_t /*n*/) {}
+  virtual void on_reset() {}
+
+  // For evict(): copies window tokens [window().begin(layer), + count) to host_k()/host_v()
+  // (count, n_kv_heads, head_dim), then drop_front() forgets them (window and band rows).
+  void fetch_front(int64_t layer, int64_t count);
+  void drop_front(int64_t layer, int64_t count);
+  const float* host_k() const { return host_k_.data(); }
+  const float* host_v() const { return host_v_.data(); }
+  ContextStore& mutable_store(int64_t layer) { return stores_[size_t(layer)]; }
+  const TokenRows& votes(int64_t layer) const { return votes_[size_t(layer)]; }
+  const TokenRows& segmentation_rows(int64_t layer) const { return seg_rows_[size_t(layer)]; }
+  int64_t chunk_tokens() const { return chunk_n_; }
+
+  StreamingShape shape_;
+  RopeTable rope_;  // the policy's own table, for host-side rotations (band, mean query)
+
+ private:
+  void build_plan(int64_t layer, int64_t n);
+
+  Backend& backend_;
+  StreamingWindow window_;
+  std::vector<ContextStore> stores_;      // per layer, host
+  std::vector<RetrievedKv> retrieved_;    // per layer, backend
+  std::vector<TokenRows> votes_;          // per layer: (window tokens, n_kv_heads)
+  std::vector<TokenRows> seg_rows_;       // per layer: (window tokens, band_width)
+  AttentionBand band_;
+  int64_t n_past_ = 0;
+  int64_t chunk_n_ = 0;
+  // Host scratch, sized once.
+  std::vector<float> q_host_;     // (max_chunk, n_heads, head_dim)
+  std::vector<float> qbar_;       // (n_heads, head_dim)
+  std::vector<float> keys_host_;  // (band_width - 1 + max_chunk, n_kv_heads, head_dim)
+  std::vector<float> host_k_;     // (max_window, n_kv_heads, head_dim)
+  std::vector<float> host_v_;
+  std::vector<int64_t> chosen_;
+  AttentionPlan plan_;
+};
+
+}  // namespace ltri

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "kv/full_policy.hpp"
+#include "kv/infllm_policy.hpp"
 #include "kv/streaming_policy.hpp"
 
 namespace ltri {
@@ -80,6 +81,21 @@ std::unique_ptr<KvPolicy> make_streaming(const AttentionOptions& o, const Policy
   return std::make_unique<StreamingPolicy>(p.backend, p.config, s);
 }
 
+std::unique_ptr<KvPolicy> make_infllm(const AttentionOptions& o, const PolicyShape& p) {
+  StreamingShape s = common_shape(o, p);
+  check_at_least("--attn-block", o.block_size, 1);
+  check_at_least("--attn-block-repr", o.block_repr, 1);
+  if (o.block_repr > o.block_size) {
+    fail("--attn-block-repr ", o.block_repr, " exceeds the block size ", o.block_size, " (--attn-block)");
+  }
+  s.max_lag = o.block_size - 1;  // a partial block waits in the window
+  s.keeps_store = true;
+  s.retrieved_capacity = o.budget;
+  s.band_width = o.block_size;  // votes come from the queries of the next block_size tokens
+  check_positions(o, p, s);
+  return std::make_unique<InfllmPolicy>(p.backend, p.config, s, InfllmParams{o.block_size, o.block_repr, o.budget});
+}
+
 }  // namespace
 
 bool is_streaming_policy(const std::string& policy) {
@@ -93,6 +109,7 @@ std::unique_ptr<KvPolicy> make_kv_policy(const AttentionOptions& o, const Policy
                                         p.max_context);
   }
   if (o.policy == "streaming") return make_streaming(o, p);
+  if (o.policy == "infllm") return make_infllm(o, p);
   fail("--attn ", o.policy, ": unknown KV policy (expected full, streaming, infllm or ltri)");
 }
 

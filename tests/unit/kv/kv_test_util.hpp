@@ -76,8 +76,8 @@ inline ModelConfig policy_test_config(int64_t n_layers = 2, int64_t n_heads = 4,
 }
 
 // Drives a policy directly with synthetic q/k/v (CPU backend: backend memory is host memory).
-// Key and value rows of token t carry t in their first float, so a plan can be read back as
-// the list of tokens it shows; the rest of each row is random unless fill_key says otherwise.
+// Value rows of token t carry t in their first float, so a plan can be read back as the list
+// of tokens it shows; keys and queries are random unless fill_key / fill_query set them.
 class StreamDriver {
  public:
   using RowFn = std::function<void(int64_t token, int64_t layer, float* row)>;
@@ -112,7 +112,6 @@ class StreamDriver {
         for (int64_t c = 0; c < kv_row_; ++c) k[c] = normal(rng_), v[c] = normal(rng_);
         if (fill_query) fill_query(first + i, l, q);
         if (fill_key) fill_key(first + i, l, k);
-        k[0] = float(first + i);
         v[0] = float(first + i);
       }
       const AttentionPlan& plan = policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
@@ -142,7 +141,7 @@ inline std::vector<VisibleKey> visible_keys(const AttentionPlan& plan, int64_t k
   std::vector<VisibleKey> out;
   for (const KvSegment& s : plan.segments) {
     for (int64_t t = 0; t < s.n; ++t) {
-      out.push_back({int64_t(s.k[t * kv_row]), s.first_position + t * s.position_stride, s.query_position, s.causal});
+      out.push_back({int64_t(s.v[t * kv_row]), s.first_position + t * s.position_stride, s.query_position, s.causal});
     }
   }
   return out;

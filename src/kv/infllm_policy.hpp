@@ -1,0 +1,42 @@
+#pragma once
+// `infllm` (InfLLM, arXiv 2402.04617): init + local window + the top fixed-size blocks of
+// evicted KV. Each block is represented by one vector per KV head: the mean of its
+// `block_repr` keys that received the most attention (votes) while in the local window.
+// Blocks are scored against the chunk's mean query, averaged over all query heads, and taken
+// by score until `budget` tokens. Retrieval runs every chunk and every decode step.
+#include <vector>
+
+#include "kv/streaming_base.hpp"
+
+namespace ltri {
+
+struct InfllmParams {
+  int64_t block_size = 128;
+  int64_t block_repr = 4;
+  int64_t budget = 2048;
+};
+
+class InfllmPolicy : public StreamingPolicyBase {
+ public:
+  // shape: max_lag block_size - 1, keeps_store, retrieved_capacity budget, band_width
+  // block_size (votes only).
+  InfllmPolicy(Backend& backend, const ModelConfig& config, const StreamingShape& shape,
+               const InfllmParams& params);
+  const char* name() const override { return "infllm"; }
+
+ protected:
+  void evict(int64_t layer) override;
+  void choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
+              std::vector<int64_t>& units) override;
+
+ private:
+  InfllmParams params_;
+  std::vector<float> head_weights_;  // (n_heads), uniform: blocks are scored by the mean of heads
+  // Scratch, reused.
+  std::vector<float> vectors_;       // (n_kv_heads, 1, head_dim)
+  std::vector<int64_t> tokens_;
+  std::vector<float> scores_, dots_;
+  std::vector<int64_t> order_;
+};
+
+}  // namespace ltri

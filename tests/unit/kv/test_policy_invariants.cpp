@@ -1,0 +1,120 @@
+// Invariants every streaming policy must keep (LTRI_SPEC.md, "Baselines"): a window or budget
+// that covers the input reproduces full attention; init tokens are always visible; positions
+// and backend memory stay bounded however long the stream grows.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "kv_test_util.hpp"
+
+namespace ltri {
+namespace {
+
+using test::StreamDriver;
+using test::visible_keys;
+
+const std::vector<std::string> kStreamingPolicies = {"streaming", "infllm"};
+const std::vector<std::string> kRetrievalPolicies = {"infllm"};
+
+// Small parameters for the tiny checkpoints (max_position_embeddings 512).
+AttentionOptions small(const std::string& policy, int64_t n_local, int64_t budget, const char* placement) {
+  AttentionOptions o;
+  o.policy = policy;
+  o.n_init = 4;
+  o.n_local = n_local;
+  o.budget = budget;
+  o.placement = placement;
+  o.block_size = 8;
+  o.block_repr = 2;
+  o.span_min = 2;
+  o.span_max = 12;
+  o.index_static = 2;
+  o.index_max = 4;
+  return o;
+}
+
+TEST(PolicyInvariants, a_window_covering_the_input_reproduces_full_attention) {
+  const auto model = test::load_tiny("llama_gqa_bf16");
+  const auto ids = test::random_ids(150, model->config().vocab_size, 11);
+  const auto ref = test::run_logits(*model, ids, AttentionOptions{}, 16, 130);
+  for (const std::string& policy : kStreamingPolicies) {
+    for (const char* placement : {"fixed", "ordered"}) {
+      const auto got = test::run_logits(*model, ids, small(policy, 150, 64, placement), 16, 130);
+      EXPECT_LT(test::max_abs_diff(got, ref), 1e-4f) << policy << " " << placement;
+    }
+  }
+}
+
+TEST(PolicyInvariants, a_budget_covering_the_evicted_tokens_reproduces_full_attention) {
+  // n_local 16 of 150 tokens: nearly everything is evicted to the store, and a budget larger
+  // than the store brings all of it back in original order (placement "ordered"), so every
+  // key is visible at its true position, through prefill chunks and decode steps alike.
+  for (const char* model_name : {"llama_gqa_bf16", "qwen2_bias_tied_bf16"}) {
+    const auto model = test::load_tiny(model_name);
+    const auto ids = test::random_ids(150, model->config().vocab_size, 12);
+    const auto ref = test::run_logits(*model, ids, AttentionOptions{}, 16, 130);
+    for (const std::string& policy : kRetrievalPolicies) {
+      const auto got = test::run_logits(*model, ids, small(policy, 16, 200, "ordered"), 16, 130);
+      EXPECT_LT(test::max_abs_diff(got, ref), 1e-4f) << policy << " on " << model_name;
+      // With too small a budget the logits must differ (the comparison can fail).
+      const auto cut = test::run_logits(*model, ids, small(policy, 16, 16, "ordered"), 16, 130);
+      EXPECT_GT(test::max_abs_diff(cut, ref), 1e-3f) << policy << " on " << model_name;
+    }
+  }
+}
+
+TEST(PolicyInvariants, init_tokens_are_always_visible) {
+  for (const std::string& policy : kStreamingPolicies) {
+    for (const char* placement : {"fixed", "ordered"}) {
+      StreamDriver d(test::policy_test_config(), small(policy, 24, 16, placement), 16);
+      int64_t fed = 0;
+      for (int64_t step = 0; step < 60; ++step) {
+        const int64_t n = step < 30 ? 16 : 1;
+        d.feed(n, [&](int64_t layer, const AttentionPlan& plan) {
+          std::set<int64_t> seen;
+          for (const auto& k : visible_keys(plan, d.kv_row())) seen.insert(k.token);
+          for (int64_t t = 0; t < std::min<int64_t>(4, fed + n); ++t) {
+            ASSERT_TRUE(seen.count(t)) << policy << " " << placement << " layer " << layer << ": init token "
+                                       << t << " not visible after " << fed << " tokens";
+          }
+          // And the local window: the last n_local tokens before the chunk, and the chunk.
+          for (int64_t t = std::max<int64_t>(4, fed - 24); t < fed + n; ++t) ASSERT_TRUE(seen.count(t));
+        });
+        fed += n;
+      }
+    }
+  }
+}
+
+TEST(PolicyInvariants, positions_and_backend_memory_stay_bounded_on_a_long_stream) {
+  const int64_t chunk = 32;
+  for (const std::string& policy : kStreamingPolicies) {
+    for (const char* placement : {"fixed", "ordered"}) {
+      SCOPED_TRACE(policy + " " + placement);
+      StreamDriver d(test::policy_test_config(), small(policy, 64, 32, placement), chunk);
+      const int64_t bound = d.policy().positions_needed(chunk);
+      size_t bytes_after_fill = 0;
+      for (int64_t step = 0; step < 300; ++step) {
+        const int64_t n = step < 150 ? chunk : 1;
+        d.feed(n, [&](int64_t, const AttentionPlan& plan) {
+          for (const auto& k : visible_keys(plan, d.kv_row())) {
+            ASSERT_LT(k.position, bound);
+            ASSERT_LT(k.query_position, bound);
+          }
+          ASSERT_LT(plan.query_first_position + n - 1, bound);
+        });
+        if (step == 50) bytes_after_fill = d.policy().kv_bytes();
+        if (step > 50) {
+          ASSERT_EQ(d.policy().kv_bytes(), bytes_after_fill) << "step " << step;
+        }
+      }
+      // Bounded by the parameters, not the 5000-token stream.
+      EXPECT_LE(bound, 4 + 32 + 64 + 12 + chunk);
+      EXPECT_EQ(d.policy().n_past(), 150 * chunk + 150);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ltri

@@ -28,10 +28,10 @@ void TokenRows::push(int64_t count) {
 
 void TokenRows::drop_until(int64_t token) { begin_ = std::min(std::max(begin_, token), end_); }
 
-AttentionBand::AttentionBand(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width)
+BandCollector::BandCollector(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width)
     : n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(head_dim), width_(width) {}
 
-void AttentionBand::compute(const float* q, int64_t n, int64_t first_query, const float* keys,
+void BandCollector::compute(const float* q, int64_t n, int64_t first_query, const float* keys,
                             int64_t first_key, const RopeTable& rope, int64_t seg_head,
                             TokenRows* seg, TokenRows& votes) {
   const int64_t q_row = n_heads_ * head_dim_;

@@ -46,10 +46,10 @@ class TokenRows {
   std::vector<float> data_;  // (capacity, width)
 };
 
-class AttentionBand {
+class BandCollector {
  public:
-  AttentionBand() = default;
-  AttentionBand(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width);
+  BandCollector() = default;
+  BandCollector(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width);
 
   // Kinds of segmentation map: one head's rows, or the mean over heads.
   static constexpr int kMeanOfHeads = -1;

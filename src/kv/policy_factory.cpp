@@ -10,6 +10,8 @@
 #include "core/log.hpp"
 #include "kv/full_policy.hpp"
 #include "kv/infllm_policy.hpp"
+#include "kv/ltri_policy.hpp"
+#include "kv/policy_files.hpp"
 #include "kv/streaming_policy.hpp"
 
 namespace ltri {
@@ -96,6 +98,107 @@ std::unique_ptr<KvPolicy> make_infllm(const AttentionOptions& o, const PolicySha
   return std::make_unique<InfllmPolicy>(p.backend, p.config, s, InfllmParams{o.block_size, o.block_repr, o.budget});
 }
 
+// A per-model file: the flag's value if given (it must exist), else <model dir>/<name> if that
+// exists; "" when there is none (the caller warns and falls back).
+std::string model_file(const std::string& flag_value, const char* flag, const std::string& model_dir,
+                       const char* name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!flag_value.empty()) {
+    if (!fs::is_regular_file(flag_value, ec)) fail(flag, " ", flag_value, ": no such file");
+    return flag_value;
+  }
+  if (model_dir.empty()) return "";
+  const std::string path = (fs::path(model_dir) / name).string();
+  return fs::is_regular_file(path, ec) ? path : "";
+}
+
+void check_ltri_options(const AttentionOptions& o) {
+  check_at_least("--attn-span-min", o.span_min, 1);
+  check_at_least("--attn-span-max", o.span_max, 1);
+  if (o.span_min > o.span_max) {
+    fail("--attn-span-min ", o.span_min, " is larger than --attn-span-max ", o.span_max);
+  }
+  if (o.span_max > o.n_local) {
+    fail("--attn-span-max ", o.span_max, " exceeds --attn-local ", o.n_local,
+         " (spans are cut from the local window's attention band)");
+  }
+  check_unit_interval("--attn-theta", o.theta);
+  check_unit_interval("--attn-phi", o.phi);
+  if (!(o.lambda > 0.0 && std::isfinite(o.lambda))) fail("--attn-lambda must be > 0, got ", o.lambda);
+  if (o.index != "static" && o.index != "dynamic") fail("--attn-index ", o.index, ": expected static or dynamic");
+  check_at_least("--attn-index-static", o.index_static, 1);
+  check_at_least("--attn-index-max", o.index_max, 1);
+  if (o.score_heads != "retrieval" && o.score_heads != "mean") {
+    fail("--attn-score-heads ", o.score_heads, ": expected retrieval or mean");
+  }
+  check_at_least("--attn-span-cache", o.span_cache_tokens, 0);
+}
+
+// Per-layer theta, scoring head and vote weight from the model's heads and calibration files.
+std::vector<LtriLayerSetup> ltri_layers(const AttentionOptions& o, const PolicyShape& p) {
+  const ModelConfig& c = p.config;
+  const int64_t n_layers = c.num_hidden_layers;
+  std::vector<LtriLayerSetup> layers(static_cast<size_t>(n_layers));
+  for (LtriLayerSetup& L : layers) L.theta = o.theta;
+
+  const std::string heads_path = model_file(o.heads_file, "--attn-heads-file", p.model_dir, "ltri_heads.json");
+  if (!heads_path.empty()) {
+    const RetrievalHeads heads = load_retrieval_heads(heads_path, n_layers, c.num_attention_heads);
+    for (int64_t l = 0; l < n_layers; ++l) {
+      LtriLayerSetup& L = layers[size_t(l)];
+      L.vote_weight = heads.best_score(l);
+      // A layer without a retrieval head (best score under the threshold) scores with the mean.
+      if (o.score_heads == "retrieval" && heads.best_score(l) >= heads.threshold) L.score_head = heads.best_head(l);
+    }
+  } else if (!p.model_dir.empty() && o.score_heads == "retrieval") {
+    warn_once(cat(p.model_dir, ": no ltri_heads.json (run `ltri heads`); ltri scores spans with the mean of heads"));
+  }
+
+  const std::string cal_path = model_file(o.calibration_file, "--attn-calibration", p.model_dir, "ltri_calibration.json");
+  const bool theta_given = o.theta != AttentionOptions{}.theta;  // a --attn-theta other than the default wins
+  if (!cal_path.empty() && !theta_given) {
+    const SpanCalibration cal = load_span_calibration(cal_path, n_layers);
+    for (int64_t l = 0; l < n_layers; ++l) layers[size_t(l)].theta = cal.theta[size_t(l)];
+    if ((cal.span_min > 0 && cal.span_min != o.span_min) || (cal.span_max > 0 && cal.span_max != o.span_max) ||
+        (cal.phi >= 0.0 && std::abs(cal.phi - o.phi) > 1e-9)) {
+      warn_once(cat(cal_path, ": theta was calibrated with span_min ", cal.span_min, ", span_max ", cal.span_max,
+                    ", phi ", cal.phi, "; running with ", o.span_min, ", ", o.span_max, ", ", o.phi));
+    }
+  } else if (cal_path.empty() && !theta_given && !p.model_dir.empty()) {
+    warn_once(cat(p.model_dir, ": no ltri_calibration.json (run `ltri calibrate`); ltri uses --attn-theta ", o.theta,
+                  " in every layer"));
+  }
+  return layers;
+}
+
+std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape& p) {
+  StreamingShape s = common_shape(o, p);
+  check_ltri_options(o);
+  LtriParams lp;
+  lp.budget = o.budget;
+  lp.span_min = o.span_min;
+  lp.span_max = o.span_max;
+  lp.phi = o.phi;
+  lp.dynamic_index = o.index == "dynamic";
+  lp.index_static = o.index_static;
+  lp.lambda = o.lambda;
+  lp.index_max = o.index_max;
+  lp.voting = o.voting;
+  lp.persist = o.persist;
+  // Decode keeps the question's spans and adds per-step ones, up to the span cache bound
+  // (at least the budget, at most twice it).
+  lp.decode_capacity = o.persist ? std::max(o.budget, std::min(o.span_cache_tokens, 2 * o.budget)) : o.budget;
+  s.max_lag = o.span_max - 1;  // the open span at the window edge waits
+  s.keeps_store = true;
+  s.retrieved_capacity = lp.decode_capacity;
+  s.band_width = o.span_max;
+  s.segmentation_map = true;
+  check_positions(o, p, s);
+  lp.layers = ltri_layers(o, p);
+  return std::make_unique<LtriPolicy>(p.backend, p.config, s, lp);
+}
+
 }  // namespace
 
 bool is_streaming_policy(const std::string& policy) {
@@ -110,6 +213,7 @@ std::unique_ptr<KvPolicy> make_kv_policy(const AttentionOptions& o, const Policy
   }
   if (o.policy == "streaming") return make_streaming(o, p);
   if (o.policy == "infllm") return make_infllm(o, p);
+  if (o.policy == "ltri") return make_ltri(o, p);
   fail("--attn ", o.policy, ": unknown KV policy (expected full, streaming, infllm or ltri)");
 }
 

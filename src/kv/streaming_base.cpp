@@ -63,7 +63,7 @@ void StreamingPolicyBase::choose(int64_t, const float*, const float*, int64_t, s
   units.clear();
 }
 
-int64_t StreamingPolicyBase::segmentation_head(int64_t) const { return AttentionBand::kMeanOfHeads; }
+int64_t StreamingPolicyBase::segmentation_head(int64_t) const { return BandCollector::kMeanOfHeads; }
 
 void StreamingPolicyBase::fetch_front(int64_t layer, int64_t count) {
   window_.download(layer, window_.begin(layer), count, host_k_.data(), host_v_.data());

@@ -2,7 +2,7 @@
 // What the streaming policies (streaming, infllm, ltri) share (LTRI_SPEC.md, "Prefill"):
 // init tokens and a local window in backend memory (StreamingWindow), a host store of evicted
 // KV grouped in units (ContextStore), retrieval of units into backend memory (RetrievedKv),
-// the attention band that yields votes and the segmentation map (AttentionBand), and the plan
+// the attention band that yields votes and the segmentation map (BandCollector), and the plan
 // that puts them under one softmax at positions that stay bounded however long the stream is.
 //
 // Per layer and chunk, plan() does, in order:
@@ -114,7 +114,7 @@ class StreamingPolicyBase : public KvPolicy {
   std::vector<RetrievedKv> retrieved_;    // per layer, backend
   std::vector<TokenRows> votes_;          // per layer: (window tokens, n_kv_heads)
   std::vector<TokenRows> seg_rows_;       // per layer: (window tokens, band_width)
-  AttentionBand band_;
+  BandCollector band_;
   int64_t n_past_ = 0;
   int64_t chunk_n_ = 0;
   // Host scratch, sized once.

@@ -33,7 +33,7 @@ AttentionOptions with(const char* policy) {
 }
 
 TEST(PolicyFactory, bad_shared_parameters_name_the_flag) {
-  for (const char* policy : {"streaming", "infllm"}) {
+  for (const char* policy : {"streaming", "infllm", "ltri"}) {
     SCOPED_TRACE(policy);
     AttentionOptions o = with(policy);
     o.budget = -1;

@@ -1,0 +1,255 @@
+#include "kv/ltri_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.hpp"
+
+namespace ltri {
+
+LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const StreamingShape& shape,
+                       const LtriParams& params)
+    : StreamingPolicyBase(backend, config, shape), params_(params), layers_(size_t(shape.n_layers)) {
+  if (int64_t(params_.layers.size()) != shape.n_layers) {
+    fail("ltri policy: ", params_.layers.size(), " layer setups for ", shape.n_layers, " layers");
+  }
+  for (int64_t l = 0; l < shape.n_layers; ++l) {
+    Layer& L = layers_[size_t(l)];
+    const int64_t head = params_.layers[size_t(l)].score_head;
+    L.head_weights.assign(size_t(shape.n_heads), head < 0 ? 1.0f / float(shape.n_heads) : 0.0f);
+    if (head >= 0) L.head_weights[size_t(head)] = 1.0f;
+  }
+  vectors_.resize(size_t(shape.n_kv_heads * params_.index_max * shape.head_dim));
+}
+
+int64_t LtriPolicy::segmentation_head(int64_t layer) const {
+  const int64_t head = params_.layers[size_t(layer)].score_head;
+  return head < 0 ? BandCollector::kMeanOfHeads : head;
+}
+
+// --- eviction: spans ---
+
+void LtriPolicy::evict(int64_t layer) {
+  const int64_t overflow = window().size(layer) - shape_.n_local;
+  // Wait until a whole span's worth has overflowed: then at least one span closes (the first
+  // span is at most span_max long), and decode segments once per span, not once per token.
+  if (overflow < params_.span_max) return;
+  const int64_t w = params_.span_max;
+  const int64_t first = window().begin(layer);
+  const int64_t end = n_past();  // rows exist for every window token
+  // The stretch reaches span_max past the cut, so spans near the cut see what follows them.
+  const int64_t stretch_end = std::min(end, first + overflow + w);
+  const int64_t m = stretch_end - first;
+  const TokenRows& rows = segmentation_rows(layer);
+  stretch_.resize(size_t(m * w));
+  ones_.assign(size_t(m), 1.0f);
+  for (int64_t i = 0; i < m; ++i) std::copy(rows.row(first + i), rows.row(first + i) + w, stretch_.data() + i * w);
+  SpanParams sp;
+  sp.theta = float(params_.layers[size_t(layer)].theta);
+  sp.phi = float(params_.phi);
+  sp.span_min = params_.span_min;
+  sp.span_max = params_.span_max;
+  const std::vector<Span> spans = find_spans({stretch_.data(), ones_.data(), m, w}, sp);
+
+  // Spans that end before the cut close; the one across it stays open in the window.
+  int64_t closed = 0;
+  size_t n_closed = 0;
+  while (n_closed < spans.size() && spans[n_closed].start + spans[n_closed].length <= overflow) {
+    closed += spans[n_closed].length;
+    ++n_closed;
+  }
+  if (closed == 0) return;
+  fetch_front(layer, closed);
+  const TokenRows& votes = this->votes(layer);
+  const int64_t hd = shape_.head_dim, kv_row = shape_.n_kv_heads * hd;
+  for (size_t s = 0; s < n_closed; ++s) {
+    const Span& span = spans[s];
+    const int64_t count = index_count(layer, first, span.start, span.length);
+    for (int64_t g = 0; g < shape_.n_kv_heads; ++g) {
+      // The span's keys of this KV head that received the most attention (ties: earlier).
+      tokens_.resize(size_t(span.length));
+      std::iota(tokens_.begin(), tokens_.end(), first + span.start);
+      std::partial_sort(tokens_.begin(), tokens_.begin() + count, tokens_.end(), [&](int64_t a, int64_t b) {
+        const float va = votes.row(a)[g], vb = votes.row(b)[g];
+        return va != vb ? va > vb : a < b;
+      });
+      std::sort(tokens_.begin(), tokens_.begin() + count);  // index in token order
+      for (int64_t r = 0; r < count; ++r) {
+        const float* key = host_k() + (tokens_[size_t(r)] - first) * kv_row + g * hd;
+        std::copy(key, key + hd, vectors_.data() + (g * count + r) * hd);
+      }
+    }
+    mutable_store(layer).add_unit(host_k() + span.start * kv_row, host_v() + span.start * kv_row,
+                                  span.length, vectors_.data(), count);
+  }
+  drop_front(layer, closed);
+}
+
+int64_t LtriPolicy::index_count(int64_t layer, int64_t stretch_first, int64_t x, int64_t length) const {
+  if (!params_.dynamic_index) return std::min(params_.index_static, length);
+  // r_a = (triangle mass / area) / (neighbour mass / area), neighbours = the span's rows left
+  // of the triangle + the later rows' cells in the span's columns (row + column, [choice]).
+  const int64_t w = params_.span_max;
+  const TokenRows& rows = segmentation_rows(layer);
+  const int64_t x_tok = stretch_first + x, y_tok = x_tok + length - 1;
+  double tri = 0.0, nb = 0.0;
+  int64_t nb_area = 0;
+  for (int64_t i = x_tok; i <= y_tok; ++i) {
+    const float* row = rows.row(i);
+    for (int64_t d = 0; d <= i - x_tok; ++d) tri += row[d];
+    for (int64_t d = i - x_tok + 1; d < w && i - d >= shape_.n_init; ++d) {  // sinks are no columns
+      nb += row[d];
+      ++nb_area;
+    }
+  }
+  const int64_t last_row = std::min(rows.end() - 1, y_tok + w - 1);
+  for (int64_t i = y_tok + 1; i <= last_row; ++i) {
+    const float* row = rows.row(i);
+    for (int64_t j = std::max(x_tok, i - w + 1); j <= y_tok; ++j) {
+      nb += row[i - j];
+      ++nb_area;
+    }
+  }
+  const double tri_area = double(length) * double(length + 1) / 2.0;
+  double retained = 1.0;  // neighbours that never looked at the span: their votes say nothing
+  if (nb > 0.0 && nb_area > 0) {
+    const double ratio = (tri / tri_area) / (nb / double(nb_area));
+    retained = std::min(1.0, params_.lambda * ratio);
+  }
+  const int64_t count = int64_t(std::ceil(retained * double(length)));
+  return std::clamp<int64_t>(count, 1, std::min(params_.index_max, length));
+}
+
+// --- retrieval: scores, votes, persistence ---
+
+void LtriPolicy::cast_votes(int64_t layer, const std::vector<int64_t>& units, float weight) {
+  if (weight == 0.0f) return;
+  const ContextStore& s = store(layer);
+  const int64_t needed = s.end_token() - shape_.n_init;
+  if (int64_t(token_votes_.size()) < needed) token_votes_.resize(size_t(needed), 0.0f);
+  for (int64_t u : units) {
+    const StoredUnit& unit = s.units()[size_t(u)];
+    const int64_t from = unit.first_token - shape_.n_init;
+    for (int64_t t = from; t < from + unit.length; ++t) token_votes_[size_t(t)] += weight;
+    touched_.push_back({from, unit.length});
+  }
+}
+
+void LtriPolicy::unit_votes(int64_t layer, int64_t n_units, std::vector<float>& out) const {
+  const ContextStore& s = store(layer);
+  out.assign(size_t(n_units), 0.0f);
+  const int64_t stored = int64_t(token_votes_.size());
+  for (int64_t u = 0; u < n_units; ++u) {
+    const StoredUnit& unit = s.units()[size_t(u)];
+    const int64_t from = unit.first_token - shape_.n_init;
+    double sum = 0.0;
+    for (int64_t t = from; t < std::min(stored, from + unit.length); ++t) sum += token_votes_[size_t(t)];
+    out[size_t(u)] = float(sum / double(unit.length));
+  }
+}
+
+void LtriPolicy::clear_votes() {
+  for (const auto& [from, length] : touched_) {
+    std::fill(token_votes_.begin() + from, token_votes_.begin() + from + length, 0.0f);
+  }
+  touched_.clear();
+}
+
+void LtriPolicy::choose(int64_t layer, const float* qbar, const float* /*q_host*/, int64_t /*n*/,
+                        std::vector<int64_t>& units) {
+  Layer& L = layers_[size_t(layer)];
+  const ContextStore& s = store(layer);
+  const float weight = params_.layers[size_t(layer)].vote_weight;
+  const bool pinned = decoding_ && params_.persist;
+  // Decode adds at most `budget` tokens to the pinned spans, within the decode capacity.
+  const int64_t budget = pinned ? std::clamp<int64_t>(params_.decode_capacity - L.persistent_tokens, 0, params_.budget)
+                                : params_.budget;
+  const std::vector<uint8_t>* skip = pinned ? &L.is_persistent : nullptr;
+
+  score_units(s, qbar, L.head_weights, L.scores, dots_);
+  select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);
+  if (params_.voting) {
+    // This layer's own top units, plus the votes of the layers already computed for this
+    // chunk, weighted by their retrieval scores; own scores break ties.
+    unit_votes(layer, int64_t(s.units().size()), rank_);
+    for (int64_t u : L.top) rank_[size_t(u)] += weight;
+    select_by_budget(s.units(), rank_, &L.scores, skip, budget, chosen_, order_);
+    cast_votes(layer, L.top, weight);
+  } else {
+    chosen_ = L.top;
+  }
+  if (pinned) {
+    units.clear();
+    std::merge(L.persistent.begin(), L.persistent.end(), chosen_.begin(), chosen_.end(), std::back_inserter(units));
+  } else {
+    units = chosen_;
+  }
+  if (!decoding_) {  // may be the question's chunk: keep what the persistent set needs
+    L.saved_scores = L.scores;
+    L.saved_top = L.top;
+  }
+}
+
+void LtriPolicy::build_persistent_sets() {
+  // After the question's chunk all layers vote (LTRI_SPEC.md, "Collaborative voting").
+  clear_votes();
+  if (params_.voting) {
+    for (int64_t l = 0; l < shape_.n_layers; ++l) {
+      cast_votes(l, layers_[size_t(l)].saved_top, params_.layers[size_t(l)].vote_weight);
+    }
+  }
+  for (int64_t l = 0; l < shape_.n_layers; ++l) {
+    Layer& L = layers_[size_t(l)];
+    const int64_t n_units = int64_t(L.saved_scores.size());
+    if (params_.voting) {
+      unit_votes(l, n_units, rank_);
+      L.persistent_tokens = select_by_budget(store(l).units(), rank_, &L.saved_scores, nullptr,
+                                             params_.budget, L.persistent, order_);
+    } else {
+      L.persistent = L.saved_top;
+      L.persistent_tokens = 0;
+      for (int64_t u : L.persistent) L.persistent_tokens += store(l).units()[size_t(u)].length;
+    }
+    L.is_persistent.assign(size_t(n_units), 0);
+    for (int64_t u : L.persistent) L.is_persistent[size_t(u)] = 1;
+  }
+  clear_votes();
+}
+
+void LtriPolicy::on_begin_chunk(int64_t n) {
+  clear_votes();
+  if (n == 1 && previous_chunk_ > 1) {
+    decoding_ = true;
+    if (params_.persist) build_persistent_sets();
+  } else if (n > 1) {
+    decoding_ = false;
+    for (Layer& L : layers_) {
+      L.persistent.clear();
+      L.is_persistent.clear();
+      L.persistent_tokens = 0;
+      L.saved_scores.clear();
+      L.saved_top.clear();
+    }
+  }
+}
+
+void LtriPolicy::on_end_chunk(int64_t n) { previous_chunk_ = n; }
+
+void LtriPolicy::on_reset() {
+  decoding_ = false;
+  previous_chunk_ = 0;
+  token_votes_.assign(token_votes_.size(), 0.0f);
+  touched_.clear();
+  for (Layer& L : layers_) {
+    L.scores.clear();
+    L.top.clear();
+    L.saved_scores.clear();
+    L.saved_top.clear();
+    L.persistent.clear();
+    L.is_persistent.clear();
+    L.persistent_tokens = 0;
+  }
+}
+
+}  // namespace ltri

@@ -1,0 +1,102 @@
+#pragma once
+// `ltri` (LTRI_SPEC.md): init + local window + retrieved spans. Tokens leaving the window are
+// cut into spans at the edges of the triangles of the layer's attention map (span_discovery),
+// each span keeps index vectors (its most-voted keys; how many: static or dynamic), spans are
+// scored with the layer's retrieval head (or the mean of heads), layers vote together on
+// which spans to load, and the spans found for the question (the last prefill chunk) stay
+// resident through decoding.
+//
+// Prefill vs decode: the policy sees only chunk sizes. A chunk of one token that follows a
+// chunk of several is the first decode step; the last multi-token chunk is the question's.
+#include <cstdint>
+#include <vector>
+
+#include "kv/span_discovery.hpp"
+#include "kv/streaming_base.hpp"
+
+namespace ltri {
+
+struct LtriLayerSetup {
+  double theta = 0.6;        // triangle threshold (per layer, from the calibration file)
+  int64_t score_head = -1;   // query head that scores and segments; -1 = the mean of heads
+  float vote_weight = 1.0f;  // the layer's best retrieval score: weight of its votes
+};
+
+struct LtriParams {
+  int64_t budget = 2048;      // tokens of retrieved spans per chunk
+  int64_t span_min = 4;
+  int64_t span_max = 256;
+  double phi = 0.3;
+  bool dynamic_index = true;  // false: index_static vectors per span
+  int64_t index_static = 4;
+  double lambda = 1.0;        // dynamic: retained fraction r_v = min(1, lambda * r_a)
+  int64_t index_max = 32;
+  bool voting = true;
+  bool persist = true;
+  // Decode with persistence: persistent spans plus per-step additions, at most this many
+  // tokens (>= budget; the shape's retrieved_capacity).
+  int64_t decode_capacity = 4096;
+  std::vector<LtriLayerSetup> layers;  // (n_layers)
+};
+
+class LtriPolicy : public StreamingPolicyBase {
+ public:
+  // shape: max_lag span_max - 1, keeps_store, retrieved_capacity decode_capacity, band_width
+  // span_max, segmentation_map.
+  LtriPolicy(Backend& backend, const ModelConfig& config, const StreamingShape& shape,
+             const LtriParams& params);
+  const char* name() const override { return "ltri"; }
+
+  const LtriParams& params() const { return params_; }
+  // Units pinned for decoding (store order); empty before the first decode step.
+  const std::vector<int64_t>& persistent_units(int64_t layer) const { return layers_[size_t(layer)].persistent; }
+
+ protected:
+  void evict(int64_t layer) override;
+  void choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
+              std::vector<int64_t>& units) override;
+  int64_t segmentation_head(int64_t layer) const override;
+  void on_begin_chunk(int64_t n) override;
+  void on_end_chunk(int64_t n) override;
+  void on_reset() override;
+
+ private:
+  struct Layer {
+    std::vector<float> head_weights;  // (n_heads): one-hot on score_head, or uniform
+    std::vector<float> scores;        // (units) own scores for the current chunk
+    std::vector<int64_t> top;         // the layer's own top units (its votes)
+    // Saved from the last multi-token chunk, for the persistent set.
+    std::vector<float> saved_scores;
+    std::vector<int64_t> saved_top;
+    std::vector<int64_t> persistent;  // pinned units, store order
+    std::vector<uint8_t> is_persistent;
+    int64_t persistent_tokens = 0;
+  };
+
+  // The index vectors of one closed span: how many, and which keys.
+  int64_t index_count(int64_t layer, int64_t stretch_first, int64_t x, int64_t length) const;
+  // Adds `weight` to the token votes of `units` of `layer` (cross-layer voting).
+  void cast_votes(int64_t layer, const std::vector<int64_t>& units, float weight);
+  // Mean token vote of every unit of the store (first n_units).
+  void unit_votes(int64_t layer, int64_t n_units, std::vector<float>& out) const;
+  void clear_votes();
+  void build_persistent_sets();
+
+  LtriParams params_;
+  std::vector<Layer> layers_;
+  bool decoding_ = false;
+  int64_t previous_chunk_ = 0;
+  // Cross-layer votes per stored token (index: token id - n_init), with the touched ranges
+  // so clearing costs what voting did.
+  std::vector<float> token_votes_;
+  std::vector<std::pair<int64_t, int64_t>> touched_;
+  // Scratch, reused.
+  std::vector<float> stretch_;    // (stretch, span_max) segmentation rows for span discovery
+  std::vector<float> ones_;       // row maxima: rows are already scaled to max 1
+  std::vector<float> vectors_;    // (n_kv_heads, index_max, head_dim)
+  std::vector<int64_t> tokens_;
+  std::vector<float> rank_, dots_;
+  std::vector<int64_t> order_, chosen_;
+};
+
+}  // namespace ltri

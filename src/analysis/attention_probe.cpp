@@ -162,8 +162,25 @@ void AttentionProbe::on_attention(int64_t layer, const float* q, int64_t n, int6
         if (s.keep_top1) top1_[size_t(((first_row + i - s.row_begin) * n_layers_ + layer) * n_heads_ + h)] = best;
       }
       if (map) {
-        // The map's row: one head, or the mean of all heads.
         const int64_t r = first_row + i - s.row_begin;
+        // Columns that set the row's scale: every non-sink column, or the non-sink columns of
+        // the band ending at the diagonal (column first_row + i under full attention).
+        const int64_t scale_lo = s.scale_band > 0
+                                     ? std::max<int64_t>(std::max<int64_t>(0, s.row_max_from), first_row + i - s.scale_band + 1)
+                                     : std::max<int64_t>(0, s.row_max_from);
+        const int64_t scale_hi = s.scale_band > 0 ? std::min<int64_t>(visible, first_row + i + 1) : visible;
+        if (s.scale_band > 0) {  // each head's row scaled to max 1 over the band first
+          for (int64_t h = 0; h < n_heads_; ++h) {
+            double* p = probs.data() + h * visible;
+            double mx = 0.0;
+            for (int64_t c = scale_lo; c < scale_hi; ++c) mx = std::max(mx, p[c]);
+            if (mx == 0.0) {
+              for (int64_t c = 0; c < visible; ++c) mx = std::max(mx, p[c]);
+            }
+            for (int64_t c = 0; c < visible; ++c) p[c] /= mx;
+          }
+        }
+        // The map's row: one head, or the mean of all heads.
         auto cell = [&](int64_t c) {
           if (map_head >= 0) return probs[size_t(map_head * visible + c)];
           double m = 0.0;
@@ -171,7 +188,7 @@ void AttentionProbe::on_attention(int64_t layer, const float* q, int64_t n, int6
           return m / double(n_heads_);
         };
         double mx = 0.0;
-        for (int64_t c = std::max<int64_t>(0, s.row_max_from); c < visible; ++c) mx = std::max(mx, cell(c));
+        for (int64_t c = scale_lo; c < scale_hi; ++c) mx = std::max(mx, cell(c));
         if (mx == 0.0) {  // a row that sees only sinks is scaled by its own maximum
           for (int64_t c = 0; c < visible; ++c) mx = std::max(mx, cell(c));
         }

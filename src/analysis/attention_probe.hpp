@@ -37,6 +37,14 @@ struct ProbeSettings {
   // a row's mass in every head) do not set the scale; a row that sees no such column is scaled
   // by its maximum over all columns.
   int64_t row_max_from = 0;
+  // 0: map cells are probabilities (one head's, or the mean of the heads'), and row maxima are
+  // taken over every column >= row_max_from (LTRI_SPEC.md's definition).
+  // > 0: the ltri policy's band map (src/kv/attention_band.hpp): each head's row is first
+  // divided by its maximum over the band (columns >= row_max_from within scale_band of the
+  // diagonal), then one head is taken or the heads are averaged; row maxima are taken over the
+  // same band. Assumes full attention (column c is the token at position c, so the diagonal of
+  // row r is column r).
+  int64_t scale_band = 0;
 };
 
 class AttentionProbe : public AttentionObserver {
@@ -57,7 +65,7 @@ class AttentionProbe : public AttentionObserver {
   // Dense map of `layer`: (row_end - row_begin, col_end - col_begin) probabilities, row-major;
   // cells of rows not run yet, or of columns a row does not see, are 0.
   const std::vector<float>& map(int64_t layer) const { return maps_[size_t(layer)]; }
-  // (row_end - row_begin) maxima of the map's rows over columns [row_max_from, visible).
+  // (row_end - row_begin) maxima of the map's rows over the non-sink columns (see settings).
   const std::vector<float>& row_max(int64_t layer) const { return row_max_[size_t(layer)]; }
   int64_t map_rows() const { return map_rows_; }
   int64_t map_cols() const { return map_cols_; }

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "analysis/attention_probe.hpp"
+#include "analysis/json_layout.hpp"
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
 
@@ -75,7 +76,7 @@ std::vector<double> random_thetas(int64_t trials, uint64_t seed, double lo, doub
 
 std::vector<SegmentationWindow> needle_windows(const Model& model, const NeedlePrompt& p,
                                                const std::vector<int>& map_heads, int64_t window,
-                                               int64_t width, int64_t n_sink) {
+                                               int64_t width, int64_t n_sink, RowScale scale) {
   const ModelConfig& c = model.config();
   const int64_t n_prompt = int64_t(p.prompt.size());
   const int64_t n = std::min(window, n_prompt);
@@ -88,6 +89,7 @@ std::vector<SegmentationWindow> needle_windows(const Model& model, const NeedleP
   settings.col_end = begin + n;
   settings.map_heads = map_heads;
   settings.row_max_from = n_sink;
+  settings.scale_band = scale == RowScale::Band ? width : 0;
   AttentionProbe probe(c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.head_dim, settings);
   SessionOptions options;
   options.max_context = n_prompt;
@@ -123,6 +125,7 @@ void write_calibration_file(const std::string& path, const CalibrationFile& c) {
   j["mean_span_len"] = rounded(c.mean_span_len, 1e2);
   j["segmentation_heads"] = c.segmentation_heads;
   if (!c.heads.empty()) j["heads"] = c.heads;
+  j["row_scale"] = c.row_scale;
   j["samples"] = c.samples;
   j["trials"] = c.trials;
   j["window"] = c.window;
@@ -131,7 +134,7 @@ void write_calibration_file(const std::string& path, const CalibrationFile& c) {
   j["command"] = c.command;
   std::ofstream out(path);
   if (!out) fail(path, ": cannot open for writing");
-  out << j.dump(2) << "\n";
+  out << json_layout(j);
   if (!out) fail(path, ": write failed");
 }
 
@@ -174,6 +177,7 @@ CalibrationFile read_calibration_file(const std::string& path) {
   if (j.contains("segmentation_heads") && j["segmentation_heads"].is_string()) {
     c.segmentation_heads = j["segmentation_heads"].get<std::string>();
   }
+  if (j.contains("row_scale") && j["row_scale"].is_string()) c.row_scale = j["row_scale"].get<std::string>();
   if (j.contains("heads") && j["heads"].is_array()) {
     for (const auto& h : j["heads"]) {
       if (h.is_number_integer()) c.heads.push_back(h.get<int>());

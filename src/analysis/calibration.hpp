@@ -54,12 +54,18 @@ ThetaScore best_theta(const std::vector<SegmentationWindow>& windows, const Span
 // `trials` θ values drawn uniformly from [lo, hi] with `seed`.
 std::vector<double> random_thetas(int64_t trials, uint64_t seed, double lo = 0.05, double hi = 0.95);
 
+// How segmentation rows are scaled (see ProbeSettings::scale_band): "band", as the ltri policy
+// does (each head's row by its maximum over the band of `width` tokens before averaging), or
+// "row", as LTRI_SPEC.md words it (the map's row by its maximum over every non-sink column).
+enum class RowScale { Band, Row };
+
 // Runs one needle prompt through a fresh full-attention session of `model` and returns, per
 // layer, the segmentation window of `window` tokens centred on the needle (clipped to the
-// prompt). map_heads: per layer a head index or AttentionProbe::kMeanOfHeads.
+// prompt), as bands of `width`. map_heads: per layer a head index or kMeanOfHeads; the first
+// n_sink tokens are sinks.
 std::vector<SegmentationWindow> needle_windows(const Model& model, const NeedlePrompt& prompt,
                                                const std::vector<int>& map_heads, int64_t window,
-                                               int64_t width, int64_t n_sink);
+                                               int64_t width, int64_t n_sink, RowScale scale);
 
 // The per-model calibration file (<model dir>/ltri_calibration.json), "ltri-calibration-1".
 struct CalibrationFile {
@@ -70,7 +76,10 @@ struct CalibrationFile {
   std::vector<double> f1;             // (n_layers)
   std::vector<double> mean_span_len;  // (n_layers)
   std::string segmentation_heads = "mean";  // "mean" | "retrieval"
-  std::vector<int> heads;             // per layer the head used ("retrieval"), else empty
+  std::string row_scale = "band";           // "band" | "row" (RowScale)
+  // "retrieval": per layer the head whose map was used, -1 where the layer has no retrieval
+  // head and the mean of heads was used; empty for "mean".
+  std::vector<int> heads;
   int64_t samples = 0;
   int64_t trials = 0;
   int64_t window = 0;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "analysis/json_layout.hpp"
 #include "core/error.hpp"
 #include "core/mapped_file.hpp"
 
@@ -112,7 +113,7 @@ void write_heads_file(const std::string& path, const HeadsFile& h) {
   j["value_steps"] = h.value_steps;
   std::ofstream out(path);
   if (!out) fail(path, ": cannot open for writing");
-  out << j.dump(2) << "\n";
+  out << json_layout(j);
   if (!out) fail(path, ": write failed");
 }
 

@@ -38,6 +38,8 @@ struct AttnOptions {
   double gamma = 0.5;
   int64_t size = 1024;
   bool no_spans = false;
+  bool print_spans = false;
+  std::string row_scale = "band";
   std::vector<int64_t> mark;  // {A, B}: tokens [A, B) marked
   int threads = 0;
 };
@@ -99,6 +101,7 @@ int run_attn(const AttnOptions& o) {
   settings.map_heads.assign(size_t(c.num_hidden_layers), AttentionProbe::kNoMap);
   settings.map_heads[size_t(o.layer)] = head;
   settings.row_max_from = o.n_sink;
+  settings.scale_band = o.row_scale == "band" ? o.span_max : 0;
   AttentionProbe probe(c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.head_dim, settings);
   SessionOptions options;
   options.max_context = to;
@@ -137,6 +140,12 @@ int run_attn(const AttnOptions& o) {
                static_cast<long long>(o.from), static_cast<long long>(to), spans.size(), static_cast<long long>(triangles),
                spans.empty() ? 0.0 : double(n) / double(spans.size()), theta, theta_source.c_str(), o.output.c_str(),
                static_cast<long long>(image.width), static_cast<long long>(image.height));
+  if (o.print_spans) {
+    for (const Span& s : spans) {
+      std::printf("%lld %lld %s %.3f\n", static_cast<long long>(o.from + s.start),
+                  static_cast<long long>(o.from + s.start + s.length), s.score > 0.0f ? "triangle" : "gap", s.score);
+    }
+  }
   return 0;
 }
 
@@ -164,6 +173,11 @@ Subcommand add_attn_command(CLI::App& parent) {
       ->check(CLI::Range(0.05, 4.0))->capture_default_str();
   app->add_option("--size", o->size, "Picture side in pixels, about")->check(CLI::Range(64, 4096))->capture_default_str();
   app->add_flag("--no-spans", o->no_spans, "Draw the map only");
+  app->add_flag("--print-spans", o->print_spans, "Print the spans to stdout: first token, end token, kind, score");
+  app->add_option("--row-scale", o->row_scale,
+                  "Row scaling: band (each head's row by its max within span-max of the diagonal, as the "
+                  "ltri policy does) or row (by the row's max over all non-sink columns)")
+      ->check(CLI::IsMember({"band", "row"}))->capture_default_str();
   app->add_option("--mark", o->mark, "A,B: mark tokens [A, B) (e.g. a needle) with magenta bars at the edges")
       ->delimiter(',');
   app->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)")->check(integer_at_least(0))->capture_default_str();

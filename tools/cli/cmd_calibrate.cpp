@@ -35,7 +35,8 @@ struct CalibrateOptions {
   int64_t span_max = 256;
   double phi = 0.3;
   int64_t n_sink = AttentionOptions{}.n_init;
-  std::string segmentation = "auto";
+  std::string segmentation = "mean";
+  std::string row_scale = "band";
   std::string heads_file;
   std::string values = "mixed";
   std::string haystack;
@@ -54,8 +55,9 @@ int run_calibrate(const CalibrateOptions& o) {
   const std::string output =
       o.output.empty() ? (std::filesystem::path(dir) / "ltri_calibration.json").string() : o.output;
 
-  // Which heads feed each layer's map: the best retrieval head when a heads file is there (or
-  // asked for), else the mean of the heads.
+  // Which heads feed each layer's map: the mean of the heads by default (what the ltri policy
+  // segments with; on the demo model it also scores a higher F1 than the retrieval head, see
+  // docs/analysis.md), or each layer's best retrieval head (auto: when a heads file exists).
   const std::string heads_path =
       o.heads_file.empty() ? (std::filesystem::path(dir) / "ltri_heads.json").string() : o.heads_file;
   std::error_code ec;
@@ -69,7 +71,12 @@ int run_calibrate(const CalibrateOptions& o) {
       fail(heads_path, ": heads file is for ", heads.n_layers, " layers x ", heads.n_heads, " heads, the model has ",
            c.num_hidden_layers, " x ", c.num_attention_heads);
     }
+    // A layer without a retrieval head (best score below the file's threshold) keeps the mean:
+    // its "best" head would be an arbitrary one.
     heads_used = best_head_per_layer(heads);
+    for (size_t l = 0; l < heads_used.size(); ++l) {
+      if (heads.scores[l][size_t(heads_used[l])] < heads.threshold) heads_used[l] = AttentionProbe::kMeanOfHeads;
+    }
     map_heads = heads_used;
   }
 
@@ -83,7 +90,8 @@ int run_calibrate(const CalibrateOptions& o) {
       const NeedlePrompt p =
           make_needle_prompt(engine.tokenizer(), haystack, length, depth, needle_value_kind(o.values, i), rng);
       std::vector<SegmentationWindow> windows =
-          needle_windows(engine.model(), p, map_heads, o.window, o.span_max, o.n_sink);
+          needle_windows(engine.model(), p, map_heads, o.window, o.span_max, o.n_sink,
+                         o.row_scale == "band" ? RowScale::Band : RowScale::Row);
       for (size_t l = 0; l < windows.size(); ++l) per_layer[l].push_back(std::move(windows[l]));
       std::fprintf(stderr, "calibrate: sample %lld/%lld: %zu tokens, needle at tokens [%lld, %lld)\n",
                    static_cast<long long>(++done), static_cast<long long>(total), p.prompt.size(),
@@ -102,6 +110,7 @@ int run_calibrate(const CalibrateOptions& o) {
   cal.span_max = o.span_max;
   cal.segmentation_heads = use_retrieval ? "retrieval" : "mean";
   cal.heads = heads_used;
+  cal.row_scale = o.row_scale;
   cal.samples = o.samples;
   cal.trials = o.trials;
   cal.window = o.window;
@@ -109,7 +118,7 @@ int run_calibrate(const CalibrateOptions& o) {
   cal.lengths = o.lengths;
   cal.command = cat("ltri calibrate -m ", dir, " --samples ", o.samples, " --lengths ", join_numbers(o.lengths),
                     " --trials ", o.trials, " --seed ", o.seed, " --window ", o.window, " --segmentation ",
-                    cal.segmentation_heads, " --sink ", o.n_sink, " --values ", o.values);
+                    cal.segmentation_heads, " --row-scale ", o.row_scale, " --sink ", o.n_sink, " --values ", o.values);
   std::string table = cat("layer  heads      theta   F1     mean span   (F1 at theta 0.6, span)\n");
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const ThetaScore best = best_theta(per_layer[size_t(l)], params, thetas);
@@ -120,7 +129,8 @@ int run_calibrate(const CalibrateOptions& o) {
     cal.f1.push_back(best.f1);
     cal.mean_span_len.push_back(best.mean_span_len);
     char line[160];
-    const std::string heads = use_retrieval ? cat("head ", heads_used[size_t(l)]) : std::string("mean");
+    const int h = map_heads[size_t(l)];
+    const std::string heads = h >= 0 ? cat("head ", h) : std::string("mean");
     std::snprintf(line, sizeof line, "%5lld  %-9s  %.4f  %.3f  %9.1f   (%.3f, %.1f)\n", static_cast<long long>(l),
                   heads.c_str(), best.theta, best.f1, best.mean_span_len, at_default.f1, at_default.mean_span_len);
     table += line;
@@ -129,7 +139,7 @@ int run_calibrate(const CalibrateOptions& o) {
   write_stdout(table);
   std::fprintf(stderr, "calibrate: %lld windows of %lld tokens, %lld θ trials, segmentation from %s; wrote %s\n",
                static_cast<long long>(total), static_cast<long long>(o.window), static_cast<long long>(o.trials),
-               use_retrieval ? "each layer's best retrieval head" : "the mean of heads", output.c_str());
+               use_retrieval ? "each layer's best retrieval head (else the mean)" : "the mean of heads", output.c_str());
   return 0;
 }
 
@@ -158,9 +168,13 @@ Subcommand add_calibrate_command(CLI::App& parent) {
   app->add_option("--sink", o->n_sink, "Initial tokens left out of each row's maximum (attention sinks)")
       ->check(integer_at_least(0))->capture_default_str();
   app->add_option("--segmentation", o->segmentation,
-                  "Heads feeding each layer's map: mean, retrieval (the layer's best head in the heads file), "
-                  "or auto (retrieval when the heads file exists)")
+                  "Heads feeding each layer's map: mean, retrieval (the layer's best head in the heads file, "
+                  "the mean where no head reaches its threshold), or auto (retrieval when the heads file exists)")
       ->check(CLI::IsMember({"auto", "mean", "retrieval"}))->capture_default_str();
+  app->add_option("--row-scale", o->row_scale,
+                  "Segmentation row scaling: band (each head's row by its max within span-max of the "
+                  "diagonal, as the ltri policy does) or row (the map's row by its max over all non-sink columns)")
+      ->check(CLI::IsMember({"band", "row"}))->capture_default_str();
   app->add_option("--heads-file", o->heads_file, "Heads file (default: <model dir>/ltri_heads.json)");
   app->add_option("--values", o->values, "Needle values: number (7 digits), uuid, or mixed (alternating)")
       ->check(CLI::IsMember({"number", "uuid", "mixed"}))->capture_default_str();

@@ -175,6 +175,36 @@ TEST(AttentionProbe, mean_map_is_the_mean_of_head_maps_and_respects_windows) {
   EXPECT_EQ(probe.top1(0, 0, 0), -1);  // top-1 was not asked for
 }
 
+TEST(AttentionProbe, band_scaled_map_follows_the_ltri_policy_definition) {
+  Fixture f(false);  // full attention: 7 past tokens, then the chunk's tokens 7..11
+  ProbeSettings s;
+  s.row_begin = 7;
+  s.row_end = 12;
+  s.col_begin = 0;
+  s.col_end = 12;
+  s.map_heads = {AttentionProbe::kMeanOfHeads};
+  s.row_max_from = 2;  // tokens 0, 1 are sinks
+  s.scale_band = 4;    // each head's row scaled by its max over the 4 columns ending at the diagonal
+  AttentionProbe probe(1, kHeads, kKvHeads, kHeadDim, s);
+  const std::vector<float> past_q(size_t(7 * kHeads * kHeadDim), 0.0f);
+  probe.on_attention(0, past_q.data(), 7, kHeads, f.plan, f.rope);  // rows 0..6: outside the window
+  probe.on_attention(0, f.q.data(), f.n, kHeads, f.plan, f.rope);
+  for (int64_t i = 0; i < f.n; ++i) {
+    const int64_t row = 7 + i;
+    const auto p = direct_probs(f.q.data() + i * kHeads * kHeadDim, i, f.plan.query_first_position, f.columns);
+    std::vector<double> mean(size_t(f.visible()), 0.0);
+    for (int64_t h = 0; h < kHeads; ++h) {
+      double mx = 0.0;
+      for (int64_t c = std::max<int64_t>(2, row - 3); c <= row; ++c) mx = std::max(mx, p[size_t(h)][size_t(c)]);
+      for (int64_t c = 0; c < f.visible(); ++c) mean[size_t(c)] += p[size_t(h)][size_t(c)] / mx / kHeads;
+    }
+    double band_max = 0.0;
+    for (int64_t c = std::max<int64_t>(2, row - 3); c <= row; ++c) band_max = std::max(band_max, mean[size_t(c)]);
+    for (int64_t c = 0; c < 12; ++c) EXPECT_NEAR(probe.map(0)[size_t(i * 12 + c)], mean[size_t(c)], 1e-5) << row << "," << c;
+    EXPECT_NEAR(probe.row_max(0)[size_t(i)], band_max, 1e-5);
+  }
+}
+
 TEST(AttentionProbe, rows_are_counted_across_chunks) {
   Fixture f(false);
   // The same chunk fed twice: the second call's rows are rows n..2n-1 of the session.

@@ -52,9 +52,7 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
 
   std::copy(keys, keys + n_keys * kv_row, k_rot_.begin());
   std::copy(q, q + n * q_row, q_rot_.begin());
-#pragma omp parallel for schedule(static) if (n_keys > 64)
   for (int64_t t = 0; t < n_keys; ++t) rope_rotate_host(k_rot_.data() + t * kv_row, n_kv_heads_, head_dim_, t, rope);
-#pragma omp parallel for schedule(static) if (n > 64)
   for (int64_t i = 0; i < n; ++i) {
     rope_rotate_host(q_rot_.data() + i * q_row, n_heads_, head_dim_, first_query + i - first_key, rope);
   }
@@ -76,7 +74,6 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
                   q_rot_.data() + i0 * q_row + h * head_dim_, int(q_row),
                   k_rot_.data() + (k_first - first_key) * kv_row + g * head_dim_, int(kv_row), 0.0f, s,
                   int(cols));
-#pragma omp parallel for schedule(static) if (rows > 8)
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t t = t_first + r;
         const int64_t d_last = std::min(w - 1, t - first_key);
@@ -98,9 +95,8 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
         for (int64_t d = 0; d <= d_last; ++d) prow[d] *= inv;
       }
     }
-    // Votes, gathered per key so threads never write the same row: key j is seen by query
-    // rows t = j .. j + width - 1 at distance t - j.
-#pragma omp parallel for schedule(static) if (n_keys > 64)
+    // Votes, gathered per key: key j is seen by query rows t = j .. j + width - 1 at
+    // distance t - j.
     for (int64_t j = first_key; j < first_query + n; ++j) {
       const int64_t t_lo = std::max(j, first_query);
       const int64_t t_hi = std::min(j + w - 1, first_query + n - 1);

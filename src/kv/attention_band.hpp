@@ -9,7 +9,9 @@
 //
 // The attention op does not emit probabilities, so the band is recomputed here on the host
 // from the chunk's queries and the window's keys (cost chunk x width x head_dim per head, a
-// few percent of the attention itself for width 256). Two documented approximations follow:
+// few percent of the attention itself for width 256). It runs on the calling thread: its
+// work per call is small, and OpenMP regions this small cost more in synchronisation than
+// they save on a loaded machine. Two documented approximations follow:
 //  - the segmentation row is scaled by its maximum over the band, not over the whole local
 //    window: A_ij / max_j A_ij = exp(s_ij - max_j s_ij), so the softmax normaliser cancels and
 //    only the band's raw scores s_ij are needed;

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "kv/host_rope.hpp"
 
 namespace ltri {
 
@@ -156,7 +157,7 @@ void LtriPolicy::clear_votes() {
   touched_.clear();
 }
 
-void LtriPolicy::choose(int64_t layer, const float* qbar, const float* /*q_host*/, int64_t /*n*/,
+void LtriPolicy::choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
                         std::vector<int64_t>& units) {
   Layer& L = layers_[size_t(layer)];
   const ContextStore& s = store(layer);
@@ -167,7 +168,15 @@ void LtriPolicy::choose(int64_t layer, const float* qbar, const float* /*q_host*
                                 : params_.budget;
   const std::vector<uint8_t>* skip = pinned ? &L.is_persistent : nullptr;
 
-  score_units(s, qbar, L.head_weights, L.scores, dots_);
+  if (params_.per_query_max) {
+    const int64_t q_row = shape_.n_heads * shape_.head_dim;
+    q_rot_.resize(size_t(shape_.max_chunk * q_row));
+    std::copy(q_host, q_host + n * q_row, q_rot_.begin());
+    for (int64_t i = 0; i < n; ++i) rope_rotate_host(q_rot_.data() + i * q_row, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
+    score_units_per_query(s, q_rot_.data(), n, L.head_weights, L.scores, dots_, best_);
+  } else {
+    score_units(s, qbar, L.head_weights, L.scores, dots_);
+  }
   select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);
   if (params_.voting) {
     // This layer's own top units, plus the votes of the layers already computed for this

@@ -27,6 +27,7 @@ struct LtriParams {
   int64_t span_min = 4;
   int64_t span_max = 256;
   double phi = 0.3;
+  bool per_query_max = false;  // score spans by their best query, not the mean query
   bool dynamic_index = true;  // false: index_static vectors per span
   int64_t index_static = 4;
   double lambda = 1.0;        // dynamic: retained fraction r_v = min(1, lambda * r_a)
@@ -95,7 +96,8 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<float> ones_;       // row maxima: rows are already scaled to max 1
   std::vector<float> vectors_;    // (n_kv_heads, index_max, head_dim)
   std::vector<int64_t> tokens_;
-  std::vector<float> rank_, dots_;
+  std::vector<float> rank_, dots_, best_;
+  std::vector<float> q_rot_;      // (chunk, n_heads, head_dim) queries rotated to n_local
   std::vector<int64_t> order_, chosen_;
 };
 

@@ -133,6 +133,9 @@ void check_ltri_options(const AttentionOptions& o) {
     fail("--attn-score-heads ", o.score_heads, ": expected retrieval or mean");
   }
   check_at_least("--attn-span-cache", o.span_cache_tokens, 0);
+  if (o.retrieval_query != "mean" && o.retrieval_query != "max") {
+    fail("--attn-query ", o.retrieval_query, ": expected mean or max");
+  }
 }
 
 // Per-layer theta, scoring head and vote weight from the model's heads and calibration files.
@@ -180,6 +183,7 @@ std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape
   lp.span_min = o.span_min;
   lp.span_max = o.span_max;
   lp.phi = o.phi;
+  lp.per_query_max = o.retrieval_query == "max";
   lp.dynamic_index = o.index == "dynamic";
   lp.index_static = o.index_static;
   lp.lambda = o.lambda;

@@ -51,6 +51,45 @@ void score_units(const ContextStore& store, const float* qbar, const std::vector
   }
 }
 
+void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
+                           const std::vector<float>& head_weights, std::vector<float>& scores,
+                           std::vector<float>& dots, std::vector<float>& best) {
+  constexpr int64_t kVectorTile = 2048;  // bounds the (n, tile) score scratch
+  const std::vector<StoredUnit>& units = store.units();
+  const int64_t n_units = int64_t(units.size());
+  const int64_t n_vec = store.n_vectors();
+  const int64_t hd = store.head_dim();
+  const int64_t n_heads = int64_t(head_weights.size());
+  const int64_t q_row = n_heads * hd;
+  const int64_t group = n_heads / store.n_kv_heads();
+  scores.assign(size_t(n_units), 0.0f);
+  if (n_vec == 0) return;
+  best.resize(size_t(n_vec));
+  dots.resize(size_t(n * std::min(n_vec, kVectorTile)));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    const float w = head_weights[size_t(h)];
+    if (w == 0.0f) continue;
+    for (int64_t v0 = 0; v0 < n_vec; v0 += kVectorTile) {
+      const int64_t cols = std::min(kVectorTile, n_vec - v0);
+      // dots (n, cols) = q_h (n, head_dim) . index_g[v0 .. v0 + cols)^T
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(cols), int(hd), 1.0f, q + h * hd,
+                  int(q_row), store.index(h / group) + v0 * hd, int(hd), 0.0f, dots.data(), int(cols));
+      float* tile_best = best.data() + v0;
+      std::fill(tile_best, tile_best + cols, -std::numeric_limits<float>::infinity());
+      for (int64_t i = 0; i < n; ++i) {
+        const float* row = dots.data() + i * cols;
+        for (int64_t c = 0; c < cols; ++c) tile_best[c] = std::max(tile_best[c], row[c]);
+      }
+    }
+    for (int64_t u = 0; u < n_units; ++u) {
+      const StoredUnit& s = units[size_t(u)];
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < s.n_vectors; ++k) m = std::max(m, best[size_t(s.first_vector + k)]);
+      scores[size_t(u)] += w * m;
+    }
+  }
+}
+
 int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
                          const std::vector<float>* tie, const std::vector<uint8_t>* skip,
                          int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order) {

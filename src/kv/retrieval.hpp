@@ -26,6 +26,13 @@ void mean_query(const float* q, int64_t n, int64_t n_heads, int64_t head_dim, in
 void score_units(const ContextStore& store, const float* qbar, const std::vector<float>& head_weights,
                  std::vector<float>& scores, std::vector<float>& dots);
 
+// Like score_units, with each unit scored by its best query: scores[u] = sum over heads h of
+// head_weights[h] * max over the n queries q_i and u's index vectors k of <q_ih, k>.
+// q: (n, n_heads, head_dim) already rotated to the scoring distance. `dots`, `best` are scratch.
+void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
+                           const std::vector<float>& head_weights, std::vector<float>& scores,
+                           std::vector<float>& dots, std::vector<float>& best);
+
 // Picks units in decreasing `rank` (ties: decreasing `tie`, if given, then earlier unit), taking
 // each unit that still fits in `budget` tokens (a long unit that does not fit is skipped, a
 // shorter one later may still fit). Units with skip[u] != 0 are not considered. `picked`

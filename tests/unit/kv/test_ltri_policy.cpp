@@ -185,6 +185,41 @@ TEST(LtriPolicy, the_span_of_a_planted_needle_is_retrieved_and_persists_through_
   }
 }
 
+TEST(LtriPolicy, a_short_question_at_the_end_of_a_chunk_finds_its_needle_with_per_query_scores) {
+  // Only the chunk's last 2 of 16 queries ask for the needle; the others look at their own
+  // blocks. The chunk's mean query hardly points at the needle; its best query does.
+  for (const char* query : {"max", "mean"}) {
+    SCOPED_TRACE(query);
+    PlantedStream stream(600, 25);
+    stream.needle_block = find_block_of_length(stream, 8, 150);
+    const int64_t needle_first = stream.block_start[size_t(stream.needle_block)];
+    AttentionOptions o = ltri_options(8);
+    o.retrieval_query = query;
+    StreamDriver d(test::policy_test_config(), o, 16);
+    stream.attach(d);
+    for (int step = 0; step < 30; ++step) d.feed(16);
+    const int64_t question = d.policy().n_past() + 14;
+    d.fill_query = [&](int64_t t, int64_t, float* q) {
+      stream.direction(std::min<int64_t>(t, 599), q, 4, 4.0f);
+      if (t >= question) {
+        std::fill(q, q + 4 * kHeadDim, 0.0f);
+        for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 4.0f;
+      }
+    };
+    d.feed(16, [&](int64_t layer, const AttentionPlan&) {
+      const LtriPolicy& p = ltri_of(d);
+      const RetrievedKv& r = p.retrieved(layer);
+      ASSERT_EQ(r.units().size(), 1u);
+      const int64_t first = p.store(layer).units()[size_t(r.units()[0])].first_token;
+      if (std::string(query) == "max") {
+        EXPECT_EQ(first, needle_first) << "layer " << layer;
+      } else {
+        EXPECT_NE(first, needle_first) << "layer " << layer;
+      }
+    });
+  }
+}
+
 fs::path write_heads_file(const std::string& text) {
   const fs::path path = fs::temp_directory_path() / ("ltri_kv_heads_" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << text;

@@ -1,135 +1,199 @@
 // Attention on the CPU over a policy's visible segments: softmax(q k^T / sqrt(d)) v under one
 // softmax across every segment, with GQA (n_heads / n_kv_heads query heads share a KV head).
 //
-// Keys are stored before RoPE; each call rotates the visible keys to the positions the plan
-// gives them, gathers them with the values into contiguous scratch, then per query head runs
-// GEMMs (scores = q k^T per segment, out = p v) over query tiles, so no more than
-// (tile x visible) scores exist at a time. Queries are rotated once per distinct query
-// placement: the chunk's own positions (query_first_position + i) and each fixed
-// KvSegment::query_position; a segment's score columns use the queries of its placement.
+// Keys are stored before RoPE. Each call
+//   1. rotates the visible keys once into scratch, (visible, n_kv_heads, head_dim), at the
+//      positions the plan gives them (values are read in place, never copied);
+//   2. rotates the chunk's queries once per distinct query placement: the chunk's own positions
+//      (query_first_position + i) and each fixed KvSegment::query_position;
+//   3. splits the work into (query head, tile of kQueryTile queries) items run by OpenMP
+//      threads, each with its own (tile x visible) score scratch (BLAS is single-threaded):
+//      scores = q k^T one segment at a time with the queries of that segment's placement (a
+//      causal segment only up to the tile's last query: nothing above the diagonal is
+//      multiplied or exponentiated), a row softmax with fast_exp, then out = p v per segment.
+// n = 1 (decode) takes another route, cpu_attention_decode.cpp. Work: 4 x head_dim flops per (query, head, visible key), bound by
+// the GEMMs in prefill and by reading K and V (2 x visible x n_kv_heads x head_dim x 4 B per
+// layer and token) in decode.
+//
 // Checked against a double-precision direct sum in tests/unit/kernels/test_cpu_ops.cpp and,
-// end to end, against transformers' logits.
+// end to end, against transformers' logits (tests/e2e).
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "core/error.hpp"
+#include "kernels/cpu/attention_helpers.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/fast_exp.hpp"
 
 namespace ltri {
 
 namespace {
-constexpr int64_t kQueryTile = 256;
+constexpr int64_t kQueryTile = 64;
 
 // -1: the chunk's own positions; >= 0: every query pinned to that position.
 int64_t placement_of(const KvSegment& s) { return s.query_position >= 0 ? s.query_position : -1; }
 
-template <class T>
-void ensure_size(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(std::max(n, v.size() * 2));
-}
 }  // namespace
+
+// One work item: query head h, queries [i0, i0 + rows). scores: (rows, visible) scratch of
+// this thread; out rows of head h written (not accumulated).
+void CpuBackend::attend_tile(int64_t h, int64_t i0, int64_t rows, const AttentionShape& a,
+                             const AttentionPlan& plan, float* scores, float* out) const {
+  const int64_t g = h / a.group;
+  const int64_t hd = a.head_dim;
+  const int64_t visible = a.visible;
+  const float scale = 1.0f / std::sqrt(float(hd));
+
+  // Score columns: segment after segment, [col, col + columns) each; a causal segment stops at
+  // the tile's last query.
+  int64_t col = 0;
+  for (size_t si = 0; si < plan.segments.size(); ++si) {
+    const KvSegment& seg = plan.segments[si];
+    const int64_t columns = visible_to(seg, i0 + rows - 1);
+    if (columns > 0) {
+      const float* q_tile = queries_.data() + (segment_placement_[si] * a.n + i0) * a.q_row + h * hd;
+      const float* k_seg = keys_.data() + col * a.kv_row + g * hd;  // (columns, head_dim), ld kv_row
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(columns), int(hd), scale,
+                  q_tile, int(a.q_row), k_seg, int(a.kv_row), 0.0f, scores + col, int(visible));
+    }
+    col += seg.n;
+  }
+
+  // Softmax per row over the columns that query sees; columns a causal segment hides from it
+  // (but the tile computed for later rows) become 0 so the p v products below ignore them.
+  float* row_sum = scores + rows * visible;  // (rows), after the scores in this thread's scratch
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = scores + r * visible;
+    const int64_t i = i0 + r;
+    float mx = -std::numeric_limits<float>::infinity();
+    col = 0;
+    for (const KvSegment& seg : plan.segments) {
+      mx = row_max(row + col, visible_to(seg, i), mx);
+      col += seg.n;
+    }
+    float sum = 0.0f;
+    col = 0;
+    for (const KvSegment& seg : plan.segments) {
+      const int64_t seen = visible_to(seg, i);
+      sum += exp_shifted_sum(row + col, seen, mx);
+      const int64_t computed = visible_to(seg, i0 + rows - 1);
+      std::fill(row + col + seen, row + col + std::max(seen, computed), 0.0f);
+      col += seg.n;
+    }
+    row_sum[r] = sum;
+  }
+
+  // out (rows, head_dim) = sum over segments p[:, segment columns] . v_segment, then / row sum.
+  float* out_h = out + i0 * a.q_row + h * hd;
+  bool first = true;
+  col = 0;
+  for (const KvSegment& seg : plan.segments) {
+    const int64_t columns = visible_to(seg, i0 + rows - 1);
+    if (columns > 0) {
+      const float* v_seg = seg.v + g * hd;  // (columns, head_dim), ld kv_row
+      const float beta = first ? 0.0f : 1.0f;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(hd), int(columns), 1.0f,
+                  scores + col, int(visible), v_seg, int(a.kv_row), beta, out_h, int(a.q_row));
+      first = false;
+    }
+    col += seg.n;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const float inv = 1.0f / row_sum[r];
+    float* o = out_h + r * a.q_row;
+    for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
+  }
+}
 
 void CpuBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
                            int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
                            float* out) {
-  const int64_t kv_row = n_kv_heads * head_dim;
-  const int64_t q_row = n_heads * head_dim;
-  const int64_t group = n_heads / n_kv_heads;
-  int64_t visible = 0;
+  AttentionShape a;
+  a.n = n;
+  a.n_kv_heads = n_kv_heads;
+  a.head_dim = head_dim;
+  a.kv_row = n_kv_heads * head_dim;
+  a.q_row = n_heads * head_dim;
+  a.group = n_heads / n_kv_heads;
   int64_t max_position = plan.query_first_position + n - 1;
   for (const KvSegment& s : plan.segments) {
-    visible += s.n;
+    a.visible += s.n;
     if (s.n > 0) max_position = std::max(max_position, s.first_position + (s.n - 1) * s.position_stride);
+    max_position = std::max(max_position, s.query_position);
   }
-  if (visible == 0) fail("attention: no visible keys");
+  if (a.visible == 0) fail("attention: no visible keys");
   if (max_position >= table.size()) fail("attention: position ", max_position, " beyond the RoPE table (", table.size(), ")");
 
-  ensure_size(keys_, size_t(visible * kv_row));
-  ensure_size(values_, size_t(visible * kv_row));
-  // Distinct query placements: -1 (query i at query_first_position + i) or one fixed position.
+  // Distinct query placements, and which one each segment uses.
   query_positions_.clear();
+  segment_placement_.clear();
   for (const KvSegment& s : plan.segments) {
-    if (s.query_position >= table.size()) fail("attention: query position ", s.query_position, " beyond the RoPE table (", table.size(), ")");
-    if (std::find(query_positions_.begin(), query_positions_.end(), placement_of(s)) == query_positions_.end()) {
-      query_positions_.push_back(placement_of(s));
-    }
+    auto it = std::find(query_positions_.begin(), query_positions_.end(), placement_of(s));
+    if (it == query_positions_.end()) it = query_positions_.insert(it, placement_of(s));
+    segment_placement_.push_back(it - query_positions_.begin());
   }
-  ensure_size(queries_, size_t(int64_t(query_positions_.size()) * n * q_row));
-  ensure_size(scores_, size_t(std::min(n, kQueryTile) * visible));
 
-  // Gather and rotate keys (and gather values) into contiguous (visible, kv_heads, head_dim).
-  int64_t offset = 0;
-  for (const KvSegment& s : plan.segments) {
-#pragma omp parallel for schedule(static) if (s.n > 16)
-    for (int64_t t = 0; t < s.n; ++t) {
-      const int64_t p = s.first_position + t * s.position_stride;
-      float* k_dst = keys_.data() + (offset + t) * kv_row;
-      std::copy(s.k + t * kv_row, s.k + (t + 1) * kv_row, k_dst);
-      rope_rotate_row(k_dst, n_kv_heads, head_dim, table.cos(p), table.sin(p));
-      std::copy(s.v + t * kv_row, s.v + (t + 1) * kv_row, values_.data() + (offset + t) * kv_row);
-    }
-    offset += s.n;
-  }
   // queries_ (placements, n, n_heads, head_dim): one rotated copy of the chunk per placement.
+  ensure_size(queries_, size_t(int64_t(query_positions_.size()) * n * a.q_row));
   for (size_t m = 0; m < query_positions_.size(); ++m) {
-    float* dst = queries_.data() + int64_t(m) * n * q_row;
-    std::copy(q, q + n * q_row, dst);
+    float* dst = queries_.data() + int64_t(m) * n * a.q_row;
+    std::copy(q, q + n * a.q_row, dst);
     if (query_positions_[m] < 0) {
       rope(dst, n, n_heads, plan.query_first_position, table);
     } else {
       const int64_t p = query_positions_[m];
-      for (int64_t i = 0; i < n; ++i) rope_rotate_row(dst + i * q_row, n_heads, head_dim, table.cos(p), table.sin(p));
+      for (int64_t i = 0; i < n; ++i) rope_rotate_row(dst + i * a.q_row, n_heads, head_dim, table.cos(p), table.sin(p));
     }
   }
 
-  const float scale = 1.0f / std::sqrt(float(head_dim));
-  for (int64_t h = 0; h < n_heads; ++h) {
-    const int64_t g = h / group;
-    for (int64_t i0 = 0; i0 < n; i0 += kQueryTile) {
-      const int64_t rows = std::min(kQueryTile, n - i0);
-      float* s = scores_.data();
-      // scores (rows, visible) = scale * q_h (rows, head_dim) . k_g^T, one segment's columns
-      // at a time with the queries of that segment's placement.
-      int64_t col = 0;
-      for (const KvSegment& seg : plan.segments) {
-        if (seg.n == 0) continue;
-        const int64_t m = std::find(query_positions_.begin(), query_positions_.end(), placement_of(seg)) - query_positions_.begin();
-        const float* q_tile = queries_.data() + (m * n + i0) * q_row + h * head_dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(seg.n), int(head_dim),
-                    scale, q_tile, int(q_row), keys_.data() + col * kv_row + g * head_dim, int(kv_row),
-                    0.0f, s + col, int(visible));
-        col += seg.n;
-      }
-      // Causal mask inside causal segments, then a stable softmax per row.
-#pragma omp parallel for schedule(static) if (rows > 4)
-      for (int64_t r = 0; r < rows; ++r) {
-        float* row = s + r * visible;
-        const int64_t i = i0 + r;
-        int64_t col = 0;
-        for (const KvSegment& seg : plan.segments) {
-          if (seg.causal) {
-            for (int64_t t = i + 1; t < seg.n; ++t) row[col + t] = -std::numeric_limits<float>::infinity();
-          }
-          col += seg.n;
-        }
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t c = 0; c < visible; ++c) mx = std::max(mx, row[c]);
-        double sum = 0.0;
-        for (int64_t c = 0; c < visible; ++c) {
-          const float e = std::exp(row[c] - mx);
-          row[c] = e;
-          sum += e;
-        }
-        const float inv = float(1.0 / sum);
-        for (int64_t c = 0; c < visible; ++c) row[c] *= inv;
-      }
-      // out_h (rows, head_dim) = p (rows, visible) . v_g (visible, head_dim)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(head_dim), int(visible),
-                  1.0f, s, int(visible), values_.data() + g * head_dim, int(kv_row), 0.0f,
-                  out + i0 * q_row + h * head_dim, int(q_row));
+  if (n == 1) {
+    attend_decode(a, plan, table, out);
+    return;
+  }
+
+  const int threads = omp_get_max_threads();
+  const int64_t tile = std::min(n, kQueryTile);
+  scores_stride_ = tile * a.visible + tile;  // (tile, visible) scores, then (tile) row sums
+  ensure_size(keys_, size_t(a.visible * a.kv_row));
+  ensure_size(scores_, size_t(threads * scores_stride_));
+
+  // keys_ (visible, n_kv_heads, head_dim): every segment's keys rotated to their positions.
+  segment_offsets_.clear();
+  int64_t offset = 0;
+  for (const KvSegment& s : plan.segments) {
+    segment_offsets_.push_back(offset);
+    offset += s.n;
+  }
+  const int64_t n_segments = int64_t(plan.segments.size());
+#pragma omp parallel for schedule(static) if (a.visible > 64)
+  for (int64_t row = 0; row < a.visible; ++row) {
+    int64_t si = n_segments - 1;
+    while (segment_offsets_[size_t(si)] > row) --si;
+    const KvSegment& s = plan.segments[size_t(si)];
+    const int64_t t = row - segment_offsets_[size_t(si)];
+    const int64_t p = s.first_position + t * s.position_stride;
+    float* k_dst = keys_.data() + row * a.kv_row;
+    std::copy(s.k + t * a.kv_row, s.k + (t + 1) * a.kv_row, k_dst);
+    rope_rotate_row(k_dst, n_kv_heads, head_dim, table.cos(p), table.sin(p));
+  }
+
+  // (head, query tile) items, the last tiles first: under a causal segment they see the most
+  // keys, so dynamic scheduling ends with the cheap ones and the threads finish together.
+  const int64_t n_tiles = (n + kQueryTile - 1) / kQueryTile;
+  const int64_t n_items = n_heads * n_tiles;
+#pragma omp parallel num_threads(threads) if (n_items > 1)
+  {
+    float* scores = scores_.data() + omp_get_thread_num() * scores_stride_;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < n_items; ++item) {
+      const int64_t tile_index = n_tiles - 1 - item / n_heads;
+      const int64_t h = item % n_heads;
+      const int64_t i0 = tile_index * kQueryTile;
+      attend_tile(h, i0, std::min(kQueryTile, n - i0), a, plan, scores, out);
     }
   }
 }

@@ -34,13 +34,33 @@ class CpuBackend : public Backend {
                  float* out) override;
 
  private:
+  // Sizes of one attention call.
+  struct AttentionShape {
+    int64_t n = 0;          // queries in the chunk
+    int64_t n_kv_heads = 0;
+    int64_t head_dim = 0;
+    int64_t q_row = 0;      // n_heads * head_dim
+    int64_t kv_row = 0;     // n_kv_heads * head_dim
+    int64_t group = 0;      // query heads per KV head
+    int64_t visible = 0;    // keys over all segments
+  };
+  // Attention of query head h, queries [i0, i0 + rows), over every segment (cpu_attention.cpp).
+  void attend_tile(int64_t h, int64_t i0, int64_t rows, const AttentionShape& a,
+                   const AttentionPlan& plan, float* scores, float* out) const;
+  // Attention of a single query per head, n = 1 (cpu_attention_decode.cpp).
+  void attend_decode(const AttentionShape& a, const AttentionPlan& plan, const RopeTable& table,
+                     float* out);
+
   int threads_;
   // Attention scratch, grown geometrically and reused (no allocation once warm).
-  std::vector<float> keys_;    // (visible, n_kv_heads, head_dim), keys rotated to their positions
-  std::vector<float> values_;  // (visible, n_kv_heads, head_dim), segments gathered
-  std::vector<int64_t> query_positions_;  // distinct KvSegment::query_position values of a plan
-  std::vector<float> queries_; // (placements, n, n_heads, head_dim), rotated per placement
-  std::vector<float> scores_;  // (query tile, visible)
+  std::vector<float> keys_;     // (visible, n_kv_heads, head_dim), keys rotated to their positions
+  std::vector<int64_t> query_positions_;    // distinct placements: -1 or a fixed query_position
+  std::vector<int64_t> segment_placement_;  // (segments): index into query_positions_
+  std::vector<int64_t> segment_offsets_;    // (segments): first row of each segment in keys_
+  std::vector<float> queries_;  // (placements, n, n_heads, head_dim), rotated per placement
+  std::vector<float> scores_;   // (threads, scores_stride_): per thread (tile, visible) + (tile)
+  int64_t scores_stride_ = 0;
+  std::vector<float> decode_partials_;  // (items, group, head_dim + 2): decode's split softmax
 };
 
 // Rotates one row of `heads` vectors (heads, head_dim) by `position`, HF rotate_half layout.

@@ -183,6 +183,9 @@ TEST(CpuOps, attention_matches_direct_sum_with_gqa_and_odd_lengths) {
   check_attention(6, 2, 64, 1, 300, 20);   // decode step
   check_attention(8, 1, 32, 33, 0, 30);    // prefill only, MQA
   check_attention(4, 4, 128, 5, 3, 40);    // no grouping, head dim 128
+  check_attention(4, 2, 64, 130, 70, 50);  // query tiles under the causal diagonal
+  check_attention(8, 2, 128, 1, 2000, 60); // decode split over several parts of the keys
+  check_attention(4, 1, 64, 1, 1301, 70);  // decode, MQA: parts of the keys share the threads
 }
 
 TEST(CpuOps, attention_over_split_segments_equals_one_segment) {

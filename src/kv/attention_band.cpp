@@ -53,7 +53,8 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
   std::copy(keys, keys + n_keys * kv_row, k_rot_.begin());
   std::copy(q, q + n * q_row, q_rot_.begin());
   for (int64_t t = 0; t < n_keys; ++t) rope_rotate_host(k_rot_.data() + t * kv_row, n_kv_heads_, head_dim_, t, rope);
-  for (int64_t i = 0; i < n; ++i) {
+  // Rows of sink tokens (before first_key) have no local columns and are never used.
+  for (int64_t i = std::max<int64_t>(0, first_key - first_query); i < n; ++i) {
     rope_rotate_host(q_rot_.data() + i * q_row, n_heads_, head_dim_, first_query + i - first_key, rope);
   }
 

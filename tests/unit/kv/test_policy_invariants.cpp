@@ -64,6 +64,25 @@ TEST(PolicyInvariants, a_budget_covering_the_evicted_tokens_reproduces_full_atte
   }
 }
 
+TEST(PolicyInvariants, a_reset_session_computes_the_same_logits_again) {
+  const auto model = test::load_tiny("llama_gqa_bf16");
+  const size_t vocab = size_t(model->config().vocab_size);
+  const auto ids = test::random_ids(120, model->config().vocab_size, 13);
+  for (const std::string& policy : kStreamingPolicies) {
+    SessionOptions so;
+    so.chunk = 16;
+    so.attention = small(policy, 16, 32, "fixed");
+    auto session = model->new_session(so);
+    std::vector<float> first(vocab), again(vocab);
+    session->forward(ids, first.data());
+    EXPECT_EQ(session->n_past(), 120);
+    session->reset();
+    EXPECT_EQ(session->n_past(), 0);
+    session->forward(ids, again.data());
+    EXPECT_EQ(first, again) << policy;
+  }
+}
+
 TEST(PolicyInvariants, init_tokens_are_always_visible) {
   for (const std::string& policy : kStreamingPolicies) {
     for (const char* placement : {"fixed", "ordered"}) {

@@ -104,6 +104,7 @@ GenerateStats generate(Session& session, int64_t vocab_size, const Tokenizer& to
   }
   stats.total_ms = total.elapsed_ms();
   stats.kv_bytes = session.kv_bytes();
+  stats.kv_host_bytes = session.kv_host_bytes();
   return stats;
 }
 

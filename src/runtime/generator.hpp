@@ -37,7 +37,8 @@ struct GenerateStats {
   int64_t generated_tokens = 0;  // tokens that became text (EOS excluded)
   double total_ms = 0;           // prefill through the last token
   StopReason stop_reason = StopReason::Length;
-  size_t kv_bytes = 0;  // the session's KV cache at the end
+  size_t kv_bytes = 0;       // the session's KV cache at the end (backend memory)
+  size_t kv_host_bytes = 0;  // evicted KV the streaming policies keep in host memory
 };
 
 using TextFn = std::function<void(std::string_view piece)>;

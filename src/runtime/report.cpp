@@ -31,7 +31,12 @@ std::string format_timings(double load_ms, const GenerateStats& s, size_t peak_r
   out += l.substr(0, l.size() - 1) + rates(s.eval_ms, s.eval_runs);
   out += line("      total time = %10.2f ms / %5lld tokens", s.total_ms,
               (long long)(s.prompt_tokens + s.eval_runs));
-  out += line("peak RSS = %.1f MiB, KV cache = %.1f MiB", bytes_to_mib(peak_rss_bytes), bytes_to_mib(s.kv_bytes));
+  if (s.kv_host_bytes > 0) {
+    out += line("peak RSS = %.1f MiB, KV cache = %.1f MiB, host KV store = %.1f MiB", bytes_to_mib(peak_rss_bytes),
+                bytes_to_mib(s.kv_bytes), bytes_to_mib(s.kv_host_bytes));
+  } else {
+    out += line("peak RSS = %.1f MiB, KV cache = %.1f MiB", bytes_to_mib(peak_rss_bytes), bytes_to_mib(s.kv_bytes));
+  }
   return out;
 }
 

@@ -1,7 +1,5 @@
 #include "kernels/cpu/fast_exp.hpp"
 
-#include <algorithm>
-
 namespace ltri {
 
 LTRI_VECTOR_CLONES float exp_shifted_sum(float* row, int64_t n, float shift) {
@@ -18,7 +16,7 @@ LTRI_VECTOR_CLONES float exp_shifted_sum(float* row, int64_t n, float shift) {
 LTRI_VECTOR_CLONES float row_max(const float* row, int64_t n, float init) {
   float mx = init;
 #pragma omp simd reduction(max : mx)
-  for (int64_t c = 0; c < n; ++c) mx = std::max(mx, row[c]);
+  for (int64_t c = 0; c < n; ++c) mx = row[c] > mx ? row[c] : mx;  // (std::max is not vectorised)
   return mx;
 }
 

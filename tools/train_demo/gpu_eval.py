@@ -70,6 +70,9 @@ def teacher_forced(model, items, device, max_batch_tokens=65536):
             logits = model.lm_head(h[b, pos].float())
             pred = logits.argmax(-1).tolist()
             it["ok"] = pred == it["ids"][it["ans_from"]:it["ans_to"]]
+            # After the answer's final ".", does greedy decoding stop (<|end_of_text|>, id 1)?
+            last = model.lm_head(h[b, len(it["ids"]) - 1].float())
+            it["stops"] = int(last.argmax(-1).item()) == 1
         i += len(batch)
     model.train()
     return items

@@ -173,12 +173,61 @@ def write_heldout(x):
     return sizes
 
 
+def thin_text(text, max_chars):
+    """Drop evenly spaced ~16 KB groups of whole lines until text fits max_chars: the data must
+    travel to the GPU machine inside the 64 MiB working-tree limit together with the repository."""
+    if len(text) <= max_chars:
+        return text
+    groups, cur, n = [], [], 0
+    for line in text.splitlines(keepends=True):
+        cur.append(line)
+        n += len(line)
+        if n >= CHUNK_CHARS:
+            groups.append("".join(cur))
+            cur, n = [], 0
+    if cur:
+        groups.append("".join(cur))
+    drop = 1.0 - max_chars / len(text)
+    kept = [g for i, g in enumerate(groups) if int((i + 1) * drop) == int(i * drop)]
+    return "".join(kept)
+
+
+def compress(data, fname, level):
+    """xz by the system tool: multithreaded; -9e: the data has to be small, not fast to pack."""
+    path = os.path.join(data, fname)
+    sh(["xz", "-f", "-T2", "-%de" % level, path], cwd=data)
+    return os.path.getsize(path + ".xz")
+
+
+def thin_only(data, max_mb, level):
+    """--thin-only: thin and recompress an existing work/data/train.txt.xz in place."""
+    import lzma
+    with lzma.open(os.path.join(data, "train.txt.xz"), "rt", encoding="utf-8") as f:
+        text = f.read()
+    thin = thin_text(text, int(max_mb * 1e6))
+    with open(os.path.join(data, "train.txt"), "w", encoding="utf-8") as f:
+        f.write(thin)
+    size = compress(data, "train.txt", level)
+    with open(os.path.join(data, "stats.json")) as f:
+        stats = json.load(f)
+    stats["train.txt"], stats["train.txt.xz"] = len(thin.encode("utf-8")), size
+    with open(os.path.join(data, "stats.json"), "w") as f:
+        json.dump(stats, f, indent=1)
+    print("train.txt: %.1f MB -> %.1f MB, xz %.1f MB" % (len(text) / 1e6, len(thin) / 1e6, size / 1e6))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=os.path.join(REPO, ".train"))
-    ap.add_argument("--xz-level", type=int, default=6)
+    ap.add_argument("--xz-level", type=int, default=9)
+    ap.add_argument("--max-train-mb", type=float, default=98.0,
+                    help="thin the training text to this size (the carried data must fit the GPU call)")
+    ap.add_argument("--thin-only", action="store_true", help="only thin + recompress an existing data dir")
     args = ap.parse_args()
     t0 = time.time()
+    if args.thin_only:
+        thin_only(os.path.join(args.work, "data"), args.max_train_mb, args.xz_level)
+        return
     x, xnpm = fetch_and_unpack(args.work)
     data = os.path.join(args.work, "data")
     os.makedirs(data, exist_ok=True)
@@ -231,15 +280,16 @@ def main():
             st["val_chars"] / 1e6, time.time() - t0), flush=True)
 
     for fname, parts in (("train.txt", train_parts), ("val.txt", val_parts)):
-        text = "".join(parts).encode("utf-8")
+        text = "".join(parts)
+        if fname == "train.txt":
+            stats["train_chars_before_thinning"] = len(text)
+            text = thin_text(text, int(args.max_train_mb * 1e6))
+        text = text.encode("utf-8")
         with open(os.path.join(data, fname), "wb") as f:
             f.write(text)
         stats[fname] = len(text)
-    # xz by the system tool: multithreaded, and much faster than lzma at the same ratio.
     for fname in ("train.txt", "val.txt"):
-        path = os.path.join(data, fname)
-        sh(["xz", "-f", "-T2", "-%d" % args.xz_level, path], cwd=data)
-        stats[fname + ".xz"] = os.path.getsize(path + ".xz")
+        stats[fname + ".xz"] = compress(data, fname, args.xz_level)
 
     # Key / value words for the retrieval tasks: the system word list, as eval_engine.py reads it.
     src = os.path.join(x, "usr/share/dict/american-english")

@@ -19,7 +19,10 @@ import os
 import re
 import zlib
 
+import phrase_grammar as pg
 import phrasings as ph
+
+_HELDOUT_LEXICON = pg.HELDOUT_LEXICON
 
 NOISE_UNIT = ("The grass is green. The sky is blue. The sun is yellow. Here we go. "
               "There and back again.")
@@ -32,15 +35,16 @@ _NOISE_BOUNDARY = re.compile(r"again\.(?= |$)")
 
 
 class Sample:
-    __slots__ = ("family", "prompt", "answer", "expected", "scoring", "depths")
+    __slots__ = ("family", "prompt", "answer", "expected", "scoring", "depths", "parts")
 
-    def __init__(self, family, prompt, answer, expected, scoring, depths=()):
+    def __init__(self, family, prompt, answer, expected, scoring, depths=(), parts=()):
         self.family = family
         self.prompt = prompt          # text given to the model (no BOS: the tokenizer adds it)
         self.answer = answer          # " value." : the continuation trained on / teacher-forced
         self.expected = expected      # values that must all appear in the output
         self.scoring = scoring        # "all" (RULER string_match_all) or "first_number"
         self.depths = list(depths)    # needle depths in [0, 1], for the depth x length grid
+        self.parts = list(parts)      # templated texts (needles, question) for the held-out check
 
     def to_json(self):
         return {k: getattr(self, k) for k in self.__slots__}
@@ -62,8 +66,9 @@ class Words:
         with open(path, encoding="utf-8") as f:
             words = [w.strip() for w in f]
         words = sorted({w for w in words if re.fullmatch(r"[a-z]{3,10}", w)})
-        self.train = [w for w in words if _stable_bucket(w, 10) != 0]
         self.heldout = [w for w in words if _stable_bucket(w, 10) == 0]
+        # Training never sees a held-out phrasing word (names, attributes... of phrasings.py).
+        self.train = [w for w in words if _stable_bucket(w, 10) != 0 and w not in _HELDOUT_LEXICON]
 
     def pick(self, heldout):
         return self.heldout if heldout else self.train
@@ -333,27 +338,45 @@ def _haystack(rng, hay_chars, prose, needles, depths):
     return insert_needles(prose.sample(rng, hay_chars), needles, depths, _PROSE_BOUNDARY)
 
 
-def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single", **_):
+def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single",
+         combo=False, **_):
     """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
-    multiquery. Distractors share the attribute so only the subject tells them apart."""
+    multiquery. Distractors share the attribute so only the subject tells them apart.
+    combo=True (training only): subjects, attributes, needles and questions are composed by
+    phrase_grammar instead of drawn from the fixed templates; one needle phrasing per episode."""
     hw = heldout if heldout_words is None else heldout_words
+    assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     p = _phr(heldout)
-    attr, attr_pl, kinds = rng.choice(p["attr"])
+    attr, attr_pl, kinds = pg.attribute(rng, words) if combo else rng.choice(p["attr"])
     kind = rng.choice(kinds)
     n_subj = {"single": 1, "multikey": rng.randint(3, 6), "multivalue": 1, "multiquery": rng.randint(2, 4)}[mode]
     n_vals = rng.randint(2, 4) if mode == "multivalue" else 1
-    subjects = distinct(rng, lambda: rand_subject(rng, p, words, hw), n_subj)
+    if combo:
+        subjects = distinct(rng, lambda: pg.subject(rng, words), n_subj)
+    else:
+        subjects = distinct(rng, lambda: rand_subject(rng, p, words, hw), n_subj)
     values = distinct(rng, lambda: rand_value(rng, kind, words, hw), n_subj * n_vals)
-    tmpl = rng.choice(p["needle"])
-    prefix = ""
-    if not heldout and rng.random() < 0.3:
-        prefix = rng.choice(ph.NEEDLE_PREFIXES_TRAIN) + " "
     needles, owner = [], []
-    for i, s in enumerate(subjects):
-        for j in range(n_vals):
-            v = values[i * n_vals + j]
-            needles.append(prefix + tmpl.format(s=s, S=cap(s), a=attr, v=v))
-            owner.append((s, v))
+    if combo:
+        import random as _random
+        nrng = _random.Random(rng.getrandbits(32))  # same phrasing draws for every needle of the episode
+        state = nrng.getstate()
+        for i, s in enumerate(subjects):
+            for j in range(n_vals):
+                v = values[i * n_vals + j]
+                nrng.setstate(state)
+                needles.append(pg.needle(nrng, s, attr, v))
+                owner.append((s, v))
+    else:
+        tmpl = rng.choice(p["needle"])
+        prefix = ""
+        if not heldout and rng.random() < 0.3:
+            prefix = rng.choice(ph.NEEDLE_PREFIXES_TRAIN) + " "
+        for i, s in enumerate(subjects):
+            for j in range(n_vals):
+                v = values[i * n_vals + j]
+                needles.append(prefix + tmpl.format(s=s, S=cap(s), a=attr, v=v))
+                owner.append((s, v))
     n_query = n_subj if mode == "multiquery" else 1
     if depth is None:
         depths = [rng.random() for _ in needles]
@@ -364,6 +387,23 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         rng.shuffle(order)
         depths = [depths[i] for i in order]
     hay = _haystack(rng, hay_chars, prose, needles, depths)
+    if combo:
+        if mode in ("single", "multikey"):
+            answers = [values[0]]
+            q = pg.question(rng, subjects[0], attr)
+            target_depths = depths[:1]
+        elif mode == "multivalue":
+            answers = sorted(values, key=lambda v: hay.find(v))
+            q = pg.question_multivalue(rng, subjects[0], attr, attr_pl)
+            target_depths = depths
+        else:
+            answers = values
+            q = pg.question_multiquery(rng, join_values(subjects), attr, attr_pl)
+            target_depths = depths
+        instr = rng.choice(pg.INSTRUCTIONS)
+        prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
+        return Sample("fact_%s" % mode, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
+                      parts=needles + [q] + ([instr] if instr else []))
     if mode == "single" or mode == "multikey":
         q_subj = subjects[0]
         answers = [values[0]]
@@ -389,12 +429,15 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         q = (qp + " " + q) if qp else q
     prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
     family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
-    return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths)
+    return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
+                  parts=needles + [q] + ([instr] if instr else []))
 
 
-def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, **_):
-    """A variable chain in varied phrasing: one value, then 2-5 copies, plus a distractor chain."""
+def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, combo=False, **_):
+    """A variable chain in varied phrasing: one value, then 2-5 copies, plus a distractor chain.
+    combo=True (training only): assignment and question phrasings from phrase_grammar."""
     hw = heldout if heldout_words is None else heldout_words
+    assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     a_val = ph.VT_ASSIGN_VALUE_HELDOUT if heldout else ph.VT_ASSIGN_VALUE_TRAIN
     a_cpy = ph.VT_ASSIGN_COPY_HELDOUT if heldout else ph.VT_ASSIGN_COPY_TRAIN
     qs = ph.VT_QUESTIONS_HELDOUT if heldout else ph.VT_QUESTIONS_TRAIN
@@ -412,9 +455,16 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
     names = distinct(rng, name, 2 * (hops + 1))
     chain, other = names[:hops + 1], names[hops + 1:]
     value, other_value = distinct(rng, lambda: rand_number(rng, 3, 6), 2)
-    av, ac = rng.choice(a_val), rng.choice(a_cpy)
-    needles = [av.format(x=chain[0], v=value)] + [ac.format(x=chain[i + 1], y=chain[i]) for i in range(hops)]
-    distract = [av.format(x=other[0], v=other_value)] + [ac.format(x=other[i + 1], y=other[i]) for i in range(hops)]
+    if combo:
+        av, ac = rng.choice(pg.VT_VALUE), rng.choice(pg.VT_COPY)
+        needles = [pg.vt_step(rng, av, 0, x=chain[0], v=value)]
+        needles += [pg.vt_step(rng, ac, i + 1, x=chain[i + 1], y=chain[i]) for i in range(hops)]
+        distract = [pg.vt_step(rng, av, 0, x=other[0], v=other_value)]
+        distract += [pg.vt_step(rng, ac, i + 1, x=other[i + 1], y=other[i]) for i in range(hops)]
+    else:
+        av, ac = rng.choice(a_val), rng.choice(a_cpy)
+        needles = [av.format(x=chain[0], v=value)] + [ac.format(x=chain[i + 1], y=chain[i]) for i in range(hops)]
+        distract = [av.format(x=other[0], v=other_value)] + [ac.format(x=other[i + 1], y=other[i]) for i in range(hops)]
     if depth is None:
         d = sorted(rng.random() for _ in needles)
     else:
@@ -422,18 +472,20 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
         d = [lo + 0.04 * i for i in range(len(needles))]
     dd = sorted(rng.random() for _ in distract)
     hay = _haystack(rng, hay_chars, prose, needles + distract, d + dd)
-    q = rng.choice(qs).format(v=value)
+    q = pg.vt_question(rng, value) if combo else rng.choice(qs).format(v=value)
     prompt = "Track the variable assignments in the text below.\n\n" + hay + "\n\n" + q
     fam = "vt_phrased" + ("_heldout" if heldout else "")
-    return Sample(fam, prompt, " " + join_values(chain) + ".", chain, "all", d[:1])
+    return Sample(fam, prompt, " " + join_values(chain) + ".", chain, "all", d[:1], parts=needles + distract + [q])
 
 
-def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, **_):
-    """A list of key/value lines in one of many formats; ask for one key's value."""
+def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, combo=False, **_):
+    """A list of key/value lines in one of many formats; ask for one key's value.
+    combo=True (training only): line format and question from phrase_grammar."""
     hw = heldout if heldout_words is None else heldout_words
+    assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     lines = ph.KV_LINES_HELDOUT if heldout else ph.KV_LINES_TRAIN
     qs = ph.KV_QUESTIONS_HELDOUT if heldout else ph.KV_QUESTIONS_TRAIN
-    fmt = rng.choice(lines)
+    fmt = pg.kv_line_format(rng) if combo else rng.choice(lines)
     key_kind, val_kind = rng.choice(["word", "code", "uuid"]), rng.choice(["number", "word", "uuid", "code"])
     wl = words.pick(hw)
 
@@ -442,16 +494,17 @@ def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None
             return rng.choice(wl) + "-" + rng.choice(wl)
         return rand_code(rng) if key_kind == "code" else rand_uuid(rng)
 
-    probe = fmt.format(k=key(), v=rand_value(rng, val_kind, words, hw))
+    probe = fmt.replace("{i}", "1").format(k=key(), v=rand_value(rng, val_kind, words, hw))
     n = max(2, hay_chars // (len(probe) + 1))
     keys = distinct(rng, key, n)
     vals = [rand_value(rng, val_kind, words, hw) for _ in range(n)]
     i = min(n - 1, int((rng.random() if depth is None else depth) * n))
-    body = "\n".join(fmt.format(k=k, v=v) for k, v in zip(keys, vals))
-    q = rng.choice(qs).format(k=keys[i])
+    lines_out = [fmt.replace("{i}", str(j + 1)).format(k=k, v=v) for j, (k, v) in enumerate(zip(keys, vals))]
+    body = "\n".join(lines_out)
+    q = pg.kv_question(rng, keys[i]) if combo else rng.choice(qs).format(k=keys[i])
     prompt = "Here is a list of keys and values.\n\n" + body + "\n\n" + q
     fam = "kv_list" + ("_heldout" if heldout else "")
-    return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n])
+    return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n], parts=lines_out[:3] + [q])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Train the bundled demo model on the GPU machine (one H100, one call of at most 10 minutes).
+"""Train the bundled demo model on the GPU machine (one H100/H200, calls of at most 10 minutes).
 
-  python3 tools/train_demo/train.py --data .train/data --out $OUT [--budget 560]
+  python3 tools/train_demo/train.py --data .train/data --out $OUT [--budget 540]
+      [--init models/ltri-demo --lr 1e-3 --warmup-restart 100]   # continue a committed model
 
 1. tokenizer: models/ltri-demo/tokenizer.json if committed, else train the byte-level BPE
    (vocab 8192, Llama-3 pre-tokenizer) on a sample of the training prose (--train-tokenizer)
 2. model: LlamaForCausalLM 15.7M (hidden 384, 6 layers, 6 heads / 2 KV heads, FFN 1024),
-   SDPA attention, bf16 autocast, AdamW, answer tokens weighted x5 (mix.py)
-3. curriculum by wall time: 1024-token sequences, then 4096, then 8192 (same tokens per step)
+   SDPA attention, bf16 autocast, AdamW; answer tokens and the <|end_of_text|> that closes
+   every answer weighted x5 (mix.py); --init continues from a saved model (warm restart)
+3. curriculum by wall time (--phases): short sequences first, then 4096, then 8192
+   (same tokens per step); training phrasings are checked against the held-out ones first
 4. every --eval-every seconds: retrieval accuracy at the current length (teacher-forced)
-5. at the end: held-out loss (val split + Austen), the full accuracy table (gpu_eval.py),
-   save_pretrained in bf16 as shards of < 16 MiB plus a tar of the small files, log.json
+5. at the end: held-out loss (val split + Austen), the accuracy table (gpu_eval.py, lengths
+   --final-lengths), how often greedy decoding stops by itself, save_pretrained in bf16 as
+   shards of < 16 MiB plus a tar of the small files and train_log.json
 Everything stops inside --budget seconds (counted from the start of this script).
 """
 
@@ -36,6 +40,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 
 import gpu_eval  # noqa: E402
 import mix  # noqa: E402
+import phrase_grammar  # noqa: E402
 import tasks  # noqa: E402
 
 LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -133,12 +138,13 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=13)
-    ap.add_argument("--eval-every", type=float, default=45)
+    ap.add_argument("--eval-every", type=float, default=90)
     ap.add_argument("--eval-n", type=int, default=16, help="samples per cell, final table")
     ap.add_argument("--train-tokenizer", action="store_true")
     ap.add_argument("--init", default="", help="model dir to continue from (bf16 weights)")
     ap.add_argument("--final-greedy", action="store_true", help="final table by real greedy decoding")
     ap.add_argument("--warmup-restart", type=int, default=0, help="with --init: warmup steps")
+    ap.add_argument("--final-lengths", default="1024,2048,4096,8192", help="lengths of the final table")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     work = "/tmp/ltri_train"
@@ -169,6 +175,8 @@ def main():
     assert bos == 0 and tok.token_to_id(SPECIALS[1]) == 1
 
     words = tasks.Words(os.path.join(args.data, "american-english"))
+    n_checked = phrase_grammar.check_no_heldout(300, words_path=os.path.join(args.data, "american-english"))
+    log("held-out check: %d generated training texts, no held-out template or word" % n_checked)
     prose = tasks.Prose(text)
     heldout_paths = tasks.heldout_prose_paths()
 
@@ -180,11 +188,13 @@ def main():
 
     # Evaluation prompts, built once up front in a process pool (also catches task bugs early).
     fam_all = [f[0] for f in tasks.EVAL_FAMILIES]
-    fam_watch = ["passkey", "niah_single_2", "niah_multikey_1", "vt", "fact_single", "fact_single_heldout"]
+    fam_watch = ["passkey", "niah_multikey_2", "niah_multivalue", "kv", "fact_single", "fact_single_heldout",
+                 "fact_multivalue_heldout", "vt_phrased"]
+    final_lengths = [int(x) for x in args.final_lengths.split(",")]
     watch = gpu_eval.build_suite(tok_path, os.path.join(args.data, "american-english"), heldout_paths,
                                  fam_watch, [1024, 4096, 8192], 8)
     final = gpu_eval.build_suite(tok_path, os.path.join(args.data, "american-english"), heldout_paths,
-                                 fam_all, tasks.EVAL_LENGTHS, args.eval_n)
+                                 fam_all, final_lengths, args.eval_n)
     log("eval prompts: %d watch, %d final" % (len(watch), len(final)))
 
     if args.init:
@@ -266,18 +276,21 @@ def main():
     record["austen_loss_1024"] = gpu_eval.lm_loss(model, austen_ids, 1024, device)
     log("held-out loss: val split %.3f, austen %.3f" % (record["val_loss_1024"], record["austen_loss_1024"]))
     items = gpu_eval.teacher_forced(model, [dict(it) for it in final], device)
-    acc = gpu_eval.table(items, fam_all, tasks.EVAL_LENGTHS)
+    acc = gpu_eval.table(items, fam_all, final_lengths)
     record["final_acc_teacher_forced"] = {"%s@%d" % k: v for k, v in acc.items()}
-    md = gpu_eval.markdown(acc, fam_all, tasks.EVAL_LENGTHS, args.eval_n)
+    md = gpu_eval.markdown(acc, fam_all, final_lengths, args.eval_n)
+    stops = [it["stops"] for it in items if it["ok"]]
+    record["stop_rate"] = sum(stops) / max(1, len(stops))
+    log("greedy stops with <|end_of_text|> after %.1f%% of the correct answers" % (100 * record["stop_rate"]))
     record["final_table_teacher_forced_md"] = md
     record["final_items_tf"] = [dict(name=it["name"], length=it["length"], depth=it["depth"], ok=it["ok"]) for it in items]
     log("accuracy (PyTorch, full attention, GPU, teacher-forced greedy)\n" + md)
     if args.final_greedy:
         # Real greedy decoding, scored as RULER (substring of every expected value).
         items = gpu_eval.greedy_all(model, tok, [dict(it) for it in final], device, T0 + args.budget - 12)
-        acc = gpu_eval.table(items, fam_all, tasks.EVAL_LENGTHS)
+        acc = gpu_eval.table(items, fam_all, final_lengths)
         record["final_acc_greedy"] = {"%s@%d" % k: v for k, v in acc.items()}
-        md = gpu_eval.markdown(acc, fam_all, tasks.EVAL_LENGTHS, args.eval_n)
+        md = gpu_eval.markdown(acc, fam_all, final_lengths, args.eval_n)
         record["final_table_greedy_md"] = md
         record["final_items_greedy"] = [dict(name=it["name"], length=it["length"], depth=it["depth"], ok=it["ok"],
                                              text=it.get("text", "")) for it in items]
@@ -292,7 +305,7 @@ def save(model, tok_path, args, record):
     mdir = os.path.join("/tmp", "ltri-demo")
     model.to(torch.bfloat16)
     model.generation_config.bos_token_id = 0
-    model.generation_config.eos_token_id = 1
+    model.generation_config.eos_token_id = [1, 0]  # end of text; BOS as a guard (see DEMO notes)
     model.save_pretrained(mdir, max_shard_size="14MB")
     with open(os.path.join(mdir, "tokenizer_config.json"), "w") as f:
         json.dump(tokenizer_config(), f, indent=2)

@@ -1,0 +1,437 @@
+"""Combinatorial TRAINING phrasings: needles, questions and answer lead-ins composed from parts.
+
+The fixed templates of phrasings.py are few (20-30 per slot); a small model trained on them
+learns the templates, not the skill, and phrasings held out of training stay near chance. Here
+every needle, question and lead-in is assembled from independent parts (subject kinds x relation
+words x verb phrases x frames x prefixes x value kinds), which gives tens of thousands of
+distinct surface forms per slot.
+
+Held-out guarantee (checked by check_no_heldout, run by train.py before training and by
+`python3 tools/train_demo/phrase_grammar.py`):
+  - no part contains a BANNED fragment (the distinctive words of the held-out templates),
+  - subject and attribute pools exclude every held-out name, adjective, noun, place and
+    attribute of phrasings.py (whole words, case-insensitive),
+  - no generated needle or question matches any held-out template of phrasings.py as a regex
+    (placeholders -> any text), over many thousand generated samples.
+Only the training split uses this module; the evaluation's held-out families use the held-out
+lists of phrasings.py alone.
+"""
+
+import re
+
+import phrasings as ph
+
+# Distinctive words of the held-out templates (phrasings.*_HELDOUT): no grammar part may contain
+# one, so held-out wording is new to the model, not only its exact sentence shape.
+BANNED = ["keep this safe", "goes by", "registry", "notes show", "listed under", "memorize this",
+          "issued", "on file", "reads", "remind", "of course", "goes with", "from the passage",
+          "retriev", "recalled", "tied to", "enumerate", "certainly", "respectively", "one each",
+          "stored in:", "reached", "after all assignments", "register", "loaded", "paired",
+          "read off", "a question about the text below", "what does the", "it says",
+          "identify"]
+
+
+def _heldout_lexicon():
+    words = set()
+    for lst in (ph.FIRST_NAMES_HELDOUT, ph.LAST_NAMES_HELDOUT, ph.ADJECTIVES_HELDOUT, ph.NOUNS_HELDOUT,
+                ph.PLACES_HELDOUT):
+        words.update(w.lower() for w in lst)
+    for a, ap, _ in ph.ATTRIBUTES_HELDOUT:
+        words.update(a.lower().split())
+    return words
+
+
+HELDOUT_LEXICON = _heldout_lexicon()
+# Held-out attribute heads that training keeps (generic nouns), all other held-out attribute
+# words (vault, launch, membership, security, confirmation, parcel) are banned from training.
+_GENERIC_HEADS = {"code", "number", "token", "word", "id", "combination"}
+HELDOUT_NAMES = HELDOUT_LEXICON - _GENERIC_HEADS
+
+
+def _clean(parts):
+    """Parts taken over from phrasings.py's fixed training lists, less any with a banned fragment."""
+    return [p for p in parts if not any(b in p.lower() for b in BANNED)]
+
+# ---------------------------------------------------------------------------------------------
+# Parts
+
+TITLES = ["Dr.", "Mr.", "Mrs.", "Ms.", "Captain", "Professor", "Agent", "Sergeant", "Judge", "Uncle",
+          "Aunt", "Chef", "Coach", "Officer", "Sister", "Brother", "Lady", "Sir", "Detective", "Nurse"]
+ORG_KINDS = ["project", "operation", "team", "unit", "account", "server", "station", "file", "ship",
+             "company", "club", "department", "camp", "mission", "lab", "desk", "branch", "ward",
+             "shop", "robot", "satellite", "channel", "district", "course", "band", "crew"]
+PLACE_NOUNS = ["village", "town", "city", "county", "valley", "island", "kingdom", "harbor", "province"]
+
+ATTR_MODIFIERS = ["gate", "door", "alarm", "backup", "master", "admin", "guest", "entry", "office",
+                  "garage", "locker", "bank", "train", "flight", "hotel", "library", "gym", "storage",
+                  "mailbox", "printer", "network", "cabinet", "drawer", "bike", "car", "boat", "studio",
+                  "server", "billing", "shipping", "warehouse", "attic", "laptop", "radio", "museum",
+                  "archive", "lab", "kitchen", "harbor", "bridge", "tower", "locker room", "project",
+                  "unlock", "emergency", "reset", "login", "secret", "private", "personal", "daily",
+                  "weekly", "winning", "starting", "final", "current", "old", "new", "spare", "main"]
+# head, plural, value kinds (tasks.rand_value kinds)
+ATTR_HEADS = [("code", "codes", ("code", "number")), ("number", "numbers", ("number",)),
+              ("PIN", "PINs", ("number",)), ("password", "passwords", ("word", "phrase", "code")),
+              ("key", "keys", ("uuid", "code")), ("id", "ids", ("uuid", "code", "number")),
+              ("token", "tokens", ("uuid", "code")), ("word", "words", ("word",)),
+              ("phrase", "phrases", ("phrase",)), ("name", "names", ("word",)), ("tag", "tags", ("code", "word")),
+              ("reference", "references", ("code", "uuid")), ("combination", "combinations", ("number",)),
+              ("identifier", "identifiers", ("uuid", "code")), ("label", "labels", ("word", "code")),
+              ("value", "values", ("number", "word", "code")), ("serial", "serials", ("code", "uuid")),
+              ("extension", "extensions", ("number",)), ("setting", "settings", ("number", "word"))]
+
+REL = ["of", "for", "belonging to", "assigned to", "used by", "linked to", "given to", "chosen by",
+       "associated with", "that belongs to", "reserved for", "set for", "noted for",
+       "owned by", "kept by", "attached to", "connected to", "picked by", "meant for", "created for"]
+VERB_HAS = ["has the", "was given the", "uses the", "received the", "got the", "owns the",
+            "was assigned the", "keeps the", "picked the", "chose the", "holds the", "carries the",
+            "is using the", "was handed the", "selected the", "set up the", "now has the", "shares the",
+            "kept the", "obtained the"]
+COPULA = ["is", "was", "is set to", "equals", "is now", "has been", "became", "is exactly",
+          "is currently", "was changed to", "=", ":", "is still", "turned out to be"]
+FRAMES = ["{S} mentioned that", "{S} told us that", "It was announced that", "Rumor has it that",
+          "Someone noted that", "A memo confirms that", "The manager said that", "We learned that",
+          "As everyone knows,", "It is well known that", "The report states that", "A letter revealed that",
+          "In the end,", "Last week,", "Yesterday", "Strangely,", "According to the log,", "I heard that",
+          "The clerk confirmed that", "Surprisingly,", "To be precise,", "The archive shows that",
+          "The email said that", "People say that", "In short,"]
+NEEDLE_PREFIXES = _clean(ph.NEEDLE_PREFIXES_TRAIN) + ["Important:", "Info:", "Note well:", "Data:", "Entry:",
+                                              "Fact #%d:", "Item %d:", "(%d)", "%d.", "Line %d:"]
+NEEDLE_SUFFIXES = [" Remember it.", " Do not share it.", " This is important.", " Keep it in mind.",
+                   " (confidential)", " Do not forget it.", " That is all.", " It never changes.",
+                   " Nobody else knows it.", " Write it down."]
+
+Q_FORMS = [
+    "what is the {a} {r} {s}?", "what {a} does {s} have?", "which {a} {vhp} {s}?",
+    "what is {s}'s {a}?", "{s}'s {a}?", "tell me {s}'s {a}.", "give me the {a} {r} {s}.",
+    "I need to know the {a} {r} {s}.", "do you know the {a} {r} {s}?", "look up the {a} {r} {s}.",
+    "find the {a} {r} {s}.", "please provide the {a} {r} {s}.", "can you find the {a} {r} {s}?",
+    "what did the text say about the {a} {r} {s}?", "search for the {a} {r} {s}.",
+    "report {s}'s {a}.", "quick: the {a} {r} {s}?", "the {a} {r} {s}?", "which {a} did {s} get?",
+    "what was the {a} {r} {s}?", "state the {a} {r} {s}.", "what {a} was mentioned for {s}?",
+    "name the {a} {r} {s}.", "what value does the {a} {r} {s} have?", "show the {a} {r} {s}.",
+    "which value is the {a} {r} {s}?", "what is the {a} that {s} {vpast}?", "what {a} did {s} use?",
+    "remember the {a} {r} {s}? What is it?", "{s} - what is the {a}?", "the {a} {r} {s} is what?",
+    "find out which {a} {s} has.", "what was written about {s}'s {a}?",
+]
+VHP = ["belongs to", "was assigned to", "was given to", "is linked to", "is used by", "was chosen by",
+       "is associated with", "was set for", "is reserved for", "was picked by"]
+VPAST = ["has", "uses", "received", "got", "owns", "keeps", "picked", "chose", "holds", "carries"]
+Q_OPENERS = ["", "", "", "Based on the text,", "According to the document,", "From the text above,",
+             "In the text,", "Using the notes above,", "Now,", "So,", "Question:", "Q:", "Quiz:",
+             "Final question:", "Next question:", "One more thing:", "Tell me,", "OK,", "Please,",
+             "Looking back at the text,", "Reading the text again,", "Hey,"]
+RESTATE = ["the {a} {r} {s} is", "{s}'s {a} is", "it is", "it's", "that is", "the answer is",
+           "the {a} is", "its value is", "the value is", "{s} has the {a}", "the requested {a} is",
+           "I found", "the text says", "the text states that it is", "the {a} {r} {s} was",
+           "it was", "the correct {a} is", "{s} uses", "the {a} in question is", "this is",
+           "that would be", "my answer is", "the {a} mentioned is", "I believe it is", "we have",
+           "the number you want is", "you are looking for", "the {a} {r} {s} is simply"]
+LABELS = ["Answer", "Value", "Result", "Output", "Response", "Reply", "Solution", "Found", "A",
+          "Final answer", "Correct answer", "{A}", "{S}'s {a}", "Lookup result", "Match",
+          "Extracted value", "Stored value", "Ans", "The {a}", "{A} {r} {s}", "Answer (the {a})", "Result found"]
+LEAD_OPENERS = ["", "", "", "Sure.", "Sure,", "OK.", "Yes.", "Let me check.", "Looking at the text,",
+                "Easy.", "Got it.", "Alright,", "Right,", "Okay,", "Well,", "Hmm.", "Checking the text,",
+                "As stated above,", "Found it.", "No problem."]
+
+MV_FORMS = ["what are all the {ap} {r} {s}?", "list the {ap} {r} {s}.", "which {ap} does {s} have?",
+            "name every {a} {r} {s}.", "give all {ap} {r} {s}.", "tell me all of {s}'s {ap}.",
+            "what {ap} were mentioned for {s}?", "list every {a} that {s} {vpast}.",
+            "which {ap} are {r} {s}?", "show all {ap} {r} {s}.", "find each {a} {r} {s}.",
+            "what are {s}'s {ap}?", "all {ap} {r} {s}?", "how about the {ap} {r} {s}?",
+            "collect the {ap} {r} {s}.", "write down every {a} {r} {s}."]
+MV_LEADS = ["the {ap} {r} {s} are", "they are", "the {ap} are", "{s}'s {ap} are", "Answer:",
+            "All of them:", "In order:", "The full list is", "Here they are:", "List:", "Values:",
+            "{s} has", "in order of appearance:", "The text lists", "{AP}:", "All {ap}:", "They were",
+            "The {ap} mentioned are"]
+MQ_FORMS = ["what are the {ap} of {s}?", "give the {a} of each of {s}.", "tell me the {ap} for {s}, in order.",
+            "list the {a} of {s}, in that order.", "which {ap} belong to {s}?", "what {ap} do {s} have?",
+            "name the {ap} of {s} in order.", "{ap} of {s}?", "show the {a} for each of {s}.",
+            "for each of {s}, give the {a}.", "find the {ap} of {s}.", "what is the {a} of each of {s}?"]
+MQ_LEADS = ["In order, they are", "They are", "The {ap} are", "Answer:", "In that order:", "One by one:",
+            "In the same order:", "Here they are:", "List:", "Values:", "Ordered:", "The {ap} of {s} are",
+            "Answer, in order:", "In order:"]
+INSTRUCTIONS = _clean(ph.INSTRUCTIONS_TRAIN) + [
+    "Pay attention to the facts below.", "Several details are mentioned in the document below.",
+    "Read this document. Questions may follow.", "The text below contains a few key details.",
+    "Study the following passage closely.", "Here is a long text with a few facts in it.",
+    "Below are some notes mixed with other text.", "Remember the numbers and names in this text."]
+
+# Variable tracking: assignment of a value, copy of a variable, questions and lead-ins.
+VT_VALUE = ["Let {x} be {v}.", "Set {x} to {v}.", "{x} := {v}.", "{x} = {v}.", "{x} gets {v}.",
+            "Assign the value {v} to {x}.", "{x} starts at {v}.", "Initialize {x} with {v}.",
+            "{x} is set to {v}.", "The value of {x} is {v}.", "Variable {x} contains {v}.",
+            "Write {v} into {x}.", "{x} now stores {v}.", "{x} holds {v}.", "{x} receives {v}.",
+            "var {x} = {v};", "{x} is {v}.", "Make {x} equal to {v}.", "{x} <- {v}.", "let {x} = {v};",
+            "Put {v} in {x}.", "{x} takes the value {v}.", "Store the number {v} in {x}.",
+            "Variable {x} is assigned {v}."]
+VT_COPY = ["{x} := {y}.", "{x} = {y}.", "Let {x} be equal to {y}.", "Set {x} to the value of {y}.",
+           "{x} gets {y}.", "Copy {y} to {x}.", "{x} takes the value of {y}.", "Assign {y} to {x}.",
+           "The value of {y} is copied into {x}.", "{x} mirrors {y}.", "var {x} = {y};",
+           "{x} is set equal to {y}.", "Make {x} equal to {y}.", "{x} becomes {y}.",
+           "{x} inherits the value of {y}.", "{x} <- {y}.", "let {x} = {y};", "Put the value of {y} in {x}.",
+           "Variable {x} is assigned {y}.", "{x} receives the value held by {y}.", "Copy the value of {y} into {x}.",
+           "{x} is a copy of {y}."]
+VT_STEP_PREFIXES = ["", "", "", "First,", "Then", "Next,", "Later,", "Step %d:", "Meanwhile,", "Note:",
+                    "After that,", "Also,", "(%d)", "Line %d:"]
+VT_Q = ["which variables hold {v}?", "list all variables equal to {v}.", "find every variable whose value is {v}.",
+        "which names end up with the value {v}?", "which variables contain {v} in the end?",
+        "variables with value {v}?", "name every variable that equals {v}.", "what variables have the value {v}?",
+        "follow the chain: which variables are equal to {v}?", "track {v}: which variables hold it?",
+        "which variables were given {v}, directly or by copying?", "list the variables whose value is {v}, in order."]
+VT_LEADS = ["They are:", "Answer:", "The variables are", "Variables:", "In order of assignment:", "They are",
+            "The variables holding {v} are", "Result:", "In order:", "Variables equal to {v}:", "These are:",
+            "The answer is", "Found:", "List:"]
+
+KV_SEPS = [": ", " = ", " -> ", " => ", "\t", " | ", " : ", " == ", ", ", " ; ", "  ", " := ", " is ", " -- ",
+           " maps to ", " --> ", " :: "]
+KV_WRAP = ["{line}", "{line}", "- {line}", "* {line}", "{i}. {line}", "[{line}]", "({line})", "{line};",
+           "{line},", "{line}.", "| {line} |", "#{i} {line}", "entry {i}: {line}"]
+KV_Q = ["what is the value for {k}?", "look up {k}.", "find {k} in the list.", "which value does {k} have?",
+        "what does {k} map to?", "value of {k}?", "get {k}.", "query: {k}", "what is stored under {k}?",
+        "what value is associated with {k}?", "key {k}: what is its value?", "what comes after {k} in the list?",
+        "search the list for {k}.", "which value belongs to {k}?", "give the value of the key {k}.",
+        "what is {k} set to?"]
+KV_LEADS = ["The value is", "Value:", "Answer:", "It maps to", "{k} maps to", "{k} ->", "The value for {k} is",
+            "Result:", "It is", "Output:", "Its value is", "Found:", "{k}:", "The entry says", "Match:",
+            "The answer is", "Value found:", "It has the value"]
+
+
+def _check_parts():
+    """No grammar part may hold a banned held-out fragment (raised at import: a bad edit fails fast)."""
+    pools = [TITLES, ORG_KINDS, PLACE_NOUNS, ATTR_MODIFIERS, [h[0] for h in ATTR_HEADS], REL, VERB_HAS,
+             COPULA, FRAMES, NEEDLE_PREFIXES, NEEDLE_SUFFIXES, Q_FORMS, VHP, VPAST, Q_OPENERS, RESTATE,
+             LABELS, LEAD_OPENERS, MV_FORMS, MV_LEADS, MQ_FORMS, MQ_LEADS, INSTRUCTIONS, VT_VALUE, VT_COPY,
+             VT_STEP_PREFIXES, VT_Q, VT_LEADS, KV_SEPS, KV_WRAP, KV_Q, KV_LEADS]
+    for pool in pools:
+        for part in pool:
+            low = part.lower()
+            for b in BANNED:
+                if b in low:
+                    raise AssertionError("training phrasing part %r holds held-out fragment %r" % (part, b))
+            for w in re.findall(r"[a-z]+", low):
+                if w in HELDOUT_NAMES:
+                    raise AssertionError("training phrasing part %r holds held-out word %r" % (part, w))
+
+
+_check_parts()
+
+# ---------------------------------------------------------------------------------------------
+# Generators (rng: random.Random; words: tasks.Words; all draws from the training split)
+
+
+def cap(s):
+    return s[:1].upper() + s[1:]
+
+
+def _fill(rng, t, s, a, ap="", k="", v=""):
+    """Fill a template; {r} relation, {vhp}/{vpast} verbs, {A}/{S}/{AP} capitalised forms."""
+    return (t.replace("{r}", rng.choice(REL)).replace("{vhp}", rng.choice(VHP))
+            .replace("{vpast}", rng.choice(VPAST)).replace("{S}", cap(s)).replace("{s}", s)
+            .replace("{AP}", cap(ap)).replace("{ap}", ap).replace("{A}", cap(a)).replace("{a}", a)
+            .replace("{k}", k).replace("{v}", v))
+
+
+def train_words(words):
+    """The training key-word list minus every held-out phrasing word (cached on the Words object)."""
+    tw = getattr(words, "_grammar_train", None)
+    if tw is None:
+        tw = [w for w in words.train if w not in HELDOUT_LEXICON]
+        words._grammar_train = tw
+    return tw
+
+
+def subject(rng, words):
+    tw = train_words(words)
+    k = rng.randrange(12)
+    if k <= 2:
+        return "%s %s" % (rng.choice(ph.FIRST_NAMES_TRAIN), rng.choice(ph.LAST_NAMES_TRAIN))
+    if k == 3:
+        return "%s %s" % (rng.choice(ph.FIRST_NAMES_TRAIN), cap(rng.choice(tw)))
+    if k == 4:
+        return "%s %s" % (cap(rng.choice(tw)), cap(rng.choice(tw)))
+    if k == 5:
+        return "%s %s" % (rng.choice(TITLES), rng.choice(ph.LAST_NAMES_TRAIN + [cap(rng.choice(tw))]))
+    if k == 6:
+        return "the %s %s" % (rng.choice(ph.ADJECTIVES_TRAIN), rng.choice(ph.NOUNS_TRAIN))
+    if k == 7:
+        return "the %s %s" % (rng.choice(tw), rng.choice(ph.NOUNS_TRAIN + [rng.choice(tw)]))
+    if k == 8:
+        return "the %s of %s" % (rng.choice(ph.NOUNS_TRAIN), rng.choice(ph.PLACES_TRAIN + [cap(rng.choice(tw))]))
+    if k == 9:
+        return "%s %s" % (rng.choice(ORG_KINDS), cap(rng.choice(tw)))
+    if k == 10:
+        return "%s %s-%d" % (rng.choice(ORG_KINDS), rng.choice(tw), rng.randint(1, 99))
+    return "the %s of %s" % (rng.choice(PLACE_NOUNS), cap(rng.choice(tw)))
+
+
+def attribute(rng, words):
+    """(attribute, plural, value kinds); never a held-out attribute."""
+    heldout = {a for a, _, _ in ph.ATTRIBUTES_HELDOUT}
+    while True:
+        k = rng.randrange(3)
+        if k == 0:
+            a = rng.choice(ph.ATTRIBUTES_TRAIN)
+        else:
+            head, plural, kinds = rng.choice(ATTR_HEADS)
+            mod = rng.choice(ATTR_MODIFIERS) if k == 1 else rng.choice(train_words(words))
+            a = ("%s %s" % (mod, head), "%s %s" % (mod, plural), kinds)
+        if a[0] not in heldout:
+            return a
+
+
+def _prefix(rng):
+    p = rng.choice(NEEDLE_PREFIXES)
+    return (p % rng.randint(1, 99)) if "%d" in p else p
+
+
+def needle(rng, s, a, v):
+    """One fact sentence in a freshly composed phrasing."""
+    k = rng.randrange(7)
+    if k == 0:
+        core = "%s %s %s %s." % (cap(s), rng.choice(VERB_HAS), a, v)
+    elif k == 1:
+        cop = rng.choice(COPULA)
+        sep = "" if cop == ":" else " "
+        core = "The %s %s %s%s%s %s." % (a, rng.choice(REL), s, sep, cop, v)
+    elif k == 2:
+        core = rng.choice(["%s is the %s %s %s.", "%s - the %s %s %s.", "%s was chosen as the %s %s %s.",
+                           "%s: that is the %s %s %s.", "%s, the %s %s %s."]) % (v, a, rng.choice(REL), s)
+        core = cap(core)
+    elif k == 3:
+        core = rng.choice(["%s's %s is %s.", "%s's %s: %s.", "%s's %s was changed to %s.", "%s's %s equals %s.",
+                           "%s's %s, by the way, is %s."]) % (cap(s), a, v)
+    elif k == 4:
+        core = rng.choice(["%s | %s | %s", "[%s] %s = %s", "(%s; %s: %s)", "%s -- %s: %s.", "%s / %s / %s"]) % (s, a, v)
+    elif k == 5:
+        frame = rng.choice(FRAMES).replace("{S}", cap(s))
+        inner = rng.choice(["the %s %s %s is %s." % (a, rng.choice(REL), s, v), "%s's %s is %s." % (s, a, v),
+                            "%s %s %s %s." % (s, rng.choice(VERB_HAS), a, v)])
+        core = frame + " " + inner
+    else:
+        core = rng.choice(["For %s, the %s is %s.", "As for %s, the %s is %s.", "Regarding %s: %s %s.",
+                           "When it comes to %s, the %s is %s."]) % (s, a, v)
+    if rng.random() < 0.3:
+        core = _prefix(rng) + " " + core
+    if rng.random() < 0.15:
+        core += rng.choice(NEEDLE_SUFFIXES)
+    return core
+
+
+def _question(rng, form, s, a, ap=""):
+    op = rng.choice(Q_OPENERS)
+    q = _fill(rng, form, s, a, ap)
+    return (op + " " + q) if op else cap(q)
+
+
+def _lead(rng, restate, labels, s, a, ap=""):
+    if rng.random() < 0.35:
+        lab = _fill(rng, rng.choice(labels), s, a, ap)
+        return cap(lab) + ":"
+    op = rng.choice(LEAD_OPENERS)
+    r = _fill(rng, rng.choice(restate), s, a, ap)
+    if not op:
+        return cap(r)
+    return op + " " + (r if op.endswith(",") else cap(r))
+
+
+def question(rng, s, a):
+    return _question(rng, rng.choice(Q_FORMS), s, a) + " " + _lead(rng, RESTATE, LABELS, s, a)
+
+
+def question_multivalue(rng, s, a, ap):
+    lead = _fill(rng, rng.choice(MV_LEADS), s, a, ap)
+    return _question(rng, rng.choice(MV_FORMS), s, a, ap) + " " + cap(lead)
+
+
+def question_multiquery(rng, s, a, ap):
+    lead = _fill(rng, rng.choice(MQ_LEADS), s, a, ap)
+    return _question(rng, rng.choice(MQ_FORMS), s, a, ap) + " " + cap(lead)
+
+
+def vt_step(rng, template, i, **kw):
+    p = rng.choice(VT_STEP_PREFIXES)
+    p = (p % (i + 1)) if "%d" in p else p
+    t = template.format(**kw)
+    if (p.endswith(",") or p == "Then") and not template.startswith("{"):
+        t = t[:1].lower() + t[1:]  # "Then set X to 5." / "Next, the value of ..."
+    return (p + " " + t) if p else t
+
+
+def vt_question(rng, v):
+    op = rng.choice(Q_OPENERS)
+    q = rng.choice(VT_Q).format(v=v)
+    q = (op + " " + q) if op else cap(q)
+    return q + " " + rng.choice(VT_LEADS).format(v=v)
+
+
+def kv_line_format(rng):
+    sep, wrap = rng.choice(KV_SEPS), rng.choice(KV_WRAP)
+    return wrap.replace("{line}", "{k}" + sep + "{v}")
+
+
+def kv_question(rng, k):
+    op = rng.choice(Q_OPENERS)
+    q = rng.choice(KV_Q).format(k=k)
+    q = (op + " " + q) if op else cap(q)
+    return q + " " + rng.choice(KV_LEADS).format(k=k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out check
+
+
+def _template_regex(t):
+    parts = re.split(r"\{[a-zA-Z]+\}", t)
+    return re.compile(".{1,120}?".join(re.escape(p) for p in parts), re.IGNORECASE | re.DOTALL)
+
+
+HELDOUT_TEMPLATES = (ph.NEEDLES_HELDOUT + ph.QUESTIONS_HELDOUT + ph.QUESTIONS_MULTI_VALUE_HELDOUT
+                     + ph.QUESTIONS_MULTI_QUERY_HELDOUT + ph.VT_ASSIGN_VALUE_HELDOUT + ph.VT_ASSIGN_COPY_HELDOUT
+                     + ph.VT_QUESTIONS_HELDOUT + ph.KV_LINES_HELDOUT + ph.KV_QUESTIONS_HELDOUT
+                     + [i for i in ph.INSTRUCTIONS_HELDOUT if i])
+_HELDOUT_RES = [(t, _template_regex(t)) for t in HELDOUT_TEMPLATES]
+
+
+def heldout_hits(text):
+    """Held-out templates that match somewhere in text (needles/questions of one sample)."""
+    return [t for t, r in _HELDOUT_RES if r.search(text)]
+
+
+def check_no_heldout(n=3000, seed=1, words_path=None):
+    """Generate n training samples of every templated family (grammar and fixed train templates)
+    and fail on any held-out template match or held-out name in their needles and questions.
+    Returns the number of texts checked."""
+    import os
+    import random
+    import tasks
+    words = tasks.Words(words_path or os.environ.get("LTRI_WORDS", "/usr/share/dict/american-english"))
+    rng = random.Random(seed)
+    checked = 0
+    for i in range(n):
+        for builder, kw in ((tasks.fact, dict(mode="single")), (tasks.fact, dict(mode="multikey")),
+                            (tasks.fact, dict(mode="multivalue")), (tasks.fact, dict(mode="multiquery")),
+                            (tasks.vt_phrased, {}), (tasks.kv_list, {})):
+            s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw)
+            for text in s.parts:
+                checked += 1
+                hits = heldout_hits(text)
+                if hits:
+                    raise AssertionError("training text %r matches held-out template %r" % (text, hits[0]))
+                for w in re.findall(r"[A-Za-z]+", text):
+                    if w.lower() in HELDOUT_NAMES:
+                        raise AssertionError("training text %r holds held-out word %r" % (text, w))
+    return checked
+
+
+if __name__ == "__main__":
+    import random
+    import sys
+    rng = random.Random(0)
+
+    class _W:  # a stand-in word list for the printed examples
+        train = ["alpha", "bravo", "cedar", "delta", "ember", "fjord", "gusto", "haven"]
+    for _ in range(8):
+        s, (a, ap, _k) = subject(rng, _W), attribute(rng, _W)
+        print(needle(rng, s, a, "4711"), "||", question(rng, s, a))
+    print("checked %d training texts: no held-out template or word" % check_no_heldout(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))

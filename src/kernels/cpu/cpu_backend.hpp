@@ -1,7 +1,9 @@
 #pragma once
 // The CPU backend: the reference implementation of the op table (ops/backend.hpp), f32
-// throughout. GEMMs go to OpenBLAS over whole chunks; element-wise ops use OpenMP. It is the
-// oracle the CUDA kernels are tested against, so it stays simple where speed does not matter.
+// throughout. One thread pool, OpenMP's: GEMMs go to single-threaded OpenBLAS calls that the
+// OpenMP threads split among themselves (slices of a matmul's outputs, attention's head/query
+// tiles); element-wise ops are OpenMP loops. It is the oracle the CUDA kernels are tested
+// against, so it stays simple where speed does not matter.
 #include <vector>
 
 #include "ops/backend.hpp"
@@ -60,7 +62,7 @@ class CpuBackend : public Backend {
   std::vector<float> queries_;  // (placements, n, n_heads, head_dim), rotated per placement
   std::vector<float> scores_;   // (threads, scores_stride_): per thread (tile, visible) + (tile)
   int64_t scores_stride_ = 0;
-  std::vector<float> decode_partials_;  // (items, group, head_dim + 2): decode's split softmax
+  std::vector<float> decode_partials_;  // (parts, n_heads x (head_dim + 2)): decode's split softmax
 };
 
 // Rotates one row of `heads` vectors (heads, head_dim) by `position`, HF rotate_half layout.

@@ -40,7 +40,7 @@ void expect_one_error_line(const Result& r, const std::string& contains) {
 class AnalysisCommands : public ::testing::Test {
  protected:
   void SetUp() override {
-    text_path_ = (std::filesystem::temp_directory_path() / "ltri_test_attn.txt").string();
+    text_path_ = test::scratch_path("ltri_test_attn.txt");
     std::ofstream(text_path_) << "It was a bright cold day in April, and the clocks were striking thirteen.";
     model_ = test::source_dir() + "/models/ltri-demo";
   }
@@ -71,7 +71,7 @@ TEST_F(AnalysisCommands, heads_and_calibrate_refuse_bad_lengths_and_haystacks) {
 }
 
 TEST_F(AnalysisCommands, attn_draws_a_picture) {
-  const std::string png = (std::filesystem::temp_directory_path() / "ltri_test_attn.png").string();
+  const std::string png = test::scratch_path("ltri_test_attn.png");
   const Result r = run_ltri("attn -m " + model_ + " -f " + text_path_ + " --layer 2 --theta 0.3 -o " + png);
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_GT(std::filesystem::file_size(png), 100u);

@@ -10,6 +10,7 @@
 
 #include "analysis/calibration.hpp"
 #include "core/error.hpp"
+#include "test_paths.hpp"
 
 namespace ltri {
 namespace {
@@ -88,7 +89,7 @@ TEST(Calibration, thetas_are_seeded_draws_in_range) {
 }
 
 TEST(Calibration, calibration_file_round_trips_and_bad_files_are_refused) {
-  const std::string path = (std::filesystem::temp_directory_path() / "ltri_test_calibration.json").string();
+  const std::string path = test::scratch_path("ltri_test_calibration.json");
   CalibrationFile c;
   c.theta = {0.25, 0.5};
   c.f1 = {0.9, 0.8};

@@ -11,6 +11,7 @@
 #include "analysis/attention_picture.hpp"
 #include "analysis/png_writer.hpp"
 #include "core/error.hpp"
+#include "test_paths.hpp"
 
 namespace ltri {
 namespace {
@@ -25,7 +26,7 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
 }
 
 TEST(PngWriter, writes_a_png_whose_ihdr_has_the_right_size) {
-  const std::string path = (std::filesystem::temp_directory_path() / "ltri_test_picture.png").string();
+  const std::string path = test::scratch_path("ltri_test_picture.png");
   RgbImage image(37, 23, 10, 20, 30);
   image.set(5, 5, 255, 0, 0);
   write_png(path, image);

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "io/model_config.hpp"
 #include "ops/rope_table.hpp"
+#include "test_paths.hpp"
 
 namespace ltri {
 namespace {
@@ -86,7 +87,7 @@ TEST(RetrievalHeads, only_the_head_that_points_at_the_copied_needle_token_scores
 }
 
 TEST(RetrievalHeads, heads_file_round_trips_and_bad_files_are_refused) {
-  const std::string path = (std::filesystem::temp_directory_path() / "ltri_test_heads.json").string();
+  const std::string path = test::scratch_path("ltri_test_heads.json");
   HeadsFile h;
   h.model = "tiny";
   h.n_layers = 2;

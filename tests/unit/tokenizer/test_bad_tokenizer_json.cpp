@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "tiny_tokenizers.hpp"
+#include "test_paths.hpp"
 
 namespace ltri {
 namespace {
@@ -124,7 +125,7 @@ TEST(BadTokenizerJson, a_regex_that_does_not_compile_is_named) {
 }
 
 TEST(BadTokenizerJson, load_names_a_missing_file_and_a_broken_config) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ltri_tok_bad_config";
+  const std::filesystem::path dir = std::filesystem::path(test::scratch_path("ltri_tok_bad_config"));
   std::filesystem::create_directories(dir);
   try {
     Tokenizer::load((dir / "nope.json").string());

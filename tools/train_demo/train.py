@@ -121,6 +121,31 @@ def build_model(args):
     return LlamaForCausalLM(cfg)
 
 
+def grow_depth(model, after):
+    """Inserts a new decoder layer after each listed layer index (of the original model). The new
+    layer starts as a copy of the one before it with its output projections (attention o_proj and
+    MLP down_proj) zeroed: the residual stream passes through unchanged, so the grown model
+    computes exactly what the original did, and training then gives it something to do. This
+    adds capacity to a trained model without starting over."""
+    import copy
+    layers = list(model.model.layers)
+    grown = []
+    for i, layer in enumerate(layers):
+        grown.append(layer)
+        if i in after:
+            new = copy.deepcopy(layer)
+            torch.nn.init.zeros_(new.self_attn.o_proj.weight)
+            torch.nn.init.zeros_(new.mlp.down_proj.weight)
+            grown.append(new)
+    for i, layer in enumerate(grown):
+        layer.self_attn.layer_idx = i
+    model.model.layers = torch.nn.ModuleList(grown)
+    model.config.num_hidden_layers = len(grown)
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = [model.config.layer_types[0]] * len(grown)
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.join(REPO, ".train", "data"))
@@ -143,6 +168,7 @@ def main():
     ap.add_argument("--train-tokenizer", action="store_true")
     ap.add_argument("--init", default="", help="model dir to continue from (bf16 weights)")
     ap.add_argument("--final-greedy", action="store_true", help="final table by real greedy decoding")
+    ap.add_argument("--grow-after", default="", help="with --init: insert a new layer after these layer indices, e.g. 2,4")
     ap.add_argument("--warmup-restart", type=int, default=0, help="with --init: warmup steps")
     ap.add_argument("--final-lengths", default="1024,2048,4096,8192", help="lengths of the final table")
     args = ap.parse_args()
@@ -200,6 +226,16 @@ def main():
     if args.init:
         from transformers import LlamaForCausalLM
         model = LlamaForCausalLM.from_pretrained(args.init, dtype=torch.float32, attn_implementation="sdpa")
+        if args.grow_after:
+            probe = torch.randint(2, VOCAB, (1, 64))
+            with torch.no_grad():
+                before = model(probe).logits
+            model = grow_depth(model, {int(x) for x in args.grow_after.split(",")})
+            with torch.no_grad():
+                diff = (model(probe).logits - before).abs().max().item()
+            log("grown to %d layers (new after %s); logits change %.2e" % (
+                model.config.num_hidden_layers, args.grow_after, diff))
+            assert diff < 1e-4, "growth must not change the function"
     else:
         model = build_model(args)
     model.to(device)

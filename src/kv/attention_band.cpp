@@ -1,6 +1,7 @@
 #include "kv/attention_band.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -43,12 +44,14 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
   const float scale = 1.0f / std::sqrt(float(head_dim_));
 
   // Scratch grows to its largest size once and is reused.
+  const int n_threads = std::max(1, std::min(omp_get_max_threads(), int(n_heads_)));
+  const size_t tile_scores = size_t(kQueryTile * (kQueryTile + w));
   if (q_rot_.size() < size_t(n * q_row)) q_rot_.resize(size_t(n * q_row));
   if (k_rot_.size() < size_t(n_keys * kv_row)) k_rot_.resize(size_t(n_keys * kv_row));
-  if (scores_.size() < size_t(kQueryTile * (kQueryTile + w))) scores_.resize(size_t(kQueryTile * (kQueryTile + w)));
-  if (probs_.size() < size_t(n * w)) probs_.resize(size_t(n * w));
+  if (scores_.size() < size_t(n_threads) * tile_scores) scores_.resize(size_t(n_threads) * tile_scores);
+  if (probs_.size() < size_t(n_heads_ * n * w)) probs_.resize(size_t(n_heads_ * n * w));
+  if (inv_sum_.size() < size_t(n_heads_ * n)) inv_sum_.resize(size_t(n_heads_ * n));
   if (seg && seg_.size() < size_t(n * w)) seg_.resize(size_t(n * w));
-  if (seg) std::fill(seg_.begin(), seg_.begin() + n * w, 0.0f);
 
   std::copy(keys, keys + n_keys * kv_row, k_rot_.begin());
   std::copy(q, q + n * q_row, q_rot_.begin());
@@ -58,18 +61,21 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
     rope_rotate_host(q_rot_.data() + i * q_row, n_heads_, head_dim_, first_query + i - first_key, rope);
   }
 
+  // Heads are independent: each thread fills whole heads of probs_ / inv_sum_.
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
   for (int64_t h = 0; h < n_heads_; ++h) {
     const int64_t g = h / group;
-    const bool to_seg = seg && (seg_head == kMeanOfHeads || seg_head == h);
-    const float seg_weight = seg_head == kMeanOfHeads ? 1.0f / float(n_heads_) : 1.0f;
+    float* s = scores_.data() + size_t(omp_get_thread_num()) * tile_scores;
+    float* probs = probs_.data() + h * n * w;
+    float* inv_sum = inv_sum_.data() + h * n;
+    std::fill(probs, probs + n * w, 0.0f);
+    std::fill(inv_sum, inv_sum + n, 0.0f);
     for (int64_t i0 = 0; i0 < n; i0 += kQueryTile) {
       const int64_t rows = std::min(kQueryTile, n - i0);
       const int64_t t_first = first_query + i0, t_last = t_first + rows - 1;
-      std::fill(probs_.begin() + i0 * w, probs_.begin() + (i0 + rows) * w, 0.0f);
       if (t_last < first_key) continue;  // sink rows: no local columns
       const int64_t k_first = std::max(first_key, t_first - w + 1);
       const int64_t cols = t_last - k_first + 1;
-      float* s = scores_.data();
       // s (rows, cols) = scale * q_h (rows, head_dim) . k_g (cols, head_dim)^T
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(cols), int(head_dim_), scale,
                   q_rot_.data() + i0 * q_row + h * head_dim_, int(q_row),
@@ -82,28 +88,48 @@ void BandCollector::compute(const float* q, int64_t n, int64_t first_query, cons
         const float* srow = s + r * cols;
         float mx = -std::numeric_limits<float>::infinity();
         for (int64_t d = 0; d <= d_last; ++d) mx = std::max(mx, srow[t - d - k_first]);
-        float* prow = probs_.data() + (i0 + r) * w;
+        float* prow = probs + (i0 + r) * w;
         double sum = 0.0;
         for (int64_t d = 0; d <= d_last; ++d) {
           prow[d] = std::exp(srow[t - d - k_first] - mx);  // A_ij / max_j A_ij
           sum += prow[d];
         }
-        if (to_seg) {
-          float* grow = seg_.data() + (i0 + r) * w;
-          for (int64_t d = 0; d <= d_last; ++d) grow[d] += seg_weight * prow[d];
-        }
-        const float inv = float(1.0 / sum);
-        for (int64_t d = 0; d <= d_last; ++d) prow[d] *= inv;
+        inv_sum[i0 + r] = float(1.0 / sum);
       }
     }
-    // Votes, gathered per key: key j is seen by query rows t = j .. j + width - 1 at
-    // distance t - j.
-    for (int64_t j = first_key; j < first_query + n; ++j) {
-      const int64_t t_lo = std::max(j, first_query);
-      const int64_t t_hi = std::min(j + w - 1, first_query + n - 1);
+  }
+
+  // Votes, gathered per key: key j is seen by query rows t = j .. j + width - 1 at distance
+  // t - j, with the softmax weight probs * inv_sum. Each key's row is written by one thread.
+  const int64_t first_voted = first_key, last_voted = first_query + n;  // [first_voted, last_voted)
+#pragma omp parallel for schedule(static) if (last_voted - first_voted > 256)
+  for (int64_t j = first_voted; j < last_voted; ++j) {
+    const int64_t t_lo = std::max(j, first_query);
+    const int64_t t_hi = std::min(j + w - 1, first_query + n - 1);
+    for (int64_t h = 0; h < n_heads_; ++h) {
+      const float* probs = probs_.data() + h * n * w;
+      const float* inv_sum = inv_sum_.data() + h * n;
       double acc = 0.0;
-      for (int64_t t = t_lo; t <= t_hi; ++t) acc += probs_[size_t((t - first_query) * w + (t - j))];
-      votes.row(j)[g] += float(acc);
+      for (int64_t t = t_lo; t <= t_hi; ++t) {
+        const int64_t i = t - first_query;
+        acc += double(probs[i * w + (t - j)]) * inv_sum[i];
+      }
+      votes.row(j)[h / group] += float(acc);
+    }
+  }
+
+  if (seg) {
+    // The segmentation map: rows scaled to max 1 (A_ij / max_j A_ij), one head's or the mean.
+    const float seg_weight = seg_head == kMeanOfHeads ? 1.0f / float(n_heads_) : 1.0f;
+#pragma omp parallel for schedule(static) if (n > 64)
+    for (int64_t i = 0; i < n; ++i) {
+      float* grow = seg_.data() + i * w;
+      std::fill(grow, grow + w, 0.0f);
+      for (int64_t h = 0; h < n_heads_; ++h) {
+        if (seg_head != kMeanOfHeads && seg_head != h) continue;
+        const float* prow = probs_.data() + (h * n + i) * w;
+        for (int64_t d = 0; d < w; ++d) grow[d] += seg_weight * prow[d];
+      }
     }
   }
 

@@ -74,8 +74,9 @@ class BandCollector {
   int64_t n_heads_ = 0, n_kv_heads_ = 0, head_dim_ = 0, width_ = 0;
   std::vector<float> q_rot_;   // (n, n_heads, head_dim), rotated
   std::vector<float> k_rot_;   // (n_keys, n_kv_heads, head_dim), rotated
-  std::vector<float> scores_;  // (query tile, tile + width - 1) raw scores
-  std::vector<float> probs_;   // (n, width): one head's band softmax, distance d at [d]
+  std::vector<float> scores_;  // per thread: (query tile, tile + width - 1) raw scores
+  std::vector<float> probs_;   // (n_heads, n, width): exp(score - row max), distance d at [d]
+  std::vector<float> inv_sum_; // (n_heads, n): 1 / row sum, so probs_ * inv_sum_ is the softmax
   std::vector<float> seg_;     // (n, width): the segmentation map being built
 };
 

@@ -36,6 +36,11 @@ struct AttentionOptions {
   // "max" (each span's best score over the chunk's queries, so a short question at the end
   // of a long chunk counts; measured in docs/kv-policies.md). infllm always uses the mean.
   std::string retrieval_query = "max";
+  // With "max": queries are first averaged in blocks of this many consecutive tokens (counted
+  // back from the chunk's end, where a question sits) and a span counts its best block. 1 is
+  // the plain per-query max; larger blocks cut the scoring cost, which grows with the chunk
+  // times the number of index vectors, by the block size.
+  int64_t query_block = 32;
   bool voting = true;           // cross-layer collaborative voting
   bool persist = true;          // spans retrieved for the last prefill chunk stay for decode
   int64_t span_cache_tokens = 8192;  // bound of the span cache (tokens)

@@ -169,11 +169,25 @@ void LtriPolicy::choose(int64_t layer, const float* qbar, const float* q_host, i
   const std::vector<uint8_t>* skip = pinned ? &L.is_persistent : nullptr;
 
   if (params_.per_query_max) {
+    // Block means of the chunk's queries, blocks counted back from the chunk's end; every
+    // block is rotated to distance n_local (rotation is linear, so rotating the mean equals
+    // the mean of the rotated queries).
     const int64_t q_row = shape_.n_heads * shape_.head_dim;
+    const int64_t block = std::max<int64_t>(1, params_.query_block);
+    const int64_t n_blocks = (n + block - 1) / block;
     q_rot_.resize(size_t(shape_.max_chunk * q_row));
-    std::copy(q_host, q_host + n * q_row, q_rot_.begin());
-    for (int64_t i = 0; i < n; ++i) rope_rotate_host(q_rot_.data() + i * q_row, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
-    score_units_per_query(s, q_rot_.data(), n, L.head_weights, L.scores, dots_, best_);
+    std::fill(q_rot_.begin(), q_rot_.begin() + n_blocks * q_row, 0.0f);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t last = n - b * block, first = std::max<int64_t>(0, last - block);
+      float* mean = q_rot_.data() + b * q_row;
+      for (int64_t i = first; i < last; ++i) {
+        for (int64_t c = 0; c < q_row; ++c) mean[c] += q_host[i * q_row + c];
+      }
+      const float inv = 1.0f / float(last - first);
+      for (int64_t c = 0; c < q_row; ++c) mean[c] *= inv;
+      rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
+    }
+    score_units_per_query(s, q_rot_.data(), n_blocks, L.head_weights, L.scores, dots_, best_);
   } else {
     score_units(s, qbar, L.head_weights, L.scores, dots_);
   }

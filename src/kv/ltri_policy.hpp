@@ -28,6 +28,7 @@ struct LtriParams {
   int64_t span_max = 256;
   double phi = 0.3;
   bool per_query_max = false;  // score spans by their best query, not the mean query
+  int64_t query_block = 1;     // per_query_max: queries averaged in blocks of this many first
   bool dynamic_index = true;  // false: index_static vectors per span
   int64_t index_static = 4;
   double lambda = 1.0;        // dynamic: retained fraction r_v = min(1, lambda * r_a)

@@ -133,6 +133,7 @@ void check_ltri_options(const AttentionOptions& o) {
     fail("--attn-score-heads ", o.score_heads, ": expected retrieval or mean");
   }
   check_at_least("--attn-span-cache", o.span_cache_tokens, 0);
+  check_at_least("--attn-query-block", o.query_block, 1);
   if (o.retrieval_query != "mean" && o.retrieval_query != "max") {
     fail("--attn-query ", o.retrieval_query, ": expected mean or max");
   }
@@ -184,6 +185,7 @@ std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape
   lp.span_max = o.span_max;
   lp.phi = o.phi;
   lp.per_query_max = o.retrieval_query == "max";
+  lp.query_block = o.query_block;
   lp.dynamic_index = o.index == "dynamic";
   lp.index_static = o.index_static;
   lp.lambda = o.lambda;

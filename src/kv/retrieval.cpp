@@ -1,6 +1,7 @@
 #include "kv/retrieval.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <limits>
@@ -54,7 +55,7 @@ void score_units(const ContextStore& store, const float* qbar, const std::vector
 void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
                            const std::vector<float>& head_weights, std::vector<float>& scores,
                            std::vector<float>& dots, std::vector<float>& best) {
-  constexpr int64_t kVectorTile = 2048;  // bounds the (n, tile) score scratch
+  constexpr int64_t kVectorTile = 1024;  // bounds the (n, tile) score scratch per thread
   const std::vector<StoredUnit>& units = store.units();
   const int64_t n_units = int64_t(units.size());
   const int64_t n_vec = store.n_vectors();
@@ -65,22 +66,30 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
   scores.assign(size_t(n_units), 0.0f);
   if (n_vec == 0) return;
   best.resize(size_t(n_vec));
-  dots.resize(size_t(n * std::min(n_vec, kVectorTile)));
+  const int64_t n_tiles = (n_vec + kVectorTile - 1) / kVectorTile;
+  // Tiles of index vectors are independent: each thread scores its own tiles into its own
+  // slice of `dots` (the scratch holds one (n, tile) block per thread).
+  const int64_t n_threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n_tiles));
+  dots.resize(size_t(n_threads * n * std::min(n_vec, kVectorTile)));
   for (int64_t h = 0; h < n_heads; ++h) {
     const float w = head_weights[size_t(h)];
     if (w == 0.0f) continue;
-    for (int64_t v0 = 0; v0 < n_vec; v0 += kVectorTile) {
+#pragma omp parallel for schedule(dynamic) num_threads(int(n_threads)) if (n_threads > 1)
+    for (int64_t tile = 0; tile < n_tiles; ++tile) {
+      const int64_t v0 = tile * kVectorTile;
       const int64_t cols = std::min(kVectorTile, n_vec - v0);
-      // dots (n, cols) = q_h (n, head_dim) . index_g[v0 .. v0 + cols)^T
+      float* d = dots.data() + size_t(omp_get_thread_num()) * size_t(n * std::min(n_vec, kVectorTile));
+      // d (n, cols) = q_h (n, head_dim) . index_g[v0 .. v0 + cols)^T
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(cols), int(hd), 1.0f, q + h * hd,
-                  int(q_row), store.index(h / group) + v0 * hd, int(hd), 0.0f, dots.data(), int(cols));
+                  int(q_row), store.index(h / group) + v0 * hd, int(hd), 0.0f, d, int(cols));
       float* tile_best = best.data() + v0;
       std::fill(tile_best, tile_best + cols, -std::numeric_limits<float>::infinity());
       for (int64_t i = 0; i < n; ++i) {
-        const float* row = dots.data() + i * cols;
+        const float* row = d + i * cols;
         for (int64_t c = 0; c < cols; ++c) tile_best[c] = std::max(tile_best[c], row[c]);
       }
     }
+#pragma omp parallel for schedule(static) if (n_units > 4096)
     for (int64_t u = 0; u < n_units; ++u) {
       const StoredUnit& s = units[size_t(u)];
       float m = -std::numeric_limits<float>::infinity();

@@ -40,6 +40,9 @@ void add_attention_flags(CLI::App* app, AttentionOptions& o) {
   app->add_option("--attn-query", o.retrieval_query,
                   "ltri: query that scores spans: max (best of the chunk's queries) or mean (the mean query)")
       ->check(CLI::IsMember({"max", "mean"}))->capture_default_str()->group(group);
+  app->add_option("--attn-query-block", o.query_block,
+                  "ltri: with --attn-query max, average queries in blocks of this many tokens first (1 = every query)")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
   app->add_option("--attn-score-heads", o.score_heads, "ltri: heads that score spans: retrieval or mean")
       ->check(CLI::IsMember({"retrieval", "mean"}))->capture_default_str()->group(group);
   app->add_option("--attn-voting", o.voting, "ltri: cross-layer voting (true/false)")

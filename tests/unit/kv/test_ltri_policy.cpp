@@ -187,14 +187,22 @@ TEST(LtriPolicy, the_span_of_a_planted_needle_is_retrieved_and_persists_through_
 
 TEST(LtriPolicy, a_short_question_at_the_end_of_a_chunk_finds_its_needle_with_per_query_scores) {
   // Only the chunk's last 2 of 16 queries ask for the needle; the others look at their own
-  // blocks. The chunk's mean query hardly points at the needle; its best query does.
-  for (const char* query : {"max", "mean"}) {
-    SCOPED_TRACE(query);
+  // blocks. The chunk's mean query hardly points at the needle; its best query does, and so
+  // does the best block mean when blocks (counted back from the chunk's end) are 2 tokens. A
+  // block of the whole chunk is the mean query again.
+  struct Mode {
+    const char* query;
+    int64_t block;
+    bool finds;
+  };
+  for (const Mode mode : {Mode{"max", 1, true}, Mode{"max", 2, true}, Mode{"max", 16, false}, Mode{"mean", 1, false}}) {
+    SCOPED_TRACE(std::string(mode.query) + " block " + std::to_string(mode.block));
     PlantedStream stream(600, 25);
     stream.needle_block = find_block_of_length(stream, 8, 150);
     const int64_t needle_first = stream.block_start[size_t(stream.needle_block)];
     AttentionOptions o = ltri_options(8);
-    o.retrieval_query = query;
+    o.retrieval_query = mode.query;
+    o.query_block = mode.block;
     StreamDriver d(test::policy_test_config(), o, 16);
     stream.attach(d);
     for (int step = 0; step < 30; ++step) d.feed(16);
@@ -211,7 +219,7 @@ TEST(LtriPolicy, a_short_question_at_the_end_of_a_chunk_finds_its_needle_with_pe
       const RetrievedKv& r = p.retrieved(layer);
       ASSERT_EQ(r.units().size(), 1u);
       const int64_t first = p.store(layer).units()[size_t(r.units()[0])].first_token;
-      if (std::string(query) == "max") {
+      if (mode.finds) {
         EXPECT_EQ(first, needle_first) << "layer " << layer;
       } else {
         EXPECT_NE(first, needle_first) << "layer " << layer;

@@ -20,8 +20,8 @@ const HaystackUnit& UnitStream::at(size_t index) {
   return units_[index];
 }
 
-UnitStream noise_units() {
-  return UnitStream([](size_t) { return HaystackUnit{kNoiseBlock, ' '}; },
+UnitStream noise_units(char separator) {
+  return UnitStream([separator](size_t) { return HaystackUnit{kNoiseBlock, separator}; },
                     std::numeric_limits<size_t>::max());
 }
 

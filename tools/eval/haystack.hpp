@@ -41,8 +41,9 @@ class UnitStream {
   std::vector<HaystackUnit> units_;
 };
 
-// Noise blocks, repeated.
-UnitStream noise_units();
+// Noise blocks, repeated, each followed by `separator` (' ' as the passkey format joins them;
+// '\n' as InfiniteBench's number_string and RULER's vt write one block a line).
+UnitStream noise_units(char separator = ' ');
 
 // A prose text cut into sentences once, to draw haystacks from.
 class ProseText {

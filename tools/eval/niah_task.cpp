@@ -106,12 +106,9 @@ TaskInstance make_niah(const NiahSpec& spec, const NiahSources& sources, EvalRng
   const Drawer draw{&spec, sources.words};
 
   const std::vector<std::string> keys = distinct(size_t(spec.queries + spec.distractors), [&] { return draw.key(rng); });
-  TaskInstance t{.task = spec.name,
-                 .parts = {},
-                 .needles = {},
-                 .expected = {},
-                 .scoring = Scoring::StringMatchAll,
-                 .haystack = noise_units()};
+  TaskInstance t;
+  t.task = spec.name;
+  t.scoring = Scoring::StringMatchAll;
   const int n_targets = spec.queries * spec.values;
   for (int q = 0; q < spec.queries; ++q) {
     for (const std::string& v : distinct(size_t(spec.values), [&] { return draw.value(rng); })) {

@@ -6,16 +6,16 @@ namespace ltri::eval {
 
 TaskInstance make_passkey(EvalRng& rng, double depth) {
   const std::string key = cat(rng.between(10000, 99999));
-  TaskInstance t{.task = "passkey",
-                 .parts = {.before = "There is an important info hidden inside a lot of irrelevant text. Find it and "
-                                     "memorize it. I will quiz you about the important information there.\n\n",
-                           .after = "\n\n",
-                           .question = "What is the pass key?",
-                           .answer_prefix = "The pass key is"},
-                 .needles = {{cat("The pass key is ", key, ". Remember it. ", key, " is the pass key."), depth, true}},
-                 .expected = {key},
-                 .scoring = Scoring::FirstNumber,
-                 .haystack = noise_units()};
+  TaskInstance t;
+  t.task = "passkey";
+  t.parts.before = "There is an important info hidden inside a lot of irrelevant text. Find it and "
+                   "memorize it. I will quiz you about the important information there.\n\n";
+  t.parts.after = "\n\n";
+  t.parts.question = "What is the pass key?";
+  t.parts.answer_prefix = "The pass key is";
+  t.needles = {{cat("The pass key is ", key, ". Remember it. ", key, " is the pass key."), depth, true}};
+  t.expected = {key};
+  t.scoring = Scoring::FirstNumber;
   return t;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 
 #include "core/error.hpp"
 #include "length_list.hpp"
@@ -73,6 +74,7 @@ class PromptFitter {
         const std::string& cut = words[layout.words];
         partial += (layout.words == 0 ? "" : " ") + cut.substr(0, utf8_floor(cut, layout.bytes));
       }
+      if (instance_.complete_partial_unit && !partial.empty()) partial = instance_.complete_partial_unit(partial);
       offsets.push_back(offsets.back() + format_.count_piece(" " + partial));
       units.push_back({partial, next.separator});
     }
@@ -82,6 +84,11 @@ class PromptFitter {
     }
     Rendered r;
     r.haystack = render_haystack(units, placed, &r.needle_offsets);
+    const std::string& suffix = instance_.trim_haystack_suffix;
+    if (!suffix.empty() && r.haystack.size() >= suffix.size() &&
+        r.haystack.compare(r.haystack.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      r.haystack.resize(r.haystack.size() - suffix.size());
+    }
     r.prompt = format_.render(instance_.parts, r.haystack);
     r.tokens = format_.count(r.prompt);
     return r;
@@ -101,9 +108,55 @@ class PromptFitter {
   std::vector<int64_t> unit_tokens_;
 };
 
+// Tasks sized by a parameter n (cwe, fwe): the n whose prompt is nearest the target, by a
+// galloping then binary search on the real token count.
+EvalSample fit_sized_prompt(TaskInstance& instance, const PromptFormat& format, int64_t target_tokens) {
+  std::map<int64_t, int64_t> cache;
+  const auto tokens = [&](int64_t n) {
+    const auto it = cache.find(n);
+    if (it != cache.end()) return it->second;
+    return cache[n] = format.count(format.render(instance.parts, instance.sized_haystack(n)));
+  };
+  const int64_t slack = target_tokens / 100;
+  const int64_t lo_n = instance.sized_min, max_n = instance.sized_max;
+  if (tokens(lo_n) > target_tokens + slack) {
+    fail("--lengths: ", format_length(target_tokens), " is shorter than the smallest ", instance.task, " prompt (",
+         tokens(lo_n), " tokens)");
+  }
+  int64_t lo = lo_n, hi = lo_n + 1, step = 1;  // invariant: tokens(lo) <= target < tokens(hi)
+  while (hi <= max_n && tokens(hi) <= target_tokens) {
+    lo = hi;
+    step *= 2;
+    hi = std::min(lo + step, max_n + 1);
+  }
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (tokens(mid) <= target_tokens ? lo : hi) = mid;
+  }
+  int64_t best = lo;
+  if (hi <= max_n && std::llabs(tokens(hi) - target_tokens) < std::llabs(tokens(lo) - target_tokens)) best = hi;
+  if (std::llabs(tokens(best) - target_tokens) > slack) {
+    fail(instance.task, ": could not size the prompt to ", target_tokens, " tokens (closest: ", tokens(best),
+         best == max_n ? ", the word list ran out)" : ")");
+  }
+  EvalSample s;
+  s.task = instance.task;
+  s.requested_tokens = target_tokens;
+  s.depth = kNoDepth;
+  const std::string haystack = instance.sized_haystack(best);
+  s.prompt = format.render(instance.parts, haystack);
+  s.ids = format.encode(s.prompt);
+  s.expected = instance.expected;
+  s.scoring = instance.scoring;
+  s.haystack_tokens = format.count_piece(haystack);
+  s.haystack_units = size_t(best);
+  return s;
+}
+
 }  // namespace
 
 EvalSample fit_prompt(TaskInstance& instance, const PromptFormat& format, int64_t target_tokens, double depth) {
+  if (instance.sized_haystack) return fit_sized_prompt(instance, format, target_tokens);
   PromptFitter fitter(instance, format);
   const int64_t bare = fitter.tokens({0, 0, 0});
   const int64_t slack = target_tokens / 100;  // the ±1% the length may miss by

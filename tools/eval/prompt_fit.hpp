@@ -12,6 +12,9 @@
 
 namespace ltri::eval {
 
+// The depth recorded for tasks without one (cwe, fwe: the answer is spread over the context).
+constexpr double kNoDepth = -1.0;
+
 // A prompt ready to run, with what is needed to score and report it.
 struct EvalSample {
   std::string task;
@@ -29,7 +32,8 @@ struct EvalSample {
 };
 
 // Builds the prompt of `instance` with `target_tokens` tokens: the result is the closest the
-// unit/word steps allow, normally within a token or two and always within 1%. Throws
+// unit/word steps allow (or, for sized tasks, the size steps), normally within a token or two
+// and always within 1%. Tasks without a depth get depth kNoDepth. Throws
 // ltri::Error if the task's text without any haystack is already longer than 1.01 x target.
 EvalSample fit_prompt(TaskInstance& instance, const PromptFormat& format, int64_t target_tokens, double depth);
 

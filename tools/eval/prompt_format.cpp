@@ -32,7 +32,7 @@ std::string PromptFormat::render(const PromptParts& parts, std::string_view hays
   body += haystack;
   body += parts.after;
   body += parts.question;
-  if (!chat_) return body + " " + parts.answer_prefix;
+  if (!chat_) return body + parts.answer_separator + parts.answer_prefix;
   return apply_chat_template(format_, {{"user", body}}) + parts.answer_prefix;
 }
 

@@ -70,11 +70,36 @@ TEST(Scoring, StringMatchAllIsTheShareOfValuesFoundIgnoringCase) {
   EXPECT_EQ(score_string_match_all("anything", {}), 0.0);
 }
 
+TEST(Scoring, StringMatchPartIsOneIfAnyValueIsFound) {
+  // RULER's qa scorer: max over references of (reference.lower() in prediction.lower()).
+  EXPECT_EQ(score_string_match_part(" Paris, France.", {"paris", "Lyon"}), 1.0);
+  EXPECT_EQ(score_string_match_part(" LYON", {"paris", "lyon"}), 1.0);
+  EXPECT_EQ(score_string_match_part(" Marseille", {"paris", "lyon"}), 0.0);
+  EXPECT_EQ(score_string_match_part(" 111, 222", {"111", "222", "333", "444"}), 1.0);  // no partial credit
+  EXPECT_EQ(score_string_match_part("anything", {}), 0.0);
+}
+
+TEST(Scoring, ExactWordIsInfiniteBenchKvRetrieval) {
+  const std::string v = "9c41e3b5-08aa-4f2e-b1d7-5d1c77f02a8d";
+  EXPECT_EQ(score_exact_word(" " + v + ".", v), 1.0);
+  EXPECT_EQ(score_exact_word(" \"" + v + "\"}", v), 1.0);          // quotes and braces split
+  EXPECT_EQ(score_exact_word("value:" + v + "\nmore", v), 1.0);      // ':' and newline split
+  EXPECT_EQ(score_exact_word(" " + v + "x", v), 0.0);                // a longer word
+  EXPECT_EQ(score_exact_word(" x" + v, v), 0.0);
+  EXPECT_EQ(score_exact_word(" 9C41E3B5-08AA-4F2E-B1D7-5D1C77F02A8D", v), 0.0);  // case-sensitive
+  EXPECT_EQ(score_exact_word(" 9c41e3b5-08aa", v), 0.0);             // half a value
+  EXPECT_EQ(score_exact_word("", v), 0.0);
+}
+
 TEST(Scoring, DispatchAndNames) {
   EXPECT_EQ(score_output(Scoring::FirstNumber, " 12345 and 99999", {"12345"}), 1.0);
   EXPECT_EQ(score_output(Scoring::StringMatchAll, " 99999 and 12345", {"12345", "99999"}), 1.0);
   EXPECT_EQ(parse_scoring(scoring_name(Scoring::FirstNumber)), Scoring::FirstNumber);
   EXPECT_EQ(parse_scoring(scoring_name(Scoring::StringMatchAll)), Scoring::StringMatchAll);
+  EXPECT_EQ(parse_scoring("string_match_part"), Scoring::StringMatchPart);
+  EXPECT_EQ(parse_scoring("exact_word"), Scoring::ExactWord);
+  EXPECT_EQ(score_output(Scoring::ExactWord, " abc.", {"abc"}), 1.0);
+  EXPECT_EQ(score_output(Scoring::StringMatchPart, " ABC", {"x", "abc"}), 1.0);
   EXPECT_THROW(parse_scoring("exact"), Error);
 }
 

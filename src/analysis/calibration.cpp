@@ -132,24 +132,11 @@ void write_calibration_file(const std::string& path, const CalibrationFile& c) {
   j["n_sink"] = c.n_sink;
   j["lengths"] = c.lengths;
   j["command"] = c.command;
-  std::ofstream out(path);
-  if (!out) fail(path, ": cannot open for writing");
-  out << json_layout(j);
-  if (!out) fail(path, ": write failed");
+  write_json_file(path, j);
 }
 
 CalibrationFile read_calibration_file(const std::string& path) {
-  const std::string text = read_text_file(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON (", e.what(), ")");
-  }
-  if (!j.is_object()) fail(path, ": expected a JSON object");
-  if (!j.contains("format") || j["format"] != "ltri-calibration-1") {
-    fail(path, ": field 'format' must be \"ltri-calibration-1\"");
-  }
+  nlohmann::json j = read_json_object(path, "ltri-calibration-1");
   CalibrationFile c;
   auto numbers = [&](const char* name, bool required) {
     std::vector<double> v;

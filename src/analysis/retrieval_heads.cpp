@@ -111,22 +111,11 @@ void write_heads_file(const std::string& path, const HeadsFile& h) {
   j["command"] = h.command;
   j["copy_steps"] = h.copy_steps;
   j["value_steps"] = h.value_steps;
-  std::ofstream out(path);
-  if (!out) fail(path, ": cannot open for writing");
-  out << json_layout(j);
-  if (!out) fail(path, ": write failed");
+  write_json_file(path, j);
 }
 
 HeadsFile read_heads_file(const std::string& path) {
-  const std::string text = read_text_file(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON (", e.what(), ")");
-  }
-  if (!j.is_object()) fail(path, ": expected a JSON object");
-  if (!j.contains("format") || j["format"] != "ltri-heads-1") fail(path, ": field 'format' must be \"ltri-heads-1\"");
+  nlohmann::json j = read_json_object(path, "ltri-heads-1");
   HeadsFile h;
   auto integer = [&](const char* name) {
     if (!j.contains(name) || !j[name].is_number_integer() || j[name].get<int64_t>() < 1) {

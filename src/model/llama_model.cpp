@@ -18,14 +18,16 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOption
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(config_path, ec)) fail(dir, ": no config.json in the model directory");
   ModelConfig config = load_model_config(config_path);
+  std::unique_ptr<Backend> backend;
   if (options.device == Device::Cuda) {
 #ifdef LTRI_HAVE_CUDA
-    fail("--device cuda: the CUDA backend is not implemented yet in this version");
+    backend = make_cuda_backend(0);
 #else
     fail("--device cuda: this build has no CUDA backend (rebuild with -DLTRI_CUDA=ON)");
 #endif
+  } else {
+    backend = make_cpu_backend(options.threads);
   }
-  std::unique_ptr<Backend> backend = make_cpu_backend(options.threads);
   LlamaWeights weights = options.random_weights
                              ? random_llama_weights(config, options.random_seed, *backend)
                              : load_llama_weights(dir, config, *backend);

@@ -59,6 +59,11 @@ class Backend {
 
 // The CPU backend (OpenMP + OpenBLAS); threads 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+#ifdef LTRI_HAVE_CUDA
+// The CUDA backend on GPU `device` (src/kernels/cuda); exists only in builds with
+// LTRI_HAVE_CUDA. Throws ltri::Error with one line when no such GPU is present.
+std::unique_ptr<Backend> make_cuda_backend(int device);
+#endif
 
 // RAII for one backend allocation.
 class BackendBuffer {

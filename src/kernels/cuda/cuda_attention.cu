@@ -1,0 +1,292 @@
+// Attention on the GPU over a policy's visible segments (same contract as CpuBackend::attention):
+// out = softmax(q k^T / sqrt(d)) v under ONE softmax across every segment of the plan, keys
+// rotated at load time to the positions the plan gives them (pre-RoPE keys in memory), queries
+// to query_first_position + i or to a segment's fixed query_position, GQA, and the chunk's own
+// segment causal (key t visible to query i only when t <= i).
+//
+// Flash-style: scores never reach global memory. One block of 128 threads takes kRows "rows"
+// of one KV head g, a row being a (query i, query head h of g's group) pair, R = i * group + j,
+// so every head sharing g's keys reuses each key tile (and decode, n = 1, still fills `group`
+// rows). The block walks its key range kKeys keys at a time, one segment at a time (a tile never
+// crosses segments, so it has one position rule and one query placement): keys are rotated and
+// values copied into shared memory, each thread computes 8 scores of its row, the row's running
+// max m and sum l are updated (online softmax: earlier output is rescaled by e^(m_old - m_new)),
+// and the thread's D/4 output elements accumulate p v. Threads 4r..4r+3 share row r, so row
+// reductions are two warp shuffles and no block barrier.
+//
+// Split keys (flash-decoding): when the rows alone give too few blocks to fill the GPU (decode,
+// short chunks), grid.z splits the visible keys into parts; each writes its unnormalised output
+// with (m, l) to scratch, and merge_kernel combines them: with M = max m_s,
+// out = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M).
+//
+// Bound: f32 on CUDA cores, by shared-memory reads (~1 per multiply-add): a few TFLOP/s at
+// prefill; decode reads each K/V element once per block of rows, so it is bound by memory
+// bandwidth once split across the SMs. Correctness first; tensor cores (bf16) are later work.
+// Checked against CpuBackend::attention in tests/kernels/test_cuda_attention.cpp.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
+
+namespace ltri::cuda {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kRows = 32;          // rows (query, head) per block
+constexpr int kKeys = 32;          // keys per tile
+constexpr int kThreadsPerRow = 4;  // kThreads / kRows
+constexpr int kScoresPerThread = kKeys / kThreadsPerRow;
+static_assert(kRows * kThreadsPerRow == kThreads, "each row is owned by kThreadsPerRow threads");
+
+// Shared memory of one block, in floats. Rows of q and k are padded by one float so the 8 rows a
+// warp reads at one d fall in 8 different banks.
+template <int D>
+struct SharedLayout {
+  static constexpr int q_ld = D + 1;
+  static constexpr int k_ld = D + 1;
+  static constexpr int p_ld = kKeys + 1;
+  static constexpr int q = 0;                     // (kRows, D): rotated, scaled queries
+  static constexpr int k = q + kRows * q_ld;      // (kKeys, D): rotated keys of the tile
+  static constexpr int v = k + kKeys * k_ld;      // (kKeys, D): values of the tile
+  static constexpr int p = v + kKeys * D;         // (kRows, kKeys): probabilities of the tile
+  static constexpr int floats = p + kRows * p_ld;
+  static constexpr size_t bytes = size_t(floats) * sizeof(float);
+};
+
+__device__ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+__device__ inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+__device__ inline int64_t placement_of(const AttentionSegment& s) { return s.query_position >= 0 ? s.query_position : -1; }
+
+template <int D>
+__global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, int splits, float* partial_o,
+                                                             float* partial_ml) {
+  extern __shared__ float smem[];
+  using L = SharedLayout<D>;
+  float* qs = smem + L::q;
+  float* ks = smem + L::k;
+  float* vs = smem + L::v;
+  float* ps = smem + L::p;
+  constexpr int half = D / 2;
+
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  const int64_t g = blockIdx.y;
+  const int64_t rows_total = a.n * group;
+  const int64_t r0 = int64_t(blockIdx.x) * kRows;
+  const int tid = threadIdx.x;
+  const int r = tid / kThreadsPerRow;  // this thread's row
+  const int j = tid % kThreadsPerRow;  // its lane in the row: scores j + 4u, outputs j + 4e
+  const int64_t row = r0 + r;
+  const bool active = row < rows_total;
+  const int64_t i = active ? row / group : 0;  // query index in the chunk
+  const int64_t h = g * group + (active ? row % group : 0);
+  const int64_t i_last = imin(a.n - 1, (imin(r0 + kRows, rows_total) - 1) / group);  // last query of the block
+  const int64_t q_row = a.n_heads * D;
+  const int64_t kv_row = a.n_kv_heads * D;
+  const float scale = rsqrtf(float(D));
+
+  // This split's part of the visible keys (all segments concatenated).
+  int64_t visible = 0;
+  for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
+  const int64_t part = (visible + splits - 1) / splits;
+  const int64_t c0 = int64_t(blockIdx.z) * part;
+  const int64_t c1 = imin(visible, c0 + part);
+
+  float m = -INFINITY, l = 0.0f;
+  float o[D / kThreadsPerRow];
+#pragma unroll
+  for (int e = 0; e < D / kThreadsPerRow; ++e) o[e] = 0.0f;
+
+  int64_t loaded_placement = -2;  // none yet
+  int64_t offset = 0;             // first column of the segment
+  for (int si = 0; si < a.n_segments; ++si) {
+    const AttentionSegment& seg = a.segments[si];
+    // Keys of this segment any row of the block may see: a causal one stops at the last query.
+    const int64_t seg_len = seg.causal ? imin(seg.n, i_last + 1) : seg.n;
+    const int64_t lo = imax(c0, offset), hi = imin(c1, offset + seg_len);
+    if (lo < hi && placement_of(seg) != loaded_placement) {
+      // Queries of the block rotated to this segment's placement, pre-multiplied by 1/sqrt(d).
+      loaded_placement = placement_of(seg);
+      __syncthreads();  // the previous placement's queries may still be read
+      for (int idx = tid; idx < kRows * half; idx += kThreads) {
+        const int rr = idx / half, d = idx % half;
+        const int64_t row_q = r0 + rr;
+        float x0 = 0.0f, x1 = 0.0f;
+        if (row_q < rows_total) {
+          const int64_t iq = row_q / group, hq = g * group + row_q % group;
+          const int64_t p = loaded_placement >= 0 ? loaded_placement : a.query_first_position + iq;
+          const float* qv = a.q + iq * q_row + hq * D;
+          const float c = a.cos[p * half + d], s = a.sin[p * half + d];
+          x0 = (qv[d] * c - qv[d + half] * s) * scale;
+          x1 = (qv[d + half] * c + qv[d] * s) * scale;
+        }
+        qs[rr * L::q_ld + d] = x0;
+        qs[rr * L::q_ld + d + half] = x1;
+      }
+    }
+    for (int64_t t0 = lo; t0 < hi; t0 += kKeys) {
+      const int64_t n_tile = imin(kKeys, hi - t0);
+      const int64_t k_first = t0 - offset;  // key index in the segment
+      __syncthreads();  // queries loaded; the previous tile fully read
+      for (int idx = tid; idx < kKeys * half; idx += kThreads) {
+        const int c = idx / half, d = idx % half;
+        float x0 = 0.0f, x1 = 0.0f;
+        if (c < n_tile) {
+          const int64_t t = k_first + c;
+          const int64_t p = seg.first_position + t * seg.position_stride;
+          const float* kv = seg.k + t * kv_row + g * D;
+          const float cs = a.cos[p * half + d], sn = a.sin[p * half + d];
+          x0 = kv[d] * cs - kv[d + half] * sn;
+          x1 = kv[d + half] * cs + kv[d] * sn;
+        }
+        ks[c * L::k_ld + d] = x0;
+        ks[c * L::k_ld + d + half] = x1;
+      }
+      for (int idx = tid; idx < kKeys * D; idx += kThreads) {
+        const int c = idx / D, d = idx % D;
+        vs[idx] = c < n_tile ? seg.v[(k_first + c) * kv_row + g * D + d] : 0.0f;
+      }
+      __syncthreads();
+
+      // Scores of this thread's row against keys j, j + 4, ...; hidden ones are -inf.
+      float s[kScoresPerThread];
+#pragma unroll
+      for (int u = 0; u < kScoresPerThread; ++u) s[u] = 0.0f;
+      const float* q_r = qs + r * L::q_ld;
+#pragma unroll 8
+      for (int d = 0; d < D; ++d) {
+        const float qd = q_r[d];
+#pragma unroll
+        for (int u = 0; u < kScoresPerThread; ++u) s[u] += qd * ks[(j + kThreadsPerRow * u) * L::k_ld + d];
+      }
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int u = 0; u < kScoresPerThread; ++u) {
+        const int c = j + kThreadsPerRow * u;
+        const bool seen = active && c < n_tile && (!seg.causal || k_first + c <= i);
+        s[u] = seen ? s[u] : -INFINITY;
+        tile_max = fmaxf(tile_max, s[u]);
+      }
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float m_new = fmaxf(m, tile_max);
+      // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf).
+      const float alpha = m_new == -INFINITY ? 1.0f : expf(m - m_new);
+      float p_sum = 0.0f;
+#pragma unroll
+      for (int u = 0; u < kScoresPerThread; ++u) {
+        const float p = s[u] == -INFINITY ? 0.0f : expf(s[u] - m_new);
+        ps[r * L::p_ld + j + kThreadsPerRow * u] = p;
+        p_sum += p;
+      }
+      p_sum += __shfl_xor_sync(0xffffffffu, p_sum, 1);
+      p_sum += __shfl_xor_sync(0xffffffffu, p_sum, 2);
+      l = l * alpha + p_sum;
+      m = m_new;
+      __syncwarp();  // row r's probabilities come from the 4 threads of r, all in this warp
+#pragma unroll
+      for (int e = 0; e < D / kThreadsPerRow; ++e) o[e] *= alpha;
+      const float* p_r = ps + r * L::p_ld;
+      for (int c = 0; c < n_tile; ++c) {
+        const float pc = p_r[c];
+        const float* v_c = vs + c * D + j;
+#pragma unroll
+        for (int e = 0; e < D / kThreadsPerRow; ++e) o[e] += pc * v_c[kThreadsPerRow * e];
+      }
+    }
+    offset += seg.n;
+  }
+
+  if (!active) return;
+  const int64_t out_row = i * a.n_heads + h;  // row of out (n, n_heads, head_dim)
+  if (splits == 1) {
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float* out = a.out + out_row * D + j;
+#pragma unroll
+    for (int e = 0; e < D / kThreadsPerRow; ++e) out[kThreadsPerRow * e] = o[e] * inv;
+  } else {
+    const int64_t scratch_row = int64_t(blockIdx.z) * a.n * a.n_heads + out_row;
+    float* po = partial_o + scratch_row * D + j;
+#pragma unroll
+    for (int e = 0; e < D / kThreadsPerRow; ++e) po[kThreadsPerRow * e] = o[e];
+    if (j == 0) {
+      partial_ml[2 * scratch_row] = m;
+      partial_ml[2 * scratch_row + 1] = l;
+    }
+  }
+}
+
+// One block per output row (query, head), one thread per element of head_dim.
+__global__ void merge_kernel(const float* partial_o, const float* partial_ml, int splits, int64_t rows,
+                             int64_t head_dim, float* out) {
+  const int64_t row = blockIdx.x;
+  float m_max = -INFINITY;
+  for (int s = 0; s < splits; ++s) m_max = fmaxf(m_max, partial_ml[2 * (s * rows + row)]);
+  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float total = 0.0f, acc = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+      const float m = partial_ml[2 * (s * rows + row)];
+      if (m == -INFINITY) continue;  // this part held no key the row sees
+      const float w = expf(m - m_max);
+      total += w * partial_ml[2 * (s * rows + row) + 1];
+      acc += w * partial_o[(s * rows + row) * head_dim + d];
+    }
+    out[row * head_dim + d] = total > 0.0f ? acc / total : 0.0f;
+  }
+}
+
+template <int D>
+void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
+  constexpr size_t bytes = SharedLayout<D>::bytes;
+  // Above 48 KiB of dynamic shared memory a kernel must opt in (once per process is enough).
+  static const bool opted_in = [] {
+    LTRI_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    return true;
+  }();
+  (void)opted_in;
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  const int64_t row_blocks = (a.n * group + kRows - 1) / kRows;
+  const dim3 grid(unsigned(row_blocks), unsigned(a.n_kv_heads), unsigned(splits));
+  const int64_t rows = a.n * a.n_heads;
+  float* partial_o = splits > 1 ? scratch : nullptr;                    // (splits, rows, D)
+  float* partial_ml = splits > 1 ? scratch + splits * rows * D : nullptr;  // (splits, rows, 2)
+  attention_kernel<D><<<grid, kThreads, bytes, stream>>>(a, splits, partial_o, partial_ml);
+  LTRI_CUDA_CHECK_LAUNCH("attention");
+  if (splits > 1) {
+    merge_kernel<<<unsigned(rows), D, 0, stream>>>(partial_o, partial_ml, splits, rows, D, a.out);
+    LTRI_CUDA_CHECK_LAUNCH("attention_merge");
+  }
+}
+
+}  // namespace
+
+bool attention_supports_head_dim(int64_t head_dim) { return head_dim == 64 || head_dim == 128; }
+
+int attention_splits(const AttentionArgs& a, int sm_count) {
+  int64_t visible = 0;
+  for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  const int64_t blocks = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
+  const int64_t want = (2 * int64_t(sm_count) + blocks - 1) / blocks;  // two blocks per SM
+  const int64_t most = std::max<int64_t>(1, visible / 256);               // parts of >= 256 keys
+  return int(std::clamp<int64_t>(std::min(want, most), 1, 64));
+}
+
+size_t attention_scratch_floats(const AttentionArgs& a, int splits) {
+  if (splits <= 1) return 0;
+  return size_t(splits) * size_t(a.n * a.n_heads) * size_t(a.head_dim + 2);
+}
+
+void launch_attention(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
+  if (a.n <= 0) return;
+  if (a.head_dim == 64) {
+    launch_for_head_dim<64>(a, splits, scratch, stream);
+  } else if (a.head_dim == 128) {
+    launch_for_head_dim<128>(a, splits, scratch, stream);
+  } else {
+    fail("attention: head_dim ", a.head_dim, " is not compiled into the CUDA backend (64, 128)");
+  }
+}
+
+}  // namespace ltri::cuda

@@ -1,0 +1,227 @@
+#include "kernels/cuda/cuda_backend.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
+
+namespace ltri {
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear it: "no driver" must not poison later calls
+    return 0;
+  }
+  return count;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) { return std::make_unique<CudaBackend>(device); }
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    fail("--device cuda: no CUDA device found (", cudaGetErrorString(status), ")");
+  }
+  if (count == 0) fail("--device cuda: no CUDA device found (cudaGetDeviceCount reports 0 devices)");
+  if (device < 0 || device >= count) fail("--device cuda: device ", device, " not found (", count, " CUDA devices)");
+  LTRI_CUDA_CHECK(cudaSetDevice(device));
+  LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
+  LTRI_CUDA_CHECK(cudaStreamCreate(&stream_));
+  LTRI_CUDA_CHECK(cublasCreate(&cublas_));
+  LTRI_CUDA_CHECK(cublasSetStream(cublas_, stream_));
+  allow_tf32(false);
+}
+
+CudaBackend::~CudaBackend() {
+  // No throwing from here: errors at teardown have nobody left to report to.
+  if (stream_) (void)cudaStreamSynchronize(stream_);
+  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_}) {
+    if (p) (void)cudaFree(p);
+  }
+  if (cublas_) (void)cublasDestroy(cublas_);
+  if (stream_) (void)cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::allow_tf32(bool allow) {
+  LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, allow ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+void CudaBackend::synchronize() { LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+float* CudaBackend::alloc(size_t n_floats) {
+  const size_t bytes = std::max<size_t>(1, n_floats) * sizeof(float);
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    fail("out of device memory allocating ", bytes >> 20, " MiB on CUDA device ", device_, " (",
+         cudaGetErrorString(status), ")");
+  }
+  LTRI_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+  return static_cast<float*>(p);
+}
+
+void CudaBackend::free(float* p) {
+  if (!p) return;
+  // Ops still enqueued may read p; and free() runs in destructors, so it never throws.
+  (void)cudaStreamSynchronize(stream_);
+  (void)cudaFree(p);
+}
+
+void CudaBackend::upload(float* dst, const float* host_src, size_t n) {
+  if (n == 0) return;
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  synchronize();  // the caller may reuse host_src as soon as this returns
+}
+
+void CudaBackend::download(float* host_dst, const float* src, size_t n) {
+  if (n == 0) return;
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+}
+
+float* CudaBackend::scratch(float*& buffer, size_t& capacity, size_t n) {
+  if (n > capacity) {
+    if (buffer) free(buffer);
+    capacity = std::max(n, 2 * capacity);
+    buffer = alloc(capacity);
+  }
+  return buffer;
+}
+
+void CudaBackend::copy(float* dst, const float* src, size_t n) {
+  if (n == 0 || dst == src) return;
+  const size_t bytes = n * sizeof(float);
+  const bool overlap = dst < src + n && src < dst + n;
+  if (!overlap) {
+    LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  // cudaMemcpy on overlapping ranges is undefined: go through scratch (both copies are ordered
+  // on the stream).
+  float* tmp = scratch(copy_scratch_, copy_scratch_capacity_, n);
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, tmp, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
+  cuda::launch_embed(table, ids, n, dim, out, stream_);
+}
+
+void CudaBackend::rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out) {
+  cuda::launch_rmsnorm(x, weight, n, dim, eps, out, stream_);
+}
+
+void CudaBackend::matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m, float* out) {
+  if (n <= 0 || m <= 0) return;
+  // Row-major out (n, m) = x (n, k) . w^T is, read column-major, out^T (m, n) = w^T^T . x^T:
+  // one SGEMM with w transposed, x as is, leading dimensions k, k, m.
+  const float alpha = 1.0f, beta = 0.0f;
+  LTRI_CUDA_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w, int(k), x,
+                              int(k), &beta, out, int(m)));
+}
+
+void CudaBackend::add_bias(float* x, const float* bias, int64_t n, int64_t m) {
+  cuda::launch_add_bias(x, bias, n, m, stream_);
+}
+
+void CudaBackend::add(float* x, const float* y, int64_t n) { cuda::launch_add(x, y, n, stream_); }
+
+void CudaBackend::swiglu(float* gate, const float* up, int64_t n) { cuda::launch_swiglu(gate, up, n, stream_); }
+
+void CudaBackend::sync_rope_table(const RopeTable& table) {
+  const std::vector<double>& inv_freq = table.inv_freq();
+  if (table.size() <= rope_positions_ && inv_freq == rope_inv_freq_) return;
+  const size_t floats = size_t(table.size()) * size_t(table.head_dim() / 2);
+  if (floats > rope_capacity_) {
+    if (rope_cos_) free(rope_cos_);
+    if (rope_sin_) free(rope_sin_);
+    rope_cos_ = rope_sin_ = nullptr;
+    rope_capacity_ = 0;
+    rope_cos_ = alloc(floats);
+    rope_sin_ = alloc(floats);
+    rope_capacity_ = floats;
+  }
+  synchronize();  // kernels enqueued earlier may still read the old rows
+  if (floats > 0) {
+    upload(rope_cos_, table.cos(0), floats);
+    upload(rope_sin_, table.sin(0), floats);
+  }
+  rope_positions_ = table.size();
+  rope_inv_freq_ = inv_freq;
+}
+
+void CudaBackend::rope(float* x, int64_t n, int64_t heads, int64_t first_position, const RopeTable& table) {
+  if (n <= 0) return;
+  if (first_position < 0 || first_position + n > table.size()) {
+    fail("rope: positions [", first_position, ", ", first_position + n, ") beyond the RoPE table (", table.size(), ")");
+  }
+  sync_rope_table(table);
+  cuda::launch_rope(x, n, heads, table.head_dim(), first_position, rope_cos_, rope_sin_, stream_);
+}
+
+void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                            const AttentionPlan& plan, const RopeTable& table, float* out) {
+  if (n <= 0) return;
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0) {
+    fail("attention: n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
+  }
+  if (!cuda::attention_supports_head_dim(head_dim)) {
+    fail("attention: head_dim ", head_dim, " is not supported by the CUDA backend (64 or 128)");
+  }
+  if (head_dim != table.head_dim()) fail("attention: head_dim ", head_dim, " but the RoPE table has ", table.head_dim());
+  if (plan.segments.size() > size_t(cuda::kMaxAttentionSegments)) {
+    fail("attention: ", plan.segments.size(), " segments in the plan, the CUDA kernel takes at most ",
+         cuda::kMaxAttentionSegments);
+  }
+  cuda::AttentionArgs args;
+  args.q = q;
+  args.out = out;
+  args.n = n;
+  args.n_heads = n_heads;
+  args.n_kv_heads = n_kv_heads;
+  args.head_dim = head_dim;
+  args.query_first_position = plan.query_first_position;
+  int64_t visible = 0;
+  int64_t max_position = plan.query_first_position + n - 1;
+  int64_t min_position = plan.query_first_position;
+  for (const KvSegment& s : plan.segments) {
+    cuda::AttentionSegment& d = args.segments[args.n_segments++];
+    d.k = s.k;
+    d.v = s.v;
+    d.n = s.n;
+    d.first_position = s.first_position;
+    d.position_stride = s.position_stride;
+    d.query_position = s.query_position;
+    d.causal = s.causal ? 1 : 0;
+    visible += s.n;
+    if (s.n > 0) {
+      const int64_t last = s.first_position + (s.n - 1) * s.position_stride;
+      max_position = std::max({max_position, s.first_position, last});
+      min_position = std::min({min_position, s.first_position, last});
+    }
+    max_position = std::max(max_position, s.query_position);
+  }
+  if (visible == 0) fail("attention: no visible keys");
+  if (min_position < 0) fail("attention: negative position ", min_position, " in the plan");
+  if (max_position >= table.size()) {
+    fail("attention: position ", max_position, " beyond the RoPE table (", table.size(), ")");
+  }
+  sync_rope_table(table);
+  args.cos = rope_cos_;
+  args.sin = rope_sin_;
+  const int splits = cuda::attention_splits(args, sm_count_);
+  const size_t scratch_floats = cuda::attention_scratch_floats(args, splits);
+  float* partials = scratch_floats > 0 ? scratch(attention_scratch_, attention_scratch_capacity_, scratch_floats) : nullptr;
+  cuda::launch_attention(args, splits, partials, stream_);
+}
+
+}  // namespace ltri

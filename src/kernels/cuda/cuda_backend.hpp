@@ -1,0 +1,86 @@
+#pragma once
+// The CUDA backend: the op table (ops/backend.hpp) on one GPU, f32 throughout. Memory is device
+// memory; every op is enqueued on one stream owned by the backend, and upload/download
+// synchronise with it, so callers see the same ordering as on the CPU. matmul is one cuBLAS
+// SGEMM (TF32 tensor cores off unless allow_tf32(true): f32 parity with the CPU backend is the
+// default); the element-wise ops and attention are our kernels (cuda_elementwise.cu,
+// cuda_attention.cu). Tested op by op against CpuBackend in tests/kernels/.
+//
+// This header names no CUDA type (the stream and the cuBLAS handle are opaque pointers), so
+// engine code and tests include it without the CUDA headers.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "ops/backend.hpp"
+
+struct CUstream_st;    // cudaStream_t
+struct cublasContext;  // cublasHandle_t
+
+namespace ltri {
+
+// Number of CUDA devices usable now; 0 when there is no GPU or no driver (never throws).
+int cuda_device_count();
+
+class CudaBackend : public Backend {
+ public:
+  // Throws ltri::Error ("--device cuda: no CUDA device found (...)") when there is no GPU.
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+  const char* name() const override { return "cuda"; }
+
+  float* alloc(size_t n_floats) override;
+  void free(float* p) override;
+  void upload(float* dst, const float* host_src, size_t n) override;
+  void download(float* host_dst, const float* src, size_t n) override;
+  // memmove semantics: the streaming window shifts itself down within one buffer.
+  void copy(float* dst, const float* src, size_t n) override;
+
+  void embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
+  void rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps,
+               float* out) override;
+  void matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m,
+              float* out) override;
+  void add_bias(float* x, const float* bias, int64_t n, int64_t m) override;
+  void add(float* x, const float* y, int64_t n) override;
+  void swiglu(float* gate, const float* up, int64_t n) override;
+  void rope(float* x, int64_t n, int64_t heads, int64_t first_position,
+            const RopeTable& table) override;
+  void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
+                 int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
+                 float* out) override;
+
+  // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
+  void allow_tf32(bool allow);
+  // Waits for every op enqueued so far.
+  void synchronize();
+  int device() const { return device_; }
+
+ private:
+  // Device copy of `table`'s cos/sin rows, re-uploaded when the table grew past it or has other
+  // frequencies (a row is a pure function of inv_freq and the position, so that is the key).
+  void sync_rope_table(const RopeTable& table);
+  // Device scratch of at least n floats (grown geometrically, contents not kept).
+  float* scratch(float*& buffer, size_t& capacity, size_t n);
+
+  int device_ = 0;
+  int sm_count_ = 0;
+  CUstream_st* stream_ = nullptr;
+  cublasContext* cublas_ = nullptr;
+
+  // RopeTable on the device: rope_positions_ rows of (head_dim / 2) cos and sin values.
+  float* rope_cos_ = nullptr;
+  float* rope_sin_ = nullptr;
+  size_t rope_capacity_ = 0;  // floats in each of rope_cos_, rope_sin_
+  int64_t rope_positions_ = 0;
+  std::vector<double> rope_inv_freq_;  // of the table uploaded
+
+  float* copy_scratch_ = nullptr;  // overlapping copies go through it
+  size_t copy_scratch_capacity_ = 0;
+  float* attention_scratch_ = nullptr;  // split-key partial softmaxes
+  size_t attention_scratch_capacity_ = 0;
+};
+
+}  // namespace ltri

@@ -1,0 +1,66 @@
+#pragma once
+// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_attention.cu), called by
+// CudaBackend (cuda_backend.cpp). Plain functions over device pointers and POD arguments, so the
+// .cu files need nothing of the C++20 engine headers. Every launcher enqueues on `stream` and
+// checks the launch; none synchronises.
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ltri::cuda {
+
+// out (n, dim) = table[ids[i]] rows; table (vocab, dim); ids (n) int32 on the device.
+void launch_embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out, cudaStream_t stream);
+// out (n, dim) = x / sqrt(mean(x^2) + eps) * weight, sum of squares in double as on the CPU.
+void launch_rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out,
+                    cudaStream_t stream);
+// x (n, m) += bias (m) on every row.
+void launch_add_bias(float* x, const float* bias, int64_t n, int64_t m, cudaStream_t stream);
+// x (n) += y (n).
+void launch_add(float* x, const float* y, int64_t n, cudaStream_t stream);
+// gate (n) = silu(gate) * up.
+void launch_swiglu(float* gate, const float* up, int64_t n, cudaStream_t stream);
+// Rotates x (n, heads, head_dim) in place, row i at position first_position + i; cos, sin:
+// (positions, head_dim / 2) on the device (RopeTable's layout).
+void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, int64_t first_position, const float* cos,
+                 const float* sin, cudaStream_t stream);
+
+// --- attention (cuda_attention.cu) ---
+constexpr int kMaxAttentionSegments = 8;  // plans have at most 4 today (init, retrieved, window, chunk)
+
+// KvSegment (kv/kv_policy.hpp) as the kernel reads it.
+struct AttentionSegment {
+  const float* k = nullptr;  // (n, n_kv_heads, head_dim), pre-RoPE, device
+  const float* v = nullptr;  // (n, n_kv_heads, head_dim), device
+  int64_t n = 0;
+  int64_t first_position = 0;
+  int64_t position_stride = 1;
+  int64_t query_position = -1;  // -1: query i at query_first_position + i
+  int causal = 0;
+};
+
+struct AttentionArgs {
+  const float* q = nullptr;  // (n, n_heads, head_dim), pre-RoPE, device
+  float* out = nullptr;      // (n, n_heads, head_dim), device
+  int64_t n = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t query_first_position = 0;
+  const float* cos = nullptr;  // (positions, head_dim / 2), device
+  const float* sin = nullptr;
+  int n_segments = 0;
+  AttentionSegment segments[kMaxAttentionSegments];
+};
+
+// Head dims the attention kernel is compiled for.
+bool attention_supports_head_dim(int64_t head_dim);
+// How many parts the visible keys are split into (flash-decoding), given the GPU's SM count:
+// enough blocks to fill the GPU when there are few queries, 1 when the queries alone do.
+int attention_splits(const AttentionArgs& args, int sm_count);
+// Device floats of scratch launch_attention needs for `splits` parts (0 when splits == 1).
+size_t attention_scratch_floats(const AttentionArgs& args, int splits);
+void launch_attention(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
+
+}  // namespace ltri::cuda

@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include "attention_flags.hpp"
+#include "cmd_eval_report.hpp"
 #include "cli_common.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -19,6 +20,7 @@
 #include "eval/eval_report.hpp"
 #include "eval/eval_runner.hpp"
 #include "eval/length_list.hpp"
+#include "eval/progress.hpp"
 #include "eval/task_registry.hpp"
 #include "io/model_config.hpp"
 #include "runtime/engine.hpp"
@@ -103,22 +105,6 @@ CLI::Validator niah_task_validator() {
       "TASKS");
 }
 
-// Text of a model output on one log line.
-std::string one_line(const std::string& text, size_t limit = 40) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= limit) return out + "...";
-    out += c == '\n' ? ' ' : c;
-  }
-  return out;
-}
-
-std::string format_seconds(double s) {
-  if (s < 60) return cat(int64_t(s + 0.5), " s");
-  if (s < 3600) return cat(int64_t(s / 60), " min ", int64_t(s) % 60, " s");
-  return cat(int64_t(s / 3600), " h ", int64_t(s / 60) % 60, " min");
-}
-
 // Fails now, before any model is loaded, if the results file cannot be written.
 void check_output_writable(const std::string& path, const EvalReport& empty_report) {
   if (path.empty()) return;
@@ -139,6 +125,7 @@ int run_eval(const std::string& command, const EvalOptions& o) {
   EvalConfig& config = report.config;
   config.command = command;
   config.tasks = tasks;
+  config.policies = {o.attention.policy};
   config.attention = o.attention;
   config.lengths = lengths;
   config.depths = depths;
@@ -273,7 +260,7 @@ void add_eval_options(CLI::App* app, EvalOptions& o) {
 
 Subcommand add_eval_command(CLI::App& parent) {
   auto o = std::make_shared<EvalOptions>();
-  CLI::App* app = parent.add_subcommand("eval", "Long-context retrieval benchmarks: passkey, niah (see docs/eval.md)");
+  CLI::App* app = parent.add_subcommand("eval", "Long-context benchmarks: passkey, niah, and the report grid over every task and policy (see docs/eval.md)");
   app->require_subcommand(1);
   CLI::App* passkey = app->add_subcommand("passkey", "Passkey retrieval (InfiniteBench / Landmark format)");
   add_eval_options(passkey, *o);
@@ -284,7 +271,11 @@ Subcommand add_eval_command(CLI::App& parent) {
   niah->add_option("--haystack", o->haystack, "Prose for the haystack: a text file or a directory of *.txt "
                                                "(default: the repository's data/heldout)");
   niah->add_option("--words", o->words, "Word list for keys, one word a line")->capture_default_str();
-  return {app, [o, passkey] { return run_eval(passkey->parsed() ? "passkey" : "niah", *o); }};
+  const EvalReportCommand report = add_eval_report_subcommand(app);
+  return {app, [o, passkey, report] {
+            if (report.app->parsed()) return report.execute();
+            return run_eval(passkey->parsed() ? "passkey" : "niah", *o);
+          }};
 }
 
 }  // namespace ltri::cli

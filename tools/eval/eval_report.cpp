@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 
 #include "core/error.hpp"
@@ -35,12 +36,19 @@ json attention_to_json(const AttentionOptions& a) {
           {"score_heads", a.score_heads},
           {"voting", a.voting},
           {"persist", a.persist},
+          {"retrieval_query", a.retrieval_query},
+          {"query_block", a.query_block},
           {"span_cache_tokens", a.span_cache_tokens},
           {"heads_file", a.heads_file},
           {"calibration_file", a.calibration_file}};
 }
 
 // Reads json[key] into `out`, naming the field (with its path) when it is missing or mistyped.
+// As read(), for a field added in version 2: absent from version 1 files, where `out` keeps
+// its default.
+template <class T>
+void read_v2(const json& object, const std::string& path, const char* key, T& out, int version);
+
 template <class T>
 void read(const json& object, const std::string& path, const char* key, T& out) {
   const auto it = object.find(key);
@@ -52,13 +60,19 @@ void read(const json& object, const std::string& path, const char* key, T& out) 
   }
 }
 
+template <class T>
+void read_v2(const json& object, const std::string& path, const char* key, T& out, int version) {
+  if (version < 2 && object.find(key) == object.end()) return;
+  read(object, path, key, out);
+}
+
 const json& object_at(const json& parent, const std::string& path, const char* key) {
   const auto it = parent.find(key);
   if (it == parent.end() || !it->is_object()) fail("eval results: field '", path, key, "' must be an object");
   return *it;
 }
 
-AttentionOptions attention_from_json(const json& j) {
+AttentionOptions attention_from_json(const json& j, int version) {
   AttentionOptions a;
   const std::string p = "config.attention.";
   read(j, p, "policy", a.policy);
@@ -79,6 +93,8 @@ AttentionOptions attention_from_json(const json& j) {
   read(j, p, "score_heads", a.score_heads);
   read(j, p, "voting", a.voting);
   read(j, p, "persist", a.persist);
+  read_v2(j, p, "retrieval_query", a.retrieval_query, version);
+  read_v2(j, p, "query_block", a.query_block, version);
   read(j, p, "span_cache_tokens", a.span_cache_tokens);
   read(j, p, "heads_file", a.heads_file);
   read(j, p, "calibration_file", a.calibration_file);
@@ -87,10 +103,10 @@ AttentionOptions attention_from_json(const json& j) {
 
 }  // namespace
 
-json report_to_json(const EvalReport& report) {
-  const EvalConfig& c = report.config;
-  json config = {{"command", c.command},
+json config_to_json(const EvalConfig& c) {
+  return {{"command", c.command},
                  {"tasks", c.tasks},
+                 {"policies", c.policies},
                  {"model", {{"dir", c.model_dir},
                             {"architecture", c.architecture},
                             {"max_position_embeddings", c.max_position_embeddings}}},
@@ -109,9 +125,14 @@ json report_to_json(const EvalReport& report) {
                  {"words", c.words},
                  {"device", c.device},
                  {"decoding", "greedy"}};
+}
+
+json report_to_json(const EvalReport& report) {
+  const json config = config_to_json(report.config);
   json samples = json::array();
   for (const SampleResult& s : report.samples) {
-    samples.push_back({{"task", s.task},
+    samples.push_back({{"policy", s.policy},
+                       {"task", s.task},
                        {"length", s.length},
                        {"tokens", s.tokens},
                        {"depth", s.depth},
@@ -129,25 +150,31 @@ json report_to_json(const EvalReport& report) {
                        {"context", s.context},
                        {"peak_rss_bytes", s.peak_rss_bytes},
                        {"kv_bytes", s.kv_bytes},
+                       {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 1}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 2}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
   if (!j.is_object() || j.value("format", "") != "ltri-eval") {
     fail("eval results: not an ltri eval file (no \"format\": \"ltri-eval\")");
   }
+  int version = 0;
+  read(j, "", "version", version);
+  if (version < 1 || version > 2) fail("eval results: version ", version, " is not one this build reads (1 or 2)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");
   EvalConfig& cfg = r.config;
   read(c, "config.", "command", cfg.command);
   read(c, "config.", "tasks", cfg.tasks);
+  read_v2(c, "config.", "policies", cfg.policies, version);
   read(model, "config.model.", "dir", cfg.model_dir);
   read(model, "config.model.", "architecture", cfg.architecture);
   read(model, "config.model.", "max_position_embeddings", cfg.max_position_embeddings);
-  cfg.attention = attention_from_json(object_at(c, "config.", "attention"));
+  cfg.attention = attention_from_json(object_at(c, "config.", "attention"), version);
+  if (version < 2) cfg.policies = {cfg.attention.policy};
   read(c, "config.", "lengths", cfg.lengths);
   read(c, "config.", "depths", cfg.depths);
   read(c, "config.", "samples", cfg.samples);
@@ -168,6 +195,8 @@ EvalReport report_from_json(const json& j) {
     const std::string p = cat("samples[", i, "].");
     if (!e.is_object()) fail("eval results: '", p.substr(0, p.size() - 1), "' must be an object");
     SampleResult s;
+    s.policy = cfg.attention.policy;
+    read_v2(e, p, "policy", s.policy, version);
     read(e, p, "task", s.task);
     read(e, p, "length", s.length);
     read(e, p, "tokens", s.tokens);
@@ -186,11 +215,38 @@ EvalReport report_from_json(const json& j) {
     read(e, p, "context", s.context);
     read(e, p, "peak_rss_bytes", s.peak_rss_bytes);
     read(e, p, "kv_bytes", s.kv_bytes);
+    read_v2(e, p, "kv_host_bytes", s.kv_host_bytes, version);
     read(e, p, "haystack_repeated", s.haystack_repeated);
     r.samples.push_back(std::move(s));
   }
   read(j, "", "wall_s", r.wall_s);
   return r;
+}
+
+EvalReport read_report(const std::string& path) {
+  std::ifstream in(path);
+  if (!in.good()) fail(path, ": cannot read the results file");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    fail(path, ": not valid JSON (", e.what(), ")");
+  }
+  try {
+    return report_from_json(j);
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+}
+
+EvalReport samples_of_policy(const EvalReport& report, const std::string& policy) {
+  EvalReport out;
+  out.config = report.config;
+  out.wall_s = report.wall_s;
+  for (const SampleResult& s : report.samples) {
+    if (s.policy == policy) out.samples.push_back(s);
+  }
+  return out;
 }
 
 void write_report(const EvalReport& report, const std::string& path) {

@@ -3,7 +3,7 @@
 // the run, read back by later tools such as the heat-map plot) and as Markdown tables.
 //
 // JSON (docs/eval.md has the full schema):
-//   {"format": "ltri-eval", "version": 1,
+//   {"format": "ltri-eval", "version": 2,
 //    "config": {"command", "tasks", "model", "attention": {...every --attn-* option...},
 //               "lengths", "depths", "samples", "seed", ...},
 //    "samples": [{"task", "length", "tokens", "depth", "index", "expected", "output", "score",
@@ -21,8 +21,10 @@
 namespace ltri::eval {
 
 struct EvalConfig {
-  std::string command;             // "passkey" or "niah"
+  std::string command;             // "passkey", "niah" or "report"
   std::vector<std::string> tasks;  // task names run
+  // KV policies run: one for passkey/niah (= attention.policy), the grid's for report.
+  std::vector<std::string> policies;
   std::string model_dir;
   std::string architecture;
   int64_t max_position_embeddings = 0;
@@ -43,6 +45,7 @@ struct EvalConfig {
 };
 
 struct SampleResult {
+  std::string policy;  // the KV policy it ran under
   std::string task;
   int64_t length = 0;  // requested
   int64_t tokens = 0;  // the prompt's actual tokens
@@ -60,7 +63,8 @@ struct SampleResult {
   std::string stop_reason;
   int64_t context = 0;  // the session's max_context
   size_t peak_rss_bytes = 0;
-  size_t kv_bytes = 0;
+  size_t kv_bytes = 0;       // KV cache at the end (backend memory)
+  size_t kv_host_bytes = 0;  // evicted KV the streaming policies keep in host memory
   bool haystack_repeated = false;
 };
 
@@ -71,8 +75,12 @@ struct EvalReport {
 };
 
 nlohmann::json report_to_json(const EvalReport& report);
-// Throws ltri::Error naming the field that is missing or of the wrong type.
+nlohmann::json config_to_json(const EvalConfig& config);
+// Throws ltri::Error naming the field that is missing or of the wrong type. Version 1 files
+// (before the policy grid) read with policies = {attention.policy} and kv_host_bytes 0.
 EvalReport report_from_json(const nlohmann::json& json);
+// Reads and parses a results file; throws ltri::Error naming the path.
+EvalReport read_report(const std::string& path);
 
 // Writes the JSON to `path` through a temporary file renamed over it, so a reader never sees a
 // half-written file. Throws ltri::Error naming the path if it cannot be written.
@@ -83,6 +91,9 @@ void write_report(const EvalReport& report, const std::string& path);
 std::string markdown_depth_table(const EvalReport& report, const std::string& task);
 // Accuracy (%) of every task: a row per length, a column per task, depths averaged.
 std::string markdown_task_table(const EvalReport& report);
+
+// The samples of one policy (and the same configuration).
+EvalReport samples_of_policy(const EvalReport& report, const std::string& policy);
 
 // "25%", "33.3%".
 std::string format_depth(double depth);

@@ -40,6 +40,7 @@ SampleResult run_sample(const Engine& engine, const EvalSample& sample, const Ru
                                        gen, [&](std::string_view piece) { output += piece; });
 
   SampleResult r;
+  r.policy = settings.attention.policy;
   r.task = sample.task;
   r.length = sample.requested_tokens;
   r.tokens = prompt_tokens;
@@ -58,6 +59,7 @@ SampleResult run_sample(const Engine& engine, const EvalSample& sample, const Ru
   r.context = session->max_context();
   r.peak_rss_bytes = peak_rss_bytes();
   r.kv_bytes = stats.kv_bytes;
+  r.kv_host_bytes = stats.kv_host_bytes;
   r.haystack_repeated = sample.haystack_repeated;
   return r;
 }

@@ -39,12 +39,15 @@ TaskInstance make_fwe(EvalRng& rng, int64_t length) {
   t.has_depth = false;
   t.sized_min = 40;  // enough words that ranks 2-4 appear and differ in count
   t.sized_max = int64_t(1) << 40;
+  // n is the number of words: RULER's counts for n, then the noise "..." until there are n, so
+  // each step of n adds one word and the prompt can be sized to within a token or two.
   t.sized_haystack = [vocab, shuffle_seed](int64_t n) {
     std::vector<const std::string*> words;
     for (size_t k = 0; k < vocab->size(); ++k) {
       const int64_t count = fwe_count(n, int64_t(k) + 1);
       for (int64_t c = 0; c < count; ++c) words.push_back(&(*vocab)[k]);
     }
+    while (int64_t(words.size()) < n) words.push_back(&(*vocab)[0]);
     EvalRng shuffle(shuffle_seed);
     for (size_t i = words.size(); i > 1; --i) std::swap(words[i - 1], words[shuffle.below(i)]);
     std::string text;

@@ -9,8 +9,10 @@
 //   above, the three most frequently appeared words are:
 //
 // A vocabulary of length / 50 random 6-letter words is ranked at random; word k (1-based)
-// appears floor(n * k^-2 / zeta(2)) times in a shuffled text of about n words, and the most
-// frequent "word" is the noise "..." (RULER's vocab[0]). Expected: the words of ranks 2, 3 and 4,
+// appears floor(n * k^-2 / zeta(2)) times in a shuffled text of n words, and the most frequent
+// "word" is the noise "..." (RULER's vocab[0]), which also fills the text up to exactly n words
+// (RULER leaves the text at the floors' sum; topping up with noise lets the length be met to a
+// token or two and changes only the noise's share, ~66% instead of ~61% at 4K). Expected: the words of ranks 2, 3 and 4,
 // scored by string_match_all. No depth: the answer is spread over the whole text.
 #include <cstdint>
 

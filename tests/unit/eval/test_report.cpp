@@ -84,6 +84,30 @@ TEST(Report, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back.samples[1].needle_depths, std::vector<double>{1.01});
 }
 
+TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
+  EvalReport r = example();
+  r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(j["version"], 2);
+  EXPECT_EQ(j["samples"][0]["policy"], "");
+  // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
+  j["version"] = 1;
+  j["config"].erase("policies");
+  j["config"]["attention"].erase("retrieval_query");
+  j["config"]["attention"].erase("query_block");
+  j["samples"][0].erase("policy");
+  j["samples"][0].erase("kv_host_bytes");
+  const EvalReport back = report_from_json(j);
+  EXPECT_EQ(back.config.policies, std::vector<std::string>{"streaming"});
+  EXPECT_EQ(back.samples[0].policy, "streaming");
+  EXPECT_EQ(back.samples[0].kv_host_bytes, 0u);
+  // Version 2 requires them.
+  j["version"] = 2;
+  EXPECT_THROW(report_from_json(j), Error);
+  j["version"] = 3;
+  EXPECT_THROW(report_from_json(j), Error);
+}
+
 TEST(Report, MissingOrMistypedFieldsAreNamed) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));

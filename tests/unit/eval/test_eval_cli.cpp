@@ -1,38 +1,21 @@
 // `ltri eval` through the built binary: a short passkey run end to end (exit 0, a results file
 // that parses and holds every sample; accuracy is not asserted), and the one-line errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
 #include "eval/eval_report.hpp"
-#include "test_paths.hpp"
+#include "run_ltri.hpp"
 
 namespace ltri::eval {
 namespace {
 
-struct CommandResult {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult run_ltri(const std::string& args) {
-  const std::string command = test::ltri_binary() + " " + args + " 2>&1";
-  CommandResult r;
-  std::FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string model_flag() { return "-m " + test::source_dir() + "/models/ltri-demo"; }
+using test_cli::CommandResult;
+using test_cli::last_line;
+using test_cli::model_flag;
+using test_cli::run_ltri;
 
 TEST(EvalCli, PasskeyRunsEndToEndAndWritesItsResults) {
   const std::string path = ::testing::TempDir() + "ltri_eval_cli_test.json";
@@ -59,13 +42,6 @@ TEST(EvalCli, PasskeyRunsEndToEndAndWritesItsResults) {
   EXPECT_EQ(report.samples[0].depth, 0.0);
   EXPECT_EQ(report.samples[1].depth, 1.0);
   std::remove(path.c_str());
-}
-
-// The last line of the output, which must be the one "error:" line.
-std::string last_line(const std::string& output) {
-  std::string text = output;
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
 }
 
 TEST(EvalCli, BadInputIsOneErrorLine) {

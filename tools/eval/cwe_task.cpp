@@ -68,6 +68,7 @@ TaskInstance make_cwe(const WordList& words, EvalRng& rng, int64_t length) {
   t.expected = std::vector<std::string>(pool->begin(), pool->begin() + kCommonWords);
   t.scoring = Scoring::StringMatchAll;
   t.has_depth = false;
+  t.max_new_tokens = 120;  // RULER's tokens_to_generate for cwe
   t.sized_min = kCommonWords;
   t.sized_max = int64_t(pool->size());
   t.sized_haystack = [pool, task_f, shuffle_seed](int64_t n) { return numbered_list(*pool, n, task_f, shuffle_seed); };

@@ -19,7 +19,9 @@ bool reset_peak_rss() {
 }
 
 SampleResult run_sample(const Engine& engine, const EvalSample& sample, const RunSettings& settings, int64_t index) {
-  const int64_t max_new = settings.max_new_tokens > 0 ? settings.max_new_tokens : default_max_new_tokens(sample.expected);
+  const int64_t max_new = settings.max_new_tokens > 0 ? settings.max_new_tokens
+                          : sample.max_new_tokens > 0 ? sample.max_new_tokens
+                                                      : default_max_new_tokens(sample.expected);
   const int64_t prompt_tokens = int64_t(sample.ids.size());
 
   SessionOptions options;

@@ -13,7 +13,7 @@ namespace ltri::eval {
 struct RunSettings {
   int64_t chunk = 512;          // prefill chunk (-b)
   AttentionOptions attention;   // the KV policy and its parameters
-  int64_t max_new_tokens = 0;   // 0: default_max_new_tokens(expected) of each sample
+  int64_t max_new_tokens = 0;   // 0: each sample's own (its task's; see TaskInstance::max_new_tokens)
   int64_t context = 0;          // 0: the sample's requested length (or prompt, if longer) + new tokens
 };
 

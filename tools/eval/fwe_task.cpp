@@ -37,6 +37,7 @@ TaskInstance make_fwe(EvalRng& rng, int64_t length) {
   t.expected = {(*vocab)[1], (*vocab)[2], (*vocab)[3]};
   t.scoring = Scoring::StringMatchAll;
   t.has_depth = false;
+  t.max_new_tokens = 50;  // RULER's tokens_to_generate for fwe
   t.sized_min = 40;  // enough words that ranks 2-4 appear and differ in count
   t.sized_max = int64_t(1) << 40;
   // n is the number of words: RULER's counts for n, then the noise "..." until there are n, so

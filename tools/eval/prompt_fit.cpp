@@ -158,6 +158,7 @@ EvalSample fit_sized_prompt(TaskInstance& instance, const PromptFormat& format, 
   s.ids = format.encode(s.prompt);
   s.expected = instance.expected;
   s.scoring = instance.scoring;
+  s.max_new_tokens = instance.max_new_tokens > 0 ? instance.max_new_tokens : default_max_new_tokens(instance.expected);
   s.haystack_tokens = format.count_piece(haystack);
   s.haystack_units = size_t(best);
   return s;
@@ -246,6 +247,7 @@ EvalSample fit_prompt(TaskInstance& instance, const PromptFormat& format, int64_
   s.ids = format.encode(r.prompt);
   s.expected = instance.expected;
   s.scoring = instance.scoring;
+  s.max_new_tokens = instance.max_new_tokens > 0 ? instance.max_new_tokens : default_max_new_tokens(instance.expected);
   s.haystack_tokens = format.count_piece(r.haystack);
   s.haystack_units = best.units;
   const size_t used_units = best.units + (best.words > 0 || best.bytes > 0 ? 1 : 0);

@@ -24,6 +24,7 @@ struct EvalSample {
   std::vector<int32_t> ids;  // the prompt's tokens as the model receives them (BOS included)
   std::vector<std::string> expected;
   Scoring scoring = Scoring::StringMatchAll;
+  int64_t max_new_tokens = 0;  // tokens to generate unless -n says otherwise
   // Measured depth of each target needle: haystack tokens before it / haystack tokens.
   std::vector<double> needle_depths;
   int64_t haystack_tokens = 0;

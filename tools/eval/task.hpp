@@ -58,6 +58,9 @@ struct TaskInstance {
   std::function<std::string(const std::string&)> complete_partial_unit;
   // Removed from the end of the haystack when present (kv_retrieval: the last pair's comma).
   std::string trim_haystack_suffix;
+  // Tokens to generate when -n does not say: 0 = default_max_new_tokens(expected); RULER's
+  // tokens_to_generate for answers that are lists (vt 30, cwe 120, fwe 50).
+  int64_t max_new_tokens = 0;
   // Tasks whose whole context changes with its size (cwe, fwe: word frequencies scale with the
   // list's length) give the context for a size parameter n >= sized_min instead of units;
   // prompt_fit searches n. Needles are not used then.

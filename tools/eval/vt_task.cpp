@@ -29,6 +29,7 @@ TaskInstance make_vt(EvalRng& rng, double depth) {
   t.expected = names;
   t.scoring = Scoring::StringMatchAll;
   t.haystack = noise_units('\n');
+  t.max_new_tokens = 30;  // RULER's tokens_to_generate for vt
   for (int i = 0; i <= kVtHops; ++i) {
     const std::string text = i == 0 ? cat("VAR ", names[0], " = ", value, ".")
                                     : cat("VAR ", names[size_t(i)], " = VAR ", names[size_t(i - 1)], ".");

@@ -250,6 +250,13 @@ TEST(MoreTasks, CutOffKvPairsAreCompleted) {
   EXPECT_EQ(complete_kv_pair("\"ab\": \"cd\","), "\"ab\": \"cd\",");
 }
 
+TEST(MoreTasks, ListAnswersGetRulersTokenBudget) {
+  EXPECT_EQ(sample("vt", 1024, 0.5).max_new_tokens, 30);
+  EXPECT_EQ(sample("cwe", 1024, 0.5).max_new_tokens, 120);
+  EXPECT_EQ(sample("fwe", 1024, 0.5).max_new_tokens, 50);
+  EXPECT_EQ(sample("number_string", 1024, 0.5).max_new_tokens, 16);  // int(len(" 1234567890.") / 1.5) + 8
+}
+
 TEST(MoreTasks, ScoringIsTheBenchmarksOwn) {
   EXPECT_EQ(sample("vt", 1024, 0.5).scoring, Scoring::StringMatchAll);
   EXPECT_EQ(sample("cwe", 1024, 0.5).scoring, Scoring::StringMatchAll);

@@ -194,6 +194,8 @@ int run_report(const ReportOptions& o) {
   config.prompt_template = format.name();
 
   const std::vector<GridCell> cells = grid_cells(config);
+  // A file with no samples (a run that stopped before its first) holds nothing to continue.
+  if (previous && previous->samples.empty()) previous.reset();
   if (previous) {
     check_same_settings(previous->config, config, o.output);
     report.samples = previous->samples;

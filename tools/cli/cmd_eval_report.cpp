@@ -322,7 +322,8 @@ EvalReportCommand add_eval_report_subcommand(CLI::App* eval) {
       ->check(integer_at_least(1))->capture_default_str();
   app->add_option("-t,--threads", o->threads, "CPU threads (0 = all cores)")->check(integer_at_least(0))->capture_default_str();
   app->add_flag("--chat", o->chat, "Wrap each prompt in the model's chat template (instruction-tuned models)");
-  app->add_option("--device", o->device, "Where to run: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  app->add_option("--device", o->device, "Where to run: cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   app->add_flag("--no-pictures", o->no_pictures, "Skip the PNG pictures");
   app->add_flag("-q,--quiet", o->quiet, "Only errors and warnings on stderr (no progress)");
   return {app, [o] { return run_report(*o); }};

@@ -7,7 +7,8 @@
 
 namespace ltri::eval {
 
-Canvas::Canvas(int64_t width, int64_t height, Rgb background) : image_(width, height, background.r, background.g, background.b) {}
+Canvas::Canvas(int64_t width, int64_t height, Rgb background)
+    : image_(width, height, background.r, background.g, background.b) {}
 
 void Canvas::fill_rect(int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c) {
   for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, height()); ++y) {
@@ -47,7 +48,8 @@ void Canvas::text(int64_t x, int64_t y, std::string_view s, Rgb c, int scale) {
     const int64_t gx = x + int64_t(i) * kGlyphAdvance * scale;
     for (int row = 0; row < kGlyphHeight; ++row) {
       for (int col = 0; col < kGlyphWidth; ++col) {
-        if (glyph_pixel(s[i], col, row)) fill_rect(gx + col * scale, y + row * scale, gx + (col + 1) * scale, y + (row + 1) * scale, c);
+        if (!glyph_pixel(s[i], col, row)) continue;
+        fill_rect(gx + col * scale, y + row * scale, gx + (col + 1) * scale, y + (row + 1) * scale, c);
       }
     }
   }

@@ -103,7 +103,9 @@ std::vector<std::string> write_report_pictures(const EvalReport& report, const s
   const EvalConfig& c = report.config;
   const bool any_depth = std::any_of(c.tasks.begin(), c.tasks.end(), [](const std::string& t) { return task_has_depth(t); });
   if (any_depth) {
-    for (const std::string& policy : c.policies) save(render_heatmap(depth_heatmap(report, policy)), stem + "_heatmap_" + policy + ".png", written);
+    for (const std::string& policy : c.policies) {
+      save(render_heatmap(depth_heatmap(report, policy)), stem + "_heatmap_" + policy + ".png", written);
+    }
   }
   save(render_line_chart(accuracy_chart(report)), stem + "_accuracy.png", written);
 

@@ -53,6 +53,7 @@ struct EvalOptions {
   bool chat = false;
   std::string device = "cpu";
   AttentionOptions attention;
+  std::string question = "after";  // question placement: after | both (InfLLM's variant)
   bool quiet = false;
 };
 
@@ -135,6 +136,8 @@ int run_eval(const std::string& command, const EvalOptions& o) {
   config.max_new_tokens = o.n_predict;
   config.context = o.context;
   config.device = o.device;
+  const QuestionPlacement placement = parse_question_placement(o.question);
+  config.question_placement = question_placement_name(placement);
   check_output_writable(o.output, report);
 
   // Task sources first: a missing haystack or word list fails before gigabytes of weights load.
@@ -187,7 +190,7 @@ int run_eval(const std::string& command, const EvalOptions& o) {
     for (const std::string& task : tasks) {
       for (double depth : depths) {
         for (int64_t index = 0; index < o.samples; ++index) {
-          const EvalSample sample = make_sample(task, sources, format, uint64_t(o.seed), length, depth, index);
+          const EvalSample sample = make_sample(task, sources, format, uint64_t(o.seed), length, depth, index, placement);
           if (sample.haystack_repeated && !warned_repeat) {
             log_warn(cat(config.haystack, ": the text ran out at ", format_length(length),
                          " tokens; the haystack repeats it from the beginning"));
@@ -216,7 +219,10 @@ int run_eval(const std::string& command, const EvalOptions& o) {
   std::string tables;
   for (const std::string& task : tasks) {
     tables += cat("\n", task, ": accuracy (%), ", o.attention.policy, " attention, ", o.samples,
-                  " sample(s) per cell, seed ", o.seed, ", ", format.name(), " template, question after the context\n\n");
+                  " sample(s) per cell, seed ", o.seed, ", ", format.name(), " template, ",
+                  placement == QuestionPlacement::AfterContext ? "question after the context"
+                                                               : "question before and after the context (InfLLM variant)",
+                  "\n\n");
     tables += markdown_depth_table(report, task);
   }
   if (tasks.size() > 1) {
@@ -253,6 +259,10 @@ void add_eval_options(CLI::App* app, EvalOptions& o) {
   app->add_option("--device", o.device, "Where to run: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   add_attention_flags(app, o.attention);
+  app->add_option("--question", o.question,
+                  "Question placement: after (the context, as RULER / InfiniteBench) or both (also before it: "
+                  "InfLLM's variant, labelled in the outputs)")
+      ->check(CLI::IsMember({"after", "both"}))->capture_default_str();
   app->add_flag("-q,--quiet", o.quiet, "Only errors and warnings on stderr (no progress)");
 }
 

@@ -55,6 +55,7 @@ TEST(EvalCli, BadInputIsOneErrorLine) {
       {"eval passkey " + m + " --lengths 12q", 2, "error: --lengths: '12q' is not a length like 4k or 4096"},
       {"eval passkey " + m + " --depths 0", 2, "error: --depths: must be >= 1, got 0"},
       {"eval passkey " + m + " --samples 0", 2, "error: --samples: must be >= 1, got 0"},
+      {"eval passkey " + m + " --question first", 2, "error: --question: first not in {after,both}"},
       {"eval niah " + m + " --task niah_single_9", 2, "error: --task: unknown task 'niah_single_9' (one of: niah_single_1,"},
       {"eval niah " + m + " --haystack /nonexistent/hay.txt --lengths 1k", 1,
        "error: /nonexistent/hay.txt: haystack file not found"},

@@ -29,7 +29,7 @@ class CudaModel : public ::testing::Test {
     if (cuda_device_count() == 0) return;
     const std::string dir = test::source_dir() + "/models/ltri-demo";
     ModelLoadOptions cpu_options;
-    cpu_options.threads = 2;
+    cpu_options.threads = 0;  // all cores: this runs on the GPU machine
     cpu_ = std::make_unique<Engine>(Engine::load(dir, cpu_options));
     ModelLoadOptions gpu_options;
     gpu_options.device = Device::Cuda;

@@ -24,7 +24,7 @@ class LlamaModel : public Model {
   std::unique_ptr<Session> new_session(const SessionOptions& options) const override;
   size_t weight_bytes() const override { return weights_.n_params * sizeof(float); }
 
-  Backend& backend() const { return *backend_; }
+  Backend& backend() const override { return *backend_; }
   const LlamaWeights& weights() const { return weights_; }
   const std::string& dir() const { return dir_; }
 

@@ -14,6 +14,8 @@
 
 namespace ltri {
 
+class Backend;  // ops/backend.hpp
+
 enum class Device { Cpu, Cuda };
 
 struct ModelLoadOptions {
@@ -63,6 +65,9 @@ class Model {
   virtual const ModelConfig& config() const = 0;
   virtual std::unique_ptr<Session> new_session(const SessionOptions& options = {}) const = 0;
   virtual size_t weight_bytes() const = 0;  // bytes of weights resident for compute
+  // The backend running the model: its stats() (bytes uploaded/downloaded, device memory now and
+  // at peak) and reset_peak() for benchmarks. Include ops/backend.hpp to use it.
+  virtual Backend& backend() const = 0;
 };
 
 }  // namespace ltri

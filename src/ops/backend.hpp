@@ -16,6 +16,14 @@
 
 namespace ltri {
 
+// Memory traffic and footprint of one backend (Backend::stats()), for benchmarks and reports.
+struct BackendStats {
+  uint64_t h2d_bytes = 0;  // host -> backend bytes copied by upload() since creation
+  uint64_t d2h_bytes = 0;  // backend -> host bytes copied by download() since creation
+  size_t device_bytes = 0;       // bytes allocated through alloc() and not yet freed
+  size_t device_peak_bytes = 0;  // most device_bytes since creation or the last reset_peak()
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -30,6 +38,13 @@ class Backend {
   virtual void download(float* host_dst, const float* src, size_t n) = 0;
   // Copies n floats within backend memory.
   virtual void copy(float* dst, const float* src, size_t n) = 0;
+
+  // Bytes moved and held so far. CUDA counts every upload/download and every alloc/free; the
+  // CPU backend counts alloc/free (host memory held for weights, KV, activations) and leaves
+  // h2d/d2h at 0 (its upload/download are copies within host memory). Default: all zero.
+  virtual BackendStats stats() const { return {}; }
+  // Restarts device_peak_bytes from the bytes allocated now.
+  virtual void reset_peak() {}
 
   // out (n, dim) = table[ids[i]] rows; table (vocab, dim).
   virtual void embed(const float* table, const int32_t* ids, int64_t n, int64_t dim,

@@ -32,10 +32,15 @@ float* CpuBackend::alloc(size_t n_floats) {
   void* p = std::aligned_alloc(64, bytes);
   if (!p) fail("out of host memory allocating ", bytes >> 20, " MiB");
   std::memset(p, 0, bytes);
+  allocations_.on_alloc(p, bytes);
   return static_cast<float*>(p);
 }
 
-void CpuBackend::free(float* p) { std::free(p); }
+void CpuBackend::free(float* p) {
+  if (!p) return;
+  allocations_.on_free(p);
+  std::free(p);
+}
 void CpuBackend::upload(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * 4); }
 void CpuBackend::download(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * 4); }
 void CpuBackend::copy(float* dst, const float* src, size_t n) { std::memmove(dst, src, n * 4); }

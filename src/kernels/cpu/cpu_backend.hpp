@@ -6,6 +6,7 @@
 // against, so it stays simple where speed does not matter.
 #include <vector>
 
+#include "ops/allocation_counter.hpp"
 #include "ops/backend.hpp"
 
 namespace ltri {
@@ -20,6 +21,9 @@ class CpuBackend : public Backend {
   void upload(float* dst, const float* host_src, size_t n) override;
   void download(float* host_dst, const float* src, size_t n) override;
   void copy(float* dst, const float* src, size_t n) override;
+  // alloc/free counted (host memory); h2d/d2h stay 0: upload/download are host copies.
+  BackendStats stats() const override { return allocations_.stats(); }
+  void reset_peak() override { allocations_.reset_peak(); }
 
   void embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
   void rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps,
@@ -54,6 +58,7 @@ class CpuBackend : public Backend {
                      float* out);
 
   int threads_;
+  AllocationCounter allocations_;
   // Attention scratch, grown geometrically and reused (no allocation once warm).
   std::vector<float> keys_;     // (visible, n_kv_heads, head_dim), keys rotated to their positions
   std::vector<int64_t> query_positions_;    // distinct placements: -1 or a fixed query_position

@@ -66,6 +66,7 @@ float* CudaBackend::alloc(size_t n_floats) {
          cudaGetErrorString(status), ")");
   }
   LTRI_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+  allocations_.on_alloc(p, bytes);
   return static_cast<float*>(p);
 }
 
@@ -73,19 +74,22 @@ void CudaBackend::free(float* p) {
   if (!p) return;
   // Ops still enqueued may read p; and free() runs in destructors, so it never throws.
   (void)cudaStreamSynchronize(stream_);
+  allocations_.on_free(p);
   (void)cudaFree(p);
 }
 
 void CudaBackend::upload(float* dst, const float* host_src, size_t n) {
   if (n == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
-  synchronize();  // the caller may reuse host_src as soon as this returns
+  synchronize();
+  allocations_.on_upload(n * sizeof(float));  // the caller may reuse host_src as soon as this returns
 }
 
 void CudaBackend::download(float* host_dst, const float* src, size_t n) {
   if (n == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   synchronize();
+  allocations_.on_download(n * sizeof(float));
 }
 
 float* CudaBackend::scratch(float*& buffer, size_t& capacity, size_t n) {

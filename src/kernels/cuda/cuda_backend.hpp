@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/allocation_counter.hpp"
 #include "ops/backend.hpp"
 
 struct CUstream_st;    // cudaStream_t
@@ -37,6 +38,9 @@ class CudaBackend : public Backend {
   void download(float* host_dst, const float* src, size_t n) override;
   // memmove semantics: the streaming window shifts itself down within one buffer.
   void copy(float* dst, const float* src, size_t n) override;
+  // Every upload/download and every alloc/free, scratch buffers included.
+  BackendStats stats() const override { return allocations_.stats(); }
+  void reset_peak() override { allocations_.reset_peak(); }
 
   void embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
   void rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps,
@@ -69,6 +73,7 @@ class CudaBackend : public Backend {
   int sm_count_ = 0;
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
+  AllocationCounter allocations_;
 
   // RopeTable on the device: rope_positions_ rows of (head_dim / 2) cos and sin values.
   float* rope_cos_ = nullptr;

@@ -1,10 +1,10 @@
 #include "model/llama_weights.hpp"
 
 #include <cmath>
-#include <random>
 
 #include "core/error.hpp"
 #include "io/safetensors.hpp"
+#include "model/random_normal.hpp"
 
 namespace ltri {
 
@@ -78,8 +78,8 @@ LlamaWeights load_llama_weights(const std::string& dir, const ModelConfig& confi
 }
 
 LlamaWeights random_llama_weights(const ModelConfig& config, uint64_t seed, Backend& backend) {
-  std::mt19937_64 rng(seed);
   std::vector<float> host;
+  uint64_t stream = 0;  // the tensor's index in build()'s order: its own random stream
   // fan_in > 0: normal(0, 1/sqrt(fan_in)); 0: embeddings, normal(0, 1); -1: norms, ones;
   // -2: biases, zeros.
   auto make = [&](const std::string&, const std::vector<int64_t>& shape, const std::string&,
@@ -90,9 +90,10 @@ LlamaWeights random_llama_weights(const ModelConfig& config, uint64_t seed, Back
     if (fan_in == -1.0) {
       std::fill(host.begin(), host.end(), 1.0f);
     } else if (fan_in >= 0.0) {
-      std::normal_distribution<float> normal(0.0f, fan_in > 0 ? float(1.0 / std::sqrt(fan_in)) : 1.0f);
-      for (float& x : host) x = normal(rng);
+      const float stddev = fan_in > 0 ? float(1.0 / std::sqrt(fan_in)) : 1.0f;
+      fill_random_normal(seed, stream, stddev, host.data(), host.size());
     }
+    ++stream;
     BackendBuffer buf(backend, host.size());
     backend.upload(buf.data(), host.data(), host.size());
     return buf;

@@ -5,9 +5,14 @@
 namespace ltri::cli {
 
 void add_attention_flags(CLI::App* app, AttentionOptions& o) {
-  const char* group = "Attention (KV policy, see docs/kv-policies.md)";
   app->add_option("--attn", o.policy, "KV policy: full, streaming, infllm or ltri")
-      ->check(CLI::IsMember({"full", "streaming", "infllm", "ltri"}))->capture_default_str()->group(group);
+      ->check(CLI::IsMember({"full", "streaming", "infllm", "ltri"}))->capture_default_str()
+      ->group(kAttentionFlagGroup);
+  add_attention_parameter_flags(app, o);
+}
+
+void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
+  const char* group = kAttentionFlagGroup;
   app->add_option("--attn-init", o.n_init, "Initial tokens kept visible (attention sinks)")
       ->check(integer_at_least(0))->capture_default_str()->group(group);
   app->add_option("--attn-local", o.n_local, "Recent tokens kept visible (local window)")

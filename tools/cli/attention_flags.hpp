@@ -11,4 +11,11 @@ namespace ltri::cli {
 // outlive parsing). Value checks that need no model happen here, as usage errors.
 void add_attention_flags(CLI::App* app, AttentionOptions& options);
 
+// The --attn-* parameters alone, for a command that registers its own --attn (ltri bench takes
+// a list of policies there).
+void add_attention_parameter_flags(CLI::App* app, AttentionOptions& options);
+
+// The help group both put their options in.
+constexpr const char* kAttentionFlagGroup = "Attention (KV policy, see docs/kv-policies.md)";
+
 }  // namespace ltri::cli

@@ -311,50 +311,11 @@ TEST(Cli, tokenize_needs_only_tokenizer_json) {
   EXPECT_EQ(json_ids(f.out), json_ids(r.out));
 }
 
-void expect_bench_json(const ProcessResult& r, int64_t n_prompt, int64_t n_gen) {
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  const nlohmann::json doc = nlohmann::json::parse(r.out);
-  ASSERT_TRUE(doc.contains("tests")) << r.out;
-  ASSERT_EQ(doc["tests"].size(), 2u) << r.out;
-  const nlohmann::json& pp = doc["tests"][0];
-  const nlohmann::json& tg = doc["tests"][1];
-  EXPECT_EQ(pp["test"], "pp" + std::to_string(n_prompt));
-  EXPECT_EQ(pp["n_prompt"], n_prompt);
-  EXPECT_EQ(pp["n_gen"], 0);
-  EXPECT_EQ(tg["test"], "tg" + std::to_string(n_gen));
-  EXPECT_EQ(tg["n_prompt"], 0);
-  EXPECT_EQ(tg["n_gen"], n_gen);
-  for (const nlohmann::json& t : doc["tests"]) {
-    EXPECT_EQ(t["samples_ms"].size(), 1u);
-    EXPECT_GT(t["avg_ts"].get<double>(), 0.0);
-  }
-  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
-}
-
-TEST(Cli, bench_prints_json_with_pp_and_tg) {
-  const ProcessResult r = ltri({"bench", "-m", demo_dir(), "-p", "64", "-n", "4", "-r", "1", "-o", "json", "-t", "1"});
-  expect_bench_json(r, 64, 4);
-  const nlohmann::json doc = nlohmann::json::parse(r.out);
-  EXPECT_EQ(doc["params"], 15733632);  // the sum of the demo checkpoint's tensor sizes
-  EXPECT_EQ(doc["random_weights"], false);
-}
-
-TEST(Cli, bench_with_random_weights_from_a_config_file) {
-  const std::string config = test::fixtures_dir() + "/tiny/llama_gqa_bf16/config.json";
-  const ProcessResult r =
-      ltri({"bench", "--random-weights", "--config", config, "-p", "32", "-n", "2", "-r", "1", "-o", "json"});
-  expect_bench_json(r, 32, 2);
-  EXPECT_EQ(nlohmann::json::parse(r.out)["random_weights"], true);
-  // Markdown by default: a table on stdout.
-  const ProcessResult md = ltri({"bench", "--random-weights", "--config", config, "-p", "8", "-n", "2", "-r", "1"});
-  ASSERT_EQ(md.exit_code, 0) << describe(md);
-  EXPECT_NE(md.out.find("| pp8 |"), std::string::npos) << md.out;
-  EXPECT_NE(md.out.find("| tg2 |"), std::string::npos) << md.out;
-}
+// Running `ltri bench`: tests/unit/cli/test_cli_bench.cpp.
 
 // The bench configs must stay loadable and true to their names. (Running the 100M one takes
-// ~3.5 s of random-weight setup on 2 cores, too slow for this binary; the tiny config above
-// covers the same code path.)
+// ~3.5 s of random-weight setup on 2 cores, too slow for this binary; test_cli_bench.cpp's
+// tiny config covers the same code path.)
 TEST(Cli, bench_configs_parse_and_match_their_names) {
   const ModelConfig c100m = load_model_config(test::source_dir() + "/bench/configs/llama-100m.json");
   EXPECT_NEAR(double(count_parameters(c100m)), 100e6, 5e6);

@@ -8,10 +8,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attention_flags.hpp"
@@ -61,6 +63,9 @@ struct ReportOptions {
   std::string device = "cpu";
   AttentionOptions attention;  // the --attn-* parameters shared by every policy
   bool no_pictures = false;
+  std::string imports;  // results files of other parts of the grid, comma-separated
+  bool no_run = false;  // only write the Markdown and pictures of what is done
+  std::string part;     // "I/N": this process runs every N-th cell of the grid, from the I-th
   bool quiet = false;
 };
 
@@ -88,6 +93,24 @@ std::vector<std::string> parse_tasks(const std::string& list) {
   }
   if (tasks.empty()) fail("--tasks: no task given");
   return tasks;
+}
+
+// "3/8" -> {3, 8}: part 3 of 8 (1 <= I <= N).
+std::pair<int64_t, int64_t> parse_part(const std::string& text) {
+  const size_t slash = text.find('/');
+  int64_t i = 0, n = 0;
+  try {
+    size_t used_i = 0, used_n = 0;
+    if (slash != std::string::npos) {
+      i = std::stoll(text.substr(0, slash), &used_i);
+      n = std::stoll(text.substr(slash + 1), &used_n);
+    }
+    if (slash == std::string::npos || used_i != slash || used_n != text.size() - slash - 1) i = n = 0;
+  } catch (const std::exception&) {
+    i = n = 0;
+  }
+  if (n < 1 || i < 1 || i > n) fail("--part: expected I/N with 1 <= I <= N, like 3/8, got '", text, "'");
+  return {i, n};
 }
 
 std::vector<std::string> parse_policies(const std::string& list) {
@@ -174,43 +197,80 @@ int run_report(const ReportOptions& o) {
   if (needs(task_needs_prose)) {
     config.haystack = o.haystack.empty() ? std::string(LTRI_DEFAULT_HAYSTACK) : o.haystack;
     if (config.haystack.empty()) fail("--haystack: no default haystack in this build; give --haystack FILE");
-    prose = ProseText::load(config.haystack);
+    if (!o.no_run) prose = ProseText::load(config.haystack);
   }
   if (needs(task_needs_words)) {
     config.words = o.words;
-    words = WordList::load(o.words);
+    if (!o.no_run) words = WordList::load(o.words);
   }
 
-  ModelLoadOptions load;
-  load.device = device;
-  load.threads = o.threads;
-  const Engine engine = Engine::load(model_dir_from_flag(o.model_dir), load);
-  const ModelConfig& model_config = engine.model().config();
-  config.model_dir = engine.model_dir();
-  config.architecture = architecture_name(model_config.architecture);
-  config.max_position_embeddings = model_config.max_position_embeddings;
-  config.threads = omp_get_max_threads();
-  const PromptFormat format = o.chat ? PromptFormat::chat(engine.tokenizer()) : PromptFormat::plain(engine.tokenizer());
-  config.prompt_template = format.name();
-
-  const std::vector<GridCell> cells = grid_cells(config);
+  std::vector<EvalReport> parts;
+  for (const std::string& path : split_list(o.imports)) parts.push_back(read_report(path));
   // A file with no samples (a run that stopped before its first) holds nothing to continue.
   if (previous && previous->samples.empty()) previous.reset();
+
+  // The model: loaded to run samples; with --no-run its description comes from the results.
+  std::optional<Engine> engine;
+  std::optional<PromptFormat> format;
+  if (o.no_run) {
+    const EvalConfig* done = previous ? &previous->config : !parts.empty() ? &parts[0].config : nullptr;
+    if (done == nullptr) fail("--no-run: nothing to report: ", o.output, " holds no samples and no --import given");
+    config.model_dir = done->model_dir;
+    config.architecture = done->architecture;
+    config.max_position_embeddings = done->max_position_embeddings;
+    config.threads = done->threads;
+    config.prompt_template = done->prompt_template;
+  } else {
+    ModelLoadOptions load;
+    load.device = device;
+    load.threads = o.threads;
+    engine.emplace(Engine::load(model_dir_from_flag(o.model_dir), load));
+    const ModelConfig& model_config = engine->model().config();
+    config.model_dir = engine->model_dir();
+    config.architecture = architecture_name(model_config.architecture);
+    config.max_position_embeddings = model_config.max_position_embeddings;
+    config.threads = omp_get_max_threads();
+    format.emplace(o.chat ? PromptFormat::chat(engine->tokenizer()) : PromptFormat::plain(engine->tokenizer()));
+    config.prompt_template = format->name();
+  }
+
+  const std::vector<GridCell> cells = grid_cells(config);
   if (previous) {
     check_same_settings(previous->config, config, o.output);
     report.samples = previous->samples;
     report.wall_s = previous->wall_s;
   }
-  const std::vector<GridCell> pending = pending_cells(cells, report.samples);
+  const std::vector<std::string> import_paths = split_list(o.imports);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const int64_t added = import_samples(report, parts[i], cells, import_paths[i]);
+    log_info(cat("report: imported ", added, " samples from ", import_paths[i]));
+  }
+  if (!parts.empty()) write_report(report, o.output);
+  std::vector<GridCell> pending = o.no_run ? std::vector<GridCell>{} : pending_cells(cells, report.samples);
+  if (!o.part.empty()) {
+    // Cells dealt round-robin over the grid's order, so every part gets short and long prompts.
+    const auto [part, n_parts] = parse_part(o.part);
+    std::vector<GridCell> mine;
+    for (size_t c = size_t(part - 1); c < cells.size(); c += size_t(n_parts)) {
+      const GridCell& cell = cells[c];
+      if (std::any_of(pending.begin(), pending.end(), [&](const GridCell& p) {
+            return p.task == cell.task && p.length == cell.length && p.depth == cell.depth && p.index == cell.index &&
+                   p.policy == cell.policy;
+          })) {
+        mine.push_back(cell);
+      }
+    }
+    pending = std::move(mine);
+  }
   if (previous) {
-    log_info(cat("report: continuing ", o.output, ": ", cells.size() - pending.size(), " of ", cells.size(),
-                 " samples already done"));
+    log_info(cat("report: continuing ", o.output, ": ", cells.size() - pending_cells(cells, report.samples).size(),
+                 " of ", cells.size(), " samples already done"));
   }
   const int64_t longest = *std::max_element(config.lengths.begin(), config.lengths.end());
   if (std::count(config.policies.begin(), config.policies.end(), "full") > 0 &&
-      longest > model_config.max_position_embeddings) {
+      longest > config.max_position_embeddings && !pending.empty()) {
     log_warn(cat("--lengths ", format_length(longest), " is beyond the model's max_position_embeddings (",
-                 model_config.max_position_embeddings, "): full attention runs past its trained length"));
+                 config.max_position_embeddings, "): full attention runs past its trained length"));
   }
 
   RunSettings settings;
@@ -225,7 +285,7 @@ int run_report(const ReportOptions& o) {
   if (!pending.empty()) {
     const int64_t shortest = *std::min_element(config.lengths.begin(), config.lengths.end());
     for (const std::string& task : config.tasks) {
-      make_sample(task, sources, format, config.seed, shortest, task_depths(task, config.depths)[0], 0, placement);
+      make_sample(task, sources, *format, config.seed, shortest, task_depths(task, config.depths)[0], 0, placement);
     }
   }
 
@@ -240,7 +300,7 @@ int run_report(const ReportOptions& o) {
     const GridCell& cell = pending[i];
     if (!sample || sample->task != cell.task || sample->requested_tokens != cell.length ||
         sample->depth != cell.depth || i == 0 || pending[i - 1].index != cell.index) {
-      sample = make_sample(cell.task, sources, format, config.seed, cell.length, cell.depth, cell.index, placement);
+      sample = make_sample(cell.task, sources, *format, config.seed, cell.length, cell.depth, cell.index, placement);
       if (sample->haystack_repeated && !warned_repeat) {
         log_warn(cat(config.haystack, ": the text ran out at ", format_length(cell.length),
                      " tokens; the haystack repeats it from the beginning"));
@@ -248,13 +308,15 @@ int run_report(const ReportOptions& o) {
       }
     }
     settings.attention.policy = cell.policy;
-    report.samples.push_back(run_sample(engine, *sample, settings, cell.index));
+    report.samples.push_back(run_sample(*engine, *sample, settings, cell.index));
     const SampleResult& r = report.samples.back();
     report.wall_s = wall_before + wall.elapsed_ms() / 1000.0;
     write_report(report, o.output);
     eta.add(cell.length, run_timer.elapsed_ms() / 1000.0);
-    const size_t done = cells.size() - pending.size() + i + 1;
-    log_info(cat("report [", done, "/", cells.size(), "] ", cell.policy, " ", cell.task, " ",
+    // A part counts its own cells.
+    const size_t total = o.part.empty() ? cells.size() : pending.size();
+    const size_t done = total - pending.size() + i + 1;
+    log_info(cat("report [", done, "/", total, "] ", cell.policy, " ", cell.task, " ",
                  format_length(cell.length), cell.depth == kNoDepth ? std::string() : " depth " + format_depth(cell.depth),
                  " #", cell.index, ": ", r.tokens, " tokens, ",
                  r.correct ? "correct" : r.score > 0 ? "partial" : "wrong", " (\"", one_line(r.output), "\"), prefill ",
@@ -325,6 +387,16 @@ EvalReportCommand add_eval_report_subcommand(CLI::App* eval) {
   app->add_option("--device", o->device, "Where to run: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   app->add_flag("--no-pictures", o->no_pictures, "Skip the PNG pictures");
+  app->add_option("--import", o->imports,
+                  "Results files of other runs of parts of this grid (other tasks, lengths, depths or policies; "
+                  "everything else the same), comma-separated: their samples count as done");
+  app->add_option("--part", o->part,
+                  "I/N: run only every N-th cell of the grid from the I-th (N processes or machines share one grid; "
+                  "merge their files with --import)")
+      ->check(validator_from([](const std::string& v) { parse_part(v); }, "--part", "I/N"));
+  app->add_flag("--no-run", o->no_run,
+                "Run nothing: write the Markdown and pictures of the samples done (in -o and --import); no model "
+                "is loaded");
   app->add_flag("-q,--quiet", o->quiet, "Only errors and warnings on stderr (no progress)");
   return {app, [o] { return run_report(*o); }};
 }

@@ -73,16 +73,58 @@ const nlohmann::json* at_path(const nlohmann::json& j, const std::string& path) 
 
 }  // namespace
 
-void check_same_settings(const EvalConfig& previous, const EvalConfig& current, const std::string& path) {
+namespace {
+
+// "seed: 20261122 in the file, 5 now" for the first field (but the thread count) where the two
+// settings differ, or "" when they agree.
+std::string settings_difference(const EvalConfig& previous, const EvalConfig& current) {
   nlohmann::json a = config_to_json(previous), b = config_to_json(current);
   a.erase("threads");
   b.erase("threads");
   const std::string diff = first_difference(a, b, "");
-  if (diff.empty()) return;
+  if (diff.empty()) return "";
   const nlohmann::json* was = at_path(a, diff);
   const nlohmann::json* now = at_path(b, diff);
-  fail(path, ": made with different settings, cannot continue it (", diff, ": ", was ? was->dump() : "absent",
-       " in the file, ", now ? now->dump() : "absent", " now); give another -o or the file's settings");
+  return cat(diff, ": ", was ? was->dump() : "absent", " in the file, ", now ? now->dump() : "absent", " now");
+}
+
+}  // namespace
+
+void check_same_settings(const EvalConfig& previous, const EvalConfig& current, const std::string& path) {
+  const std::string diff = settings_difference(previous, current);
+  if (diff.empty()) return;
+  fail(path, ": made with different settings, cannot continue it (", diff, "); give another -o or the file's settings");
+}
+
+int64_t import_samples(EvalReport& report, const EvalReport& part, const std::vector<GridCell>& cells,
+                       const std::string& path) {
+  // The grid's shape may differ between parts; what each sample ran with may not.
+  EvalConfig a = part.config, b = report.config;
+  a.tasks = b.tasks;
+  a.policies = b.policies;
+  a.attention.policy = b.attention.policy;
+  a.lengths = b.lengths;
+  a.depths = b.depths;
+  a.samples = b.samples;
+  // A part without prose or word tasks names no haystack or word list.
+  if (a.haystack.empty() || b.haystack.empty()) a.haystack = b.haystack;
+  if (a.words.empty() || b.words.empty()) a.words = b.words;
+  const std::string diff = settings_difference(a, b);
+  if (!diff.empty()) fail(path, ": made with different settings, cannot import it (", diff, ")");
+
+  int64_t added = 0;
+  for (const SampleResult& r : part.samples) {
+    const auto is_cell = [&](const GridCell& c) { return is_sample_of(r, c); };
+    const auto cell = std::find_if(cells.begin(), cells.end(), is_cell);
+    if (cell == cells.end()) continue;
+    const bool have = std::any_of(report.samples.begin(), report.samples.end(),
+                                  [&](const SampleResult& s) { return is_sample_of(s, *cell); });
+    if (have) continue;
+    report.samples.push_back(r);
+    ++added;
+  }
+  report.wall_s += part.wall_s;
+  return added;
 }
 
 }  // namespace ltri::eval

@@ -34,4 +34,11 @@ std::vector<GridCell> pending_cells(const std::vector<GridCell>& cells, const st
 // field that differs and both values.
 void check_same_settings(const EvalConfig& previous, const EvalConfig& current, const std::string& path);
 
+// Adds to `report` the samples of `part` (another run's results, read from `path`) that are
+// cells of `cells` and not yet in `report`, and returns how many it added. Parts of one grid run
+// in separate processes or machines (other tasks, lengths, depths or policies) are merged this
+// way; anything else that changes results must be the same (else ltri::Error naming the field).
+int64_t import_samples(EvalReport& report, const EvalReport& part, const std::vector<GridCell>& cells,
+                       const std::string& path);
+
 }  // namespace ltri::eval

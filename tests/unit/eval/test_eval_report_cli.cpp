@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -96,6 +97,67 @@ TEST(EvalReportCli, GridRunsEndToEndAndAnInterruptedRunContinues) {
   fs::remove_all(dir);
 }
 
+TEST(EvalReportCli, PartsRunApartAreMergedByImport) {
+  const std::string dir = scratch_dir();
+  // The grid of grid_flags() in two parts, one policy each, as two machines would run it.
+  const std::string part_flags = "eval report " + model_flag() + " --attn-local 128 --attn-init 16 --lengths 512 " +
+                                 "--tasks passkey,fwe --depths 1 -n 4 -t 2 --no-pictures";
+  ASSERT_EQ(run_ltri(part_flags + " --attn full -o " + dir + "/a.json").status, 0);
+  ASSERT_EQ(run_ltri(part_flags + " --attn streaming -o " + dir + "/b.json").status, 0);
+  const EvalReport a = read_report(dir + "/a.json"), b = read_report(dir + "/b.json");
+  ASSERT_EQ(a.samples.size(), 2u);
+  ASSERT_EQ(b.samples.size(), 2u);
+
+  const std::string merged = dir + "/merged.json";
+  CommandResult r = run_ltri(grid_flags() + " --no-run --import " + dir + "/a.json," + dir + "/b.json -o " + merged);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("imported 2 samples from " + dir + "/b.json"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| length \\ policy | full | streaming |"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("report [1/4]"), std::string::npos) << "nothing runs: " << r.output;
+  const EvalReport m = read_report(merged);
+  ASSERT_EQ(m.samples.size(), 4u);
+  for (const SampleResult& s : m.samples) {
+    const EvalReport& from = s.policy == "full" ? a : b;
+    const bool same = std::any_of(from.samples.begin(), from.samples.end(), [&](const SampleResult& p) {
+      return p.task == s.task && p.prefill_ms == s.prefill_ms && p.output == s.output;
+    });
+    EXPECT_TRUE(same) << s.policy << " " << s.task;
+  }
+  EXPECT_GT(fs::file_size(dir + "/merged_heatmap_streaming.png"), 100u);
+
+  // A part made with other settings is refused, naming the field.
+  ASSERT_EQ(run_ltri(part_flags + " --attn streaming --seed 7 -o " + dir + "/c.json").status, 0);
+  r = run_ltri(grid_flags() + " --no-run --import " + dir + "/c.json -o " + dir + "/merged2.json");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(last_line(r.output), "error: " + dir + "/c.json: made with different settings, cannot import it (seed: 7 in "
+                                 "the file, 20261122 now)");
+  // Nothing to report.
+  r = run_ltri(grid_flags() + " --no-run -o " + dir + "/empty.json");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(last_line(r.output), "error: --no-run: nothing to report: " + dir +
+                                     "/empty.json holds no samples and no --import given");
+  fs::remove_all(dir);
+}
+
+TEST(EvalReportCli, PartsDealTheGridRoundRobin) {
+  const std::string dir = scratch_dir();
+  ASSERT_EQ(run_ltri(grid_flags() + " --no-pictures --part 1/3 -o " + dir + "/p1.json").status, 0);
+  ASSERT_EQ(run_ltri(grid_flags() + " --no-pictures --part 3/3 -o " + dir + "/p3.json").status, 0);
+  // The grid's 4 cells in order: passkey full, passkey streaming, fwe full, fwe streaming.
+  const EvalReport p1 = read_report(dir + "/p1.json"), p3 = read_report(dir + "/p3.json");
+  ASSERT_EQ(p1.samples.size(), 2u);  // cells 1 and 4
+  EXPECT_EQ(p1.samples[0].task + " " + p1.samples[0].policy, "passkey full");
+  EXPECT_EQ(p1.samples[1].task + " " + p1.samples[1].policy, "fwe streaming");
+  ASSERT_EQ(p3.samples.size(), 1u);  // cell 3
+  EXPECT_EQ(p3.samples[0].task + " " + p3.samples[0].policy, "fwe full");
+  // Merged, one cell is still missing: the report shows what is there and runs nothing.
+  const CommandResult r =
+      run_ltri(grid_flags() + " --no-run --import " + dir + "/p1.json," + dir + "/p3.json -o " + dir + "/m.json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(read_report(dir + "/m.json").samples.size(), 3u);
+  fs::remove_all(dir);
+}
+
 TEST(EvalReportCli, BadFlagsAreOneErrorLine) {
   struct Case {
     std::string args;
@@ -109,6 +171,8 @@ TEST(EvalReportCli, BadFlagsAreOneErrorLine) {
       {m + " --lengths 4q", 2, "error: --lengths: '4q' is not a length like 4k or 4096"},
       {m + " --question sideways", 2, "error: --question: sideways not in {after,both}"},
       {m + " --depths 0", 2, "error: --depths: must be >= 1, got 0"},
+      {m + " --part 4/3", 2, "error: --part: expected I/N with 1 <= I <= N, like 3/8, got '4/3'"},
+      {m + " --part 2", 2, "error: --part: expected I/N with 1 <= I <= N, like 3/8, got '2'"},
       {m + " --tasks cwe --lengths 300", 1, "error: --lengths: 300 is shorter than the smallest cwe prompt"},
       {"eval report " + model_flag() + " -o /nonexistent-dir/r.json", 1,
        "error: /nonexistent-dir/r.json: cannot write the results"},

@@ -213,8 +213,11 @@ int run_report(const ReportOptions& o) {
   std::optional<Engine> engine;
   std::optional<PromptFormat> format;
   if (o.no_run) {
-    const EvalConfig* done = previous ? &previous->config : !parts.empty() ? &parts[0].config : nullptr;
-    if (done == nullptr) fail("--no-run: nothing to report: ", o.output, " holds no samples and no --import given");
+    const EvalConfig* done = previous ? &previous->config : nullptr;
+    for (const EvalReport& part : parts) {
+      if (done == nullptr && !part.samples.empty()) done = &part.config;
+    }
+    if (done == nullptr) fail("--no-run: nothing to report: ", o.output, " and the --import files hold no samples");
     config.model_dir = done->model_dir;
     config.architecture = done->architecture;
     config.max_position_embeddings = done->max_position_embeddings;

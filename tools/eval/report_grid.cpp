@@ -98,6 +98,8 @@ void check_same_settings(const EvalConfig& previous, const EvalConfig& current, 
 
 int64_t import_samples(EvalReport& report, const EvalReport& part, const std::vector<GridCell>& cells,
                        const std::string& path) {
+  // A part stopped before its first sample was written before its model loaded: nothing in it.
+  if (part.samples.empty()) return 0;
   // The grid's shape may differ between parts; what each sample ran with may not.
   EvalConfig a = part.config, b = report.config;
   a.tasks = b.tasks;

@@ -135,7 +135,7 @@ TEST(EvalReportCli, PartsRunApartAreMergedByImport) {
   r = run_ltri(grid_flags() + " --no-run -o " + dir + "/empty.json");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_EQ(last_line(r.output), "error: --no-run: nothing to report: " + dir +
-                                     "/empty.json holds no samples and no --import given");
+                                     "/empty.json and the --import files hold no samples");
   fs::remove_all(dir);
 }
 

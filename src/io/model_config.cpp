@@ -244,6 +244,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   // Qwen2 configs carry a sliding_window that only applies when use_sliding_window is true
   // (transformers drops it otherwise).
   if (c.architecture == Architecture::Qwen2 && !f.bool_or("use_sliding_window", false)) c.sliding_window = 0;
+  c.torch_dtype = f.has("dtype") ? f.string_or("dtype", "") : f.string_or("torch_dtype", "");
   c.hidden_act = f.string_or("hidden_act", "silu");
   if (c.hidden_act != "silu") {
     fail(source, ": hidden_act '", io::printable(c.hidden_act), "' is not supported (supported: silu)");

@@ -42,6 +42,7 @@ struct ModelConfig {
   int64_t bos_token_id = -1;   // -1 = none
   std::vector<int64_t> eos_token_ids;  // eos_token_id may be an int or a list
   std::string hidden_act = "silu";     // only silu is supported
+  std::string torch_dtype;  // as written ("bfloat16", "float32", ...; transformers 5: "dtype"); "" if absent
 };
 
 // Throws ltri::Error "<path>: <problem>" (broken JSON, missing/invalid field, unknown

@@ -8,8 +8,25 @@
 #include "core/error.hpp"
 #include "io/model_config.hpp"
 #include "kv/policy_factory.hpp"
+#include "model/gpu_memory_estimate.hpp"
 
 namespace ltri {
+
+namespace {
+
+// One line before any weight is uploaded when the GPU cannot hold the model and the session
+// the caller plans (without one: the weights and one default chunk's activations).
+void check_model_fits(const ModelConfig& config, const ModelLoadOptions& options,
+                      const Backend& backend) {
+  const std::optional<size_t> free_bytes = backend.device_free_bytes();
+  if (!free_bytes) return;
+  const DType matrix_dtype = matrix_device_dtype(options.weights, auto_checkpoint_dtype(config, options.random_weights), backend);
+  GpuMemoryEstimate need = estimate_gpu_memory(config, matrix_dtype, options.planned_session.value_or(SessionOptions{}));
+  if (!options.planned_session) need.kv = 0;
+  check_gpu_memory(need, *free_bytes, 0);
+}
+
+}  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOptions& options) {
   namespace fs = std::filesystem;
@@ -28,9 +45,10 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOption
   } else {
     backend = make_cpu_backend(options.threads);
   }
+  if (options.device == Device::Cuda) check_model_fits(config, options, *backend);
   LlamaWeights weights = options.random_weights
-                             ? random_llama_weights(config, options.random_seed, *backend)
-                             : load_llama_weights(dir, config, *backend);
+                             ? random_llama_weights(config, options.random_seed, *backend, options.weights)
+                             : load_llama_weights(dir, config, *backend, options.weights);
   return std::make_unique<LlamaModel>(std::move(config), std::move(backend), std::move(weights), dir);
 }
 
@@ -57,6 +75,13 @@ LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& option
                                         : c_.max_position_embeddings;
   chunk_ = std::min(options.chunk, max_context_);
   observer_ = options.observer;
+  // A device with memory of its own: this session's KV and activations must fit in what the
+  // weights and other sessions left free (one line now rather than out of memory mid-prompt).
+  if (const std::optional<size_t> free_bytes = backend_.device_free_bytes()) {
+    GpuMemoryEstimate need = estimate_gpu_memory(c_, DType::F32, options);
+    need.weights = 0;
+    check_gpu_memory(need, *free_bytes, 0);
+  }
   policy_ = make_kv_policy(options.attention, {backend_, c_, max_context_, chunk_, model.dir()});
   const int64_t q_dim = c_.num_attention_heads * c_.head_dim;
   const int64_t kv_dim = c_.num_key_value_heads * c_.head_dim;
@@ -112,15 +137,15 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   // Token ids travel as raw 32-bit words in a float buffer so the op table needs no int type.
   static_assert(sizeof(int32_t) == sizeof(float));
   b.upload(ids_.data(), reinterpret_cast<const float*>(ids), size_t(n));
-  b.embed(w.embed.data(), reinterpret_cast<const int32_t*>(ids_.data()), n, hidden, x_.data());
+  b.embed_weight(w.embed.ref(), reinterpret_cast<const int32_t*>(ids_.data()), n, hidden, x_.data());
 
   for (int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     // Attention block.
     b.rmsnorm(x_.data(), L.attn_norm.data(), n, hidden, eps, h_.data());
-    b.matmul(h_.data(), L.wq.data(), n, hidden, n_heads * hd, q_.data());
-    b.matmul(h_.data(), L.wk.data(), n, hidden, n_kv * hd, k_.data());
-    b.matmul(h_.data(), L.wv.data(), n, hidden, n_kv * hd, v_.data());
+    b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q_.data());
+    b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k_.data());
+    b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v_.data());
     if (c_.attention_bias) {
       b.add_bias(q_.data(), L.bq.data(), n, n_heads * hd);
       b.add_bias(k_.data(), L.bk.data(), n, n_kv * hd);
@@ -129,14 +154,14 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
     const AttentionPlan& plan = policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
     if (observer_) observer_->on_attention(l, q_.data(), n, n_heads, plan, rope_);
     b.attention(q_.data(), n, n_heads, n_kv, hd, plan, rope_, attn_.data());
-    b.matmul(attn_.data(), L.wo.data(), n, n_heads * hd, hidden, h_.data());
+    b.matmul_weight(attn_.data(), L.wo.ref(), n, n_heads * hd, hidden, h_.data());
     b.add(x_.data(), h_.data(), n * hidden);
     // MLP block: down(silu(gate(h)) * up(h)).
     b.rmsnorm(x_.data(), L.mlp_norm.data(), n, hidden, eps, h_.data());
-    b.matmul(h_.data(), L.w_gate.data(), n, hidden, ffn, gate_.data());
-    b.matmul(h_.data(), L.w_up.data(), n, hidden, ffn, up_.data());
+    b.matmul_weight(h_.data(), L.w_gate.ref(), n, hidden, ffn, gate_.data());
+    b.matmul_weight(h_.data(), L.w_up.ref(), n, hidden, ffn, up_.data());
     b.swiglu(gate_.data(), up_.data(), n * ffn);
-    b.matmul(gate_.data(), L.w_down.data(), n, ffn, hidden, h_.data());
+    b.matmul_weight(gate_.data(), L.w_down.ref(), n, ffn, hidden, h_.data());
     b.add(x_.data(), h_.data(), n * hidden);
   }
   policy_->end_chunk(n);
@@ -144,7 +169,7 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   if (logits && first_row < n) {
     const int64_t rows = n - first_row;
     b.rmsnorm(x_.data() + first_row * hidden, w.final_norm.data(), rows, hidden, eps, h_.data());
-    b.matmul(h_.data(), w.output_matrix(), rows, hidden, c_.vocab_size, logits_.data());
+    b.matmul_weight(h_.data(), w.output_matrix(), rows, hidden, c_.vocab_size, logits_.data());
     b.download(logits, logits_.data(), size_t(rows * c_.vocab_size));
   }
 }

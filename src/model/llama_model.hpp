@@ -22,7 +22,7 @@ class LlamaModel : public Model {
 
   const ModelConfig& config() const override { return config_; }
   std::unique_ptr<Session> new_session(const SessionOptions& options) const override;
-  size_t weight_bytes() const override { return weights_.n_params * sizeof(float); }
+  size_t weight_bytes() const override { return weights_.bytes; }
 
   Backend& backend() const override { return *backend_; }
   const LlamaWeights& weights() const { return weights_; }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -18,14 +19,6 @@ class Backend;  // ops/backend.hpp
 
 enum class Device { Cpu, Cuda };
 
-struct ModelLoadOptions {
-  Device device = Device::Cpu;
-  int threads = 0;  // 0 = all cores
-  // Seeded random weights from config.json alone (benchmarks at real shapes, no download).
-  bool random_weights = false;
-  uint64_t random_seed = 1;
-};
-
 struct SessionOptions {
   // Tokens the session may hold; 0 = no cap for the streaming policies (their KV memory does
   // not grow with the context), the model's max_position_embeddings for `full`.
@@ -34,6 +27,24 @@ struct SessionOptions {
   AttentionOptions attention;  // which KV policy and its parameters (--attn ...)
   // Analysis tools only: sees every layer's queries and plan (CPU backend; not owned).
   AttentionObserver* observer = nullptr;
+};
+
+// The dtype weight matrices (q/k/v/o, gate/up/down, lm_head, embedding table) are held in for
+// compute. Auto: the checkpoint's dtype where the backend computes with it (bf16 on CUDA), f32
+// otherwise (the CPU backend is f32 throughout). Norms, biases, activations and KV stay f32.
+enum class WeightPrecision { Auto, F32, Bf16 };
+
+struct ModelLoadOptions {
+  Device device = Device::Cpu;
+  int threads = 0;  // 0 = all cores
+  // Seeded random weights from config.json alone (benchmarks at real shapes, no download).
+  bool random_weights = false;
+  uint64_t random_seed = 1;
+  WeightPrecision weights = WeightPrecision::Auto;
+  // CUDA: the session the caller will open, so the GPU memory check before loading counts its
+  // KV and activations too (without it, weights and one default chunk's activations only;
+  // every new_session checks its own KV again against what is free then).
+  std::optional<SessionOptions> planned_session;
 };
 
 // Called during prefill after each chunk: tokens done, tokens in this call.

@@ -9,8 +9,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
+#include "core/dtype.hpp"
 #include "kv/kv_policy.hpp"
 #include "ops/rope_table.hpp"
 
@@ -22,6 +24,13 @@ struct BackendStats {
   uint64_t d2h_bytes = 0;  // backend -> host bytes copied by download() since creation
   size_t device_bytes = 0;       // bytes allocated through alloc() and not yet freed
   size_t device_peak_bytes = 0;  // most device_bytes since creation or the last reset_peak()
+};
+
+// A weight matrix (matmul weight, embedding table) in backend memory and the dtype it is held
+// in there: F32 everywhere, BF16 on backends whose supports_weight_dtype says so (CUDA).
+struct WeightRef {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
 };
 
 class Backend {
@@ -38,6 +47,12 @@ class Backend {
   virtual void download(float* host_dst, const float* src, size_t n) = 0;
   // Copies n floats within backend memory.
   virtual void copy(float* dst, const float* src, size_t n) = 0;
+  // Copies `bytes` raw bytes from host memory (any alignment) into backend memory: weights in a
+  // 16-bit dtype, stored two elements per float of an alloc()'d buffer.
+  virtual void upload_bytes(void* dst, const void* host_src, size_t bytes) = 0;
+  // Bytes of device memory free now, where the backend has a device of its own (CUDA:
+  // cudaMemGetInfo); nullopt for host memory.
+  virtual std::optional<size_t> device_free_bytes() const { return std::nullopt; }
 
   // Bytes moved and held so far. CUDA counts every upload/download and every alloc/free; the
   // CPU backend counts alloc/free (host memory held for weights, KV, activations) and leaves
@@ -55,6 +70,13 @@ class Backend {
   // out (n, m) = x (n, k) . w^T, w (m, k) as stored by nn.Linear; one GEMM over all n rows.
   virtual void matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m,
                       float* out) = 0;
+  // Whether matmul_weight / embed_weight take weights held in `dtype` (F32: every backend).
+  virtual bool supports_weight_dtype(DType dtype) const { return dtype == DType::F32; }
+  // matmul with w (m, k) in w.dtype. Backends computing bf16 weights round x to bf16 and
+  // accumulate in f32. The default takes F32 weights only (through matmul).
+  virtual void matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out);
+  // embed with table (vocab, dim) in table.dtype; out is f32. Default: F32 only (through embed).
+  virtual void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out);
   // x (n, m) += bias (m) on every row.
   virtual void add_bias(float* x, const float* bias, int64_t n, int64_t m) = 0;
   // x (n) += y (n): the residual stream.

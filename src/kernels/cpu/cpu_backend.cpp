@@ -44,6 +44,9 @@ void CpuBackend::free(float* p) {
 void CpuBackend::upload(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * 4); }
 void CpuBackend::download(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * 4); }
 void CpuBackend::copy(float* dst, const float* src, size_t n) { std::memmove(dst, src, n * 4); }
+void CpuBackend::upload_bytes(void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memcpy(dst, src, bytes);
+}
 
 void CpuBackend::embed(const float* table, const int32_t* ids, int64_t n, int64_t dim,
                        float* out) {

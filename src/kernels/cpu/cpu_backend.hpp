@@ -21,6 +21,7 @@ class CpuBackend : public Backend {
   void upload(float* dst, const float* host_src, size_t n) override;
   void download(float* host_dst, const float* src, size_t n) override;
   void copy(float* dst, const float* src, size_t n) override;
+  void upload_bytes(void* dst, const void* host_src, size_t bytes) override;
   // alloc/free counted (host memory); h2d/d2h stay 0: upload/download are host copies.
   BackendStats stats() const override { return allocations_.stats(); }
   void reset_peak() override { allocations_.reset_peak(); }

@@ -43,7 +43,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
-  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_}) {
+  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_}) {
     if (p) (void)cudaFree(p);
   }
   if (cublas_) (void)cublasDestroy(cublas_);
@@ -92,6 +92,20 @@ void CudaBackend::download(float* host_dst, const float* src, size_t n) {
   allocations_.on_download(n * sizeof(float));
 }
 
+void CudaBackend::upload_bytes(void* dst, const void* host_src, size_t bytes) {
+  if (bytes == 0) return;
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  synchronize();
+  allocations_.on_upload(bytes);
+}
+
+std::optional<size_t> CudaBackend::device_free_bytes() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  LTRI_CUDA_CHECK(cudaSetDevice(device_));
+  LTRI_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
+}
+
 float* CudaBackend::scratch(float*& buffer, size_t& capacity, size_t n) {
   if (n > capacity) {
     if (buffer) free(buffer);
@@ -131,6 +145,27 @@ void CudaBackend::matmul(const float* x, const float* w, int64_t n, int64_t k, i
   const float alpha = 1.0f, beta = 0.0f;
   LTRI_CUDA_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w, int(k), x,
                               int(k), &beta, out, int(m)));
+}
+
+void CudaBackend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
+  if (w.dtype == DType::F32) return matmul(x, static_cast<const float*>(w.data), n, k, m, out);
+  if (w.dtype != DType::BF16) fail("matmul: the cuda backend has no ", dtype_name(w.dtype), " weights");
+  if (n <= 0 || m <= 0) return;
+  // x rounded to bf16 so both GEMM inputs are bf16 (cuBLAS has no bf16 x f32 GEMM); the sums run
+  // in f32. Same column-major reading as matmul: out^T (m, n) = w (m, k) . x^T (k, n).
+  const size_t x_elements = size_t(n) * size_t(k);
+  uint16_t* x_bf16 = reinterpret_cast<uint16_t*>(scratch(bf16_scratch_, bf16_scratch_capacity_, (x_elements + 1) / 2));
+  cuda::launch_f32_to_bf16(x, x_bf16, int64_t(x_elements), stream_);
+  const float alpha = 1.0f, beta = 0.0f;
+  LTRI_CUDA_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w.data, CUDA_R_16BF,
+                               int(k), x_bf16, CUDA_R_16BF, int(k), &beta, out, CUDA_R_32F, int(m), CUBLAS_COMPUTE_32F,
+                               CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaBackend::embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
+  if (table.dtype == DType::F32) return embed(static_cast<const float*>(table.data), ids, n, dim, out);
+  if (table.dtype != DType::BF16) fail("embed: the cuda backend has no ", dtype_name(table.dtype), " weights");
+  cuda::launch_embed_bf16(static_cast<const uint16_t*>(table.data), ids, n, dim, out, stream_);
 }
 
 void CudaBackend::add_bias(float* x, const float* bias, int64_t n, int64_t m) {

@@ -1,10 +1,13 @@
 #pragma once
-// The CUDA backend: the op table (ops/backend.hpp) on one GPU, f32 throughout. Memory is device
-// memory; every op is enqueued on one stream owned by the backend, and upload/download
+// The CUDA backend: the op table (ops/backend.hpp) on one GPU, f32 activations and KV. Memory is
+// device memory; every op is enqueued on one stream owned by the backend, and upload/download
 // synchronise with it, so callers see the same ordering as on the CPU. matmul is one cuBLAS
 // SGEMM (TF32 tensor cores off unless allow_tf32(true): f32 parity with the CPU backend is the
-// default); the element-wise ops and attention are our kernels (cuda_elementwise.cu,
-// cuda_attention.cu). Tested op by op against CpuBackend in tests/kernels/.
+// default). Weights may also be bf16 (matmul_weight, embed_weight): the activations are rounded
+// to bf16 in a scratch buffer and one cublasGemmEx multiplies bf16 x bf16 with f32 accumulation
+// and f32 output, so an 8B model's weights take 16 GB instead of 32. The element-wise ops and
+// attention are our kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_attention.cu). Tested op
+// by op against CpuBackend in tests/kernels/.
 //
 // This header names no CUDA type (the stream and the cuBLAS handle are opaque pointers), so
 // engine code and tests include it without the CUDA headers.
@@ -38,6 +41,9 @@ class CudaBackend : public Backend {
   void download(float* host_dst, const float* src, size_t n) override;
   // memmove semantics: the streaming window shifts itself down within one buffer.
   void copy(float* dst, const float* src, size_t n) override;
+  void upload_bytes(void* dst, const void* host_src, size_t bytes) override;
+  // cudaMemGetInfo's free bytes on this device.
+  std::optional<size_t> device_free_bytes() const override;
   // Every upload/download and every alloc/free, scratch buffers included.
   BackendStats stats() const override { return allocations_.stats(); }
   void reset_peak() override { allocations_.reset_peak(); }
@@ -47,6 +53,9 @@ class CudaBackend : public Backend {
                float* out) override;
   void matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m,
               float* out) override;
+  bool supports_weight_dtype(DType dtype) const override { return dtype == DType::F32 || dtype == DType::BF16; }
+  void matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) override;
+  void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
   void add_bias(float* x, const float* bias, int64_t n, int64_t m) override;
   void add(float* x, const float* y, int64_t n) override;
   void swiglu(float* gate, const float* up, int64_t n) override;
@@ -86,6 +95,8 @@ class CudaBackend : public Backend {
   size_t copy_scratch_capacity_ = 0;
   float* attention_scratch_ = nullptr;  // split-key partial softmaxes
   size_t attention_scratch_capacity_ = 0;
+  float* bf16_scratch_ = nullptr;  // (n, k) activations rounded to bf16, two per float
+  size_t bf16_scratch_capacity_ = 0;
 };
 
 }  // namespace ltri

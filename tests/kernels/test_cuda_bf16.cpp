@@ -61,11 +61,12 @@ TEST(CudaBf16, matmul_matches_cpu_f32_on_the_same_bf16_values) {
 
     // 1) x rounded to bf16 on the host as the GPU rounds it: both sides multiply the same
     // values exactly (bf16 x bf16 products are exact in f32) and differ only in the order of
-    // the f32 sums, as SGEMM vs OpenBLAS do (1e-5 in CudaOps.matmul_matches_cpu).
+    // the f32 sums, as SGEMM vs OpenBLAS do (1e-5 in CudaOps.matmul_matches_cpu for k <= 1024;
+    // the sums' rounding grows like sqrt(k), and k reaches 4095 here, hence 5e-5).
     const std::vector<float> x_rounded = from_bf16(to_bf16(x));
     std::vector<float> want_rounded(size_t(n * m));
     cpu.matmul(x_rounded.data(), w.data(), n, k, m, want_rounded.data());
-    EXPECT_LT(scaled_max_error(got, want_rounded), 1e-5) << "n " << n << " k " << k << " m " << m;
+    EXPECT_LT(scaled_max_error(got, want_rounded), 5e-5) << "n " << n << " k " << k << " m " << m;
 
     // 2) Against f32 x: rounding x to bf16 (relative error <= 2^-9 per element, random signs)
     // moves each output by ~2^-9 / sqrt(3) of its scale in rms; the max over a few thousand

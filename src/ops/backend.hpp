@@ -77,6 +77,10 @@ class Backend {
   virtual void matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out);
   // embed with table (vocab, dim) in table.dtype; out is f32. Default: F32 only (through embed).
   virtual void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out);
+  // The precision attention computes in where the backend has a choice, set by the model from
+  // its weights' dtype: F32 (the default; parity with the CPU backend) or BF16 (CUDA: prefill on
+  // tensor cores, q, k, v rounded to bf16, f32 sums). Backends without a choice ignore it.
+  virtual void set_attention_precision(DType) {}
   // x (n, m) += bias (m) on every row.
   virtual void add_bias(float* x, const float* bias, int64_t n, int64_t m) = 0;
   // x (n) += y (n): the residual stream.

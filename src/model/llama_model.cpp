@@ -49,6 +49,9 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOption
   LlamaWeights weights = options.random_weights
                              ? random_llama_weights(config, options.random_seed, *backend, options.weights)
                              : load_llama_weights(dir, config, *backend, options.weights);
+  // A model computing with bf16 weights is a bf16 model: its attention may round q, k, v to bf16
+  // too (CUDA: tensor cores for prefill). f32 weights keep f32 attention and CPU/CUDA parity.
+  backend->set_attention_precision(weights.embed.dtype);
   return std::make_unique<LlamaModel>(std::move(config), std::move(backend), std::move(weights), dir);
 }
 

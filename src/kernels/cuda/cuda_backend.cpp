@@ -56,6 +56,16 @@ void CudaBackend::allow_tf32(bool allow) {
 
 void CudaBackend::synchronize() { LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
+void CudaBackend::set_attention_precision(DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16) {
+    fail("attention: the cuda backend computes in F32 or BF16, not ", dtype_name(dtype));
+  }
+  int major = 0;
+  LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+  // bf16 mma.sync needs sm_80; an older GPU keeps f32 attention.
+  attention_precision_ = dtype == DType::BF16 && major >= 8 ? DType::BF16 : DType::F32;
+}
+
 float* CudaBackend::alloc(size_t n_floats) {
   const size_t bytes = std::max<size_t>(1, n_floats) * sizeof(float);
   void* p = nullptr;
@@ -257,6 +267,15 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   sync_rope_table(table);
   args.cos = rope_cos_;
   args.sin = rope_sin_;
+  // Chunks of queries on a model with bf16 weights go to tensor cores; decode and short chunks
+  // (too few rows to fill a 64-row tile) stay on the f32 kernel and its split keys.
+  if (attention_precision_ == DType::BF16 && n >= kMmaMinQueries && cuda::attention_mma_supports(args)) {
+    const int splits = cuda::attention_mma_splits(args, sm_count_);
+    const size_t scratch_floats = cuda::attention_mma_scratch_floats(args, splits);
+    float* partials = scratch_floats > 0 ? scratch(attention_scratch_, attention_scratch_capacity_, scratch_floats) : nullptr;
+    cuda::launch_attention_mma(args, splits, partials, stream_);
+    return;
+  }
   const int splits = cuda::attention_splits(args, sm_count_);
   const size_t scratch_floats = cuda::attention_scratch_floats(args, splits);
   float* partials = scratch_floats > 0 ? scratch(attention_scratch_, attention_scratch_capacity_, scratch_floats) : nullptr;

@@ -67,6 +67,10 @@ class CudaBackend : public Backend {
 
   // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
   void allow_tf32(bool allow);
+  // BF16: attention over chunks of at least kMmaMinQueries queries runs on tensor cores
+  // (cuda_attention_mma.cu; needs compute capability 8.0, else F32 stays); F32: the f32 kernel.
+  void set_attention_precision(DType dtype) override;
+  static constexpr int64_t kMmaMinQueries = 16;
   // Waits for every op enqueued so far.
   void synchronize();
   int device() const { return device_; }
@@ -80,6 +84,7 @@ class CudaBackend : public Backend {
 
   int device_ = 0;
   int sm_count_ = 0;
+  DType attention_precision_ = DType::F32;
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   AllocationCounter allocations_;

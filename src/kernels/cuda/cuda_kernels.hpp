@@ -1,8 +1,8 @@
 #pragma once
-// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_attention.cu), called by
-// CudaBackend (cuda_backend.cpp). Plain functions over device pointers and POD arguments, so the
-// .cu files need nothing of the C++20 engine headers. Every launcher enqueues on `stream` and
-// checks the launch; none synchronises.
+// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_attention.cu,
+// cuda_attention_mma.cu), called by CudaBackend (cuda_backend.cpp). Plain functions over device
+// pointers and POD arguments, so the .cu files need nothing of the C++20 engine headers. Every
+// launcher enqueues on `stream` and checks the launch; none synchronises.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -69,5 +69,18 @@ int attention_splits(const AttentionArgs& args, int sm_count);
 // Device floats of scratch launch_attention needs for `splits` parts (0 when splits == 1).
 size_t attention_scratch_floats(const AttentionArgs& args, int splits);
 void launch_attention(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
+
+// --- attention on tensor cores (cuda_attention_mma.cu) ---
+// The same contract as launch_attention, computed with q, k, v and p rounded to bf16 and f32
+// accumulation (mma.sync); for prefill of models whose weights are bf16 (CudaBackend chooses).
+// Whether it takes these arguments: head_dim 64 or 128, and 16-byte aligned q, out, K, V and
+// RoPE rows (it reads them as float4 / float2).
+bool attention_mma_supports(const AttentionArgs& args);
+// Parts the visible keys are split into (its blocks hold 64 rows, twice the f32 kernel's).
+int attention_mma_splits(const AttentionArgs& args, int sm_count);
+// Device floats of scratch launch_attention_mma needs for `splits` parts (0 when splits == 1).
+size_t attention_mma_scratch_floats(const AttentionArgs& args, int splits);
+// Needs a device of compute capability 8.0 or later.
+void launch_attention_mma(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
 
 }  // namespace ltri::cuda

@@ -32,6 +32,10 @@ struct AttentionOptions {
   double lambda = 1.0;          // dynamic index: retained fraction r_v = min(1, lambda * r_a)
   int64_t index_max = 32;       // m_max: at most this many vectors per span
   std::string score_heads = "retrieval";  // retrieval | mean: which heads score spans
+  // mean | retrieval: which heads' attention forms the segmentation map that spans are cut
+  // from (a [choice] of the spec). The mean, because the bundled model's theta was calibrated
+  // on it (measured in docs/kv-policies.md).
+  std::string seg_heads = "mean";
   // ltri: which queries score spans: "mean" (the chunk's mean query, the spec's default) or
   // "max" (each span's best score over the chunk's queries, so a short question at the end
   // of a long chunk counts; measured in docs/kv-policies.md). infllm always uses the mean.

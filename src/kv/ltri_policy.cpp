@@ -25,7 +25,7 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
 }
 
 int64_t LtriPolicy::segmentation_head(int64_t layer) const {
-  const int64_t head = params_.layers[size_t(layer)].score_head;
+  const int64_t head = params_.layers[size_t(layer)].seg_head;
   return head < 0 ? BandCollector::kMeanOfHeads : head;
 }
 

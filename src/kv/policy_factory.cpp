@@ -132,6 +132,9 @@ void check_ltri_options(const AttentionOptions& o) {
   if (o.score_heads != "retrieval" && o.score_heads != "mean") {
     fail("--attn-score-heads ", o.score_heads, ": expected retrieval or mean");
   }
+  if (o.seg_heads != "retrieval" && o.seg_heads != "mean") {
+    fail("--attn-seg-heads ", o.seg_heads, ": expected retrieval or mean");
+  }
   check_at_least("--attn-span-cache", o.span_cache_tokens, 0);
   check_at_least("--attn-query-block", o.query_block, 1);
   if (o.retrieval_query != "mean" && o.retrieval_query != "max") {
@@ -153,9 +156,12 @@ std::vector<LtriLayerSetup> ltri_layers(const AttentionOptions& o, const PolicyS
       LtriLayerSetup& L = layers[size_t(l)];
       L.vote_weight = heads.best_score(l);
       // A layer without a retrieval head (best score under the threshold) scores with the mean.
-      if (o.score_heads == "retrieval" && heads.best_score(l) >= heads.threshold) L.score_head = heads.best_head(l);
+      if (heads.best_score(l) >= heads.threshold) {
+        if (o.score_heads == "retrieval") L.score_head = heads.best_head(l);
+        if (o.seg_heads == "retrieval") L.seg_head = heads.best_head(l);
+      }
     }
-  } else if (!p.model_dir.empty() && o.score_heads == "retrieval") {
+  } else if (!p.model_dir.empty() && (o.score_heads == "retrieval" || o.seg_heads == "retrieval")) {
     warn_once(cat(p.model_dir, ": no ltri_heads.json (run `ltri heads`); ltri scores spans with the mean of heads"));
   }
 
@@ -168,6 +174,10 @@ std::vector<LtriLayerSetup> ltri_layers(const AttentionOptions& o, const PolicyS
         (cal.phi >= 0.0 && std::abs(cal.phi - o.phi) > 1e-9)) {
       warn_once(cat(cal_path, ": theta was calibrated with span_min ", cal.span_min, ", span_max ", cal.span_max,
                     ", phi ", cal.phi, "; running with ", o.span_min, ", ", o.span_max, ", ", o.phi));
+    }
+    if (!cal.segmentation_heads.empty() && cal.segmentation_heads != o.seg_heads) {
+      warn_once(cat(cal_path, ": theta was calibrated on the ", cal.segmentation_heads,
+                    " segmentation map; running with --attn-seg-heads ", o.seg_heads));
     }
   } else if (cal_path.empty() && !theta_given && !p.model_dir.empty()) {
     warn_once(cat(p.model_dir, ": no ltri_calibration.json (run `ltri calibrate`); ltri uses --attn-theta ", o.theta,

@@ -94,6 +94,13 @@ SpanCalibration load_span_calibration(const std::string& path, int64_t n_layers)
     }
     (std::string(name) == "span_min" ? cal.span_min : cal.span_max) = j[name].get<int64_t>();
   }
+  if (j.contains("segmentation_heads")) {
+    const json& s = j["segmentation_heads"];
+    if (!s.is_string() || (s.get<std::string>() != "mean" && s.get<std::string>() != "retrieval")) {
+      fail(path, ": field 'segmentation_heads' must be \"mean\" or \"retrieval\"");
+    }
+    cal.segmentation_heads = s.get<std::string>();
+  }
   return cal;
 }
 

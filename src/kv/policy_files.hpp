@@ -26,6 +26,10 @@ struct SpanCalibration {
   double phi = -1.0;
   int64_t span_min = -1;
   int64_t span_max = -1;
+  // Whose attention the calibration segmented: "mean" | "retrieval" ("" where the file does
+  // not say). theta only fits maps made the same way: one head's rows are far sharper than
+  // the mean of heads.
+  std::string segmentation_heads;
 };
 
 RetrievalHeads load_retrieval_heads(const std::string& path, int64_t n_layers, int64_t n_heads);

@@ -50,6 +50,9 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
       ->check(integer_at_least(1))->capture_default_str()->group(group);
   app->add_option("--attn-score-heads", o.score_heads, "ltri: heads that score spans: retrieval or mean")
       ->check(CLI::IsMember({"retrieval", "mean"}))->capture_default_str()->group(group);
+  app->add_option("--attn-seg-heads", o.seg_heads,
+                  "ltri: heads whose attention is cut into spans: retrieval (the layer's best retrieval head) or mean")
+      ->check(CLI::IsMember({"retrieval", "mean"}))->capture_default_str()->group(group);
   app->add_option("--attn-voting", o.voting, "ltri: cross-layer voting (true/false)")
       ->capture_default_str()->group(group);
   app->add_option("--attn-persist", o.persist, "ltri: keep the question's spans through decode (true/false)")

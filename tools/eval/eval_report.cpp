@@ -34,6 +34,7 @@ json attention_to_json(const AttentionOptions& a) {
           {"lambda", a.lambda},
           {"index_max", a.index_max},
           {"score_heads", a.score_heads},
+          {"seg_heads", a.seg_heads},
           {"voting", a.voting},
           {"persist", a.persist},
           {"retrieval_query", a.retrieval_query},
@@ -91,6 +92,9 @@ AttentionOptions attention_from_json(const json& j, int version) {
   read(j, p, "lambda", a.lambda);
   read(j, p, "index_max", a.index_max);
   read(j, p, "score_heads", a.score_heads);
+  // Before version 3 the segmentation map always came from the scoring heads.
+  a.seg_heads = a.score_heads;
+  if (version >= 3) read(j, p, "seg_heads", a.seg_heads);
   read(j, p, "voting", a.voting);
   read(j, p, "persist", a.persist);
   read_v2(j, p, "retrieval_query", a.retrieval_query, version);
@@ -153,7 +157,7 @@ json report_to_json(const EvalReport& report) {
                        {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 2}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 3}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
@@ -162,7 +166,7 @@ EvalReport report_from_json(const json& j) {
   }
   int version = 0;
   read(j, "", "version", version);
-  if (version < 1 || version > 2) fail("eval results: version ", version, " is not one this build reads (1 or 2)");
+  if (version < 1 || version > 3) fail("eval results: version ", version, " is not one this build reads (1 to 3)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");

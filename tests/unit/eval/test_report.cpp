@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 2);
+  EXPECT_EQ(j["version"], 3);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,21 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 3;
+  j["version"] = 4;
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionThreeTheSegmentationHeadsFollowTheScoringHeads) {
+  EvalReport r = example();
+  r.config.attention.score_heads = "mean";
+  r.config.attention.seg_heads = "retrieval";
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(report_from_json(j).config.attention.seg_heads, "retrieval");  // version 3 keeps it
+  j["version"] = 2;
+  j["config"]["attention"].erase("seg_heads");
+  EXPECT_EQ(report_from_json(j).config.attention.seg_heads, "mean");  // what version 2 ran with
+  j["version"] = 3;
+  EXPECT_THROW(report_from_json(j), Error);  // version 3 requires it
 }
 
 TEST(Report, MissingOrMistypedFieldsAreNamed) {

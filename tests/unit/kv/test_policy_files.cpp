@@ -71,6 +71,12 @@ TEST_F(PolicyFiles, calibration_file_is_read_and_checked_against_the_model) {
   EXPECT_EQ(error_of([&] { load_span_calibration(path, 4); }), path + ": field 'theta' must be a list of 4 numbers (one per layer)");
   const std::string neg = write("neg.json", R"({"format": "ltri-calibration-1", "theta": [-0.1]})");
   EXPECT_EQ(error_of([&] { load_span_calibration(neg, 1); }), neg + ": theta[0] must be a number in [0, 1]");
+  EXPECT_EQ(c.segmentation_heads, "");  // the file does not say
+  const std::string seg = write("seg.json", R"({"format": "ltri-calibration-1", "theta": [0.5], "segmentation_heads": "retrieval"})");
+  EXPECT_EQ(load_span_calibration(seg, 1).segmentation_heads, "retrieval");
+  const std::string bad_seg = write("bad_seg.json", R"({"format": "ltri-calibration-1", "theta": [0.5], "segmentation_heads": 3})");
+  EXPECT_EQ(error_of([&] { load_span_calibration(bad_seg, 1); }),
+            bad_seg + ": field 'segmentation_heads' must be \"mean\" or \"retrieval\"");
 }
 
 TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explicit_ones) {
@@ -99,6 +105,8 @@ TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explici
     const auto& layers = dynamic_cast<const LtriPolicy&>(*p).params().layers;
     EXPECT_EQ(layers[0].score_head, -1);  // best score 0.05 < threshold 0.1: mean of heads
     EXPECT_EQ(layers[1].score_head, 1);
+    EXPECT_EQ(layers[0].seg_head, -1);  // default --attn-seg-heads mean
+    EXPECT_EQ(layers[1].seg_head, -1);
     EXPECT_FLOAT_EQ(layers[0].vote_weight, 0.05f);
     EXPECT_FLOAT_EQ(layers[1].vote_weight, 0.7f);
     EXPECT_DOUBLE_EQ(layers[0].theta, 0.25);
@@ -112,7 +120,16 @@ TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explici
     for (const auto& L : dynamic_cast<const LtriPolicy&>(*p).params().layers) {
       EXPECT_DOUBLE_EQ(L.theta, 0.4);
       EXPECT_EQ(L.score_head, -1);
+      EXPECT_EQ(L.seg_head, -1);
     }
+  }
+  {
+    AttentionOptions given = o;  // segment the retrieval head's attention too
+    given.seg_heads = "retrieval";
+    const auto p = make(given);
+    const auto& layers = dynamic_cast<const LtriPolicy&>(*p).params().layers;
+    EXPECT_EQ(layers[0].seg_head, -1);  // no retrieval head in layer 0: the mean
+    EXPECT_EQ(layers[1].seg_head, 1);
   }
   AttentionOptions missing = o;
   missing.heads_file = (dir_ / "nope.json").string();
@@ -144,6 +161,7 @@ TEST_F(PolicyFiles, bad_ltri_parameters_name_the_flag) {
   EXPECT_EQ(error_with([](auto& o) { o.lambda = 0; }), "--attn-lambda must be > 0, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.index = "sometimes"; }), "--attn-index sometimes: expected static or dynamic");
   EXPECT_EQ(error_with([](auto& o) { o.score_heads = "best"; }), "--attn-score-heads best: expected retrieval or mean");
+  EXPECT_EQ(error_with([](auto& o) { o.seg_heads = "all"; }), "--attn-seg-heads all: expected retrieval or mean");
   EXPECT_EQ(error_with([](auto& o) { o.index_max = 0; }), "--attn-index-max must be >= 1, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.span_cache_tokens = -1; }), "--attn-span-cache must be >= 0, got -1");
   EXPECT_EQ(error_with([](auto& o) { o.policy = "infllm"; o.block_repr = 200; }),

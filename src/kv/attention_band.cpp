@@ -1,20 +1,11 @@
 #include "kv/attention_band.hpp"
 
-#include <cblas.h>
-#include <omp.h>
-
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "core/error.hpp"
-#include "kv/host_rope.hpp"
+#include "ops/backend.hpp"
 
 namespace ltri {
-
-namespace {
-constexpr int64_t kQueryTile = 64;
-}
 
 TokenRows::TokenRows(int64_t width, int64_t capacity)
     : width_(width), capacity_(std::max<int64_t>(capacity, 1)), data_(size_t(capacity_ * width)) {}
@@ -32,115 +23,42 @@ void TokenRows::drop_until(int64_t token) { begin_ = std::min(std::max(begin_, t
 BandCollector::BandCollector(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width)
     : n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(head_dim), width_(width) {}
 
-void BandCollector::compute(const float* q, int64_t n, int64_t first_query, const float* keys,
-                            int64_t first_key, const RopeTable& rope, int64_t seg_head,
-                            TokenRows* seg, TokenRows& votes) {
-  const int64_t q_row = n_heads_ * head_dim_;
-  const int64_t kv_row = n_kv_heads_ * head_dim_;
-  const int64_t group = n_heads_ / n_kv_heads_;
-  const int64_t w = width_;
+void BandCollector::compute(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys,
+                            int64_t first_key, const RopeTable& rope, int64_t seg_head, TokenRows* seg,
+                            TokenRows& votes) {
   const int64_t n_keys = first_query + n - first_key;
   if (n_keys <= 0) return;  // only sinks so far: nothing local to attend to
-  const float scale = 1.0f / std::sqrt(float(head_dim_));
-
-  // Scratch grows to its largest size once and is reused.
-  const int n_threads = std::max(1, std::min(omp_get_max_threads(), int(n_heads_)));
-  const size_t tile_scores = size_t(kQueryTile * (kQueryTile + w));
-  if (q_rot_.size() < size_t(n * q_row)) q_rot_.resize(size_t(n * q_row));
-  if (k_rot_.size() < size_t(n_keys * kv_row)) k_rot_.resize(size_t(n_keys * kv_row));
-  if (scores_.size() < size_t(n_threads) * tile_scores) scores_.resize(size_t(n_threads) * tile_scores);
-  if (probs_.size() < size_t(n_heads_ * n * w)) probs_.resize(size_t(n_heads_ * n * w));
-  if (inv_sum_.size() < size_t(n_heads_ * n)) inv_sum_.resize(size_t(n_heads_ * n));
-  if (seg && seg_.size() < size_t(n * w)) seg_.resize(size_t(n * w));
-
-  std::copy(keys, keys + n_keys * kv_row, k_rot_.begin());
-  std::copy(q, q + n * q_row, q_rot_.begin());
-  for (int64_t t = 0; t < n_keys; ++t) rope_rotate_host(k_rot_.data() + t * kv_row, n_kv_heads_, head_dim_, t, rope);
-  // Rows of sink tokens (before first_key) have no local columns and are never used.
-  for (int64_t i = std::max<int64_t>(0, first_key - first_query); i < n; ++i) {
-    rope_rotate_host(q_rot_.data() + i * q_row, n_heads_, head_dim_, first_query + i - first_key, rope);
+  // The op adds to a contiguous (n_keys, n_kv_heads) block; TokenRows is a ring, so the keys'
+  // rows go out and back through votes_ (a copy of a few KB, and the sums stay those of
+  // adding each head's vote to the row in place).
+  if (votes_.size() < size_t(n_keys * n_kv_heads_)) votes_.resize(size_t(n_keys * n_kv_heads_));
+  if (seg && seg_.size() < size_t(n * width_)) seg_.resize(size_t(n * width_));
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* row = votes.row(first_key + j);
+    std::copy(row, row + n_kv_heads_, votes_.data() + j * n_kv_heads_);
   }
 
-  // Heads are independent: each thread fills whole heads of probs_ / inv_sum_.
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
-  for (int64_t h = 0; h < n_heads_; ++h) {
-    const int64_t g = h / group;
-    float* s = scores_.data() + size_t(omp_get_thread_num()) * tile_scores;
-    float* probs = probs_.data() + h * n * w;
-    float* inv_sum = inv_sum_.data() + h * n;
-    std::fill(probs, probs + n * w, 0.0f);
-    std::fill(inv_sum, inv_sum + n, 0.0f);
-    for (int64_t i0 = 0; i0 < n; i0 += kQueryTile) {
-      const int64_t rows = std::min(kQueryTile, n - i0);
-      const int64_t t_first = first_query + i0, t_last = t_first + rows - 1;
-      if (t_last < first_key) continue;  // sink rows: no local columns
-      const int64_t k_first = std::max(first_key, t_first - w + 1);
-      const int64_t cols = t_last - k_first + 1;
-      // s (rows, cols) = scale * q_h (rows, head_dim) . k_g (cols, head_dim)^T
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(cols), int(head_dim_), scale,
-                  q_rot_.data() + i0 * q_row + h * head_dim_, int(q_row),
-                  k_rot_.data() + (k_first - first_key) * kv_row + g * head_dim_, int(kv_row), 0.0f, s,
-                  int(cols));
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t t = t_first + r;
-        const int64_t d_last = std::min(w - 1, t - first_key);
-        if (d_last < 0) continue;
-        const float* srow = s + r * cols;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t d = 0; d <= d_last; ++d) mx = std::max(mx, srow[t - d - k_first]);
-        float* prow = probs + (i0 + r) * w;
-        double sum = 0.0;
-        for (int64_t d = 0; d <= d_last; ++d) {
-          prow[d] = std::exp(srow[t - d - k_first] - mx);  // A_ij / max_j A_ij
-          sum += prow[d];
-        }
-        inv_sum[i0 + r] = float(1.0 / sum);
-      }
-    }
-  }
+  AttentionBandArgs args;
+  args.q = q;
+  args.keys = keys;
+  args.n = n;
+  args.first_query = first_query;
+  args.first_key = first_key;
+  args.n_heads = n_heads_;
+  args.n_kv_heads = n_kv_heads_;
+  args.head_dim = head_dim_;
+  args.width = width_;
+  args.seg_head = seg_head;
+  backend.attention_band(args, rope, votes_.data(), seg ? seg_.data() : nullptr);
 
-  // Votes, gathered per key: key j is seen by query rows t = j .. j + width - 1 at distance
-  // t - j, with the softmax weight probs * inv_sum. Each key's row is written by one thread.
-  const int64_t first_voted = first_key, last_voted = first_query + n;  // [first_voted, last_voted)
-#pragma omp parallel for schedule(static) if (last_voted - first_voted > 256)
-  for (int64_t j = first_voted; j < last_voted; ++j) {
-    const int64_t t_lo = std::max(j, first_query);
-    const int64_t t_hi = std::min(j + w - 1, first_query + n - 1);
-    for (int64_t h = 0; h < n_heads_; ++h) {
-      const float* probs = probs_.data() + h * n * w;
-      const float* inv_sum = inv_sum_.data() + h * n;
-      double acc = 0.0;
-      for (int64_t t = t_lo; t <= t_hi; ++t) {
-        const int64_t i = t - first_query;
-        acc += double(probs[i * w + (t - j)]) * inv_sum[i];
-      }
-      votes.row(j)[h / group] += float(acc);
-    }
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float* row = votes_.data() + j * n_kv_heads_;
+    std::copy(row, row + n_kv_heads_, votes.row(first_key + j));
   }
-
-  if (seg) {
-    // The segmentation map: rows scaled to max 1 (A_ij / max_j A_ij), one head's or the mean.
-    const float seg_weight = seg_head == kMeanOfHeads ? 1.0f / float(n_heads_) : 1.0f;
-#pragma omp parallel for schedule(static) if (n > 64)
-    for (int64_t i = 0; i < n; ++i) {
-      float* grow = seg_.data() + i * w;
-      std::fill(grow, grow + w, 0.0f);
-      for (int64_t h = 0; h < n_heads_; ++h) {
-        if (seg_head != kMeanOfHeads && seg_head != h) continue;
-        const float* prow = probs_.data() + (h * n + i) * w;
-        for (int64_t d = 0; d < w; ++d) grow[d] += seg_weight * prow[d];
-      }
-    }
-  }
-
   if (!seg) return;
   for (int64_t i = 0; i < n; ++i) {
-    float* grow = seg_.data() + i * w;
-    if (seg_head == kMeanOfHeads) {  // a mean of rows with max 1 has max <= 1: scale it back to 1
-      const float mx = *std::max_element(grow, grow + w);
-      if (mx > 0.0f) for (int64_t d = 0; d < w; ++d) grow[d] /= mx;
-    }
-    std::copy(grow, grow + w, seg->row(first_query + i));
+    const float* row = seg_.data() + i * width_;
+    std::copy(row, row + width_, seg->row(first_query + i));
   }
 }
 

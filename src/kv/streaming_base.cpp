@@ -36,9 +36,8 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
       votes_.emplace_back(shape.n_kv_heads, shape.max_window());
       if (shape.segmentation_map) seg_rows_.emplace_back(shape.band_width, shape.max_window());
     }
-    keys_host_.resize(size_t((shape.band_width - 1 + shape.max_chunk) * kv_row));
   }
-  if (shape.keeps_store || shape.band_width > 0) {
+  if (shape.keeps_store) {
     q_host_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
     qbar_.resize(size_t(shape.n_heads * shape.head_dim));
   }
@@ -46,7 +45,7 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
     host_k_.resize(size_t(shape.max_window() * kv_row));
     host_v_.resize(size_t(shape.max_window() * kv_row));
   }
-  // Host rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
+  // Rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
   rope_.ensure(std::max(shape.n_local + 1, shape.band_width + shape.max_chunk));
   plan_.segments.reserve(4);
 }
@@ -79,20 +78,17 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
                                                const float* v, int64_t n) {
   const size_t l = size_t(layer);
   const int64_t q_row = shape_.n_heads * shape_.head_dim;
-  const int64_t kv_row = shape_.n_kv_heads * shape_.head_dim;
 
   window_.settle_init(layer);
   if (!votes_.empty()) votes_[l].drop_until(window_.begin(layer));
   if (!seg_rows_.empty()) seg_rows_[l].drop_until(window_.begin(layer));
   evict(layer);
 
-  bool have_q = false;
   if (!stores_.empty()) {
     if (stores_[l].units().empty()) {
       retrieved_[l].clear();
     } else {
-      backend_.download(q_host_.data(), q, size_t(n * q_row));
-      have_q = true;
+      backend_.download(q_host_.data(), q, size_t(n * q_row));  // retrieval scores on the host
       mean_query(q_host_.data(), n, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_, qbar_.data());
       choose(layer, qbar_.data(), q_host_.data(), n, chosen_);
       retrieved_[l].load(stores_[l], chosen_);
@@ -107,12 +103,10 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
     if (seg) seg->push(n);
     // Local columns only: no sinks, nothing evicted, at most band_width back from the chunk.
     const int64_t first_key = std::max({window_.begin(layer), shape_.n_init, n_past_ - (shape_.band_width - 1)});
+    // The backend computes the band where q and the keys are; only votes and seg rows come back.
     if (first_key < n_past_ + n) {
-      if (!have_q) backend_.download(q_host_.data(), q, size_t(n * q_row));
-      const int64_t n_keys = n_past_ + n - first_key;
-      backend_.download(keys_host_.data(), window_.k(layer, first_key), size_t(n_keys * kv_row));
-      band_.compute(q_host_.data(), n, n_past_, keys_host_.data(), first_key, rope_,
-                    segmentation_head(layer), seg, votes_[l]);
+      band_.compute(backend_, q, n, n_past_, window_.k(layer, first_key), first_key, rope_, segmentation_head(layer),
+                    seg, votes_[l]);
     }
   }
 

@@ -103,7 +103,7 @@ class StreamingPolicyBase : public KvPolicy {
   int64_t chunk_tokens() const { return chunk_n_; }
 
   StreamingShape shape_;
-  RopeTable rope_;  // the policy's own table, for host-side rotations (band, mean query)
+  RopeTable rope_;  // the policy's own table: host-side rotations (mean query) and the band op
 
  private:
   void build_plan(int64_t layer, int64_t n);
@@ -120,7 +120,6 @@ class StreamingPolicyBase : public KvPolicy {
   // Host scratch, sized once.
   std::vector<float> q_host_;     // (max_chunk, n_heads, head_dim)
   std::vector<float> qbar_;       // (n_heads, head_dim)
-  std::vector<float> keys_host_;  // (band_width - 1 + max_chunk, n_kv_heads, head_dim)
   std::vector<float> host_k_;     // (max_window, n_kv_heads, head_dim)
   std::vector<float> host_v_;
   std::vector<int64_t> chosen_;

@@ -14,6 +14,7 @@
 
 #include "core/dtype.hpp"
 #include "kv/kv_policy.hpp"
+#include "ops/attention_band_host.hpp"
 #include "ops/rope_table.hpp"
 
 namespace ltri {
@@ -35,7 +36,8 @@ struct WeightRef {
 
 class Backend {
  public:
-  virtual ~Backend() = default;
+  Backend();  // out of line, with the destructor: band_fallback_'s type is complete only there
+  virtual ~Backend();
   virtual const char* name() const = 0;
 
   // Memory in this backend (host for CPU, device for CUDA), zero-initialised.
@@ -96,6 +98,16 @@ class Backend {
   virtual void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
                          int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
                          float* out) = 0;
+  // The attention band of a chunk (ops/attention_band_host.hpp, LTRI_SPEC.md Prefill step 4):
+  // args.q and args.keys in backend memory; votes (args.n_keys(), n_kv_heads) and seg
+  // (args.n, width, or null) on the HOST: the chunk's votes are added to votes, seg is
+  // overwritten. The default downloads q and keys and runs AttentionBandHost (the CPU backend's
+  // op, bit for bit); a device backend computes it there and downloads only votes and seg.
+  virtual void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg);
+
+ private:
+  struct BandFallback;  // the default attention_band's host scratch, made on first use
+  std::unique_ptr<BandFallback> band_fallback_;
 };
 
 // The CPU backend (OpenMP + OpenBLAS); threads 0 = all cores.

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "kernels/cuda/cuda_band_kernels.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
 
@@ -43,7 +44,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
-  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_}) {
+  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_}) {
     if (p) (void)cudaFree(p);
   }
   if (cublas_) (void)cublasDestroy(cublas_);
@@ -280,6 +281,46 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   const size_t scratch_floats = cuda::attention_scratch_floats(args, splits);
   float* partials = scratch_floats > 0 ? scratch(attention_scratch_, attention_scratch_capacity_, scratch_floats) : nullptr;
   cuda::launch_attention(args, splits, partials, stream_);
+}
+
+void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) {
+  check_attention_band_args(args, "attention_band");
+  const int64_t n_keys = args.n_keys();
+  if (seg && n_keys <= 0) std::fill(seg, seg + args.n * args.width, 0.0f);
+  if (args.n <= 0 || n_keys <= 0) return;  // only sinks so far: nothing local to attend to
+  if (!cuda::band_supports_head_dim(args.head_dim)) {
+    fail("attention_band: head_dim ", args.head_dim, " is not supported by the CUDA backend (64 or 128)");
+  }
+  if (args.head_dim != table.head_dim()) {
+    fail("attention_band: head_dim ", args.head_dim, " but the RoPE table has ", table.head_dim());
+  }
+  if (n_keys > table.size()) fail("attention_band: ", n_keys, " key positions beyond the RoPE table (", table.size(), ")");
+  sync_rope_table(table);
+  cuda::BandArgs band;
+  band.q = args.q;
+  band.keys = args.keys;
+  band.n = args.n;
+  band.first_query = args.first_query;
+  band.first_key = args.first_key;
+  band.n_heads = args.n_heads;
+  band.n_kv_heads = args.n_kv_heads;
+  band.head_dim = args.head_dim;
+  band.width = args.width;
+  band.seg_head = args.seg_head;
+  band.want_seg = seg != nullptr;
+  band.cos = rope_cos_;
+  band.sin = rope_sin_;
+  float* device = scratch(band_scratch_, band_scratch_capacity_, cuda::band_scratch_floats(band));
+  cuda::launch_attention_band(band, device, stream_);
+
+  // One download of [votes (n_keys, n_kv_heads) | seg (n, width)]; the chunk's votes are added
+  // on the host, where the policy keeps every window token's running sum.
+  const size_t vote_floats = size_t(n_keys * args.n_kv_heads);
+  const size_t out_floats = cuda::band_output_floats(band);
+  if (band_host_.size() < out_floats) band_host_.resize(out_floats);
+  download(band_host_.data(), device, out_floats);
+  for (size_t k = 0; k < vote_floats; ++k) votes[k] += band_host_[k];
+  if (seg) std::copy(band_host_.begin() + ptrdiff_t(vote_floats), band_host_.begin() + ptrdiff_t(out_floats), seg);
 }
 
 }  // namespace ltri

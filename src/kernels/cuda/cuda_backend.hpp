@@ -64,6 +64,8 @@ class CudaBackend : public Backend {
   void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
                  int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
                  float* out) override;
+  // The band on the GPU (cuda_band.cu); one download of the votes and seg rows.
+  void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) override;
 
   // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
   void allow_tf32(bool allow);
@@ -102,6 +104,9 @@ class CudaBackend : public Backend {
   size_t attention_scratch_capacity_ = 0;
   float* bf16_scratch_ = nullptr;  // (n, k) activations rounded to bf16, two per float
   size_t bf16_scratch_capacity_ = 0;
+  float* band_scratch_ = nullptr;  // attention_band: its output, then the (n_heads, n, width) band
+  size_t band_scratch_capacity_ = 0;
+  std::vector<float> band_host_;  // attention_band's output downloaded: votes, then seg rows
 };
 
 }  // namespace ltri

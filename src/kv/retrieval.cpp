@@ -162,17 +162,27 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
     v_ = backend_->alloc(size_t(capacity_ * kv_row_));
   }
   int64_t offset = 0;
+  // Picked units that follow each other in the store (unit u + 1 starts where u ends) go up in
+  // one copy per run: on a GPU every upload is a synchronous copy, and neighbouring units are
+  // often picked together.
+  int64_t run_first = 0, run_length = 0;  // store tokens [run_first, + run_length) not yet copied
+  auto flush = [&] {
+    if (run_length == 0) return;
+    backend_->upload(k_ + offset * kv_row_, store.k(run_first), size_t(run_length * kv_row_));
+    backend_->upload(v_ + offset * kv_row_, store.v(run_first), size_t(run_length * kv_row_));
+    offset += run_length;
+    run_length = 0;
+  };
   for (int64_t u : units) {
     const StoredUnit& s = store.units()[size_t(u)];
-    if (offset + s.length > capacity_) {
-      fail("retrieved KV: ", offset + s.length, " tokens exceed the capacity of ", capacity_);
+    if (offset + run_length + s.length > capacity_) {
+      fail("retrieved KV: ", offset + run_length + s.length, " tokens exceed the capacity of ", capacity_);
     }
-    // Units run contiguously in the store, so consecutive picked units could be merged into
-    // one copy; per-unit copies keep this simple and are a small fraction of a chunk's work.
-    backend_->upload(k_ + offset * kv_row_, store.k(s.first_token), size_t(s.length * kv_row_));
-    backend_->upload(v_ + offset * kv_row_, store.v(s.first_token), size_t(s.length * kv_row_));
-    offset += s.length;
+    if (run_length > 0 && s.first_token != run_first + run_length) flush();
+    if (run_length == 0) run_first = s.first_token;
+    run_length += s.length;
   }
+  flush();
   bytes_uploaded_ += 2 * offset * kv_row_ * int64_t(sizeof(float));
   n_tokens_ = offset;
   units_ = units;

@@ -1,11 +1,13 @@
 // Retrieval scoring and selection against direct definitions: unit scores (mean query and
-// per-query max), the budget rule, and a planted needle unit ranking first.
+// per-query max), the budget rule, a planted needle unit ranking first, and the retrieved KV
+// copied to the backend in store order, one copy per run of neighbouring units.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <limits>
 #include <random>
 
+#include "kernels/cpu/cpu_backend.hpp"
 #include "kv/context_store.hpp"
 #include "kv/retrieval.hpp"
 
@@ -104,6 +106,52 @@ TEST(Retrieval, a_planted_needle_unit_ranks_first) {
   std::vector<float> scores, dots;
   score_units(s, q.data(), std::vector<float>(kHeads, 0.25f), scores, dots);
   EXPECT_EQ(std::max_element(scores.begin(), scores.end()) - scores.begin(), 200);
+}
+
+// The CPU backend, counting uploads.
+class CountingBackend : public CpuBackend {
+ public:
+  CountingBackend() : CpuBackend(1) {}
+  void upload(float* dst, const float* host_src, size_t n) override {
+    ++uploads;
+    CpuBackend::upload(dst, host_src, n);
+  }
+  int uploads = 0;
+};
+
+TEST(Retrieval, retrieved_kv_is_the_picked_units_in_order_with_one_copy_per_run) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t row = kKv * kHd;
+  ContextStore s(kKv, kHd, 10);
+  for (int64_t u = 0; u < 8; ++u) {
+    const int64_t len = 2 + u % 3;
+    std::vector<float> k(size_t(len * row)), v(k.size()), vec(k.size());
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    s.add_unit(k.data(), v.data(), len, vec.data(), 1);
+  }
+  CountingBackend backend;
+  RetrievedKv r(backend, row, 64);
+  const std::vector<int64_t> picked = {0, 1, 2, 4, 6, 7};  // runs {0, 1, 2}, {4}, {6, 7}
+  r.load(s, picked);
+  EXPECT_EQ(backend.uploads, 2 * 3);  // K and V per run
+  std::vector<float> want_k, want_v;
+  for (int64_t u : picked) {
+    const StoredUnit& unit = s.units()[size_t(u)];
+    want_k.insert(want_k.end(), s.k(unit.first_token), s.k(unit.first_token) + unit.length * row);
+    want_v.insert(want_v.end(), s.v(unit.first_token), s.v(unit.first_token) + unit.length * row);
+  }
+  ASSERT_EQ(r.n_tokens() * row, int64_t(want_k.size()));
+  EXPECT_EQ(std::vector<float>(r.k(), r.k() + want_k.size()), want_k);
+  EXPECT_EQ(std::vector<float>(r.v(), r.v() + want_v.size()), want_v);
+  EXPECT_EQ(r.bytes_uploaded(), int64_t(2 * want_k.size() * sizeof(float)));
+
+  r.load(s, picked);  // the same set again: nothing copied
+  EXPECT_EQ(backend.uploads, 6);
+  r.load(s, {3, 5});  // two runs of one unit each
+  EXPECT_EQ(backend.uploads, 6 + 4);
+  EXPECT_EQ(r.n_tokens(), s.units()[3].length + s.units()[5].length);
 }
 
 }  // namespace

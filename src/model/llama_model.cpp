@@ -9,6 +9,7 @@
 #include "io/model_config.hpp"
 #include "kv/policy_factory.hpp"
 #include "model/gpu_memory_estimate.hpp"
+#include "ops/host_threads.hpp"
 
 namespace ltri {
 
@@ -38,6 +39,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const ModelLoadOption
   std::unique_ptr<Backend> backend;
   if (options.device == Device::Cuda) {
 #ifdef LTRI_HAVE_CUDA
+    set_host_threads(options.threads);  // the policies' host work: one pool, as on the CPU
     backend = make_cuda_backend(0);
 #else
     fail("--device cuda: this build has no CUDA backend (rebuild with -DLTRI_CUDA=ON)");

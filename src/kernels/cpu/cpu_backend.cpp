@@ -10,19 +10,12 @@
 #include <new>
 
 #include "core/error.hpp"
-
-// OpenBLAS's own thread control (declared in its cblas.h on Debian, but not in every cblas.h).
-extern "C" void openblas_set_num_threads(int num_threads);
+#include "ops/host_threads.hpp"
 
 namespace ltri {
 
-// One thread pool: OpenMP's. OpenBLAS runs single-threaded inside OpenMP regions; given its own
-// pthread pool as well, the two pools' idle threads spin and yield against each other's
-// working ones (measured on 2 cores: a third of prefill time went to spinning).
-CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
-  omp_set_num_threads(threads_);
-  openblas_set_num_threads(1);
-}
+// One thread pool: OpenMP's (ops/host_threads.hpp says why).
+CpuBackend::CpuBackend(int threads) : threads_(set_host_threads(threads)) {}
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 

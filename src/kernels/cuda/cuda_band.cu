@@ -6,7 +6,8 @@
 //     32-key slices of the keys are rotated into shared memory (positions t - first_key, the
 //     host's rotation formula, bit for bit), each thread takes one key and four queries.
 //     ~2 x n_heads x n x (width + 31) x head_dim FLOPs: 1.1 GFLOP for a 512-token chunk of an
-//     8B layer (32 heads, width 256, head_dim 128), some 0.1 ms on an H100's f32 cores;
+//     8B layer (32 heads, width 256, head_dim 128): expected ~0.1-0.2 ms on an H200 (shared-memory
+//     bound; not yet measured);
 //  2. band_softmax: one warp per (head, query row): exp(s - max) over the row's band, zeros
 //     past it, 1 / sum (in double, as the host);
 //  3. band_votes: one warp per (key, KV head): the softmax weights the key received, summed per

@@ -3,9 +3,11 @@
 // the policies build: full attention (first chunk causal, past + causal chunk), streaming with
 // fixed placement (init and retrieved at stride 0 with a pinned query_position, window, chunk)
 // and ordered placement; head dims 64 and 128, GQA ratios 1, 4 and 8, odd lengths (1, 7, 131,
-// 1000) and a 4096-query chunk over 4096 past keys; each with the keys whole and split in three
-// parts (merge path). The kernel is called through its launcher so every length is covered (the
-// backend sends decode to the f32 kernel); a last test checks the backend's choice.
+// 1000), a 4096-query chunk over 4096 past keys (many 128-row blocks, causal tiles skipped and cut
+// by the diagonal) and a 4096-query streaming plan over 8148 keys in four segments (the bf16
+// pre-pass's segment boundaries and fixed placement at length); each with the keys whole and
+// split in three parts (merge path). The kernel is called through its launcher so every length
+// is covered (the backend sends decode to the f32 kernel); a last test checks the backend's choice.
 // Every test skips when no GPU is present.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -174,13 +176,30 @@ TEST(CudaAttentionMma, matches_cpu_on_policy_plans_head_dims_gqa_and_odd_lengths
 
 TEST(CudaAttentionMma, long_causal_chunk_over_past_keys_matches_cpu) {
   LTRI_SKIP_WITHOUT_CUDA();
-  // 4096 queries (many 64-row blocks, causal tiles cut inside a tile) over 4096 + 4096 keys.
+  // 4096 queries (many 128-row blocks, causal tiles cut inside a tile) over 4096 + 4096 keys.
   CpuBackend cpu(0);
   CudaBackend gpu(0);
   for (const int64_t head_dim : {64, 128}) {
     check_mma(cpu, gpu, head_dim, 1, 4,
               {"chunk_4096", 4096, 4096, {{4096, 0, 1, false, -1}, {4096, 4096, 1, true, -1}}}, 7);
   }
+}
+
+TEST(CudaAttentionMma, long_streaming_plan_with_fixed_placement_matches_cpu) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  // As StreamingPolicyBase lays out a fixed-placement chunk: init and retrieved keys at position 0
+  // (stride 0) seen by queries pinned at n_local, the window at 0.., the chunk causal after it.
+  // Segments start at columns 4, 2004 and 4052 of the bf16 scratch, not multiples of 64: tiles
+  // start mid-way and every segment ends in a partial tile.
+  CpuBackend cpu(0);
+  CudaBackend gpu(0);
+  const int64_t n = 4096, window = 2048, n_local = 6144;
+  check_mma(cpu, gpu, 128, 2, 2,
+            {"streaming_fixed_long",
+             n,
+             window,
+             {{4, 0, 0, false, n_local}, {2000, 0, 0, false, n_local}, {window, 0, 1, false, -1}, {n, window, 1, true, -1}}},
+            11);
 }
 
 TEST(CudaAttentionMma, bf16_precision_sends_prefill_to_tensor_cores_and_keeps_decode_in_f32) {

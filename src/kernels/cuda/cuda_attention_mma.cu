@@ -1,21 +1,33 @@
 // Attention on tensor cores: the contract of launch_attention (cuda_attention.cu) computed with
 // bf16 inputs and f32 accumulation, for prefill on models whose weights are held in bf16. out =
-// softmax(q k^T / sqrt(d)) v under ONE softmax across every segment of the plan, keys rotated at
-// load time to the positions the plan gives them (pre-RoPE f32 keys in memory), queries to
+// softmax(q k^T / sqrt(d)) v under ONE softmax across every segment of the plan, keys rotated to
+// the positions the plan gives them (pre-RoPE f32 keys in memory), queries to
 // query_first_position + i or to a segment's fixed query_position, GQA rows R = i * group + j, the
 // chunk's own segment causal (key t visible to query i only when t <= i).
 //
-// Geometry: one block of 4 warps takes kRows = 64 rows of one KV head g (grid.y), 16 rows a warp,
-// and walks its key range kKeys = 64 keys at a time, one segment at a time. Per tile the block
-// reads f32 K and V from global memory, rotates K, rounds both to bf16 and stores them row-major
-// in shared memory (rows padded by 8 bf16 so the 8 rows an ldmatrix phase reads fall in distinct
-// banks). Each warp then computes its 16 x 64 scores S = Q K^T with mma.sync m16n8k16 (Q's
-// fragments held in registers, rotated and rounded once per query placement), applies the mask,
-// updates the rows' running max m and sum l in f32 (online softmax, in log2 units: the score is
-// pre-multiplied by log2(e) / sqrt(d) and exp2 used throughout), and accumulates O += P V with P
-// taken straight from S's accumulator registers: the C fragment of two adjacent 16 x 8 score
-// blocks is, element for element, the A fragment of a 16 x 16 block of P. V's B fragments come
-// from ldmatrix.trans on the row-major tile, so V needs no transposed copy.
+// Two kernels per call:
+// 1. kv_to_bf16_kernel writes every visible key, rotated to its plan position
+//    (first_position + t * position_stride; keys never depend on the query), and every value as
+//    bf16 into scratch, (n_kv_heads, visible, head_dim) each, segments concatenated in plan order.
+//    The KV cache stays f32; converting once per call instead of once per block matters because
+//    a 512-query chunk at 32 heads / 8 KV heads has 16 row blocks per KV head, each of which would
+//    otherwise rotate and round every key again, and the main loop then reads 2 bytes per element
+//    instead of 4. A tile of one KV head is one contiguous run of kKeys * head_dim bf16.
+// 2. attention_mma_kernel: one block of 8 warps takes kRows = 128 rows of one KV head g (grid.y),
+//    16 rows a warp, and walks its tiles of kKeys = 64 keys (one segment's keys per tile). Tiles
+//    are copied from the bf16 scratch into shared memory with cp.async, two stages: tile j + 1 is
+//    in flight while tile j is computed. Rows are padded by 8 bf16 so the 8 rows an ldmatrix phase
+//    reads fall in distinct banks. Each warp computes its 16 x 64 scores S = Q K^T with mma.sync
+//    m16n8k16 (Q's fragments held in registers, rotated and rounded once per query placement:
+//    a segment with query_position >= 0 gets the queries rotated to that position, the others to
+//    query_first_position + i), masks only tiles that need it (the last, partial tile of a range,
+//    a partial warp, the causal diagonal), updates the rows' running max m and sum l in f32
+//    (online softmax, in log2 units: the score is pre-multiplied by log2(e) / sqrt(d) and exp2
+//    used throughout), and accumulates O += P V with P taken straight from S's accumulator
+//    registers: the C fragment of two adjacent 16 x 8 score blocks is, element for element, the
+//    A fragment of a 16 x 16 block of P. V's B fragments come from ldmatrix.trans on the row-major
+//    tile, so V needs no transposed copy. A causal segment's tiles past the block's last query
+//    are never loaded; a warp skips the tiles past its own last query.
 //
 // mma.sync m16n8k16 fragments (lane = 4 * gq + tq): A (16 x 16, row major) a0 = (gq, 2tq..2tq+1),
 // a1 = (gq + 8, 2tq..), a2 = (gq, 2tq + 8..), a3 = (gq + 8, 2tq + 8..); B (16 x 8, k x n) b0 =
@@ -23,14 +35,22 @@
 // (gq + 8, 2tq..). A thread therefore owns rows gq and gq + 8 of its warp's 16 rows, and a row's
 // reductions are two shuffles across the 4 lanes of a quad.
 //
-// Split keys: as the f32 kernel, grid.z may split the visible keys into parts (a 512-query chunk
-// at 8 KV heads gives only 256 blocks); each part writes unnormalised o with (m, l) to scratch
-// and merge_kernel combines them.
+// Why 128 rows a block: every block streams all the keys it sees through shared memory, so the
+// K/V bytes read from L2 per call are (row blocks) x (visible keys) x 4 x head_dim; 128 rows
+// halve them against 64. ptxas (sm_90, no spills) gives a thread 246 registers at head_dim 128
+// (O holds 64 of them, Q 32, S 32) and 202 at 64, so one block of 8 warps is resident per SM: at
+// head_dim 128 the same 8 warps an SM held with two 4-warp blocks. Shared memory is 68 KiB
+// (head_dim 128, above the 48 KiB default: the launcher opts in) or 36 KiB (64).
 //
-// Bound: tensor-core issue and the per-tile f32 -> bf16 conversion with RoPE (the KV cache stays
-// f32; each block converts every key it reads, 64 rows share each conversion). Error: q, k, v
-// and p rounded to bf16 (relative 2^-9 each), sums in f32: ~1e-3 of the output's scale.
-// Checked against CpuBackend::attention in tests/kernels/test_cuda_attention_mma.cpp.
+// Split keys: as the f32 kernel, grid.z may split the visible keys into parts when the row
+// blocks alone leave SMs idle (attention_mma_splits); each part writes unnormalised o with
+// (m, l) to scratch and merge_kernel combines them.
+//
+// Bound: tensor-core issue. Work: 4 * head_dim FLOPs per (row, visible key), half of a causal
+// triangle skipped; the pre-pass moves ~12 bytes per (key, KV head, dim) (f32 K and V in, bf16
+// out) once per call. Error: q, k, v and p rounded to bf16 (relative 2^-9 each), sums in f32:
+// ~1e-3 of the output's scale. Checked against CpuBackend::attention in
+// tests/kernels/test_cuda_attention_mma.cpp.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -43,21 +63,51 @@ namespace ltri::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kRows = kWarps * 16;  // rows (query, head) per block: 16 per warp, one mma's M
 constexpr int kKeys = 64;           // keys per tile
 constexpr int kPad = 8;             // bf16 of padding per shared row (16 bytes keep ldmatrix aligned)
+constexpr int kStages = 2;          // tiles in shared memory: the one computed, the one in flight
 
-// Shared memory of one block: the tile's rotated keys and its values, bf16, row major.
+// Shared memory of one block: kStages tiles of rotated keys and of values, bf16, row major.
 template <int D>
 struct TileLayout {
-  static constexpr int ld = D + kPad;       // bf16 per row; ld / 2 words = 4 (mod 32) for D = 64, 128
-  static constexpr int k = 0;               // (kKeys, ld)
-  static constexpr int v = k + kKeys * ld;  // (kKeys, ld)
-  static constexpr int elements = v + kKeys * ld;
+  static constexpr int ld = D + kPad;          // bf16 per row; ld / 2 words = 4 (mod 32) for D = 64, 128
+  static constexpr int tile = kKeys * ld;      // one (kKeys, ld) tile
+  static constexpr int k = 0;                  // (kStages, kKeys, ld)
+  static constexpr int v = k + kStages * tile;  // (kStages, kKeys, ld)
+  static constexpr int elements = v + kStages * tile;
   static constexpr size_t bytes = size_t(elements) * sizeof(__nv_bfloat16);
 };
+
+// The pre-pass's output: rotated keys and values of every segment, concatenated in plan order.
+struct KvBf16 {
+  const __nv_bfloat16* k = nullptr;  // (n_kv_heads, visible, head_dim), device
+  const __nv_bfloat16* v = nullptr;  // (n_kv_heads, visible, head_dim), device
+  int64_t visible = 0;
+};
+
+// Which of the plan's tiles a block visits: segment s contributes columns [lo[s], hi[s]) (columns
+// of all segments concatenated), its tiles numbered first_tile[s] .. first_tile[s + 1] - 1.
+struct TileSchedule {
+  int64_t lo[kMaxAttentionSegments];
+  int64_t hi[kMaxAttentionSegments];
+  int64_t offset[kMaxAttentionSegments];  // first column of the segment
+  int first_tile[kMaxAttentionSegments + 1];
+};
+
+struct Tile {
+  int segment;
+  int64_t t0;  // first column
+  int n;       // keys in the tile, 1..kKeys
+};
+
+int64_t visible_keys(const AttentionArgs& a) {
+  int64_t visible = 0;
+  for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
+  return visible;
+}
 
 __device__ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -96,6 +146,52 @@ __device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* 
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr)
                : "memory");
+}
+#endif
+
+__device__ inline Tile tile_at(const TileSchedule& sched, int j) {
+  int s = 0;
+  while (j >= sched.first_tile[s + 1]) ++s;  // empty segments have first_tile[s] == first_tile[s + 1]
+  Tile t;
+  t.segment = s;
+  t.t0 = sched.lo[s] + int64_t(j - sched.first_tile[s]) * kKeys;
+  t.n = int(imin(kKeys, sched.hi[s] - t.t0));
+  return t;
+}
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+// 16 bytes from global to shared memory without passing through registers; with `valid` false
+// the 16 bytes are zero-filled (src-size 0) and nothing is read.
+__device__ inline void cp_async_16(__nv_bfloat16* dst, const __nv_bfloat16* src, bool valid) {
+  const unsigned addr = unsigned(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(src), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most `pending` of this thread's committed groups are still in flight.
+template <int pending>
+__device__ inline void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+}
+
+// Tile `t` of KV head g from the bf16 scratch into one stage. Rows past t.n are zero (a p of 0
+// times an uninitialised NaN would still be NaN).
+template <int D>
+__device__ inline void load_tile_async(const KvBf16& kv, int64_t g, const Tile& t, __nv_bfloat16* ks,
+                                       __nv_bfloat16* vs) {
+  using L = TileLayout<D>;
+  constexpr int chunks = D / 8;  // 16-byte pieces of a row
+  static_assert(kKeys * chunks % kThreads == 0, "every thread copies the same number of pieces");
+  const int64_t base = (g * kv.visible + t.t0) * D;
+#pragma unroll
+  for (int it = 0; it < kKeys * chunks / kThreads; ++it) {
+    const int idx = threadIdx.x + it * kThreads;
+    const int r = idx / chunks, col = (idx % chunks) * 8;
+    const bool valid = r < t.n;
+    const int64_t from = valid ? base + int64_t(r) * D + col : 0;
+    cp_async_16(ks + r * L::ld + col, kv.k + from, valid);
+    cp_async_16(vs + r * L::ld + col, kv.v + from, valid);
+  }
 }
 #endif
 
@@ -139,58 +235,54 @@ __device__ inline void load_query_fragments(const AttentionArgs& a, const Thread
   }
 }
 
-// Keys k_first .. k_first + n_tile - 1 of `seg` into shared memory, rotated and rounded; values
-// likewise. Rows past n_tile are zero (a p of 0 times an uninitialised NaN would still be NaN).
+// One thread per (visible key c, KV head g, item j of D / 8): key dims 4j..4j+3 with their
+// RoPE partners 4j + D/2.., and value dims 8j..8j+7. Consecutive threads read consecutive f32 of
+// one key row (all KV heads of a key are one row of the cache).
 template <int D>
-__device__ inline void load_tile(const AttentionArgs& a, const AttentionSegment& seg, int64_t g, int64_t k_first,
-                                 int64_t n_tile, __nv_bfloat16* ks, __nv_bfloat16* vs) {
-  using L = TileLayout<D>;
+__global__ void kv_to_bf16_kernel(AttentionArgs a, int64_t visible, __nv_bfloat16* kb, __nv_bfloat16* vb) {
   constexpr int half = D / 2;
-  const int64_t kv_row = a.n_kv_heads * D;
-  // Keys: one item = 4 dims at d and their partners at d + D/2.
-#pragma unroll 2
-  for (int idx = threadIdx.x; idx < kKeys * (half / 4); idx += kThreads) {
-    const int c = idx / (half / 4), d = (idx % (half / 4)) * 4;
-    uint2 lo_bits = make_uint2(0u, 0u), hi_bits = make_uint2(0u, 0u);
-    if (c < n_tile) {
-      const int64_t t = k_first + c;
-      const int64_t p = seg.first_position + t * seg.position_stride;
-      const float* kv = seg.k + t * kv_row + g * D;
-      const float4 lo = __ldg(reinterpret_cast<const float4*>(kv + d));
-      const float4 hi = __ldg(reinterpret_cast<const float4*>(kv + d + half));
-      const float4 cs = __ldg(reinterpret_cast<const float4*>(a.cos + p * half + d));
-      const float4 sn = __ldg(reinterpret_cast<const float4*>(a.sin + p * half + d));
-      lo_bits = make_uint2(pack_bf16(lo.x * cs.x - hi.x * sn.x, lo.y * cs.y - hi.y * sn.y),
-                           pack_bf16(lo.z * cs.z - hi.z * sn.z, lo.w * cs.w - hi.w * sn.w));
-      hi_bits = make_uint2(pack_bf16(hi.x * cs.x + lo.x * sn.x, hi.y * cs.y + lo.y * sn.y),
-                           pack_bf16(hi.z * cs.z + lo.z * sn.z, hi.w * cs.w + lo.w * sn.w));
-    }
-    *reinterpret_cast<uint2*>(ks + c * L::ld + d) = lo_bits;
-    *reinterpret_cast<uint2*>(ks + c * L::ld + d + half) = hi_bits;
+  constexpr int items = D / 8;
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= visible * a.n_kv_heads * items) return;
+  const int j = int(idx % items);
+  const int64_t g = (idx / items) % a.n_kv_heads;
+  const int64_t c = idx / items / a.n_kv_heads;
+  int si = 0;
+  int64_t t = c;  // key index in segment si
+  while (t >= a.segments[si].n) {
+    t -= a.segments[si].n;
+    ++si;
   }
-  // Values: one item = 4 consecutive dims.
-#pragma unroll 4
-  for (int idx = threadIdx.x; idx < kKeys * (D / 4); idx += kThreads) {
-    const int c = idx / (D / 4), d = (idx % (D / 4)) * 4;
-    uint2 bits = make_uint2(0u, 0u);
-    if (c < n_tile) {
-      const float4 x = __ldg(reinterpret_cast<const float4*>(seg.v + (k_first + c) * kv_row + g * D + d));
-      bits = make_uint2(pack_bf16(x.x, x.y), pack_bf16(x.z, x.w));
-    }
-    *reinterpret_cast<uint2*>(vs + c * L::ld + d) = bits;
-  }
+  const AttentionSegment& seg = a.segments[si];
+  const int64_t p = seg.first_position + t * seg.position_stride;
+  const int64_t src = (t * a.n_kv_heads + g) * D;
+  const int64_t dst = (g * visible + c) * D;
+  const int d = 4 * j;
+  const float4 lo = __ldg(reinterpret_cast<const float4*>(seg.k + src + d));
+  const float4 hi = __ldg(reinterpret_cast<const float4*>(seg.k + src + d + half));
+  const float4 cs = __ldg(reinterpret_cast<const float4*>(a.cos + p * half + d));
+  const float4 sn = __ldg(reinterpret_cast<const float4*>(a.sin + p * half + d));
+  *reinterpret_cast<uint2*>(kb + dst + d) = make_uint2(pack_bf16(lo.x * cs.x - hi.x * sn.x, lo.y * cs.y - hi.y * sn.y),
+                                                       pack_bf16(lo.z * cs.z - hi.z * sn.z, lo.w * cs.w - hi.w * sn.w));
+  *reinterpret_cast<uint2*>(kb + dst + d + half) =
+      make_uint2(pack_bf16(hi.x * cs.x + lo.x * sn.x, hi.y * cs.y + lo.y * sn.y),
+                 pack_bf16(hi.z * cs.z + lo.z * sn.z, hi.w * cs.w + lo.w * sn.w));
+  const float4 v0 = __ldg(reinterpret_cast<const float4*>(seg.v + src + 8 * j));
+  const float4 v1 = __ldg(reinterpret_cast<const float4*>(seg.v + src + 8 * j + 4));
+  *reinterpret_cast<uint4*>(vb + dst + 8 * j) =
+      make_uint4(pack_bf16(v0.x, v0.y), pack_bf16(v0.z, v0.w), pack_bf16(v1.x, v1.y), pack_bf16(v1.z, v1.w));
 }
 
 template <int D>
-__global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionArgs a, int splits, float* partial_o,
-                                                                 float* partial_ml) {
+__global__ void __launch_bounds__(kThreads, 1)
+    attention_mma_kernel(AttentionArgs a, KvBf16 kv, int splits, float* partial_o, float* partial_ml) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-  __trap();  // bf16 mma.sync needs sm_80; the host only launches this on such devices
+  __trap();  // bf16 mma.sync and cp.async need sm_80; the host only launches this on such devices
 #else
   using L = TileLayout<D>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __nv_bfloat16* ks = reinterpret_cast<__nv_bfloat16*>(smem_raw) + L::k;
-  __nv_bfloat16* vs = reinterpret_cast<__nv_bfloat16*>(smem_raw) + L::v;
+  __nv_bfloat16* smem = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  __shared__ TileSchedule sched;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int gq = lane / 4, tq = lane % 4;
@@ -200,9 +292,11 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionArgs a
   const int64_t r0 = int64_t(blockIdx.x) * kRows;
   const int64_t warp_r0 = r0 + warp * 16;
   const bool warp_active = warp_r0 < rows_total;
-  // Last query of the block (bounds every causal tile loop) and of this warp (skips its
-  // all-masked tiles); both only over rows that exist.
+  const bool warp_full = warp_r0 + 16 <= rows_total;
+  // Last query of the block (bounds every causal range) and first and last of this warp (which
+  // tiles it needs to mask, which it skips); all only over rows that exist.
   const int64_t i_last = imin(a.n - 1, (imin(r0 + kRows, rows_total) - 1) / group);
+  const int64_t warp_i_first = warp_r0 / group;
   const int64_t warp_i_last = warp_active ? imin(a.n - 1, (imin(warp_r0 + 16, rows_total) - 1) / group) : -1;
   ThreadRows rows;
 #pragma unroll
@@ -214,12 +308,30 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionArgs a
   }
   const float scale_log2 = rsqrtf(float(D)) * 1.4426950408889634f;  // 1/sqrt(d) * log2(e)
 
-  // This split's part of the visible keys (all segments concatenated).
-  int64_t visible = 0;
-  for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
-  const int64_t part = (visible + splits - 1) / splits;
-  const int64_t c0 = int64_t(blockIdx.z) * part;
-  const int64_t c1 = imin(visible, c0 + part);
+  // This split's part of the visible keys (all segments concatenated), cut into tiles per segment.
+  if (threadIdx.x == 0) {
+    const int64_t part = (kv.visible + splits - 1) / splits;
+    const int64_t c0 = int64_t(blockIdx.z) * part;
+    const int64_t c1 = imin(kv.visible, c0 + part);
+    int64_t offset = 0;
+    int tiles = 0;
+    for (int s = 0; s < a.n_segments; ++s) {
+      const AttentionSegment& seg = a.segments[s];
+      // Keys of this segment any row of the block may see: a causal one stops at the last query.
+      const int64_t seg_len = seg.causal ? imin(seg.n, i_last + 1) : seg.n;
+      const int64_t lo = imax(c0, offset);
+      const int64_t hi = imax(lo, imin(c1, offset + seg_len));
+      sched.lo[s] = lo;
+      sched.hi[s] = hi;
+      sched.offset[s] = offset;
+      sched.first_tile[s] = tiles;
+      tiles += int((hi - lo + kKeys - 1) / kKeys);
+      offset += seg.n;
+    }
+    sched.first_tile[a.n_segments] = tiles;
+  }
+  __syncthreads();
+  const int n_tiles = sched.first_tile[a.n_segments];
 
   float m[2] = {-INFINITY, -INFINITY};  // running max of each row, log2 units
   float l[2] = {0.0f, 0.0f};            // this thread's share of each row's running sum
@@ -227,27 +339,31 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionArgs a
 #pragma unroll
   for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
   uint32_t qf[D / 16][4];
-
   int64_t loaded_placement = -2;  // none yet
-  int64_t offset = 0;             // first column of the segment
-  for (int si = 0; si < a.n_segments; ++si) {
-    const AttentionSegment& seg = a.segments[si];
-    // Keys of this segment any row of the block may see: a causal one stops at the last query.
-    const int64_t seg_len = seg.causal ? imin(seg.n, i_last + 1) : seg.n;
-    const int64_t lo = imax(c0, offset), hi = imin(c1, offset + seg_len);
-    if (lo < hi && placement_of(seg) != loaded_placement) {
+
+  if (n_tiles > 0) load_tile_async<D>(kv, g, tile_at(sched, 0), smem + L::k, smem + L::v);
+  cp_async_commit();
+  for (int j = 0; j < n_tiles; ++j) {
+    // Tile j + 1 into the other stage, free since the barrier that ended tile j - 1.
+    if (j + 1 < n_tiles) {
+      const int next = (j + 1) % kStages;
+      load_tile_async<D>(kv, g, tile_at(sched, j + 1), smem + L::k + next * L::tile, smem + L::v + next * L::tile);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();  // this thread's copies of tile j have landed (tile j + 1's may not have)
+    __syncthreads();     // and every thread's
+
+    const Tile tile = tile_at(sched, j);
+    const AttentionSegment& seg = a.segments[tile.segment];
+    if (placement_of(seg) != loaded_placement) {
       loaded_placement = placement_of(seg);  // registers only: no barrier needed
       load_query_fragments<D>(a, rows, loaded_placement, tq, qf);
     }
-    for (int64_t t0 = lo; t0 < hi; t0 += kKeys) {
-      const int64_t n_tile = imin(kKeys, hi - t0);
-      const int64_t k_first = t0 - offset;  // key index in the segment
-      __syncthreads();                      // every warp done with the previous tile
-      load_tile<D>(a, seg, g, k_first, n_tile, ks, vs);
-      __syncthreads();
-      // A warp none of whose rows sees a key of this tile leaves m, l, o as they are.
-      if (!warp_active || (seg.causal && k_first > warp_i_last)) continue;
-
+    const int64_t k_first = tile.t0 - sched.offset[tile.segment];  // key index in the segment
+    const __nv_bfloat16* ks = smem + L::k + (j % kStages) * L::tile;
+    const __nv_bfloat16* vs = smem + L::v + (j % kStages) * L::tile;
+    // A warp none of whose rows sees a key of this tile leaves m, l, o as they are.
+    if (warp_active && !(seg.causal && k_first > warp_i_last)) {
       // S = Q K^T, 16 x 64: s[nb] holds keys nb * 8 .. nb * 8 + 7.
       float s[kKeys / 8][4];
 #pragma unroll
@@ -263,17 +379,31 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionArgs a
         }
       }
 
-      // Mask and scale; element e of s[nb] is row rr = e / 2, key nb * 8 + 2tq + e % 2.
+      // Scale, and mask where some (row, key) of the tile is not seen: a partial tile, a partial
+      // warp, or a causal tile reaching past the warp's first query. Element e of s[nb] is row
+      // rr = e / 2, key nb * 8 + 2tq + e % 2.
+      const bool all_seen = tile.n == kKeys && warp_full && (!seg.causal || k_first + kKeys - 1 <= warp_i_first);
       float tile_max[2] = {-INFINITY, -INFINITY};
+      if (all_seen) {
 #pragma unroll
-      for (int nb = 0; nb < kKeys / 8; ++nb) {
+        for (int nb = 0; nb < kKeys / 8; ++nb) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int rr = e / 2;
-          const int c = nb * 8 + 2 * tq + e % 2;
-          const bool seen = rows.active[rr] && c < n_tile && (!seg.causal || k_first + c <= rows.i[rr]);
-          s[nb][e] = seen ? s[nb][e] * scale_log2 : -INFINITY;
-          tile_max[rr] = fmaxf(tile_max[rr], s[nb][e]);
+          for (int e = 0; e < 4; ++e) {
+            s[nb][e] *= scale_log2;
+            tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nb][e]);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int rr = e / 2;
+            const int c = nb * 8 + 2 * tq + e % 2;
+            const bool seen = rows.active[rr] && c < tile.n && (!seg.causal || k_first + c <= rows.i[rr]);
+            s[nb][e] = seen ? s[nb][e] * scale_log2 : -INFINITY;
+            tile_max[rr] = fmaxf(tile_max[rr], s[nb][e]);
+          }
         }
       }
       float alpha[2], m_ref[2];
@@ -325,7 +455,7 @@ __global__ void __launch_bounds__(kThreads) attention_mma_kernel(AttentionArgs a
         }
       }
     }
-    offset += seg.n;
+    __syncthreads();  // every warp done with this stage before tile j + 2 is copied into it
   }
 
   if (!warp_active) return;
@@ -381,17 +511,53 @@ __global__ void merge_kernel(const float* partial_o, const float* partial_ml, in
   }
 }
 
+// Scratch layout: [K bf16 (n_kv_heads, visible, D) | V bf16 (same) | partial o (splits, rows, D) |
+// partial (m, l) (splits, rows, 2)]; the bf16 part is visible * n_kv_heads * D floats, a
+// multiple of 16 bytes, so the partials stay aligned.
+size_t kv_bf16_floats(const AttentionArgs& a) { return size_t(visible_keys(a) * a.n_kv_heads * a.head_dim); }
+
+template <int D>
+void set_shared_memory_limit() {
+  // Above 48 KiB of dynamic shared memory a kernel must opt in (68 KiB at D = 128).
+  LTRI_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       int(TileLayout<D>::bytes)));
+}
+
+// Blocks of attention_mma_kernel<D> one SM holds at once (1 when the query fails).
+template <int D>
+int blocks_per_sm() {
+  set_shared_memory_limit<D>();
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, attention_mma_kernel<D>, kThreads, TileLayout<D>::bytes) !=
+      cudaSuccess) {
+    (void)cudaGetLastError();
+    return 1;
+  }
+  return std::max(1, blocks);
+}
+
 template <int D>
 void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
-  constexpr size_t bytes = TileLayout<D>::bytes;  // 18 KiB (d 64), 34 KiB (d 128): no opt-in needed
-  static_assert(bytes <= 48 * 1024, "above 48 KiB the kernel would need cudaFuncAttributeMaxDynamicSharedMemorySize");
+  static_assert(TileLayout<D>::bytes <= 227 * 1024, "beyond an sm_90 block's shared memory");
+  const int64_t visible = visible_keys(a);
+  __nv_bfloat16* kb = reinterpret_cast<__nv_bfloat16*>(scratch);
+  __nv_bfloat16* vb = kb + visible * a.n_kv_heads * D;
+  const int64_t items = visible * a.n_kv_heads * (D / 8);
+  constexpr int kPrepassThreads = 256;
+  kv_to_bf16_kernel<D><<<unsigned((items + kPrepassThreads - 1) / kPrepassThreads), kPrepassThreads, 0, stream>>>(
+      a, visible, kb, vb);
+  LTRI_CUDA_CHECK_LAUNCH("attention_mma_kv_to_bf16");
+
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t row_blocks = (a.n * group + kRows - 1) / kRows;
   const dim3 grid(unsigned(row_blocks), unsigned(a.n_kv_heads), unsigned(splits));
   const int64_t rows = a.n * a.n_heads;
-  float* partial_o = splits > 1 ? scratch : nullptr;                       // (splits, rows, D)
-  float* partial_ml = splits > 1 ? scratch + splits * rows * D : nullptr;  // (splits, rows, 2)
-  attention_mma_kernel<D><<<grid, kThreads, bytes, stream>>>(a, splits, partial_o, partial_ml);
+  float* partials = scratch + kv_bf16_floats(a);
+  float* partial_o = splits > 1 ? partials : nullptr;                          // (splits, rows, D)
+  float* partial_ml = splits > 1 ? partials + splits * rows * D : nullptr;     // (splits, rows, 2)
+  set_shared_memory_limit<D>();
+  attention_mma_kernel<D><<<grid, kThreads, TileLayout<D>::bytes, stream>>>(a, KvBf16{kb, vb, visible}, splits,
+                                                                             partial_o, partial_ml);
   LTRI_CUDA_CHECK_LAUNCH("attention_mma");
   if (splits > 1) {
     merge_kernel<<<unsigned(rows), D, 0, stream>>>(partial_o, partial_ml, splits, rows, D, a.out);
@@ -414,22 +580,40 @@ bool attention_mma_supports(const AttentionArgs& a) {
 }
 
 int attention_mma_splits(const AttentionArgs& a, int sm_count) {
-  int64_t visible = 0;
-  for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
+  const int64_t visible = visible_keys(a);
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t blocks = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
-  const int64_t want = (2 * int64_t(sm_count) + blocks - 1) / blocks;  // two blocks per SM
-  const int64_t most = std::max<int64_t>(1, visible / 1024);              // parts of >= 1024 keys
-  return int(std::clamp<int64_t>(std::min(want, most), 1, 64));
+  const int64_t slots = int64_t(sm_count) * (a.head_dim == 64 ? blocks_per_sm<64>() : blocks_per_sm<128>());
+  const int64_t most = std::clamp<int64_t>(visible / 1024, 1, 64);  // parts of >= 1024 keys
+  // The GPU runs `slots` blocks at a time; blocks * s of them take ceil(blocks * s / slots) waves
+  // of 1/s the work each, so the time is ~ceil(blocks * s / slots) / s and the busy share of the
+  // slots blocks * s / (waves * slots). Fewest parts that keep 7/8 of the slots busy (a prefill
+  // chunk of 512 queries at 32 / 8 heads is 128 blocks: 1 part on 132 SMs), else the best.
+  int best = 1;
+  double best_busy = 0.0;
+  for (int64_t s = 1; s <= most; ++s) {
+    const int64_t waves = (blocks * s + slots - 1) / slots;
+    const double busy = double(blocks * s) / double(waves * slots);
+    if (busy >= 0.875) return int(s);
+    if (busy > best_busy) {
+      best_busy = busy;
+      best = int(s);
+    }
+  }
+  return best;
 }
 
 size_t attention_mma_scratch_floats(const AttentionArgs& a, int splits) {
-  if (splits <= 1) return 0;
-  return size_t(splits) * size_t(a.n * a.n_heads) * size_t(a.head_dim + 2);
+  const size_t partials = splits > 1 ? size_t(splits) * size_t(a.n * a.n_heads) * size_t(a.head_dim + 2) : 0;
+  return kv_bf16_floats(a) + partials;
 }
 
 void launch_attention_mma(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
   if (a.n <= 0) return;
+  if (visible_keys(a) <= 0) fail("attention (bf16 tensor cores): no visible keys");
+  if (reinterpret_cast<uintptr_t>(scratch) % 16 != 0) {
+    fail("attention (bf16 tensor cores): scratch is not 16-byte aligned");
+  }
   if (a.head_dim == 64) {
     launch_for_head_dim<64>(a, splits, scratch, stream);
   } else if (a.head_dim == 128) {

@@ -269,12 +269,13 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   args.cos = rope_cos_;
   args.sin = rope_sin_;
   // Chunks of queries on a model with bf16 weights go to tensor cores; decode and short chunks
-  // (too few rows to fill a 64-row tile) stay on the f32 kernel and its split keys.
+  // (too few rows to fill a 128-row block) stay on the f32 kernel and its split keys.
   if (attention_precision_ == DType::BF16 && n >= kMmaMinQueries && cuda::attention_mma_supports(args)) {
     const int splits = cuda::attention_mma_splits(args, sm_count_);
-    const size_t scratch_floats = cuda::attention_mma_scratch_floats(args, splits);
-    float* partials = scratch_floats > 0 ? scratch(attention_scratch_, attention_scratch_capacity_, scratch_floats) : nullptr;
-    cuda::launch_attention_mma(args, splits, partials, stream_);
+    // The bf16 keys and values of the call, then the partial softmaxes: never empty.
+    const size_t workspace_floats = cuda::attention_mma_scratch_floats(args, splits);
+    float* workspace = scratch(attention_scratch_, attention_scratch_capacity_, workspace_floats);
+    cuda::launch_attention_mma(args, splits, workspace, stream_);
     return;
   }
   const int splits = cuda::attention_splits(args, sm_count_);

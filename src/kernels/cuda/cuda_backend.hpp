@@ -100,7 +100,7 @@ class CudaBackend : public Backend {
 
   float* copy_scratch_ = nullptr;  // overlapping copies go through it
   size_t copy_scratch_capacity_ = 0;
-  float* attention_scratch_ = nullptr;  // split-key partial softmaxes
+  float* attention_scratch_ = nullptr;  // split-key partial softmaxes; bf16 K/V of the tensor-core kernel
   size_t attention_scratch_capacity_ = 0;
   float* bf16_scratch_ = nullptr;  // (n, k) activations rounded to bf16, two per float
   size_t bf16_scratch_capacity_ = 0;

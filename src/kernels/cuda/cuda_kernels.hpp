@@ -76,11 +76,13 @@ void launch_attention(const AttentionArgs& args, int splits, float* scratch, cud
 // Whether it takes these arguments: head_dim 64 or 128, and 16-byte aligned q, out, K, V and
 // RoPE rows (it reads them as float4 / float2).
 bool attention_mma_supports(const AttentionArgs& args);
-// Parts the visible keys are split into (its blocks hold 64 rows, twice the f32 kernel's).
+// Parts the visible keys are split into: the fewest that keep the SMs busy (its blocks hold 128
+// rows, four times the f32 kernel's).
 int attention_mma_splits(const AttentionArgs& args, int sm_count);
-// Device floats of scratch launch_attention_mma needs for `splits` parts (0 when splits == 1).
+// Device floats of scratch launch_attention_mma needs for `splits` parts: the visible keys
+// (rotated) and values as bf16, plus the partial softmaxes when splits > 1. Never 0.
 size_t attention_mma_scratch_floats(const AttentionArgs& args, int splits);
-// Needs a device of compute capability 8.0 or later.
+// Needs a device of compute capability 8.0 or later and 16-byte aligned scratch.
 void launch_attention_mma(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
 
 }  // namespace ltri::cuda

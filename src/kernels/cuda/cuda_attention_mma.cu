@@ -22,8 +22,8 @@
 //    a segment with query_position >= 0 gets the queries rotated to that position, the others to
 //    query_first_position + i), masks only tiles that need it (the last, partial tile of a range,
 //    a partial warp, the causal diagonal), updates the rows' running max m and sum l in f32
-//    (online softmax, in log2 units: the score is pre-multiplied by log2(e) / sqrt(d) and exp2
-//    used throughout), and accumulates O += P V with P taken straight from S's accumulator
+//    (online softmax, in log2 units: the score is scaled by log2(e) / sqrt(d) in the fma that
+//    subtracts m, and exp2 used throughout), and accumulates O += P V with P taken straight from S's accumulator
 //    registers: the C fragment of two adjacent 16 x 8 score blocks is, element for element, the
 //    A fragment of a 16 x 16 block of P. V's B fragments come from ldmatrix.trans on the row-major
 //    tile, so V needs no transposed copy. A causal segment's tiles past the block's last query
@@ -38,7 +38,7 @@
 // Why 128 rows a block: every block streams all the keys it sees through shared memory, so the
 // K/V bytes read from L2 per call are (row blocks) x (visible keys) x 4 x head_dim; 128 rows
 // halve them against 64. ptxas (sm_90, no spills) gives a thread 246 registers at head_dim 128
-// (O holds 64 of them, Q 32, S 32) and 202 at 64, so one block of 8 warps is resident per SM: at
+// (O holds 64 of them, Q 32, S 32) and 200 at 64, so one block of 8 warps is resident per SM: at
 // head_dim 128 the same 8 warps an SM held with two 4-warp blocks. Shared memory is 68 KiB
 // (head_dim 128, above the 48 KiB default: the launcher opts in) or 36 KiB (64).
 //
@@ -379,19 +379,18 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
       }
 
-      // Scale, and mask where some (row, key) of the tile is not seen: a partial tile, a partial
-      // warp, or a causal tile reaching past the warp's first query. Element e of s[nb] is row
-      // rr = e / 2, key nb * 8 + 2tq + e % 2.
+      // Mask where some (row, key) of the tile is not seen: a partial tile, a partial warp, or a
+      // causal tile reaching past the warp's first query. Element e of s[nb] is row rr = e / 2,
+      // key nb * 8 + 2tq + e % 2. The scores stay unscaled here: the scale is positive, so the
+      // max of the raw scores times it is the max of the scaled ones, and the scale then goes
+      // into one fma with the subtraction of m below.
       const bool all_seen = tile.n == kKeys && warp_full && (!seg.causal || k_first + kKeys - 1 <= warp_i_first);
       float tile_max[2] = {-INFINITY, -INFINITY};
       if (all_seen) {
 #pragma unroll
         for (int nb = 0; nb < kKeys / 8; ++nb) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[nb][e] *= scale_log2;
-            tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nb][e]);
-          }
+          for (int e = 0; e < 4; ++e) tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nb][e]);
         }
       } else {
 #pragma unroll
@@ -401,7 +400,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             const int rr = e / 2;
             const int c = nb * 8 + 2 * tq + e % 2;
             const bool seen = rows.active[rr] && c < tile.n && (!seg.causal || k_first + c <= rows.i[rr]);
-            s[nb][e] = seen ? s[nb][e] * scale_log2 : -INFINITY;
+            s[nb][e] = seen ? s[nb][e] : -INFINITY;
             tile_max[rr] = fmaxf(tile_max[rr], s[nb][e]);
           }
         }
@@ -411,21 +410,23 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int rr = 0; rr < 2; ++rr) {
         tile_max[rr] = fmaxf(tile_max[rr], __shfl_xor_sync(0xffffffffu, tile_max[rr], 1));
         tile_max[rr] = fmaxf(tile_max[rr], __shfl_xor_sync(0xffffffffu, tile_max[rr], 2));
-        const float m_new = fmaxf(m[rr], tile_max[rr]);
+        const float m_new = fmaxf(m[rr], tile_max[rr] * scale_log2);  // -inf stays -inf
         // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf): its
         // scores are all -inf, and exp2(-inf - 0) = 0.
         alpha[rr] = m_new == -INFINITY ? 1.0f : exp2f(m[rr] - m_new);
         m_ref[rr] = m_new == -INFINITY ? 0.0f : m_new;
         m[rr] = m_new;
       }
-      // P = exp2(S - m), packed into A fragments: keys kk * 16 .. kk * 16 + 15 are score blocks
-      // 2kk (registers 0, 1) and 2kk + 1 (registers 2, 3).
+      // P = exp2(S scale - m) (a masked -inf gives 0), packed into A fragments: keys kk * 16 ..
+      // kk * 16 + 15 are score blocks 2kk (registers 0, 1) and 2kk + 1 (registers 2, 3).
       uint32_t pf[kKeys / 16][4];
       float p_sum[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int nb = 0; nb < kKeys / 8; ++nb) {
-        const float p0 = exp2f(s[nb][0] - m_ref[0]), p1 = exp2f(s[nb][1] - m_ref[0]);
-        const float p2 = exp2f(s[nb][2] - m_ref[1]), p3 = exp2f(s[nb][3] - m_ref[1]);
+        const float p0 = exp2f(fmaf(s[nb][0], scale_log2, -m_ref[0]));
+        const float p1 = exp2f(fmaf(s[nb][1], scale_log2, -m_ref[0]));
+        const float p2 = exp2f(fmaf(s[nb][2], scale_log2, -m_ref[1]));
+        const float p3 = exp2f(fmaf(s[nb][3], scale_log2, -m_ref[1]));
         p_sum[0] += p0 + p1;
         p_sum[1] += p2 + p3;
         pf[nb / 2][(nb % 2) * 2 + 0] = pack_bf16(p0, p1);

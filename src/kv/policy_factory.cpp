@@ -161,8 +161,9 @@ std::vector<LtriLayerSetup> ltri_layers(const AttentionOptions& o, const PolicyS
         if (o.seg_heads == "retrieval") L.seg_head = heads.best_head(l);
       }
     }
-  } else if (!p.model_dir.empty() && (o.score_heads == "retrieval" || o.seg_heads == "retrieval")) {
-    warn_once(cat(p.model_dir, ": no ltri_heads.json (run `ltri heads`); ltri scores spans with the mean of heads"));
+  } else if (!p.model_dir.empty()) {
+    warn_once(cat(p.model_dir, ": no ltri_heads.json (run `ltri heads`); ltri weighs every layer's votes equally",
+                  o.score_heads == "retrieval" || o.seg_heads == "retrieval" ? " and uses the mean of heads" : ""));
   }
 
   const std::string cal_path = model_file(o.calibration_file, "--attn-calibration", p.model_dir, "ltri_calibration.json");

@@ -103,9 +103,9 @@ TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explici
   {
     const auto p = make(o);
     const auto& layers = dynamic_cast<const LtriPolicy&>(*p).params().layers;
-    EXPECT_EQ(layers[0].score_head, -1);  // best score 0.05 < threshold 0.1: mean of heads
-    EXPECT_EQ(layers[1].score_head, 1);
-    EXPECT_EQ(layers[0].seg_head, -1);  // default --attn-seg-heads mean
+    EXPECT_EQ(layers[0].score_head, -1);  // defaults: --attn-score-heads mean, --attn-seg-heads mean
+    EXPECT_EQ(layers[1].score_head, -1);
+    EXPECT_EQ(layers[0].seg_head, -1);
     EXPECT_EQ(layers[1].seg_head, -1);
     EXPECT_FLOAT_EQ(layers[0].vote_weight, 0.05f);
     EXPECT_FLOAT_EQ(layers[1].vote_weight, 0.7f);
@@ -124,11 +124,14 @@ TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explici
     }
   }
   {
-    AttentionOptions given = o;  // segment the retrieval head's attention too
+    AttentionOptions given = o;  // the spec's scoring head, and segment its attention too
+    given.score_heads = "retrieval";
     given.seg_heads = "retrieval";
     const auto p = make(given);
     const auto& layers = dynamic_cast<const LtriPolicy&>(*p).params().layers;
-    EXPECT_EQ(layers[0].seg_head, -1);  // no retrieval head in layer 0: the mean
+    EXPECT_EQ(layers[0].score_head, -1);  // best score 0.05 < threshold 0.1: mean of heads
+    EXPECT_EQ(layers[1].score_head, 1);
+    EXPECT_EQ(layers[0].seg_head, -1);
     EXPECT_EQ(layers[1].seg_head, 1);
   }
   AttentionOptions missing = o;

@@ -47,7 +47,7 @@ void InfllmPolicy::evict(int64_t layer) {
 void InfllmPolicy::choose(int64_t layer, const float* qbar, const float* /*q_host*/, int64_t /*n*/,
                           std::vector<int64_t>& units) {
   const ContextStore& s = store(layer);
-  score_units(s, qbar, head_weights_, scores_, dots_);
+  score_stored_units(layer, qbar, 1, true, head_weights_, scores_);
   select_by_budget(s.units(), scores_, nullptr, nullptr, params_.budget, units, order_);
 }
 

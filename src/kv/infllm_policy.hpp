@@ -35,7 +35,7 @@ class InfllmPolicy : public StreamingPolicyBase {
   // Scratch, reused.
   std::vector<float> vectors_;       // (n_kv_heads, 1, head_dim)
   std::vector<int64_t> tokens_;
-  std::vector<float> scores_, dots_;
+  std::vector<float> scores_;
   std::vector<int64_t> order_;
 };
 

@@ -187,9 +187,9 @@ void LtriPolicy::choose(int64_t layer, const float* qbar, const float* q_host, i
       for (int64_t c = 0; c < q_row; ++c) mean[c] *= inv;
       rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
     }
-    score_units_per_query(s, q_rot_.data(), n_blocks, L.head_weights, L.scores, dots_, best_);
+    score_stored_units(layer, q_rot_.data(), n_blocks, false, L.head_weights, L.scores);
   } else {
-    score_units(s, qbar, L.head_weights, L.scores, dots_);
+    score_stored_units(layer, qbar, 1, true, L.head_weights, L.scores);
   }
   select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);
   if (params_.voting) {

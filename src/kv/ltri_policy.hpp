@@ -98,7 +98,7 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<float> ones_;       // row maxima: rows are already scaled to max 1
   std::vector<float> vectors_;    // (n_kv_heads, index_max, head_dim)
   std::vector<int64_t> tokens_;
-  std::vector<float> rank_, dots_, best_;
+  std::vector<float> rank_;
   std::vector<float> q_rot_;      // (chunk, n_heads, head_dim) queries rotated to n_local
   std::vector<int64_t> order_, chosen_;
 };

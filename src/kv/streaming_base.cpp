@@ -28,6 +28,7 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
   if (shape.keeps_store) {
     for (int64_t l = 0; l < n_layers; ++l) {
       stores_.emplace_back(shape.n_kv_heads, shape.head_dim, shape.n_init);
+      index_mirrors_.emplace_back();
       retrieved_.emplace_back(backend, kv_row, shape.retrieved_capacity);
     }
   }
@@ -68,6 +69,11 @@ void StreamingPolicyBase::fetch_front(int64_t layer, int64_t count) {
   window_.download(layer, window_.begin(layer), count, host_k_.data(), host_v_.data());
 }
 
+void StreamingPolicyBase::score_stored_units(int64_t layer, const float* q, int64_t n_q, bool mean_query,
+                                             const std::vector<float>& head_weights, std::vector<float>& scores) {
+  backend_.score_units(stores_[size_t(layer)], index_mirrors_[size_t(layer)], q, n_q, mean_query, head_weights, scores);
+}
+
 void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
   window_.drop_front(layer, count);
   if (!votes_.empty()) votes_[size_t(layer)].drop_until(window_.begin(layer));
@@ -88,7 +94,7 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
     if (stores_[l].units().empty()) {
       retrieved_[l].clear();
     } else {
-      backend_.download(q_host_.data(), q, size_t(n * q_row));  // retrieval scores on the host
+      backend_.download(q_host_.data(), q, size_t(n * q_row));  // queries are averaged on the host
       mean_query(q_host_.data(), n, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_, qbar_.data());
       choose(layer, qbar_.data(), q_host_.data(), n, chosen_);
       retrieved_[l].load(stores_[l], chosen_);
@@ -152,6 +158,7 @@ void StreamingPolicyBase::end_chunk(int64_t n) {
 size_t StreamingPolicyBase::kv_bytes() const {
   size_t bytes = window_.bytes();
   for (const RetrievedKv& r : retrieved_) bytes += r.bytes();
+  for (const UnitIndexMirror& m : index_mirrors_) bytes += m.bytes();
   return bytes;
 }
 
@@ -174,6 +181,7 @@ void StreamingPolicyBase::reset() {
   chunk_n_ = 0;
   window_.reset();
   for (ContextStore& s : stores_) s.reset(shape_.n_init);
+  for (UnitIndexMirror& m : index_mirrors_) m.clear();
   for (RetrievedKv& r : retrieved_) r.clear();
   for (TokenRows& t : votes_) t.reset(0);
   for (TokenRows& t : seg_rows_) t.reset(0);

@@ -28,6 +28,7 @@
 #include "kv/kv_policy.hpp"
 #include "kv/retrieval.hpp"
 #include "kv/streaming_window.hpp"
+#include "kv/unit_index_mirror.hpp"
 #include "ops/rope_table.hpp"
 
 namespace ltri {
@@ -101,6 +102,10 @@ class StreamingPolicyBase : public KvPolicy {
   const TokenRows& votes(int64_t layer) const { return votes_[size_t(layer)]; }
   const TokenRows& segmentation_rows(int64_t layer) const { return seg_rows_[size_t(layer)]; }
   int64_t chunk_tokens() const { return chunk_n_; }
+  // For choose(): scores of the layer's stored units for n_q host queries (n_q, n_heads,
+  // head_dim) rotated to n_local; Backend::score_units, which keeps the layer's index mirror.
+  void score_stored_units(int64_t layer, const float* q, int64_t n_q, bool mean_query,
+                          const std::vector<float>& head_weights, std::vector<float>& scores);
 
   StreamingShape shape_;
   RopeTable rope_;  // the policy's own table: host-side rotations (mean query) and the band op
@@ -111,6 +116,7 @@ class StreamingPolicyBase : public KvPolicy {
   Backend& backend_;
   StreamingWindow window_;
   std::vector<ContextStore> stores_;      // per layer, host
+  std::vector<UnitIndexMirror> index_mirrors_;  // per layer: the store's index in backend memory, if the backend scores there
   std::vector<RetrievedKv> retrieved_;    // per layer, backend
   std::vector<TokenRows> votes_;          // per layer: (window tokens, n_kv_heads)
   std::vector<TokenRows> seg_rows_;       // per layer: (window tokens, band_width)

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kv/retrieval.hpp"
 
 namespace ltri {
 
@@ -11,6 +12,10 @@ struct Backend::BandFallback {
   AttentionBandHost band;
   std::vector<float> q;     // (n, n_heads, head_dim), host copy of args.q
   std::vector<float> keys;  // (n_keys, n_kv_heads, head_dim), host copy of args.keys
+};
+
+struct Backend::ScoreScratch {
+  std::vector<float> dots, best;
 };
 
 Backend::Backend() = default;
@@ -40,6 +45,18 @@ void Backend::attention_band(const AttentionBandArgs& args, const RopeTable& tab
   host.q = f.q.data();
   host.keys = f.keys.data();
   f.band.compute(host, table, votes, seg);
+}
+
+void Backend::score_units(const ContextStore& store, UnitIndexMirror& /*mirror*/, const float* q, int64_t n_q,
+                          bool mean_query, const std::vector<float>& head_weights, std::vector<float>& scores) {
+  if (mean_query && n_q != 1) fail("score_units: a mean query is one row, got ", n_q);
+  if (!score_scratch_) score_scratch_ = std::make_unique<ScoreScratch>();
+  ScoreScratch& s = *score_scratch_;
+  if (mean_query) {
+    ltri::score_units(store, q, head_weights, scores, s.dots);
+  } else {
+    score_units_per_query(store, q, n_q, head_weights, scores, s.dots, s.best);
+  }
 }
 
 }  // namespace ltri

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "core/dtype.hpp"
 #include "kv/kv_policy.hpp"
@@ -18,6 +19,9 @@
 #include "ops/rope_table.hpp"
 
 namespace ltri {
+
+class ContextStore;
+class UnitIndexMirror;
 
 // Memory traffic and footprint of one backend (Backend::stats()), for benchmarks and reports.
 struct BackendStats {
@@ -104,10 +108,26 @@ class Backend {
   // overwritten. The default downloads q and keys and runs AttentionBandHost (the CPU backend's
   // op, bit for bit); a device backend computes it there and downloads only votes and seg.
   virtual void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg);
+  // Retrieval scores of a layer's stored units (LTRI_SPEC.md "Retrieval", kv/retrieval.hpp):
+  // scores[u] = sum over query heads h with head_weights[h] != 0 of head_weights[h] * max over
+  // the n_q queries i and unit u's index vectors k (of h's KV head) of <q_ih, k>.
+  // q (n_q, n_heads, head_dim), already averaged and rotated, head_weights (n_heads) and scores
+  // (resized to the store's units) are on the HOST: the queries are a few averaged rows. The
+  // index vectors are the store's (host) or their copy in backend memory, `mirror`, which the
+  // caller owns next to the store and the op keeps in step with it. The default reads the
+  // store on the host and leaves the mirror empty (the CPU backend's op): score_units when
+  // mean_query (n_q == 1, the chunk's mean query), else score_units_per_query; the two round
+  // differently (matrix-vector vs matrix product), so mean_query keeps each caller's numbers.
+  // A device backend syncs the mirror (only new vectors go up), scores there and downloads the
+  // scores only; it ignores mean_query.
+  virtual void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
+                           bool mean_query, const std::vector<float>& head_weights, std::vector<float>& scores);
 
  private:
   struct BandFallback;  // the default attention_band's host scratch, made on first use
   std::unique_ptr<BandFallback> band_fallback_;
+  struct ScoreScratch;  // the default score_units' host scratch, made on first use
+  std::unique_ptr<ScoreScratch> score_scratch_;
 };
 
 // The CPU backend (OpenMP + OpenBLAS); threads 0 = all cores.

@@ -1,0 +1,121 @@
+#include "kv/unit_index_mirror.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.hpp"
+#include "ops/backend.hpp"
+
+namespace ltri {
+
+namespace {
+constexpr int64_t kMinCapacity = 256;  // vectors per KV head, units: first allocation
+}  // namespace
+
+UnitIndexMirror::~UnitIndexMirror() { release(); }
+
+UnitIndexMirror::UnitIndexMirror(UnitIndexMirror&& o) noexcept { *this = std::move(o); }
+
+UnitIndexMirror& UnitIndexMirror::operator=(UnitIndexMirror&& o) noexcept {
+  if (this != &o) {
+    release();
+    backend_ = o.backend_;
+    n_kv_heads_ = o.n_kv_heads_;
+    head_dim_ = o.head_dim_;
+    vectors_ = o.vectors_;
+    vector_capacity_ = o.vector_capacity_;
+    n_vectors_ = o.n_vectors_;
+    unit_starts_ = o.unit_starts_;
+    unit_capacity_ = o.unit_capacity_;
+    n_units_ = o.n_units_;
+    starts_host_ = std::move(o.starts_host_);
+    o.vectors_ = o.unit_starts_ = nullptr;
+    o.vector_capacity_ = o.unit_capacity_ = o.n_vectors_ = o.n_units_ = 0;
+  }
+  return *this;
+}
+
+void UnitIndexMirror::release() {
+  if (vectors_) backend_->free(vectors_);
+  if (unit_starts_) backend_->free(unit_starts_);
+  vectors_ = unit_starts_ = nullptr;
+  vector_capacity_ = unit_capacity_ = n_vectors_ = n_units_ = 0;
+}
+
+void UnitIndexMirror::clear() {
+  n_vectors_ = 0;
+  n_units_ = 0;
+}
+
+size_t UnitIndexMirror::bytes() const {
+  size_t floats = 0;
+  if (vectors_) floats += size_t(n_kv_heads_ * vector_capacity_ * head_dim_);
+  if (unit_starts_) floats += size_t(unit_capacity_ + 1);
+  return floats * sizeof(float);
+}
+
+void UnitIndexMirror::grow_vectors(int64_t needed) {
+  if (needed <= vector_capacity_) return;
+  // Doubling: the copies of the old rows add up to at most the rows uploaded.
+  const int64_t capacity = std::max({needed, 2 * vector_capacity_, kMinCapacity});
+  float* grown = backend_->alloc(size_t(n_kv_heads_ * capacity * head_dim_));
+  for (int64_t g = 0; g < n_kv_heads_ && n_vectors_ > 0; ++g) {
+    backend_->copy(grown + g * capacity * head_dim_, vectors_ + g * vector_capacity_ * head_dim_,
+                   size_t(n_vectors_ * head_dim_));
+  }
+  if (vectors_) backend_->free(vectors_);
+  vectors_ = grown;
+  vector_capacity_ = capacity;
+}
+
+void UnitIndexMirror::grow_units(int64_t needed) {
+  if (needed <= unit_capacity_ && unit_starts_) return;
+  const int64_t capacity = std::max({needed, 2 * unit_capacity_, kMinCapacity});
+  float* grown = backend_->alloc(size_t(capacity + 1));  // zeroed: starts[0] = 0
+  // int32 entries moved as raw 4-byte words (copy is a byte copy on every backend).
+  if (unit_starts_) backend_->copy(grown, unit_starts_, size_t(n_units_ + 1));
+  if (unit_starts_) backend_->free(unit_starts_);
+  unit_starts_ = grown;
+  unit_capacity_ = capacity;
+}
+
+void UnitIndexMirror::sync(Backend& backend, const ContextStore& store) {
+  if (backend_ != &backend) {
+    release();
+    backend_ = &backend;
+  }
+  if (vectors_ && (store.n_kv_heads() != n_kv_heads_ || store.head_dim() != head_dim_)) release();
+  n_kv_heads_ = store.n_kv_heads();
+  head_dim_ = store.head_dim();
+  const std::vector<StoredUnit>& units = store.units();
+  const int64_t n_units = int64_t(units.size());
+  const int64_t n_vectors = store.n_vectors();
+  if (n_units < n_units_ || n_vectors < n_vectors_) clear();  // the store was reset
+  if (n_vectors > int64_t(std::numeric_limits<int32_t>::max())) {
+    fail("unit index: ", n_vectors, " index vectors in one layer exceed the int32 unit boundaries");
+  }
+
+  if (n_vectors > n_vectors_) {
+    grow_vectors(n_vectors);
+    const int64_t added = n_vectors - n_vectors_;
+    for (int64_t g = 0; g < n_kv_heads_; ++g) {
+      backend_->upload(vectors_ + (g * vector_capacity_ + n_vectors_) * head_dim_,
+                       store.index(g) + n_vectors_ * head_dim_, size_t(added * head_dim_));
+    }
+    n_vectors_ = n_vectors;
+  }
+  if (n_units > n_units_ || !unit_starts_) {
+    grow_units(n_units);
+    // starts[u + 1] = the end of unit u; units are contiguous in vector order.
+    starts_host_.clear();
+    for (int64_t u = n_units_; u < n_units; ++u) {
+      starts_host_.push_back(int32_t(units[size_t(u)].first_vector + units[size_t(u)].n_vectors));
+    }
+    if (!starts_host_.empty()) {
+      backend_->upload_bytes(unit_starts_ + n_units_ + 1, starts_host_.data(), starts_host_.size() * sizeof(int32_t));
+    }
+    n_units_ = n_units;
+  }
+}
+
+}  // namespace ltri

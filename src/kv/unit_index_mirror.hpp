@@ -1,0 +1,62 @@
+#pragma once
+// A copy of a ContextStore's index vectors and unit boundaries in backend memory, for a backend
+// that scores units where its memory is (Backend::score_units; CUDA). The policy owns one per
+// layer next to the store and hands both to the op; the op decides whether it needs the
+// mirror: the default (host) op reads the store and never touches it, so on the CPU backend
+// it stays empty and costs nothing. sync() appends only what the store gained since the last
+// call, into buffers whose capacity doubles, so a chunk uploads only its new vectors.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kv/context_store.hpp"
+
+namespace ltri {
+
+class Backend;
+
+class UnitIndexMirror {
+ public:
+  UnitIndexMirror() = default;
+  ~UnitIndexMirror();
+  UnitIndexMirror(UnitIndexMirror&& o) noexcept;
+  UnitIndexMirror& operator=(UnitIndexMirror&& o) noexcept;
+  UnitIndexMirror(const UnitIndexMirror&) = delete;
+  UnitIndexMirror& operator=(const UnitIndexMirror&) = delete;
+
+  // Makes the mirror equal to `store`: uploads the vectors and units added since the last
+  // sync (everything after clear()). The store only grows between resets, so a store with
+  // fewer units than mirrored was reset and is mirrored again from the start; a store reset
+  // and refilled past the mirror between two syncs is not detectable here: the owner calls
+  // clear() whenever it resets the store.
+  void sync(Backend& backend, const ContextStore& store);
+  // Forgets the contents and keeps the memory.
+  void clear();
+
+  // Index vectors: (n_kv_heads, capacity, head_dim), KV head g from vectors() + g * head_stride();
+  // rows [0, n_vectors()) of each head are the store's index(g). Backend memory.
+  const float* vectors() const { return vectors_; }
+  int64_t head_stride() const { return vector_capacity_ * head_dim_; }
+  int64_t n_vectors() const { return n_vectors_; }
+  // (n_units + 1) int32, backend memory: unit u owns vectors [starts[u], starts[u + 1]).
+  const int32_t* unit_starts() const { return reinterpret_cast<const int32_t*>(unit_starts_); }
+  int64_t n_units() const { return n_units_; }
+  size_t bytes() const;  // backend bytes held
+
+ private:
+  void release();
+  void grow_vectors(int64_t needed);
+  void grow_units(int64_t needed);
+
+  Backend* backend_ = nullptr;  // the backend of the memory held, set by the first sync
+  int64_t n_kv_heads_ = 0, head_dim_ = 0;
+  float* vectors_ = nullptr;      // (n_kv_heads, vector_capacity, head_dim)
+  int64_t vector_capacity_ = 0;   // rows per KV head
+  int64_t n_vectors_ = 0;
+  float* unit_starts_ = nullptr;  // int32 (unit_capacity + 1), in a float allocation
+  int64_t unit_capacity_ = 0;
+  int64_t n_units_ = 0;
+  std::vector<int32_t> starts_host_;  // staging for the new units' starts
+};
+
+}  // namespace ltri

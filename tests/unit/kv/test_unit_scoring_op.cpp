@@ -1,0 +1,155 @@
+// Backend::score_units on the CPU backend (the default op) against the host scorers it stands
+// for, bit for bit, and against the definition in double; and UnitIndexMirror, the store's
+// index copied incrementally into backend memory, against the store it mirrors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "kernels/cpu/cpu_backend.hpp"
+#include "kv/context_store.hpp"
+#include "kv/retrieval.hpp"
+#include "kv/unit_index_mirror.hpp"
+
+namespace ltri {
+namespace {
+
+constexpr int64_t kKv = 2, kHd = 16, kHeads = 8;
+
+// Units of 1..32 index vectors; every 7th unit repeats unit 3's vectors, so scores tie exactly.
+void add_random_units(ContextStore& s, int64_t n_units, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> unit3;
+  for (int64_t u = 0; u < n_units; ++u) {
+    const int64_t m = 1 + int64_t(rng() % 32), len = m + int64_t(rng() % 4);
+    std::vector<float> kv(size_t(len * kKv * kHd)), vec(size_t(kKv * m * kHd));
+    for (float& x : vec) x = normal(rng);
+    if (s.units().size() == 3) unit3 = vec;
+    if (s.units().size() % 7 == 6 && !unit3.empty()) {
+      vec = unit3;
+      const int64_t m3 = int64_t(unit3.size()) / (kKv * kHd);
+      s.add_unit(kv.data(), kv.data(), std::max(len, m3), vec.data(), m3);
+      continue;
+    }
+    s.add_unit(kv.data(), kv.data(), len, vec.data(), m);
+  }
+}
+
+// sum_h w_h max over queries i and u's vectors k of <q_ih, k>, in double.
+std::vector<double> reference_scores(const ContextStore& s, const std::vector<float>& q, int64_t n,
+                                     const std::vector<float>& w) {
+  std::vector<double> out;
+  for (const StoredUnit& u : s.units()) {
+    double total = 0.0;
+    for (int64_t h = 0; h < kHeads; ++h) {
+      if (w[size_t(h)] == 0.0f) continue;
+      double best = -std::numeric_limits<double>::infinity();
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t k = 0; k < u.n_vectors; ++k) {
+          const float* vec = s.index(h / (kHeads / kKv)) + (u.first_vector + k) * kHd;
+          double dot = 0.0;
+          for (int64_t c = 0; c < kHd; ++c) dot += double(q[size_t((i * kHeads + h) * kHd + c)]) * vec[c];
+          best = std::max(best, dot);
+        }
+      }
+      total += w[size_t(h)] * best;
+    }
+    out.push_back(total);
+  }
+  return out;
+}
+
+TEST(UnitScoringOp, cpu_op_equals_the_host_scorers_bit_for_bit) {
+  std::mt19937 rng(11);
+  ContextStore s(kKv, kHd, 0);
+  add_random_units(s, 1500, rng);  // ~25K vectors per KV head: several tiles, parallel loops
+  ASSERT_GT(s.n_vectors(), 20000);
+  CpuBackend backend(2);
+  UnitIndexMirror mirror;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::vector<std::vector<float>> weights = {
+      std::vector<float>(kHeads, 1.0f / kHeads), {0, 0, 0, 0, 0, 1, 0, 0}, {0.5f, 0, 0, 0.25f, 0, 0, 0.25f, 0}};
+  for (const auto& w : weights) {
+    for (int64_t n_q : {1, 16, 17}) {
+      std::vector<float> q(size_t(n_q * kHeads * kHd));
+      for (float& x : q) x = normal(rng);
+      std::vector<float> got, want, dots, best;
+      backend.score_units(s, mirror, q.data(), n_q, false, w, got);
+      score_units_per_query(s, q.data(), n_q, w, want, dots, best);
+      ASSERT_EQ(got.size(), s.units().size());
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "n_q " << n_q;
+      const auto ref = reference_scores(s, q, n_q, w);
+      for (size_t u = 0; u < ref.size(); ++u) ASSERT_NEAR(got[u], ref[u], 1e-4) << "unit " << u;
+      for (size_t u = 6; u < got.size(); u += 7) ASSERT_EQ(got[u], got[3]) << "tied unit " << u;
+      if (n_q == 1) {  // the mean-query route: score_units' matrix-vector product
+        backend.score_units(s, mirror, q.data(), 1, true, w, got);
+        score_units(s, q.data(), w, want, dots);
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+        for (size_t u = 0; u < ref.size(); ++u) ASSERT_NEAR(got[u], ref[u], 1e-4) << "unit " << u;
+      }
+    }
+  }
+  EXPECT_EQ(mirror.n_vectors(), 0);  // the host op reads the store: no copy of the index
+  EXPECT_EQ(mirror.bytes(), 0u);
+}
+
+// The mirror's vectors of KV head g and its unit boundaries, read back from backend memory.
+void expect_mirror_equals_store(Backend& backend, const UnitIndexMirror& m, const ContextStore& s) {
+  ASSERT_EQ(m.n_vectors(), s.n_vectors());
+  ASSERT_EQ(m.n_units(), int64_t(s.units().size()));
+  for (int64_t g = 0; g < kKv; ++g) {
+    std::vector<float> rows(size_t(s.n_vectors() * kHd));
+    backend.download(rows.data(), m.vectors() + g * m.head_stride(), rows.size());
+    ASSERT_EQ(rows, std::vector<float>(s.index(g), s.index(g) + rows.size())) << "KV head " << g;
+  }
+  std::vector<int32_t> starts(size_t(m.n_units() + 1));
+  std::memcpy(starts.data(), m.unit_starts(), starts.size() * sizeof(int32_t));  // CPU: host memory
+  ASSERT_EQ(starts[0], 0);
+  for (size_t u = 0; u < s.units().size(); ++u) {
+    ASSERT_EQ(starts[u], s.units()[u].first_vector) << "unit " << u;
+    ASSERT_EQ(starts[u + 1] - starts[u], s.units()[u].n_vectors) << "unit " << u;
+  }
+}
+
+// An upload counter on the CPU backend: how many floats each sync sends.
+class CountingBackend : public CpuBackend {
+ public:
+  CountingBackend() : CpuBackend(1) {}
+  void upload(float* dst, const float* host_src, size_t n) override {
+    uploaded += n;
+    CpuBackend::upload(dst, host_src, n);
+  }
+  size_t uploaded = 0;
+};
+
+TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
+  std::mt19937 rng(12);
+  ContextStore s(kKv, kHd, 0);
+  CountingBackend backend;
+  UnitIndexMirror m;
+  for (int round = 0; round < 12; ++round) {  // grows past the first capacity several times
+    const int64_t before = s.n_vectors();
+    add_random_units(s, 20 + round * 15, rng);
+    backend.uploaded = 0;
+    m.sync(backend, s);
+    EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kKv * kHd)) << "round " << round;
+    expect_mirror_equals_store(backend, m, s);
+    m.sync(backend, s);  // nothing new: nothing changes
+    expect_mirror_equals_store(backend, m, s);
+  }
+  EXPECT_GE(m.bytes(), size_t(s.n_vectors() * kKv * kHd) * sizeof(float));
+
+  s.reset(0);  // a smaller store than mirrored: mirrored again from the start
+  add_random_units(s, 5, rng);
+  m.sync(backend, s);
+  expect_mirror_equals_store(backend, m, s);
+  m.clear();  // the owner's reset: a refilled store goes up in full
+  add_random_units(s, 40, rng);
+  m.sync(backend, s);
+  expect_mirror_equals_store(backend, m, s);
+}
+
+}  // namespace
+}  // namespace ltri

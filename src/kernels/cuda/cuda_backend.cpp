@@ -10,6 +10,9 @@
 #include "kernels/cuda/cuda_band_kernels.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
+#include "kernels/cuda/cuda_score_kernels.hpp"
+#include "kv/context_store.hpp"
+#include "kv/unit_index_mirror.hpp"
 
 namespace ltri {
 
@@ -44,7 +47,8 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
-  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_}) {
+  for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
+                   score_scratch_}) {
     if (p) (void)cudaFree(p);
   }
   if (cublas_) (void)cublasDestroy(cublas_);
@@ -322,6 +326,63 @@ void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable&
   download(band_host_.data(), device, out_floats);
   for (size_t k = 0; k < vote_floats; ++k) votes[k] += band_host_[k];
   if (seg) std::copy(band_host_.begin() + ptrdiff_t(vote_floats), band_host_.begin() + ptrdiff_t(out_floats), seg);
+}
+
+void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
+                              bool /*mean_query*/, const std::vector<float>& head_weights, std::vector<float>& scores) {
+  const int64_t n_units = int64_t(store.units().size());
+  const int64_t n_heads = int64_t(head_weights.size()), hd = store.head_dim();
+  if (store.n_kv_heads() <= 0 || n_heads % store.n_kv_heads() != 0) {
+    fail("score_units: ", n_heads, " head weights are not a multiple of the store's ", store.n_kv_heads(), " KV heads");
+  }
+  scores.assign(size_t(n_units), 0.0f);
+  // Heads with weight 0 add nothing (the host skips them too): only the others are scored.
+  const int64_t group = n_heads / store.n_kv_heads();
+  score_heads_.clear();
+  score_kv_heads_.clear();
+  for (int64_t h = 0; h < n_heads; ++h) {
+    if (head_weights[size_t(h)] == 0.0f) continue;
+    score_heads_.push_back(h);
+    score_kv_heads_.push_back(h / group);
+  }
+  const int64_t n_active = int64_t(score_heads_.size());
+  if (n_units == 0 || store.n_vectors() == 0 || n_active == 0 || n_q <= 0) return;
+  mirror.sync(*this, store);
+
+  // One upload: each active head's queries as (n_q, head_dim) rows, so the heads of one KV head
+  // are one contiguous GEMM operand, then the weights.
+  score_host_.resize(size_t(n_active * n_q * hd + n_active));
+  for (int64_t a = 0; a < n_active; ++a) {
+    for (int64_t i = 0; i < n_q; ++i) {
+      const float* row = q + (i * n_heads + score_heads_[size_t(a)]) * hd;
+      std::copy(row, row + hd, score_host_.begin() + (a * n_q + i) * hd);
+    }
+    score_host_[size_t(n_active * n_q * hd + a)] = head_weights[size_t(score_heads_[size_t(a)])];
+  }
+  float* input = scratch(score_input_, score_input_capacity_, score_host_.size());
+  upload(input, score_host_.data(), score_host_.size());
+
+  cuda::ScoreArgs args;
+  args.q = input;
+  args.weights = input + n_active * n_q * hd;
+  args.kv_head = score_kv_heads_.data();
+  args.n_active = n_active;
+  args.n_q = n_q;
+  args.head_dim = hd;
+  args.index = mirror.vectors();
+  args.index_head_stride = mirror.head_stride();
+  args.n_vectors = mirror.n_vectors();
+  args.unit_starts = mirror.unit_starts();
+  args.n_units = mirror.n_units();
+  float* work = scratch(score_scratch_, score_scratch_capacity_, cuda::score_scratch_floats(args));
+  // f32 parity with the host scores whatever allow_tf32 set for matmul: close scores decide
+  // which spans load.
+  cublasMath_t math_mode = CUBLAS_DEFAULT_MATH;
+  LTRI_CUDA_CHECK(cublasGetMathMode(cublas_, &math_mode));
+  LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  cuda::launch_score_units(args, work, cublas_, stream_);
+  LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, math_mode));
+  download(scores.data(), work, size_t(n_units));
 }
 
 }  // namespace ltri

@@ -66,6 +66,10 @@ class CudaBackend : public Backend {
                  float* out) override;
   // The band on the GPU (cuda_band.cu); one download of the votes and seg rows.
   void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) override;
+  // Unit scoring on the GPU (cuda_score.cu): syncs the store's mirror (new vectors only),
+  // uploads the active heads' queries, downloads the n_units scores. Always f32 (no TF32).
+  void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q, bool mean_query,
+                   const std::vector<float>& head_weights, std::vector<float>& scores) override;
 
   // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
   void allow_tf32(bool allow);
@@ -107,6 +111,12 @@ class CudaBackend : public Backend {
   float* band_scratch_ = nullptr;  // attention_band: its output, then the (n_heads, n, width) band
   size_t band_scratch_capacity_ = 0;
   std::vector<float> band_host_;  // attention_band's output downloaded: votes, then seg rows
+  float* score_input_ = nullptr;  // score_units: (n_active, n_q, head_dim) queries, then (n_active) weights
+  size_t score_input_capacity_ = 0;
+  float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots
+  size_t score_scratch_capacity_ = 0;
+  std::vector<float> score_host_;  // score_input_'s host staging
+  std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads
 };
 
 }  // namespace ltri

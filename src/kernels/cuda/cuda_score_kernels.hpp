@@ -1,0 +1,38 @@
+#pragma once
+// The launcher of unit scoring (cuda_score.cu), called by CudaBackend::score_units. Same rules
+// as cuda_kernels.hpp: plain function over device pointers and POD arguments, enqueued on
+// `stream`, launch checked, no synchronisation.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ltri::cuda {
+
+// Backend::score_units as the kernels read it: only the heads with a nonzero weight
+// ("active" heads), in head order, so their KV heads never decrease.
+struct ScoreArgs {
+  const float* q = nullptr;        // (n_active, n_q, head_dim), device: each active head's queries
+  const float* weights = nullptr;  // (n_active), device: the active heads' weights
+  const int64_t* kv_head = nullptr;  // (n_active), HOST: KV head of each active head, non-decreasing
+  int64_t n_active = 0, n_q = 0, head_dim = 0;
+  const float* index = nullptr;  // KV head g's vectors (n_vectors, head_dim) at index + g * index_head_stride, device
+  int64_t index_head_stride = 0;
+  int64_t n_vectors = 0;
+  const int32_t* unit_starts = nullptr;  // (n_units + 1), device: unit u owns vectors [starts[u], starts[u + 1])
+  int64_t n_units = 0;
+};
+
+// Index vectors scored per pass: the (active heads of one KV head, n_q, tile) dot products of a
+// pass fit in a bounded scratch however many vectors the layer stores.
+int64_t score_tile_vectors(const ScoreArgs& args);
+// Device floats launch_score_units needs: the scores first (n_units, what the caller
+// downloads), then each active head's best dot per vector, then one pass's dot products.
+size_t score_scratch_floats(const ScoreArgs& args);
+// Writes scratch[0, n_units): scores[u] = sum over active heads a, in order, of
+// weights[a] * max over the queries and u's vectors of <q_a,i, k>. `cublas` must be bound to
+// `stream`; its math mode is used as set (the caller keeps TF32 off for f32 parity).
+void launch_score_units(const ScoreArgs& args, float* scratch, cublasHandle_t cublas, cudaStream_t stream);
+
+}  // namespace ltri::cuda

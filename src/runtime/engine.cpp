@@ -38,7 +38,8 @@ Engine Engine::load(const std::string& model_dir, const ModelLoadOptions& option
   if (!fs::exists(config_path, ec)) fail(model_dir, ": no config.json in the model directory");
   // Parsed here only to fail early (a bad field, or weights that cannot fit in memory);
   // Model::load reads it again (a few KB).
-  check_weights_fit_in_memory(load_model_config(config_path.string()), model_dir);
+  const ModelConfig config = load_model_config(config_path.string());
+  if (options.device == Device::Cpu) check_weights_fit_in_memory(config, model_dir);
   if (!fs::exists(fs::path(model_dir) / "tokenizer.json", ec)) {
     fail(model_dir, ": no tokenizer.json in the model directory");
   }

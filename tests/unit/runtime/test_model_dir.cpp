@@ -4,15 +4,21 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
+
+#include <unistd.h>
 
 #include "core/error.hpp"
 #include "io/model_config.hpp"
 #include "model/model.hpp"
+#include "runtime/engine.hpp"
 #include "runtime/model_dir.hpp"
 #include "runtime/model_info.hpp"
 #include "test_paths.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace ltri {
 namespace {
@@ -86,6 +92,39 @@ TEST(ModelInfo, parameter_count_equals_the_loaded_weights) {
     EXPECT_EQ(count_parameters(model->config()) * int64_t(sizeof(float)), int64_t(model->weight_bytes())) << dir;
   }
   EXPECT_EQ(count_parameters(load_model_config(test::source_dir() + "/models/ltri-demo/config.json")), 15733632);
+}
+
+// The host-memory check is the CPU backend's (f32 weights in RAM); a CUDA load holds one tensor
+// at a time on the host and is checked against device memory instead.
+TEST(ModelInfo, host_memory_check_applies_to_the_cpu_backend_only) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ltri_huge_model_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  nlohmann::json config;
+  std::ifstream(test::source_dir() + "/models/ltri-demo/config.json") >> config;
+  config["hidden_size"] = 65536;  // ~1.2e13 parameters: no machine has the RAM for them as f32
+  config["intermediate_size"] = 262144;
+  config["num_hidden_layers"] = 200;
+  config["num_attention_heads"] = 512;
+  config["num_key_value_heads"] = 512;
+  std::ofstream(dir / "config.json") << config.dump();
+  auto load_error = [&](Device device) {
+    ModelLoadOptions options;
+    options.device = device;
+    try {
+      Engine::load(dir.string(), options);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(load_error(Device::Cpu).find("parameters need"), std::string::npos) << load_error(Device::Cpu);
+  EXPECT_NE(load_error(Device::Cpu).find("as f32 weights, but only"), std::string::npos);
+  // CUDA: some other refusal (no tokenizer, no CUDA build, no GPU, too little GPU memory).
+  const std::string cuda = load_error(Device::Cuda);
+  EXPECT_EQ(cuda.find("parameters need"), std::string::npos) << cuda;
+  EXPECT_NE(cuda, "(no error)");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ struct ProbeSettings {
   int64_t row_max_from = 0;
   // 0: map cells are probabilities (one head's, or the mean of the heads'), and row maxima are
   // taken over every column >= row_max_from (LTRI_SPEC.md's definition).
-  // > 0: the ltri policy's band map (src/kv/attention_band.hpp): each head's row is first
+  // > 0: the ltri policy's band map (src/ops/attention_band_host.hpp): each head's row is first
   // divided by its maximum over the band (columns >= row_max_from within scale_band of the
   // diagonal), then one head is taken or the heads are averaged; row maxima are taken over the
   // same band. Assumes full attention (column c is the token at position c, so the diagonal of

@@ -21,7 +21,8 @@
 //
 // Bound: f32 on CUDA cores, by shared-memory reads (~1 per multiply-add): a few TFLOP/s at
 // prefill; decode reads each K/V element once per block of rows, so it is bound by memory
-// bandwidth once split across the SMs. Correctness first; tensor cores (bf16) are later work.
+// bandwidth once split across the SMs. Models with bf16 weights prefill with the tensor-core
+// kernel instead (cuda_attention_mma.cu).
 // Checked against CpuBackend::attention in tests/kernels/test_cuda_attention.cpp.
 #include <algorithm>
 #include <cmath>

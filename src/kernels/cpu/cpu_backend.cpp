@@ -34,9 +34,16 @@ void CpuBackend::free(float* p) {
   allocations_.on_free(p);
   std::free(p);
 }
-void CpuBackend::upload(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * 4); }
-void CpuBackend::download(float* dst, const float* src, size_t n) { std::memcpy(dst, src, n * 4); }
-void CpuBackend::copy(float* dst, const float* src, size_t n) { std::memmove(dst, src, n * 4); }
+// n == 0 is a no-op, as on CUDA: an empty std::vector's data() may be null, which memcpy forbids.
+void CpuBackend::upload(float* dst, const float* src, size_t n) {
+  if (n > 0) std::memcpy(dst, src, n * 4);
+}
+void CpuBackend::download(float* dst, const float* src, size_t n) {
+  if (n > 0) std::memcpy(dst, src, n * 4);
+}
+void CpuBackend::copy(float* dst, const float* src, size_t n) {
+  if (n > 0) std::memmove(dst, src, n * 4);
+}
 void CpuBackend::upload_bytes(void* dst, const void* src, size_t bytes) {
   if (bytes > 0) std::memcpy(dst, src, bytes);
 }

@@ -30,6 +30,7 @@ void add_random_units(ContextStore& s, int64_t n_units, std::mt19937& rng) {
     if (s.units().size() % 7 == 6 && !unit3.empty()) {
       vec = unit3;
       const int64_t m3 = int64_t(unit3.size()) / (kKv * kHd);
+      kv.resize(size_t(std::max(len, m3) * kKv * kHd));  // the unit must hold its m3 vectors' tokens
       s.add_unit(kv.data(), kv.data(), std::max(len, m3), vec.data(), m3);
       continue;
     }

@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "kv/host_rope.hpp"
+#include "ops/profile_scope.hpp"
 
 namespace ltri {
 
@@ -51,7 +52,11 @@ void LtriPolicy::evict(int64_t layer) {
   sp.phi = float(params_.phi);
   sp.span_min = params_.span_min;
   sp.span_max = params_.span_max;
-  const std::vector<Span> spans = find_spans({stretch_.data(), ones_.data(), m, w}, sp);
+  std::vector<Span> spans;
+  {
+    ProfileScope phase(backend(), "policy/evict/find_spans");
+    spans = find_spans({stretch_.data(), ones_.data(), m, w}, sp);
+  }
 
   // Spans that end before the cut close; the one across it stays open in the window.
   int64_t closed = 0;
@@ -61,7 +66,11 @@ void LtriPolicy::evict(int64_t layer) {
     ++n_closed;
   }
   if (closed == 0) return;
-  fetch_front(layer, closed);
+  {
+    ProfileScope phase(backend(), "policy/evict/download");
+    fetch_front(layer, closed);
+  }
+  ProfileScope phase(backend(), "policy/evict/store");
   const TokenRows& votes = this->votes(layer);
   const int64_t hd = shape_.head_dim, kv_row = shape_.n_kv_heads * hd;
   for (size_t s = 0; s < n_closed; ++s) {
@@ -175,22 +184,26 @@ void LtriPolicy::choose(int64_t layer, const float* qbar, const float* q_host, i
     const int64_t q_row = shape_.n_heads * shape_.head_dim;
     const int64_t block = std::max<int64_t>(1, params_.query_block);
     const int64_t n_blocks = (n + block - 1) / block;
-    q_rot_.resize(size_t(shape_.max_chunk * q_row));
-    std::fill(q_rot_.begin(), q_rot_.begin() + n_blocks * q_row, 0.0f);
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const int64_t last = n - b * block, first = std::max<int64_t>(0, last - block);
-      float* mean = q_rot_.data() + b * q_row;
-      for (int64_t i = first; i < last; ++i) {
-        for (int64_t c = 0; c < q_row; ++c) mean[c] += q_host[i * q_row + c];
+    {
+      ProfileScope phase(backend(), "policy/choose/block_means");
+      q_rot_.resize(size_t(shape_.max_chunk * q_row));
+      std::fill(q_rot_.begin(), q_rot_.begin() + n_blocks * q_row, 0.0f);
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        const int64_t last = n - b * block, first = std::max<int64_t>(0, last - block);
+        float* mean = q_rot_.data() + b * q_row;
+        for (int64_t i = first; i < last; ++i) {
+          for (int64_t c = 0; c < q_row; ++c) mean[c] += q_host[i * q_row + c];
+        }
+        const float inv = 1.0f / float(last - first);
+        for (int64_t c = 0; c < q_row; ++c) mean[c] *= inv;
+        rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
       }
-      const float inv = 1.0f / float(last - first);
-      for (int64_t c = 0; c < q_row; ++c) mean[c] *= inv;
-      rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
     }
     score_stored_units(layer, q_rot_.data(), n_blocks, false, L.head_weights, L.scores);
   } else {
     score_stored_units(layer, qbar, 1, true, L.head_weights, L.scores);
   }
+  ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);
   if (params_.voting) {
     // This layer's own top units, plus the votes of the layers already computed for this

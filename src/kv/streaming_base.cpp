@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "ops/backend.hpp"
+#include "ops/profile_scope.hpp"
 
 namespace ltri {
 
@@ -71,6 +72,7 @@ void StreamingPolicyBase::fetch_front(int64_t layer, int64_t count) {
 
 void StreamingPolicyBase::score_stored_units(int64_t layer, const float* q, int64_t n_q, bool mean_query,
                                              const std::vector<float>& head_weights, std::vector<float>& scores) {
+  ProfileScope phase(backend_, "policy/choose/score");
   backend_.score_units(stores_[size_t(layer)], index_mirrors_[size_t(layer)], q, n_q, mean_query, head_weights, scores);
 }
 
@@ -88,22 +90,36 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
   window_.settle_init(layer);
   if (!votes_.empty()) votes_[l].drop_until(window_.begin(layer));
   if (!seg_rows_.empty()) seg_rows_[l].drop_until(window_.begin(layer));
-  evict(layer);
+  {
+    ProfileScope phase(backend_, "policy/evict");
+    evict(layer);
+  }
 
   if (!stores_.empty()) {
     if (stores_[l].units().empty()) {
       retrieved_[l].clear();
     } else {
-      backend_.download(q_host_.data(), q, size_t(n * q_row));  // queries are averaged on the host
-      mean_query(q_host_.data(), n, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_, qbar_.data());
-      choose(layer, qbar_.data(), q_host_.data(), n, chosen_);
+      {
+        ProfileScope phase(backend_, "policy/query");
+        backend_.download(q_host_.data(), q, size_t(n * q_row));  // queries are averaged on the host
+        mean_query(q_host_.data(), n, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_, qbar_.data());
+      }
+      {
+        ProfileScope phase(backend_, "policy/choose");
+        choose(layer, qbar_.data(), q_host_.data(), n, chosen_);
+      }
+      ProfileScope phase(backend_, "policy/load");
       retrieved_[l].load(stores_[l], chosen_);
     }
   }
 
-  window_.append(layer, k, v, n);
+  {
+    ProfileScope phase(backend_, "policy/append");
+    window_.append(layer, k, v, n);
+  }
 
   if (!votes_.empty()) {
+    ProfileScope phase(backend_, "policy/band");
     votes_[l].push(n);
     TokenRows* seg = seg_rows_.empty() ? nullptr : &seg_rows_[l];
     if (seg) seg->push(n);

@@ -102,6 +102,7 @@ class StreamingPolicyBase : public KvPolicy {
   const TokenRows& votes(int64_t layer) const { return votes_[size_t(layer)]; }
   const TokenRows& segmentation_rows(int64_t layer) const { return seg_rows_[size_t(layer)]; }
   int64_t chunk_tokens() const { return chunk_n_; }
+  Backend& backend() { return backend_; }  // for ProfileScope in the policies' steps
   // For choose(): scores of the layer's stored units for n_q host queries (n_q, n_heads,
   // head_dim) rotated to n_local; Backend::score_units, which keeps the layer's index mirror.
   void score_stored_units(int64_t layer, const float* q, int64_t n_q, bool mean_query,

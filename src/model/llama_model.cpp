@@ -9,6 +9,7 @@
 #include "io/model_config.hpp"
 #include "kv/policy_factory.hpp"
 #include "model/gpu_memory_estimate.hpp"
+#include "ops/profile_scope.hpp"
 #include "ops/host_threads.hpp"
 
 namespace ltri {
@@ -137,7 +138,12 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   const float eps = float(c_.rms_norm_eps);
   Backend& b = backend_;
 
-  policy_->begin_chunk(n);
+  PhaseProfile::set_mode(n == 1 ? "decode" : "prefill");
+  ProfileScope whole(b, "forward");
+  {
+    ProfileScope phase(b, "policy/begin_chunk");
+    policy_->begin_chunk(n);
+  }
   rope_.ensure(policy_->positions_needed(n));
   // Token ids travel as raw 32-bit words in a float buffer so the op table needs no int type.
   static_assert(sizeof(int32_t) == sizeof(float));
@@ -147,18 +153,29 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   for (int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     // Attention block.
-    b.rmsnorm(x_.data(), L.attn_norm.data(), n, hidden, eps, h_.data());
-    b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q_.data());
-    b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k_.data());
-    b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v_.data());
-    if (c_.attention_bias) {
-      b.add_bias(q_.data(), L.bq.data(), n, n_heads * hd);
-      b.add_bias(k_.data(), L.bk.data(), n, n_kv * hd);
-      b.add_bias(v_.data(), L.bv.data(), n, n_kv * hd);
+    {
+      ProfileScope phase(b, "qkv");
+      b.rmsnorm(x_.data(), L.attn_norm.data(), n, hidden, eps, h_.data());
+      b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q_.data());
+      b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k_.data());
+      b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v_.data());
+      if (c_.attention_bias) {
+        b.add_bias(q_.data(), L.bq.data(), n, n_heads * hd);
+        b.add_bias(k_.data(), L.bk.data(), n, n_kv * hd);
+        b.add_bias(v_.data(), L.bv.data(), n, n_kv * hd);
+      }
     }
-    const AttentionPlan& plan = policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
-    if (observer_) observer_->on_attention(l, q_.data(), n, n_heads, plan, rope_);
-    b.attention(q_.data(), n, n_heads, n_kv, hd, plan, rope_, attn_.data());
+    const AttentionPlan* plan = nullptr;
+    {
+      ProfileScope phase(b, "policy");
+      plan = &policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
+    }
+    if (observer_) observer_->on_attention(l, q_.data(), n, n_heads, *plan, rope_);
+    {
+      ProfileScope phase(b, "attention");
+      b.attention(q_.data(), n, n_heads, n_kv, hd, *plan, rope_, attn_.data());
+    }
+    ProfileScope phase(b, "o+mlp");
     b.matmul_weight(attn_.data(), L.wo.ref(), n, n_heads * hd, hidden, h_.data());
     b.add(x_.data(), h_.data(), n * hidden);
     // MLP block: down(silu(gate(h)) * up(h)).
@@ -169,9 +186,13 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
     b.matmul_weight(gate_.data(), L.w_down.ref(), n, ffn, hidden, h_.data());
     b.add(x_.data(), h_.data(), n * hidden);
   }
-  policy_->end_chunk(n);
+  {
+    ProfileScope phase(b, "policy/end_chunk");
+    policy_->end_chunk(n);
+  }
 
   if (logits && first_row < n) {
+    ProfileScope phase(b, "logits");
     const int64_t rows = n - first_row;
     b.rmsnorm(x_.data() + first_row * hidden, w.final_norm.data(), rows, hidden, eps, h_.data());
     b.matmul_weight(h_.data(), w.output_matrix(), rows, hidden, c_.vocab_size, logits_.data());

@@ -56,6 +56,9 @@ class Backend {
   // Copies `bytes` raw bytes from host memory (any alignment) into backend memory: weights in a
   // 16-bit dtype, stored two elements per float of an alloc()'d buffer.
   virtual void upload_bytes(void* dst, const void* host_src, size_t bytes) = 0;
+  // Waits until every op enqueued so far has finished: a device backend's ops may run
+  // asynchronously (upload/download wait by themselves). The CPU backend's ops are synchronous.
+  virtual void synchronize() {}
   // Bytes of device memory free now, where the backend has a device of its own (CUDA:
   // cudaMemGetInfo); nullopt for host memory.
   virtual std::optional<size_t> device_free_bytes() const { return std::nullopt; }

@@ -78,7 +78,7 @@ class CudaBackend : public Backend {
   void set_attention_precision(DType dtype) override;
   static constexpr int64_t kMmaMinQueries = 16;
   // Waits for every op enqueued so far.
-  void synchronize();
+  void synchronize() override;
   int device() const { return device_; }
 
  private:

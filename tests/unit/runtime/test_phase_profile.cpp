@@ -1,0 +1,30 @@
+// PhaseProfile sums milliseconds and calls per phase under the current mode, and reports the
+// phases sorted by name (so a phase's sub-phases follow it).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/phase_profile.hpp"
+
+namespace ltri {
+namespace {
+
+TEST(PhaseProfile, sums_time_and_calls_per_mode_and_phase) {
+  PhaseProfile::set_mode("prefill");  // ignored when LTRI_PROFILE is unset: the mode stays "prefill"
+  PhaseProfile::add("test_zeta", 1.5);
+  PhaseProfile::add("test_zeta", 2.0);
+  PhaseProfile::add("test_alpha", 0.25);
+  const std::string report = PhaseProfile::report();
+  const size_t alpha = report.find("prefill/test_alpha");
+  const size_t zeta = report.find("prefill/test_zeta");
+  ASSERT_NE(alpha, std::string::npos) << report;
+  ASSERT_NE(zeta, std::string::npos) << report;
+  EXPECT_LT(alpha, zeta) << "phases are listed by name";
+  const std::string zeta_line = report.substr(zeta, report.find('\n', zeta) - zeta);
+  EXPECT_NE(zeta_line.find(" 3.5 ms"), std::string::npos) << zeta_line;
+  EXPECT_NE(zeta_line.find(" 2 calls"), std::string::npos) << zeta_line;
+  EXPECT_NE(zeta_line.find("1.7500 ms/call"), std::string::npos) << zeta_line;
+}
+
+}  // namespace
+}  // namespace ltri

@@ -27,6 +27,7 @@
 #include "kv/context_store.hpp"
 #include "kv/kv_policy.hpp"
 #include "kv/retrieval.hpp"
+#include "kv/retrieved_kv.hpp"
 #include "kv/streaming_window.hpp"
 #include "kv/unit_index_mirror.hpp"
 #include "ops/rope_table.hpp"

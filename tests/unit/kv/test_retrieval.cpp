@@ -10,6 +10,7 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kv/context_store.hpp"
 #include "kv/retrieval.hpp"
+#include "kv/retrieved_kv.hpp"
 
 namespace ltri {
 namespace {

@@ -30,6 +30,7 @@ struct BenchOptions {
   AttentionOptions attention;             // --attn-* parameters, shared by every policy
   std::string output = "md";
   std::string device = "cpu";
+  std::string weights = "auto";  // --weights auto|f32|bf16
   bool verbose = false;
 };
 

@@ -100,6 +100,21 @@ Device parse_device(const std::string& name) {
   fail("--device: expected cpu or cuda, got '", name, "'");
 }
 
+WeightPrecision parse_weight_precision(const std::string& name) {
+  if (name == "auto") return WeightPrecision::Auto;
+  if (name == "f32") return WeightPrecision::F32;
+  if (name == "bf16") return WeightPrecision::Bf16;
+  fail("--weights: expected auto, f32 or bf16, got '", name, "'");
+}
+
+void add_weights_flag(CLI::App* app, std::string& value) {
+  app->add_option("--weights", value,
+                  "Weight matrices computed in: bf16 (CUDA only: half the memory, tensor cores), f32, or auto "
+                  "(bf16 for --random-weights of a bfloat16 config on CUDA, else f32)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))
+      ->capture_default_str();
+}
+
 void write_stdout(std::string_view text) {
   if (text.empty()) return;
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {

@@ -45,6 +45,10 @@ CLI::Validator probability_in_open_closed_unit();  // (0, 1]
 
 // --device cpu|cuda. A build without the CUDA backend refuses cuda here, before any loading.
 Device parse_device(const std::string& name);
+// --weights auto|f32|bf16: the dtype weight matrices are computed in (model/model.hpp).
+WeightPrecision parse_weight_precision(const std::string& name);
+// Registers --weights on `app`, bound to `value` (default "auto").
+void add_weights_flag(CLI::App* app, std::string& value);
 // Whether this binary was built with the CUDA backend.
 bool built_with_cuda();
 

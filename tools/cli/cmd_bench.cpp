@@ -98,6 +98,7 @@ int run_bench(const BenchOptions& o) {
   load.device = device;
   load.threads = o.threads;
   load.random_weights = o.random_weights;
+  load.weights = parse_weight_precision(o.weights);
   Timer load_timer;
   const std::unique_ptr<Model> model = Model::load(dir, load);
   const double load_ms = load_timer.elapsed_ms();
@@ -155,6 +156,7 @@ Subcommand add_bench_command(CLI::App& parent) {
       ->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   app->add_option("--device", o->device, "Where to run: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  add_weights_flag(app, o->weights);
   app->add_option("--attn", o->policies,
                   "KV policies to measure, a comma list of full, streaming, infllm, ltri; the --attn-* "
                   "parameters apply to each")

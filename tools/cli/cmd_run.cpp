@@ -43,6 +43,7 @@ struct RunOptions {
   bool ignore_eos = false;
   bool no_special = false;
   std::string device = "cpu";
+  std::string weights = "auto";
   AttentionOptions attention;
   bool verbose = false;
   bool quiet = false;
@@ -86,6 +87,7 @@ int run_generation(const RunOptions& o, bool prompt_given, bool file_given) {
   ModelLoadOptions load;
   load.device = device;
   load.threads = o.threads;
+  load.weights = parse_weight_precision(o.weights);
   const Engine engine = Engine::load(dir, load);
   const Tokenizer& tokenizer = engine.tokenizer();
   const ModelConfig& config = engine.model().config();
@@ -192,6 +194,7 @@ Subcommand add_run_command(CLI::App& parent) {
                 "out of the printed output");
   app->add_option("--device", o->device, "Where to run: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  add_weights_flag(app, o->weights);
   add_attention_flags(app, o->attention);
   CLI::Option* verbose = app->add_flag("-v,--verbose", o->verbose, "More detail on stderr");
   CLI::Option* quiet = app->add_flag("-q,--quiet", o->quiet, "No progress or timings on stderr: only errors and warnings");

@@ -119,6 +119,8 @@ TEST(Cli, bad_flag_values_name_the_flag_and_the_value) {
   expect_one_error_line(ltri({"run", "-p", "x", "--top-p"}), 2, {"--top-p: needs a value"});
   expect_one_error_line(ltri({"bench", "-r", "0"}), 2, {"--repetitions", "0"});
   expect_one_error_line(ltri({"bench", "-o", "xml"}), 2, {"--output", "xml"});
+  expect_one_error_line(ltri({"run", "-p", "x", "--weights", "fp8"}), 2, {"--weights", "fp8"});
+  expect_one_error_line(ltri({"bench", "--weights", "f16"}), 2, {"--weights", "f16"});
 }
 
 TEST(Cli, conflicting_or_missing_flags) {
@@ -175,6 +177,13 @@ TEST(Cli, model_dir_from_environment_is_used) {
   // -m wins over the environment.
   const ProcessResult m = ltri({"tokenize", "-m", demo_dir(), "-p", "x"}, {{"LTRI_MODEL_DIR", "/nonexistent"}});
   EXPECT_EQ(m.exit_code, 0) << describe(m);
+}
+
+TEST(Cli, bf16_weights_on_the_cpu_are_refused) {
+  // The CPU backend computes in f32 only: --weights bf16 is a clear error before any prompt.
+  expect_one_error_line(ltri({"run", "-p", "x", "--weights", "bf16"}), 1, {"--weights bf16", "cpu"});
+  const ProcessResult f32 = ltri({"run", "-p", "x", "-n", "1", "--weights", "f32"});
+  EXPECT_EQ(f32.exit_code, 0) << describe(f32);
 }
 
 TEST(Cli, prompt_longer_than_the_context) {

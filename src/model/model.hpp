@@ -30,8 +30,9 @@ struct SessionOptions {
 };
 
 // The dtype weight matrices (q/k/v/o, gate/up/down, lm_head, embedding table) are held in for
-// compute. Auto: the checkpoint's dtype where the backend computes with it (bf16 on CUDA), f32
-// otherwise (the CPU backend is f32 throughout). Norms, biases, activations and KV stay f32.
+// compute. Auto: f32 for a loaded checkpoint (CPU and GPU then compute the same numbers); for
+// random weights the config's torch_dtype where the backend computes with it (bf16 on CUDA).
+// Bf16 (CUDA only) also for a loaded checkpoint. Norms, biases, activations and KV stay f32.
 enum class WeightPrecision { Auto, F32, Bf16 };
 
 struct ModelLoadOptions {

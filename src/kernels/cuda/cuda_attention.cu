@@ -6,13 +6,15 @@
 //
 // Flash-style: scores never reach global memory. One block of 128 threads takes kRows "rows"
 // of one KV head g, a row being a (query i, query head h of g's group) pair, R = i * group + j,
-// so every head sharing g's keys reuses each key tile (and decode, n = 1, still fills `group`
-// rows). The block walks its key range kKeys keys at a time, one segment at a time (a tile never
-// crosses segments, so it has one position rule and one query placement): keys are rotated and
-// values copied into shared memory, each thread computes 8 scores of its row, the row's running
-// max m and sum l are updated (online softmax: earlier output is rescaled by e^(m_old - m_new)),
-// and the thread's D/4 output elements accumulate p v. Threads 4r..4r+3 share row r, so row
-// reductions are two warp shuffles and no block barrier.
+// so every head sharing g's keys reuses each key tile. The block walks its key range kKeys keys
+// at a time, one segment at a time (a tile never crosses segments, so it has one position rule
+// and one query placement): keys are rotated and values copied into shared memory, each of the
+// TPR threads of a row computes kKeys / TPR scores of it, the row's running max m and sum l are
+// updated (online softmax: earlier output is rescaled by e^(m_old - m_new)), and the thread's
+// D / TPR output elements accumulate p v. A row's threads are neighbours in one warp, so row
+// reductions are warp shuffles and no block barrier. Chunks use TPR = 4 (32 rows a block);
+// decode has only `group` rows per KV head (n = 1), so it uses 16 or 32 threads a row (8 or 4
+// rows a block) rather than leave most of a 32-row block idle.
 //
 // Split keys (flash-decoding): when the rows alone give too few blocks to fill the GPU (decode,
 // short chunks), grid.z splits the visible keys into parts; each writes its unnormalised output
@@ -35,15 +37,18 @@ namespace ltri::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kRows = 32;          // rows (query, head) per block
-constexpr int kKeys = 32;          // keys per tile
-constexpr int kThreadsPerRow = 4;  // kThreads / kRows
-constexpr int kScoresPerThread = kKeys / kThreadsPerRow;
-static_assert(kRows * kThreadsPerRow == kThreads, "each row is owned by kThreadsPerRow threads");
+constexpr int kKeys = 32;  // keys per tile
+// Threads per row, TPR: 4 (32 rows per block) for chunks; decode has only `group` rows per KV
+// head, so it takes 16 (8 rows) or 32 (4 rows) and no block computes rows that do not exist.
+template <int TPR>
+__host__ __device__ constexpr int rows_per_block() {
+  static_assert(TPR == 4 || TPR == 16 || TPR == 32, "a row's threads share a warp");
+  return kThreads / TPR;
+}
 
 // Shared memory of one block, in floats. Rows of q and k are padded by one float so the 8 rows a
 // warp reads at one d fall in 8 different banks.
-template <int D>
+template <int D, int kRows>
 struct SharedLayout {
   static constexpr int q_ld = D + 1;
   static constexpr int k_ld = D + 1;
@@ -60,11 +65,13 @@ __device__ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 __device__ inline int64_t placement_of(const AttentionSegment& s) { return s.query_position >= 0 ? s.query_position : -1; }
 
-template <int D>
+template <int D, int kThreadsPerRow>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, int splits, float* partial_o,
                                                              float* partial_ml) {
+  constexpr int kRows = rows_per_block<kThreadsPerRow>();
+  constexpr int kScoresPerThread = kKeys / kThreadsPerRow;
   extern __shared__ float smem[];
-  using L = SharedLayout<D>;
+  using L = SharedLayout<D, kRows>;
   float* qs = smem + L::q;
   float* ks = smem + L::k;
   float* vs = smem + L::v;
@@ -77,7 +84,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, in
   const int64_t r0 = int64_t(blockIdx.x) * kRows;
   const int tid = threadIdx.x;
   const int r = tid / kThreadsPerRow;  // this thread's row
-  const int j = tid % kThreadsPerRow;  // its lane in the row: scores j + 4u, outputs j + 4e
+  const int j = tid % kThreadsPerRow;  // its lane in the row: scores j + TPR u, outputs j + TPR e
   const int64_t row = r0 + r;
   const bool active = row < rows_total;
   const int64_t i = active ? row / group : 0;  // query index in the chunk
@@ -169,8 +176,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, in
         s[u] = seen ? s[u] : -INFINITY;
         tile_max = fmaxf(tile_max, s[u]);
       }
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+#pragma unroll
+      for (int lane = 1; lane < kThreadsPerRow; lane <<= 1) {
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, lane));
+      }
       const float m_new = fmaxf(m, tile_max);
       // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf).
       const float alpha = m_new == -INFINITY ? 1.0f : expf(m - m_new);
@@ -181,11 +190,11 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, in
         ps[r * L::p_ld + j + kThreadsPerRow * u] = p;
         p_sum += p;
       }
-      p_sum += __shfl_xor_sync(0xffffffffu, p_sum, 1);
-      p_sum += __shfl_xor_sync(0xffffffffu, p_sum, 2);
+#pragma unroll
+      for (int lane = 1; lane < kThreadsPerRow; lane <<= 1) p_sum += __shfl_xor_sync(0xffffffffu, p_sum, lane);
       l = l * alpha + p_sum;
       m = m_new;
-      __syncwarp();  // row r's probabilities come from the 4 threads of r, all in this warp
+      __syncwarp();  // row r's probabilities come from the TPR threads of r, all in this warp
 #pragma unroll
       for (int e = 0; e < D / kThreadsPerRow; ++e) o[e] *= alpha;
       const float* p_r = ps + r * L::p_ld;
@@ -237,12 +246,20 @@ __global__ void merge_kernel(const float* partial_o, const float* partial_ml, in
   }
 }
 
-template <int D>
-void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
-  constexpr size_t bytes = SharedLayout<D>::bytes;
+// Threads per row for a call: the fewest rows per block that still hold a KV head's rows.
+int threads_per_row(const AttentionArgs& a) {
+  const int64_t rows = a.n * (a.n_heads / a.n_kv_heads);
+  return rows <= rows_per_block<32>() ? 32 : rows <= rows_per_block<16>() ? 16 : 4;
+}
+
+template <int D, int TPR>
+void launch_variant(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
+  constexpr int kRows = rows_per_block<TPR>();
+  constexpr size_t bytes = SharedLayout<D, kRows>::bytes;
   // Above 48 KiB of dynamic shared memory a kernel must opt in (once per process is enough).
   static const bool opted_in = [] {
-    LTRI_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    LTRI_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_kernel<D, TPR>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     return true;
   }();
   (void)opted_in;
@@ -252,11 +269,20 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
   const int64_t rows = a.n * a.n_heads;
   float* partial_o = splits > 1 ? scratch : nullptr;                    // (splits, rows, D)
   float* partial_ml = splits > 1 ? scratch + splits * rows * D : nullptr;  // (splits, rows, 2)
-  attention_kernel<D><<<grid, kThreads, bytes, stream>>>(a, splits, partial_o, partial_ml);
+  attention_kernel<D, TPR><<<grid, kThreads, bytes, stream>>>(a, splits, partial_o, partial_ml);
   LTRI_CUDA_CHECK_LAUNCH("attention");
   if (splits > 1) {
     merge_kernel<<<unsigned(rows), D, 0, stream>>>(partial_o, partial_ml, splits, rows, D, a.out);
     LTRI_CUDA_CHECK_LAUNCH("attention_merge");
+  }
+}
+
+template <int D>
+void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
+  switch (threads_per_row(a)) {
+    case 32: return launch_variant<D, 32>(a, splits, scratch, stream);
+    case 16: return launch_variant<D, 16>(a, splits, scratch, stream);
+    default: return launch_variant<D, 4>(a, splits, scratch, stream);
   }
 }
 
@@ -268,7 +294,8 @@ int attention_splits(const AttentionArgs& a, int sm_count) {
   int64_t visible = 0;
   for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
   const int64_t group = a.n_heads / a.n_kv_heads;
-  const int64_t blocks = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
+  const int64_t rows_in_block = kThreads / threads_per_row(a);
+  const int64_t blocks = (a.n * group + rows_in_block - 1) / rows_in_block * a.n_kv_heads;
   const int64_t want = (2 * int64_t(sm_count) + blocks - 1) / blocks;  // two blocks per SM
   const int64_t most = std::max<int64_t>(1, visible / 256);               // parts of >= 256 keys
   return int(std::clamp<int64_t>(std::min(want, most), 1, 64));

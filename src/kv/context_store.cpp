@@ -1,18 +1,51 @@
 #include "kv/context_store.hpp"
 
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "ops/backend.hpp"
+
 namespace ltri {
 
-ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token)
+void ContextStore::SlabFree::operator()(float* p) const {
+  if (backend) {
+    backend->free_host(p);
+  } else {
+    delete[] p;
+  }
+}
+
+ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory,
+                           int64_t slab_tokens)
     : n_kv_heads_(n_kv_heads),
       head_dim_(head_dim),
       first_token_(first_token),
-      index_(size_t(n_kv_heads)) {}
+      host_memory_(host_memory),
+      slab_tokens_(slab_tokens),
+      index_(size_t(n_kv_heads)) {
+  if (slab_tokens < 1) fail("context store: slabs of ", slab_tokens, " tokens; need at least 1");
+}
 
 void ContextStore::add_unit(const float* k, const float* v, int64_t length, const float* vectors,
                             int64_t n_vectors) {
-  // std::vector growth is geometric, so the store's cost per token is amortised O(1).
-  k_.insert(k_.end(), k, k + length * row());
-  v_.insert(v_.end(), v, v + length * row());
+  const int64_t r = row();
+  // Copy the unit in pieces that end at slab boundaries; a new slab is taken when the store
+  // reaches the end of the last one (after reset() the old ones are reused first).
+  for (int64_t done = 0; done < length;) {
+    const int64_t at = n_tokens_ + done;  // store offset of the next token
+    const size_t slab = size_t(at / slab_tokens_);
+    if (slab == slabs_.size()) {
+      const size_t floats = size_t(2 * slab_tokens_ * r);
+      float* p = host_memory_ ? host_memory_->alloc_host(floats) : new float[floats];
+      slabs_.push_back(Slab(p, SlabFree{host_memory_}));
+    }
+    const int64_t offset = at % slab_tokens_;
+    const int64_t piece = std::min(length - done, slab_tokens_ - offset);
+    float* base = slabs_[slab].get();
+    std::copy(k + done * r, k + (done + piece) * r, base + offset * r);
+    std::copy(v + done * r, v + (done + piece) * r, base + (slab_tokens_ + offset) * r);
+    done += piece;
+  }
   for (int64_t g = 0; g < n_kv_heads_; ++g) {
     const float* src = vectors + g * n_vectors * head_dim_;
     index_[size_t(g)].insert(index_[size_t(g)].end(), src, src + n_vectors * head_dim_);
@@ -22,8 +55,12 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
   n_vectors_ += n_vectors;
 }
 
+int64_t ContextStore::contiguous_tokens(int64_t token) const {
+  return std::min(slab_tokens_ - offset_in_slab(token), end_token() - token);
+}
+
 size_t ContextStore::bytes() const {
-  size_t floats = k_.capacity() + v_.capacity();
+  size_t floats = slabs_.size() * size_t(2 * slab_tokens_ * row());
   for (const auto& ix : index_) floats += ix.capacity();
   return floats * sizeof(float) + units_.capacity() * sizeof(StoredUnit);
 }
@@ -32,8 +69,6 @@ void ContextStore::reset(int64_t first_token) {
   first_token_ = first_token;
   n_tokens_ = 0;
   n_vectors_ = 0;
-  k_.clear();
-  v_.clear();
   for (auto& ix : index_) ix.clear();
   units_.clear();
 }

@@ -6,11 +6,22 @@
 // Units are added with their tokens, so the units partition the stored tokens exactly and in
 // order by construction: unit u covers tokens [first_token, first_token + length), and the next
 // unit starts where it ends.
+//
+// K and V live in fixed-size slabs of slab_tokens tokens, allocated as the store grows: adding
+// never moves what is stored (a growing std::vector re-copied the whole store, 256 MB per layer
+// at 32K tokens of an 8B model, and first-touched fresh pages each time), and the memory comes
+// from the backend's alloc_host (pinned on CUDA, so retrieval uploads run at full speed). A run
+// of tokens may therefore cross a slab boundary: readers copy per contiguous piece
+// (contiguous_tokens). The index vectors are 32x smaller and are read as one matrix per KV head
+// (scoring), so they stay in one growing vector each.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace ltri {
+
+class Backend;
 
 struct StoredUnit {
   int64_t first_token = 0;   // token id (position in the original stream)
@@ -21,9 +32,16 @@ struct StoredUnit {
 
 class ContextStore {
  public:
+  // Tokens per slab unless the constructor is told otherwise: 8 MB of K and 8 MB of V per slab
+  // at 8 KV heads x 128 dims, so a 32K-token layer is 16 slabs.
+  static constexpr int64_t kSlabTokens = 2048;
+
   ContextStore() = default;
   // first_token: id of the first token the store will hold (the first token after the init).
-  ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token);
+  // host_memory: the backend whose alloc_host/free_host hold the slabs; null = plain new/delete
+  // (tests, tools). It must outlive the store.
+  ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory = nullptr,
+               int64_t slab_tokens = kSlabTokens);
 
   // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim), pre-RoPE,
   // host. vectors: (n_kv_heads, n_vectors, head_dim), the unit's index vectors per KV head.
@@ -35,26 +53,42 @@ class ContextStore {
   int64_t first_token() const { return first_token_; }
   int64_t n_tokens() const { return n_tokens_; }
   int64_t end_token() const { return first_token_ + n_tokens_; }  // one past the last stored
+  int64_t slab_tokens() const { return slab_tokens_; }
   const std::vector<StoredUnit>& units() const { return units_; }
-  // (n_tokens, n_kv_heads, head_dim) rows of token `token`.
-  const float* k(int64_t token) const { return k_.data() + (token - first_token_) * row(); }
-  const float* v(int64_t token) const { return v_.data() + (token - first_token_) * row(); }
+  // The (n_kv_heads, head_dim) K or V row of stored token `token`; the rows of the tokens after
+  // it follow in memory for contiguous_tokens(token) tokens, not necessarily further.
+  const float* k(int64_t token) const { return slab_of(token) + offset_in_slab(token) * row(); }
+  const float* v(int64_t token) const { return slab_of(token) + (slab_tokens_ + offset_in_slab(token)) * row(); }
+  // How many stored tokens from `token` on (itself included) have their rows in one piece of
+  // memory: up to the end of its slab or of the store.
+  int64_t contiguous_tokens(int64_t token) const;
   // Index vectors of KV head g: (n_vectors, head_dim).
   const float* index(int64_t g) const { return index_[size_t(g)].data(); }
   int64_t n_vectors() const { return n_vectors_; }
 
-  size_t bytes() const;  // host bytes reserved
+  size_t bytes() const;  // host bytes reserved: slabs, index vectors, unit table
+  // Forgets every unit; the slabs stay allocated for the next request (bytes() is unchanged).
   void reset(int64_t first_token);
 
  private:
+  // Frees a slab through the backend that allocated it (or delete[] without one).
+  struct SlabFree {
+    Backend* backend = nullptr;
+    void operator()(float* p) const;
+  };
+  using Slab = std::unique_ptr<float[], SlabFree>;  // K rows (slab_tokens), then V rows (slab_tokens)
+
   int64_t row() const { return n_kv_heads_ * head_dim_; }
+  int64_t offset_in_slab(int64_t token) const { return (token - first_token_) % slab_tokens_; }
+  const float* slab_of(int64_t token) const { return slabs_[size_t((token - first_token_) / slab_tokens_)].get(); }
 
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
   int64_t first_token_ = 0;
   int64_t n_tokens_ = 0;
   int64_t n_vectors_ = 0;
-  std::vector<float> k_;  // (n_tokens, n_kv_heads, head_dim), pre-RoPE
-  std::vector<float> v_;  // (n_tokens, n_kv_heads, head_dim)
+  Backend* host_memory_ = nullptr;
+  int64_t slab_tokens_ = kSlabTokens;
+  std::vector<Slab> slabs_;  // token t is in slab (t - first_token) / slab_tokens; more may be allocated than used
   std::vector<std::vector<float>> index_;  // per KV head: (n_vectors, head_dim), pre-RoPE keys
   std::vector<StoredUnit> units_;
 };

@@ -1,5 +1,8 @@
 #include "kv/retrieved_kv.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include "core/error.hpp"
 #include "ops/backend.hpp"
 
@@ -18,57 +21,101 @@ RetrievedKv& RetrievedKv::operator=(RetrievedKv&& o) noexcept {
     backend_ = o.backend_;
     kv_row_ = o.kv_row_;
     capacity_ = o.capacity_;
-    k_ = o.k_;
-    v_ = o.v_;
-    n_tokens_ = o.n_tokens_;
+    for (int b = 0; b < 2; ++b) {
+      k_[b] = std::exchange(o.k_[b], nullptr);
+      v_[b] = std::exchange(o.v_[b], nullptr);
+    }
+    current_ = o.current_;
+    n_tokens_ = std::exchange(o.n_tokens_, 0);
     units_ = std::move(o.units_);
+    held_at_ = std::move(o.held_at_);
     bytes_uploaded_ = o.bytes_uploaded_;
-    o.k_ = o.v_ = nullptr;
-    o.n_tokens_ = 0;
   }
   return *this;
 }
 
 void RetrievedKv::release() {
-  if (k_) backend_->free(k_);
-  if (v_) backend_->free(v_);
-  k_ = v_ = nullptr;
+  for (int b = 0; b < 2; ++b) {
+    if (k_[b]) backend_->free(k_[b]);
+    if (v_[b]) backend_->free(v_[b]);
+    k_[b] = v_[b] = nullptr;
+  }
 }
 
 void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& units) {
   if (units == units_) return;  // decode steps often keep the same set: nothing to copy
-  if (!k_ && capacity_ > 0) {
-    k_ = backend_->alloc(size_t(capacity_ * kv_row_));
-    v_ = backend_->alloc(size_t(capacity_ * kv_row_));
+  if (!k_[0] && capacity_ > 0) {
+    for (int b = 0; b < 2; ++b) {
+      k_[b] = backend_->alloc(size_t(capacity_ * kv_row_));
+      v_[b] = backend_->alloc(size_t(capacity_ * kv_row_));
+    }
   }
-  int64_t offset = 0;
-  // Picked units that follow each other in the store (unit u + 1 starts where u ends) go up in
-  // one copy per run: on a GPU every upload is a synchronous copy, and neighbouring units are
-  // often picked together.
-  int64_t run_first = 0, run_length = 0;  // store tokens [run_first, + run_length) not yet copied
+  const std::vector<StoredUnit>& stored = store.units();
+  if (held_at_.size() < stored.size()) held_at_.resize(stored.size(), -1);
+  const int next = 1 - current_;
+  float* k_dst = k_[next];
+  float* v_dst = v_[next];
+  const float* k_held = k_[current_];
+  const float* v_held = v_[current_];
+
+  // The new list is laid out in runs, each one copy: units held now that sit next to each other
+  // in the current buffer (one copy within the backend), or units not held that follow each
+  // other in the store (one upload per contiguous piece of store memory: on a GPU every upload
+  // is a synchronous copy, and neighbouring units are often picked together).
+  int64_t offset = 0;           // tokens of the new buffer written so far
+  int64_t tokens_uploaded = 0;  // of them, from the host
+  bool run_held = false;        // the pending run comes from the current buffer, else from the store
+  int64_t run_source = 0;       // its first token: offset in the current buffer, or store token id
+  int64_t run_length = 0;
   auto flush = [&] {
     if (run_length == 0) return;
-    backend_->upload(k_ + offset * kv_row_, store.k(run_first), size_t(run_length * kv_row_));
-    backend_->upload(v_ + offset * kv_row_, store.v(run_first), size_t(run_length * kv_row_));
+    if (run_held) {
+      backend_->copy(k_dst + offset * kv_row_, k_held + run_source * kv_row_, size_t(run_length * kv_row_));
+      backend_->copy(v_dst + offset * kv_row_, v_held + run_source * kv_row_, size_t(run_length * kv_row_));
+    } else {
+      for (int64_t done = 0; done < run_length;) {
+        const int64_t token = run_source + done;
+        const int64_t piece = std::min(run_length - done, store.contiguous_tokens(token));
+        backend_->upload(k_dst + (offset + done) * kv_row_, store.k(token), size_t(piece * kv_row_));
+        backend_->upload(v_dst + (offset + done) * kv_row_, store.v(token), size_t(piece * kv_row_));
+        done += piece;
+      }
+      tokens_uploaded += run_length;
+    }
     offset += run_length;
     run_length = 0;
   };
   for (int64_t u : units) {
-    const StoredUnit& s = store.units()[size_t(u)];
+    if (u < 0 || u >= int64_t(stored.size())) fail("retrieved KV: unit ", u, " is not in the store (", stored.size(), " units)");
+    const StoredUnit& s = stored[size_t(u)];
     if (offset + run_length + s.length > capacity_) {
       fail("retrieved KV: ", offset + run_length + s.length, " tokens exceed the capacity of ", capacity_);
     }
-    if (run_length > 0 && s.first_token != run_first + run_length) flush();
-    if (run_length == 0) run_first = s.first_token;
+    const bool held = held_at_[size_t(u)] >= 0;
+    const int64_t source = held ? held_at_[size_t(u)] : s.first_token;
+    if (run_length > 0 && (held != run_held || source != run_source + run_length)) flush();
+    if (run_length == 0) {
+      run_held = held;
+      run_source = source;
+    }
     run_length += s.length;
   }
   flush();
-  bytes_uploaded_ += 2 * offset * kv_row_ * int64_t(sizeof(float));
+
+  for (int64_t u : units_) held_at_[size_t(u)] = -1;
+  int64_t at = 0;
+  for (int64_t u : units) {
+    held_at_[size_t(u)] = at;
+    at += stored[size_t(u)].length;
+  }
+  bytes_uploaded_ += 2 * tokens_uploaded * kv_row_ * int64_t(sizeof(float));
   n_tokens_ = offset;
   units_ = units;
+  current_ = next;
 }
 
 void RetrievedKv::clear() {
+  for (int64_t u : units_) held_at_[size_t(u)] = -1;
   n_tokens_ = 0;
   units_.clear();
 }

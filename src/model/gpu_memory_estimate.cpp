@@ -42,7 +42,9 @@ int64_t kv_tokens_per_layer(const ModelConfig& c, const SessionOptions& s) {
     retrieved = a.persist ? std::max(a.budget, std::min(a.span_cache_tokens, 2 * a.budget)) : a.budget;
   }
   const int64_t window = a.n_local + lag + shape.chunk;
-  return std::min(shape.max_context, a.n_init + 2 * window + retrieved);
+  // The window buffer has room for two windows (it shifts down when full); the retrieved units
+  // have two buffers taking turns (kv/retrieved_kv.hpp), each of the retrieved capacity.
+  return std::min(shape.max_context, a.n_init + 2 * window + 2 * retrieved);
 }
 
 std::string gib(size_t bytes) {

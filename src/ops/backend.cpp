@@ -21,6 +21,10 @@ struct Backend::ScoreScratch {
 Backend::Backend() = default;
 Backend::~Backend() = default;
 
+float* Backend::alloc_host(size_t n_floats) { return new float[std::max<size_t>(1, n_floats)]; }
+
+void Backend::free_host(float* p) { delete[] p; }
+
 void Backend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
   if (w.dtype != DType::F32) fail("matmul: the ", name(), " backend has no ", dtype_name(w.dtype), " weights");
   matmul(x, static_cast<const float*>(w.data), n, k, m, out);

@@ -56,6 +56,11 @@ class Backend {
   // Copies `bytes` raw bytes from host memory (any alignment) into backend memory: weights in a
   // 16-bit dtype, stored two elements per float of an alloc()'d buffer.
   virtual void upload_bytes(void* dst, const void* host_src, size_t bytes) = 0;
+  // Host memory for data that will be uploaded often (the context store's K/V slabs), not
+  // initialised: the caller writes before it reads. Default: new[]/delete[]; a device backend
+  // gives page-locked memory, whose uploads run several times faster than pageable ones.
+  virtual float* alloc_host(size_t n_floats);
+  virtual void free_host(float* p);
   // Waits until every op enqueued so far has finished: a device backend's ops may run
   // asynchronously (upload/download wait by themselves). The CPU backend's ops are synchronous.
   virtual void synchronize() {}

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "kernels/cuda/cuda_band_kernels.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
@@ -112,6 +114,32 @@ void CudaBackend::upload_bytes(void* dst, const void* host_src, size_t bytes) {
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
   synchronize();
   allocations_.on_upload(bytes);
+}
+
+float* CudaBackend::alloc_host(size_t n_floats) {
+  const size_t bytes = std::max<size_t>(1, n_floats) * sizeof(float);
+  void* p = nullptr;
+  const cudaError_t status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+  if (status == cudaSuccess) return static_cast<float*>(p);
+  (void)cudaGetLastError();
+  if (pageable_host_.empty()) {
+    log_warn(std::string("cuda: cannot pin ") + std::to_string(bytes >> 20) + " MiB more host memory (" +
+             cudaGetErrorString(status) + "); using pageable memory, uploads from it are slower");
+  }
+  float* fallback = Backend::alloc_host(n_floats);
+  pageable_host_.insert(fallback);
+  return fallback;
+}
+
+void CudaBackend::free_host(float* p) {
+  if (!p) return;
+  if (pageable_host_.erase(p) > 0) {
+    Backend::free_host(p);
+    return;
+  }
+  // An upload from p may still be in flight; cudaFreeHost waits for the device. Never throws.
+  (void)cudaStreamSynchronize(stream_);
+  (void)cudaFreeHost(p);
 }
 
 std::optional<size_t> CudaBackend::device_free_bytes() const {

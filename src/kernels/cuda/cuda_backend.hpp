@@ -13,6 +13,7 @@
 // engine code and tests include it without the CUDA headers.
 #include <cstddef>
 #include <cstdint>
+#include <unordered_set>
 #include <vector>
 
 #include "ops/allocation_counter.hpp"
@@ -42,6 +43,11 @@ class CudaBackend : public Backend {
   // memmove semantics: the streaming window shifts itself down within one buffer.
   void copy(float* dst, const float* src, size_t n) override;
   void upload_bytes(void* dst, const void* host_src, size_t bytes) override;
+  // Page-locked host memory (cudaHostAlloc): uploads from it run at the link's full rate and
+  // need no staging copy. Where the system refuses to pin more, it falls back to pageable memory
+  // (one warning), so a store that outgrows the pinnable memory still works, only slower.
+  float* alloc_host(size_t n_floats) override;
+  void free_host(float* p) override;
   // cudaMemGetInfo's free bytes on this device.
   std::optional<size_t> device_free_bytes() const override;
   // Every upload/download and every alloc/free, scratch buffers included.
@@ -94,6 +100,7 @@ class CudaBackend : public Backend {
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   AllocationCounter allocations_;
+  std::unordered_set<float*> pageable_host_;  // alloc_host's fallback allocations, freed with delete[]
 
   // RopeTable on the device: rope_positions_ rows of (head_dim / 2) cos and sin values.
   float* rope_cos_ = nullptr;

@@ -48,9 +48,9 @@ TEST(GpuMemoryEstimate, streaming_policies_hold_a_bounded_window_whatever_the_co
   s.attention.budget = 2048;
   s.attention.span_max = 256;
   s.attention.span_cache_tokens = 8192;
-  // init 64 + window buffer 2 x (local 2048 + span lag 255 + chunk 512) + retrieved decode
-  // capacity max(2048, min(8192, 2 x 2048)) = 4096.
-  EXPECT_EQ(llama_kv_device_bytes(c, s), size_t(64 + 2 * 2815 + 4096) * per_token_all_layers);
+  // init 64 + window buffer 2 x (local 2048 + span lag 255 + chunk 512) + two retrieved
+  // buffers of the decode capacity max(2048, min(8192, 2 x 2048)) = 4096.
+  EXPECT_EQ(llama_kv_device_bytes(c, s), size_t(64 + 2 * 2815 + 2 * 4096) * per_token_all_layers);
   s.attention.policy = "streaming";  // no lag, nothing retrieved
   EXPECT_EQ(llama_kv_device_bytes(c, s), size_t(64 + 2 * 2560) * per_token_all_layers);
   s.max_context = 1000;  // a context shorter than the window bounds it

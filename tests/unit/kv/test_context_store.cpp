@@ -1,0 +1,179 @@
+// ContextStore's slabs: every token's K/V row is what was added, whatever slab boundaries its
+// unit crosses; rows never move once stored; contiguous_tokens says how far a row run goes in
+// one piece; memory comes from the backend's alloc_host in whole slabs and goes back on
+// destruction; reset keeps the slabs for reuse.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.hpp"
+#include "kv/context_store.hpp"
+
+namespace ltri {
+namespace {
+
+constexpr int64_t kKv = 2, kHd = 4, kRow = kKv * kHd;
+
+// The CPU backend, counting host allocations.
+class HostCountingBackend : public CpuBackend {
+ public:
+  HostCountingBackend() : CpuBackend(1) {}
+  float* alloc_host(size_t n_floats) override {
+    ++allocs;
+    floats_held += n_floats;
+    sizes.push_back(n_floats);
+    return CpuBackend::alloc_host(n_floats);
+  }
+  void free_host(float* p) override {
+    ++frees;
+    CpuBackend::free_host(p);
+  }
+  int allocs = 0, frees = 0;
+  size_t floats_held = 0;
+  std::vector<size_t> sizes;
+};
+
+// Adds units of random lengths (1 .. 3 slabs' worth, so some span several boundaries) to the
+// store and the same rows to flat reference arrays.
+void add_random_units(ContextStore& s, int64_t n_units, std::mt19937& rng, std::vector<float>& ref_k,
+                      std::vector<float>& ref_v) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int64_t> length_of(1, 3 * s.slab_tokens());
+  for (int64_t u = 0; u < n_units; ++u) {
+    const int64_t len = length_of(rng);
+    std::vector<float> k(size_t(len * kRow)), v(k.size()), vec(size_t(kKv * kHd));
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    s.add_unit(k.data(), v.data(), len, vec.data(), 1);
+    ref_k.insert(ref_k.end(), k.begin(), k.end());
+    ref_v.insert(ref_v.end(), v.begin(), v.end());
+  }
+}
+
+void expect_rows_equal(const ContextStore& s, const std::vector<float>& ref_k, const std::vector<float>& ref_v) {
+  ASSERT_EQ(s.n_tokens() * kRow, int64_t(ref_k.size()));
+  for (int64_t i = 0; i < s.n_tokens(); ++i) {
+    const int64_t t = s.first_token() + i;
+    const auto want_k = ref_k.begin() + i * kRow, want_v = ref_v.begin() + i * kRow;
+    ASSERT_EQ(std::vector<float>(s.k(t), s.k(t) + kRow), std::vector<float>(want_k, want_k + kRow)) << "token " << t;
+    ASSERT_EQ(std::vector<float>(s.v(t), s.v(t) + kRow), std::vector<float>(want_v, want_v + kRow)) << "token " << t;
+  }
+}
+
+TEST(ContextStore, rows_of_every_token_are_what_was_added_across_slab_boundaries) {
+  std::mt19937 rng(11);
+  HostCountingBackend backend;
+  ContextStore s(kKv, kHd, 5, &backend, 7);
+  std::vector<float> ref_k, ref_v;
+  add_random_units(s, 40, rng, ref_k, ref_v);
+  EXPECT_GT(s.n_tokens(), 10 * 7);
+  expect_rows_equal(s, ref_k, ref_v);
+  // The units still partition the tokens in order.
+  int64_t next = 5;
+  for (const StoredUnit& u : s.units()) {
+    EXPECT_EQ(u.first_token, next);
+    next += u.length;
+  }
+  EXPECT_EQ(next, s.end_token());
+}
+
+TEST(ContextStore, stored_rows_never_move_when_more_is_added) {
+  std::mt19937 rng(12);
+  ContextStore s(kKv, kHd, 0, nullptr, 16);  // no backend: new[]/delete[]
+  std::vector<float> ref_k, ref_v;
+  add_random_units(s, 3, rng, ref_k, ref_v);
+  std::vector<const float*> k_rows, v_rows;
+  for (int64_t t = 0; t < s.n_tokens(); ++t) {
+    k_rows.push_back(s.k(t));
+    v_rows.push_back(s.v(t));
+  }
+  add_random_units(s, 50, rng, ref_k, ref_v);
+  for (int64_t t = 0; t < int64_t(k_rows.size()); ++t) {
+    EXPECT_EQ(s.k(t), k_rows[size_t(t)]) << "token " << t;
+    EXPECT_EQ(s.v(t), v_rows[size_t(t)]) << "token " << t;
+  }
+  expect_rows_equal(s, ref_k, ref_v);
+}
+
+TEST(ContextStore, contiguous_tokens_are_one_piece_and_end_at_slab_boundaries_or_the_end) {
+  std::mt19937 rng(13);
+  const int64_t slab = 6, first = 3;
+  ContextStore s(kKv, kHd, first, nullptr, slab);
+  std::vector<float> ref_k, ref_v;
+  add_random_units(s, 12, rng, ref_k, ref_v);
+  const int64_t n = s.n_tokens();
+  for (int64_t t = first; t < s.end_token(); ++t) {
+    const int64_t run = s.contiguous_tokens(t);
+    ASSERT_GE(run, 1);
+    // Slab j holds tokens [first + j * slab, first + (j + 1) * slab): the run ends at the next
+    // such boundary or at the end of the store.
+    const int64_t next_boundary = first + ((t - first) / slab + 1) * slab;
+    EXPECT_EQ(run, std::min(next_boundary, s.end_token()) - t) << "token " << t;
+    for (int64_t i = 0; i < run; ++i) {
+      EXPECT_EQ(s.k(t + i), s.k(t) + i * kRow);
+      EXPECT_EQ(s.v(t + i), s.v(t) + i * kRow);
+    }
+  }
+  // Walking the store piece by piece visits every slab once.
+  int64_t pieces = 0;
+  for (int64_t t = first; t < s.end_token(); t += s.contiguous_tokens(t)) ++pieces;
+  EXPECT_EQ(pieces, (n + slab - 1) / slab);
+}
+
+TEST(ContextStore, memory_grows_in_whole_slabs_from_the_backend_and_goes_back_to_it) {
+  std::mt19937 rng(14);
+  const int64_t slab = 8;
+  const size_t slab_floats = size_t(2 * slab * kRow);  // K and V rows of one slab
+  HostCountingBackend backend;
+  {
+    ContextStore s(kKv, kHd, 0, &backend, slab);
+    EXPECT_EQ(backend.allocs, 0);  // nothing before the first unit
+    std::vector<float> ref_k, ref_v;
+    for (int step = 0; step < 20; ++step) {
+      add_random_units(s, 1, rng, ref_k, ref_v);
+      const int64_t slabs = (s.n_tokens() + slab - 1) / slab;
+      ASSERT_EQ(backend.allocs, slabs);
+      ASSERT_EQ(backend.floats_held, size_t(slabs) * slab_floats);
+      // bytes() counts the slabs, plus the index vectors (at most twice their size reserved)
+      // and the unit table.
+      const size_t slab_bytes = size_t(slabs) * slab_floats * sizeof(float);
+      const size_t index_bytes = size_t(s.n_vectors() * kKv * kHd) * sizeof(float);
+      EXPECT_GE(s.bytes(), slab_bytes + index_bytes);
+      EXPECT_LE(s.bytes(), slab_bytes + 2 * index_bytes + s.units().capacity() * sizeof(StoredUnit));
+    }
+    for (size_t n : backend.sizes) EXPECT_EQ(n, slab_floats);
+    EXPECT_EQ(backend.frees, 0);
+  }
+  EXPECT_EQ(backend.frees, backend.allocs);
+}
+
+TEST(ContextStore, reset_forgets_the_units_and_reuses_the_slabs) {
+  std::mt19937 rng(15);
+  HostCountingBackend backend;
+  ContextStore s(kKv, kHd, 4, &backend, 5);
+  std::vector<float> ref_k, ref_v;
+  add_random_units(s, 10, rng, ref_k, ref_v);
+  const int64_t tokens_before = s.n_tokens();
+  const int allocs_before = backend.allocs;
+  const size_t bytes_before = s.bytes();
+
+  s.reset(9);
+  EXPECT_EQ(s.n_tokens(), 0);
+  EXPECT_EQ(s.n_vectors(), 0);
+  EXPECT_TRUE(s.units().empty());
+  EXPECT_EQ(s.first_token(), 9);
+  EXPECT_EQ(s.end_token(), 9);
+  EXPECT_EQ(s.bytes(), bytes_before);
+
+  ref_k.clear();
+  ref_v.clear();
+  while (s.n_tokens() + 3 * s.slab_tokens() <= tokens_before) add_random_units(s, 1, rng, ref_k, ref_v);
+  EXPECT_EQ(backend.allocs, allocs_before);  // the old slabs suffice
+  expect_rows_equal(s, ref_k, ref_v);
+  EXPECT_EQ(s.units().front().first_token, 9);
+  EXPECT_EQ(s.contiguous_tokens(9), std::min<int64_t>(5, s.n_tokens()));
+}
+
+}  // namespace
+}  // namespace ltri

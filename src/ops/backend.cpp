@@ -18,6 +18,11 @@ struct Backend::ScoreScratch {
   std::vector<float> dots, best;
 };
 
+struct Backend::RowMeansScratch {
+  std::vector<float> x;     // (n, row), host copy of the rows
+  std::vector<double> sum;  // (row)
+};
+
 Backend::Backend() = default;
 Backend::~Backend() = default;
 
@@ -60,6 +65,33 @@ void Backend::score_units(const ContextStore& store, UnitIndexMirror& /*mirror*/
     ltri::score_units(store, q, head_weights, scores, s.dots);
   } else {
     score_units_per_query(store, q, n_q, head_weights, scores, s.dots, s.best);
+  }
+}
+
+int64_t row_block_count(int64_t n, int64_t row, int64_t block, const char* op) {
+  if (n < 1 || row < 1 || block < 1) fail(op, ": ", n, " rows of ", row, " floats in blocks of ", block, "; each must be at least 1");
+  return (n + block - 1) / block;
+}
+
+void Backend::row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) {
+  const int64_t n_blocks = row_block_count(n, row, block, "row_block_means");
+  if (!row_means_scratch_) row_means_scratch_ = std::make_unique<RowMeansScratch>();
+  RowMeansScratch& s = *row_means_scratch_;
+  if (s.x.size() < size_t(n * row)) s.x.resize(size_t(n * row));
+  s.sum.resize(size_t(row));
+  download(s.x.data(), x, size_t(n * row));
+  // Row by row (the memory order), one double per column: each column's rows are added in
+  // row order, as the CUDA kernel does (cuda_row_means.cu).
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const int64_t last = n - b * block, first = std::max<int64_t>(0, last - block);
+    std::fill(s.sum.begin(), s.sum.end(), 0.0);
+    for (int64_t i = first; i < last; ++i) {
+      const float* xi = s.x.data() + i * row;
+      for (int64_t c = 0; c < row; ++c) s.sum[size_t(c)] += double(xi[c]);
+    }
+    const double count = double(last - first);
+    float* out = host_out + b * row;
+    for (int64_t c = 0; c < row; ++c) out[c] = float(s.sum[size_t(c)] / count);
   }
 }
 

@@ -130,13 +130,28 @@ class Backend {
   // scores only; it ignores mean_query.
   virtual void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                            bool mean_query, const std::vector<float>& head_weights, std::vector<float>& scores);
+  // Means of blocks of rows of x (n, row), in backend memory, into host_out (n_blocks, row) on
+  // the HOST, n_blocks = ceil(n / block): block b holds rows [max(0, n - (b + 1) * block),
+  // n - b * block), counted back from the last row, so the last block may be shorter; block >= n
+  // gives the mean of all rows. For the KV policies' query means (the chunk's mean query, means
+  // of query blocks). Each column's rows are added in row order in double, then divided once;
+  // a device backend does the same arithmetic, so the means agree bit for bit. The default
+  // downloads x and sums on the host; a device backend sums where x is and downloads only the
+  // means. Fails when n, row or block is below 1.
+  virtual void row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out);
 
  private:
   struct BandFallback;  // the default attention_band's host scratch, made on first use
   std::unique_ptr<BandFallback> band_fallback_;
   struct ScoreScratch;  // the default score_units' host scratch, made on first use
   std::unique_ptr<ScoreScratch> score_scratch_;
+  struct RowMeansScratch;  // the default row_block_means' host scratch, made on first use
+  std::unique_ptr<RowMeansScratch> row_means_scratch_;
 };
+
+// n_blocks of Backend::row_block_means, ceil(n / block); fails (naming `op`) when n, row or
+// block is below 1.
+int64_t row_block_count(int64_t n, int64_t row, int64_t block, const char* op);
 
 // The CPU backend (OpenMP + OpenBLAS); threads 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads);

@@ -50,7 +50,7 @@ CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
-                   score_scratch_}) {
+                   score_scratch_, row_means_scratch_}) {
     if (p) (void)cudaFree(p);
   }
   if (cublas_) (void)cublasDestroy(cublas_);
@@ -411,6 +411,13 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
   cuda::launch_score_units(args, work, cublas_, stream_);
   LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, math_mode));
   download(scores.data(), work, size_t(n_units));
+}
+
+void CudaBackend::row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) {
+  const int64_t n_blocks = row_block_count(n, row, block, "row_block_means");
+  float* means = scratch(row_means_scratch_, row_means_scratch_capacity_, size_t(n_blocks * row));
+  cuda::launch_row_block_means(x, n, row, block, means, stream_);
+  download(host_out, means, size_t(n_blocks * row));
 }
 
 }  // namespace ltri

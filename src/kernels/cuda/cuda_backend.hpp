@@ -76,6 +76,8 @@ class CudaBackend : public Backend {
   // uploads the active heads' queries, downloads the n_units scores. Always f32 (no TF32).
   void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q, bool mean_query,
                    const std::vector<float>& head_weights, std::vector<float>& scores) override;
+  // Row block means on the GPU (cuda_row_means.cu); downloads only the (n_blocks, row) means.
+  void row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) override;
 
   // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
   void allow_tf32(bool allow);
@@ -124,6 +126,8 @@ class CudaBackend : public Backend {
   size_t score_scratch_capacity_ = 0;
   std::vector<float> score_host_;  // score_input_'s host staging
   std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads
+  float* row_means_scratch_ = nullptr;  // row_block_means: the (n_blocks, row) means
+  size_t row_means_scratch_capacity_ = 0;
 };
 
 }  // namespace ltri

@@ -1,8 +1,8 @@
 #pragma once
-// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_attention.cu,
-// cuda_attention_mma.cu), called by CudaBackend (cuda_backend.cpp). Plain functions over device
-// pointers and POD arguments, so the .cu files need nothing of the C++20 engine headers. Every
-// launcher enqueues on `stream` and checks the launch; none synchronises.
+// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_row_means.cu,
+// cuda_attention.cu, cuda_attention_mma.cu), called by CudaBackend (cuda_backend.cpp). Plain
+// functions over device pointers and POD arguments, so the .cu files need nothing of the C++20
+// engine headers. Every launcher enqueues on `stream` and checks the launch; none synchronises.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -32,6 +32,12 @@ void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t n, cudaStream_t s
 // out (n, dim) f32 = table[ids[i]] rows; table (vocab, dim) bf16 bits.
 void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
                        cudaStream_t stream);
+
+// --- row block means (cuda_row_means.cu) ---
+// out (ceil(n / block), row) on the device = the means of x (n, row)'s blocks of rows counted
+// back from the last row (block b = rows [max(0, n - (b + 1) * block), n - b * block)), each
+// column's rows added in row order in double, as Backend::row_block_means on the host.
+void launch_row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* out, cudaStream_t stream);
 
 // --- attention (cuda_attention.cu) ---
 constexpr int kMaxAttentionSegments = 8;  // plans have at most 4 today (init, retrieved, window, chunk)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ops/profile_scope.hpp"
+
 namespace ltri {
 
 InfllmPolicy::InfllmPolicy(Backend& backend, const ModelConfig& config, const StreamingShape& shape,
@@ -44,10 +46,11 @@ void InfllmPolicy::evict(int64_t layer) {
   drop_front(layer, n_blocks * bs);
 }
 
-void InfllmPolicy::choose(int64_t layer, const float* qbar, const float* /*q_host*/, int64_t /*n*/,
-                          std::vector<int64_t>& units) {
+void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {
   const ContextStore& s = store(layer);
+  const float* qbar = query_means(q, n, n);  // the chunk's mean query (n_heads, head_dim)
   score_stored_units(layer, qbar, 1, true, head_weights_, scores_);
+  ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), scores_, nullptr, nullptr, params_.budget, units, order_);
 }
 

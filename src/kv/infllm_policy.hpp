@@ -26,8 +26,7 @@ class InfllmPolicy : public StreamingPolicyBase {
 
  protected:
   void evict(int64_t layer) override;
-  void choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
-              std::vector<int64_t>& units) override;
+  void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) override;
 
  private:
   InfllmParams params_;

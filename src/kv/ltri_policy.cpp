@@ -5,7 +5,6 @@
 #include <numeric>
 
 #include "core/error.hpp"
-#include "kv/host_rope.hpp"
 #include "ops/profile_scope.hpp"
 
 namespace ltri {
@@ -166,8 +165,7 @@ void LtriPolicy::clear_votes() {
   touched_.clear();
 }
 
-void LtriPolicy::choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
-                        std::vector<int64_t>& units) {
+void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {
   Layer& L = layers_[size_t(layer)];
   const ContextStore& s = store(layer);
   const float weight = params_.layers[size_t(layer)].vote_weight;
@@ -178,30 +176,13 @@ void LtriPolicy::choose(int64_t layer, const float* qbar, const float* q_host, i
   const std::vector<uint8_t>* skip = pinned ? &L.is_persistent : nullptr;
 
   if (params_.per_query_max) {
-    // Block means of the chunk's queries, blocks counted back from the chunk's end; every
-    // block is rotated to distance n_local (rotation is linear, so rotating the mean equals
-    // the mean of the rotated queries).
-    const int64_t q_row = shape_.n_heads * shape_.head_dim;
+    // Each unit scored by its best query among the means of blocks of query_block queries,
+    // blocks counted back from the chunk's end (the question's last tokens form one block).
     const int64_t block = std::max<int64_t>(1, params_.query_block);
-    const int64_t n_blocks = (n + block - 1) / block;
-    {
-      ProfileScope phase(backend(), "policy/choose/block_means");
-      q_rot_.resize(size_t(shape_.max_chunk * q_row));
-      std::fill(q_rot_.begin(), q_rot_.begin() + n_blocks * q_row, 0.0f);
-      for (int64_t b = 0; b < n_blocks; ++b) {
-        const int64_t last = n - b * block, first = std::max<int64_t>(0, last - block);
-        float* mean = q_rot_.data() + b * q_row;
-        for (int64_t i = first; i < last; ++i) {
-          for (int64_t c = 0; c < q_row; ++c) mean[c] += q_host[i * q_row + c];
-        }
-        const float inv = 1.0f / float(last - first);
-        for (int64_t c = 0; c < q_row; ++c) mean[c] *= inv;
-        rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
-      }
-    }
-    score_stored_units(layer, q_rot_.data(), n_blocks, false, L.head_weights, L.scores);
+    const float* means = query_means(q, n, block);
+    score_stored_units(layer, means, (n + block - 1) / block, false, L.head_weights, L.scores);
   } else {
-    score_stored_units(layer, qbar, 1, true, L.head_weights, L.scores);
+    score_stored_units(layer, query_means(q, n, n), 1, true, L.head_weights, L.scores);
   }
   ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);

@@ -56,8 +56,7 @@ class LtriPolicy : public StreamingPolicyBase {
 
  protected:
   void evict(int64_t layer) override;
-  void choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
-              std::vector<int64_t>& units) override;
+  void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) override;
   int64_t segmentation_head(int64_t layer) const override;
   void on_begin_chunk(int64_t n) override;
   void on_end_chunk(int64_t n) override;
@@ -99,7 +98,6 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<float> vectors_;    // (n_kv_heads, index_max, head_dim)
   std::vector<int64_t> tokens_;
   std::vector<float> rank_;
-  std::vector<float> q_rot_;      // (chunk, n_heads, head_dim) queries rotated to n_local
   std::vector<int64_t> order_, chosen_;
 };
 

@@ -8,22 +8,8 @@
 #include <numeric>
 
 #include "core/error.hpp"
-#include "kv/host_rope.hpp"
-#include "ops/backend.hpp"
 
 namespace ltri {
-
-void mean_query(const float* q, int64_t n, int64_t n_heads, int64_t head_dim, int64_t position,
-                const RopeTable& rope, float* qbar) {
-  const int64_t row = n_heads * head_dim;
-  for (int64_t c = 0; c < row; ++c) {  // column by column: no scratch, so decode allocates nothing
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += q[i * row + c];
-    qbar[c] = float(sum / double(n));
-  }
-  // Rotation is linear, so rotating the mean equals the mean of the rotated queries.
-  rope_rotate_host(qbar, n_heads, head_dim, position, rope);
-}
 
 void score_units(const ContextStore& store, const float* qbar, const std::vector<float>& head_weights,
                  std::vector<float>& scores, std::vector<float>& dots) {

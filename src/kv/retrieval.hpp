@@ -10,15 +10,6 @@
 
 namespace ltri {
 
-class Backend;
-class RopeTable;
-
-// qbar (n_heads, head_dim) = mean over the chunk's n rows of q (n, n_heads, head_dim), rotated
-// to `position`: scored against un-rotated keys (position 0), every unit is seen from the same
-// distance, the one at which the attention op places retrieved tokens (n_local).
-void mean_query(const float* q, int64_t n, int64_t n_heads, int64_t head_dim, int64_t position,
-                const RopeTable& rope, float* qbar);
-
 // scores[u] = sum over query heads h with head_weights[h] != 0 of
 //   head_weights[h] * max over unit u's index vectors k (of h's KV head) of <qbar_h, k>.
 // One-hot weights score with one head (the layer's retrieval head), uniform ones with the mean.

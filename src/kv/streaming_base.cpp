@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "kv/host_rope.hpp"
 #include "ops/backend.hpp"
 #include "ops/profile_scope.hpp"
 
@@ -39,10 +40,7 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
       if (shape.segmentation_map) seg_rows_.emplace_back(shape.band_width, shape.max_window());
     }
   }
-  if (shape.keeps_store) {
-    q_host_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
-    qbar_.resize(size_t(shape.n_heads * shape.head_dim));
-  }
+  if (shape.keeps_store) query_means_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
   if (shape.keeps_store) {
     host_k_.resize(size_t(shape.max_window() * kv_row));
     host_v_.resize(size_t(shape.max_window() * kv_row));
@@ -60,7 +58,7 @@ void StreamingPolicyBase::begin_chunk(int64_t n) {
   on_begin_chunk(n);
 }
 
-void StreamingPolicyBase::choose(int64_t, const float*, const float*, int64_t, std::vector<int64_t>& units) {
+void StreamingPolicyBase::choose(int64_t, const float*, int64_t, std::vector<int64_t>& units) {
   units.clear();
 }
 
@@ -76,6 +74,21 @@ void StreamingPolicyBase::score_stored_units(int64_t layer, const float* q, int6
   backend_.score_units(stores_[size_t(layer)], index_mirrors_[size_t(layer)], q, n_q, mean_query, head_weights, scores);
 }
 
+const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t block) {
+  ProfileScope phase(backend_, "policy/choose/query");
+  const int64_t q_row = shape_.n_heads * shape_.head_dim;
+  const int64_t n_blocks = row_block_count(n, q_row, block, "query_means");
+  if (n_blocks * q_row > int64_t(query_means_.size())) {
+    fail("query_means: ", n, " queries; the policy was sized for chunks of ", shape_.max_chunk);
+  }
+  backend_.row_block_means(q, n, q_row, block, query_means_.data());
+  // Rotation is linear, so rotating a mean equals the mean of the rotated queries.
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    rope_rotate_host(query_means_.data() + b * q_row, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
+  }
+  return query_means_.data();
+}
+
 void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
   window_.drop_front(layer, count);
   if (!votes_.empty()) votes_[size_t(layer)].drop_until(window_.begin(layer));
@@ -85,7 +98,6 @@ void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
 const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, const float* k,
                                                const float* v, int64_t n) {
   const size_t l = size_t(layer);
-  const int64_t q_row = shape_.n_heads * shape_.head_dim;
 
   window_.settle_init(layer);
   if (!votes_.empty()) votes_[l].drop_until(window_.begin(layer));
@@ -100,13 +112,8 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
       retrieved_[l].clear();
     } else {
       {
-        ProfileScope phase(backend_, "policy/query");
-        backend_.download(q_host_.data(), q, size_t(n * q_row));  // queries are averaged on the host
-        mean_query(q_host_.data(), n, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_, qbar_.data());
-      }
-      {
         ProfileScope phase(backend_, "policy/choose");
-        choose(layer, qbar_.data(), q_host_.data(), n, chosen_);
+        choose(layer, q, n, chosen_);
       }
       ProfileScope phase(backend_, "policy/load");
       retrieved_[l].load(stores_[l], chosen_);

@@ -8,8 +8,8 @@
 // Per layer and chunk, plan() does, in order:
 //   1. tokens below n_init move from the window to the init buffer (sinks, kept forever);
 //   2. evict(): the policy moves tokens beyond n_local (+ its lag) out of the window;
-//   3. retrieval: choose() picks units of the store for the chunk's mean query, and their
-//      KV is copied to backend memory;
+//   3. retrieval: choose() picks units of the store for the chunk's queries (averaged where
+//      they are, query_means()), and their KV is copied to backend memory;
 //   4. the chunk's K,V join the window; the band of the chunk's rows is computed;
 //   5. the plan: [init | retrieved | window | chunk (causal)].
 // Positions: while nothing has left the window, every token sits at its true position (so a
@@ -83,10 +83,9 @@ class StreamingPolicyBase : public KvPolicy {
   // Step 2: moves tokens out of the layer's window, which holds tokens
   // [window().begin(layer), n_past()), before the chunk attends.
   virtual void evict(int64_t layer) = 0;
-  // Step 3: the store units the chunk of n queries sees, in store order. qbar (n_heads,
-  // head_dim): the chunk's mean query rotated to n_local. q_host: (n, n_heads, head_dim).
-  virtual void choose(int64_t layer, const float* qbar, const float* q_host, int64_t n,
-                      std::vector<int64_t>& units);
+  // Step 3: the store units the chunk of n queries sees, in store order. q (n, n_heads,
+  // head_dim): the chunk's queries before RoPE, in backend memory (query_means() averages them).
+  virtual void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units);
   // Which segmentation map the band keeps for the layer: a query head, or kMeanOfHeads.
   virtual int64_t segmentation_head(int64_t layer) const;
   virtual void on_begin_chunk(int64_t /*n*/) {}
@@ -108,6 +107,13 @@ class StreamingPolicyBase : public KvPolicy {
   // head_dim) rotated to n_local; Backend::score_units, which keeps the layer's index mirror.
   void score_stored_units(int64_t layer, const float* q, int64_t n_q, bool mean_query,
                           const std::vector<float>& head_weights, std::vector<float>& scores);
+  // For choose(): the means of the chunk's queries q (n, n_heads, head_dim, backend memory) in
+  // blocks of `block` rows counted back from the chunk's end (block >= n: the chunk's mean
+  // query), each rotated to n_local: scored against un-rotated keys, every unit is seen from
+  // the distance at which attention places retrieved tokens. The backend averages where q is
+  // (Backend::row_block_means) and only the means come back: (ceil(n / block), n_heads,
+  // head_dim) host rows, valid until the next call.
+  const float* query_means(const float* q, int64_t n, int64_t block);
 
   StreamingShape shape_;
   RopeTable rope_;  // the policy's own table: host-side rotations (mean query) and the band op
@@ -126,8 +132,7 @@ class StreamingPolicyBase : public KvPolicy {
   int64_t n_past_ = 0;
   int64_t chunk_n_ = 0;
   // Host scratch, sized once.
-  std::vector<float> q_host_;     // (max_chunk, n_heads, head_dim)
-  std::vector<float> qbar_;       // (n_heads, head_dim)
+  std::vector<float> query_means_;  // (max_chunk, n_heads, head_dim): at most one mean per query
   std::vector<float> host_k_;     // (max_window, n_kv_heads, head_dim)
   std::vector<float> host_v_;
   std::vector<int64_t> chosen_;

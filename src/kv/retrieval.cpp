@@ -91,20 +91,30 @@ int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector
   picked.clear();
   order.clear();
   const int64_t n_units = int64_t(std::min(units.size(), rank.size()));
+  int64_t shortest = std::numeric_limits<int64_t>::max();  // among the candidates
   for (int64_t u = 0; u < n_units; ++u) {
-    if (!skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]) order.push_back(u);
+    if (!skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]) {
+      order.push_back(u);
+      shortest = std::min(shortest, units[size_t(u)].length);
+    }
   }
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    if (rank[size_t(a)] != rank[size_t(b)]) return rank[size_t(a)] > rank[size_t(b)];
-    if (tie && (*tie)[size_t(a)] != (*tie)[size_t(b)]) return (*tie)[size_t(a)] > (*tie)[size_t(b)];
-    return a < b;
-  });
+  // A heap, not a sort: only the units popped until the budget is full (or nothing left is
+  // short enough) get ordered, usually a few of thousands. Its top is the unit ranking first.
+  const auto ranks_after = [&](int64_t a, int64_t b) {
+    if (rank[size_t(a)] != rank[size_t(b)]) return rank[size_t(a)] < rank[size_t(b)];
+    if (tie && (*tie)[size_t(a)] != (*tie)[size_t(b)]) return (*tie)[size_t(a)] < (*tie)[size_t(b)];
+    return a > b;
+  };
+  std::make_heap(order.begin(), order.end(), ranks_after);
   int64_t taken = 0;
-  for (int64_t u : order) {
-    if (taken == budget) break;
-    const int64_t len = units[size_t(u)].length;
-    if (taken + len > budget) continue;
-    picked.push_back(u);
+  auto end = order.end();
+  // Once less than the shortest candidate is left, nothing more can fit.
+  while (end != order.begin() && taken != budget && budget - taken >= shortest) {
+    std::pop_heap(order.begin(), end, ranks_after);
+    --end;
+    const int64_t len = units[size_t(*end)].length;
+    if (taken + len > budget) continue;  // too long now; a shorter unit further down may fit
+    picked.push_back(*end);
     taken += len;
   }
   std::sort(picked.begin(), picked.end());

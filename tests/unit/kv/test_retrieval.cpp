@@ -96,6 +96,61 @@ TEST(Retrieval, budget_takes_units_by_rank_and_skips_those_that_do_not_fit) {
   EXPECT_EQ(s.units()[3].first_token, 10 + 5 + 8 + 3);
 }
 
+// The budget rule the plain way: sort every candidate (rank, then tie, descending, then the
+// earlier unit), walk the whole list and take each unit that still fits.
+int64_t reference_select(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
+                         const std::vector<float>* tie, const std::vector<uint8_t>* skip, int64_t budget,
+                         std::vector<int64_t>& picked) {
+  std::vector<int64_t> all;
+  for (size_t u = 0; u < std::min(units.size(), rank.size()); ++u) {
+    if (!(skip && u < skip->size() && (*skip)[u])) all.push_back(int64_t(u));
+  }
+  std::stable_sort(all.begin(), all.end(), [&](int64_t a, int64_t b) {
+    if (rank[size_t(a)] != rank[size_t(b)]) return rank[size_t(a)] > rank[size_t(b)];
+    if (tie) return (*tie)[size_t(a)] > (*tie)[size_t(b)];
+    return false;  // stable: the earlier unit first
+  });
+  picked.clear();
+  int64_t taken = 0;
+  for (int64_t u : all) {
+    if (taken + units[size_t(u)].length <= budget) {
+      picked.push_back(u);
+      taken += units[size_t(u)].length;
+    }
+  }
+  std::sort(picked.begin(), picked.end());
+  return taken;
+}
+
+TEST(Retrieval, budget_selection_matches_sorting_every_unit) {
+  std::mt19937 rng(11);
+  std::vector<int64_t> picked, want, order;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const size_t n_units = rng() % 80;
+    std::vector<StoredUnit> units(n_units);
+    // Lengths 1..48 against budgets 0..160: many units do not fit once a few are taken, some
+    // never fit; in a third of the trials all units but a few are long.
+    const bool mostly_long = trial % 3 == 0;
+    for (StoredUnit& u : units) u.length = mostly_long && rng() % 8 != 0 ? 30 + int64_t(rng() % 200) : 1 + int64_t(rng() % 48);
+    // Few distinct ranks and ties: equal ranks are common, equal (rank, tie) too.
+    const int levels = 1 + int(rng() % 6);
+    std::vector<float> rank(n_units), tie(n_units);
+    for (float& r : rank) r = float(int(rng() % uint32_t(levels))) * 0.5f;
+    for (float& t : tie) t = float(int(rng() % 3));
+    if (n_units > 0 && rng() % 5 == 0) rank.pop_back();  // fewer ranks than units: the rest are not candidates
+    std::vector<uint8_t> skip(rng() % (n_units + 1));    // may be shorter than the units
+    for (uint8_t& s : skip) s = rng() % 3 == 0;
+    const bool use_tie = rng() % 2 == 0, use_skip = rng() % 2 == 0;
+    const int64_t budget = int64_t(rng() % 161);
+    const int64_t taken = select_by_budget(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget,
+                                           picked, order);
+    const int64_t want_taken =
+        reference_select(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget, want);
+    ASSERT_EQ(picked, want) << "trial " << trial;
+    ASSERT_EQ(taken, want_taken) << "trial " << trial;
+  }
+}
+
 TEST(Retrieval, a_planted_needle_unit_ranks_first) {
   ContextStore s = random_store(200, 3);
   // Unit 200: one of its three vectors is the needle direction, scaled.

@@ -50,6 +50,7 @@ struct AttentionOptions {
   int64_t query_block = 32;
   bool voting = true;           // cross-layer collaborative voting
   bool persist = true;          // spans retrieved for the last prefill chunk stay for decode
+  bool decode_retrieval = true; // with persist: each decode step also retrieves (adds to the pinned spans)
   int64_t span_cache_tokens = 8192;  // bound of the span cache (tokens)
   std::string heads_file;       // retrieval heads (ltri heads); "" = <model dir>/ltri_heads.json
   std::string calibration_file; // per-layer theta (ltri calibrate); "" = <model dir>/ltri_calibration.json

@@ -170,6 +170,10 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
   const ContextStore& s = store(layer);
   const float weight = params_.layers[size_t(layer)].vote_weight;
   const bool pinned = decoding_ && params_.persist;
+  if (pinned && !params_.decode_retrieval) {  // the question's spans only: nothing to score
+    units = L.persistent;
+    return;
+  }
   // Decode adds at most `budget` tokens to the pinned spans, within the decode capacity.
   const int64_t budget = pinned ? std::clamp<int64_t>(params_.decode_capacity - L.persistent_tokens, 0, params_.budget)
                                 : params_.budget;

@@ -36,6 +36,7 @@ struct LtriParams {
   int64_t index_max = 32;
   bool voting = true;
   bool persist = true;
+  bool decode_retrieval = true;  // with persist: decode steps also retrieve (else pinned spans only)
   // Decode with persistence: persistent spans plus per-step additions, at most this many
   // tokens (>= budget; the shape's retrieved_capacity).
   int64_t decode_capacity = 4096;

@@ -203,9 +203,10 @@ std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape
   lp.index_max = o.index_max;
   lp.voting = o.voting;
   lp.persist = o.persist;
+  lp.decode_retrieval = o.decode_retrieval;
   // Decode keeps the question's spans and adds per-step ones, up to the span cache bound
   // (at least the budget, at most twice it).
-  lp.decode_capacity = o.persist ? std::max(o.budget, std::min(o.span_cache_tokens, 2 * o.budget)) : o.budget;
+  lp.decode_capacity = decode_capacity(o);
   s.max_lag = o.span_max - 1;  // the open span at the window edge waits
   s.keeps_store = true;
   s.retrieved_capacity = lp.decode_capacity;
@@ -217,6 +218,11 @@ std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape
 }
 
 }  // namespace
+
+int64_t decode_capacity(const AttentionOptions& o) {
+  if (!o.persist || !o.decode_retrieval) return o.budget;
+  return std::max(o.budget, std::min(o.span_cache_tokens, 2 * o.budget));
+}
 
 bool is_streaming_policy(const std::string& policy) {
   return policy == "streaming" || policy == "infllm" || policy == "ltri";

@@ -25,6 +25,11 @@ struct PolicyShape {
 // streaming, infllm and ltri: the context is bounded by nothing but the host store.
 bool is_streaming_policy(const std::string& policy);
 
+// ltri's retrieved-KV capacity per layer (tokens): the budget, and with persistence and
+// per-step decode retrieval room for the pinned spans plus a step's additions,
+// max(budget, min(span_cache, 2 budget)).
+int64_t decode_capacity(const AttentionOptions& options);
+
 std::unique_ptr<KvPolicy> make_kv_policy(const AttentionOptions& options, const PolicyShape& shape);
 
 }  // namespace ltri

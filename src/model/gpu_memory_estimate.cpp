@@ -39,7 +39,7 @@ int64_t kv_tokens_per_layer(const ModelConfig& c, const SessionOptions& s) {
     retrieved = a.budget;
   } else if (a.policy == "ltri") {
     lag = a.span_max - 1;
-    retrieved = a.persist ? std::max(a.budget, std::min(a.span_cache_tokens, 2 * a.budget)) : a.budget;
+    retrieved = decode_capacity(a);
   }
   const int64_t window = a.n_local + lag + shape.chunk;
   // The window buffer has room for two windows (it shifts down when full); the retrieved units

@@ -37,6 +37,7 @@ json attention_to_json(const AttentionOptions& a) {
           {"seg_heads", a.seg_heads},
           {"voting", a.voting},
           {"persist", a.persist},
+          {"decode_retrieval", a.decode_retrieval},
           {"retrieval_query", a.retrieval_query},
           {"query_block", a.query_block},
           {"span_cache_tokens", a.span_cache_tokens},
@@ -97,6 +98,7 @@ AttentionOptions attention_from_json(const json& j, int version) {
   if (version >= 3) read(j, p, "seg_heads", a.seg_heads);
   read(j, p, "voting", a.voting);
   read(j, p, "persist", a.persist);
+  if (version >= 4) read(j, p, "decode_retrieval", a.decode_retrieval);  // before: always on
   read_v2(j, p, "retrieval_query", a.retrieval_query, version);
   read_v2(j, p, "query_block", a.query_block, version);
   read(j, p, "span_cache_tokens", a.span_cache_tokens);
@@ -157,7 +159,7 @@ json report_to_json(const EvalReport& report) {
                        {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 3}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 4}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
@@ -166,7 +168,7 @@ EvalReport report_from_json(const json& j) {
   }
   int version = 0;
   read(j, "", "version", version);
-  if (version < 1 || version > 3) fail("eval results: version ", version, " is not one this build reads (1 to 3)");
+  if (version < 1 || version > 4) fail("eval results: version ", version, " is not one this build reads (1 to 4)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");

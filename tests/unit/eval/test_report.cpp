@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 3);
+  EXPECT_EQ(j["version"], 4);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,20 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 4;
+  j["version"] = 5;
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionFourDecodeRetrievalWasAlwaysOn) {
+  EvalReport r = example();
+  r.config.attention.decode_retrieval = false;
+  nlohmann::json j = report_to_json(r);
+  EXPECT_FALSE(report_from_json(j).config.attention.decode_retrieval);  // version 4 keeps it
+  j["version"] = 3;
+  j["config"]["attention"].erase("decode_retrieval");
+  EXPECT_TRUE(report_from_json(j).config.attention.decode_retrieval);  // what version 3 ran with
+  j["version"] = 4;
+  EXPECT_THROW(report_from_json(j), Error);  // version 4 requires it
 }
 
 TEST(Report, BeforeVersionThreeTheSegmentationHeadsFollowTheScoringHeads) {

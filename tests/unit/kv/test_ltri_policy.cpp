@@ -185,6 +185,39 @@ TEST(LtriPolicy, the_span_of_a_planted_needle_is_retrieved_and_persists_through_
   }
 }
 
+TEST(LtriPolicy, without_decode_retrieval_decode_sees_exactly_the_pinned_spans) {
+  for (bool decode_retrieval : {true, false}) {
+    SCOPED_TRACE(decode_retrieval ? "decode retrieval" : "pinned spans only");
+    PlantedStream stream(600, 22);
+    stream.needle_block = find_block_of_length(stream, 8, 150);
+    ASSERT_GE(stream.needle_block, 0);
+    AttentionOptions o = ltri_options(8);
+    o.decode_retrieval = decode_retrieval;
+    StreamDriver d(test::policy_test_config(), o, 16);
+    stream.attach(d);
+    for (int step = 0; step < 30; ++step) d.feed(16);
+    PlantedStream::ask_for_needle(d);
+    d.feed(16);
+    stream.attach(d);  // decode queries point at other blocks
+    int64_t steps_with_additions = 0;
+    for (int step = 0; step < 12; ++step) {
+      d.feed(1, [&](int64_t layer, const AttentionPlan&) {
+        const LtriPolicy& p = ltri_of(d);
+        const std::vector<int64_t>& pinned = p.persistent_units(layer);
+        const std::vector<int64_t>& loaded = p.retrieved(layer).units();
+        ASSERT_EQ(pinned.size(), 1u);
+        ASSERT_TRUE(std::includes(loaded.begin(), loaded.end(), pinned.begin(), pinned.end()));
+        if (decode_retrieval) {
+          steps_with_additions += loaded.size() > pinned.size();
+        } else {
+          EXPECT_EQ(loaded, pinned);
+        }
+      });
+    }
+    if (decode_retrieval) EXPECT_GT(steps_with_additions, 0);
+  }
+}
+
 TEST(LtriPolicy, a_short_question_at_the_end_of_a_chunk_finds_its_needle_with_per_query_scores) {
   // Only the chunk's last 2 of 16 queries ask for the needle; the others look at their own
   // blocks. The chunk's mean query hardly points at the needle; its best query does, and so

@@ -45,7 +45,9 @@ double triangle_score(const AttentionBand& band, int64_t x, int64_t y, float the
 // Finds spans that partition [0, n) exactly, in order: candidates with S > 0 and length in
 // [span_min, min(span_max, width)], greedy NMS by score with IoU threshold phi, then overlaps
 // go to the higher score, uncovered gaps become spans of their own, and anything longer than
-// span_max is cut. Cost O(n * width) for the scores plus sorting the positive candidates.
+// span_max is cut. Cost O(n * width) for the scores and for bucketing the positive candidates
+// by score; NMS then sorts only the candidates that no kept span has already suppressed and
+// stops once every token a candidate covers is owned. Buffers are kept per thread between calls.
 std::vector<Span> find_spans(const AttentionBand& band, const SpanParams& params);
 
 // Throws ltri::Error naming the parameter if theta/phi/span_min/span_max are out of range.

@@ -1,7 +1,9 @@
 // Span discovery on constructed attention maps: planted triangles are found exactly, the spans
-// always partition the stretch, and the score matches its definition.
+// always partition the stretch, the score matches its definition, and the fast find_spans gives
+// exactly what the plain algorithm (sort every candidate, NMS against every kept span) gives.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -107,6 +109,177 @@ TEST(SpanDiscovery, spans_partition_random_maps_exactly) {
     params.span_max = params.span_min + int64_t(rng() % 60);
     const std::vector<Span> spans = find_spans({values.data(), nullptr, n, width}, params);
     expect_partition(spans, n, params.span_max);
+  }
+}
+
+// The algorithm as the spec states it, written plainly: every positive candidate, one full
+// sort by (score desc, start, end), NMS against every kept span, first kept span owns a token.
+// Scores are summed in the same order as find_spans (row prefix sums, then y increasing), so
+// they must agree bit for bit.
+std::vector<Span> reference_find_spans(const AttentionBand& band, const SpanParams& params) {
+  struct Candidate {
+    double score;
+    int64_t start, end;
+  };
+  const int64_t n = band.n, w = band.width;
+  if (n <= 0) return {};
+  std::vector<float> scale(size_t(n), 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    float m = 0.0f;
+    if (band.row_max) {
+      m = band.row_max[i];
+    } else {
+      for (int64_t d = 0; d < std::min(w, i + 1); ++d) m = std::max(m, band.values[i * w + d]);
+    }
+    scale[size_t(i)] = m > 0.0f ? 1.0f / m : 0.0f;
+  }
+  std::vector<double> prefix(size_t(n * w));  // row i summed over distances 0..d
+  for (int64_t i = 0; i < n; ++i) {
+    double acc = 0.0;
+    for (int64_t d = 0; d < w; ++d) {
+      if (d <= i) acc += double(band.values[i * w + d]) * scale[size_t(i)];
+      prefix[size_t(i * w + d)] = acc;
+    }
+  }
+  std::vector<Candidate> candidates;
+  const int64_t longest = std::min(params.span_max, w);
+  for (int64_t x = 0; x < n; ++x) {
+    double s = 0.0;
+    for (int64_t y = x; y < n && y - x + 1 <= longest; ++y) {
+      s += prefix[size_t(y * w + (y - x))] - double(params.theta) * double(y - x + 1);
+      if (y - x + 1 >= params.span_min && s > 0.0) candidates.push_back({s, x, y});
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.start != b.start ? a.start < b.start : a.end < b.end;
+  });
+  std::vector<Candidate> kept;
+  for (const Candidate& c : candidates) {
+    bool suppressed = false;
+    for (const Candidate& k : kept) {
+      const int64_t inter = std::min(c.end, k.end) - std::max(c.start, k.start) + 1;
+      const int64_t uni = (c.end - c.start + 1) + (k.end - k.start + 1) - inter;
+      if (inter > 0 && double(inter) / double(uni) > params.phi) suppressed = true;
+    }
+    if (!suppressed) kept.push_back(c);
+  }
+  std::vector<int64_t> owner(size_t(n), -1);
+  for (size_t k = kept.size(); k-- > 0;) {  // backwards: the best kept span writes last
+    for (int64_t t = kept[k].start; t <= kept[k].end; ++t) owner[size_t(t)] = int64_t(k);
+  }
+  std::vector<Span> spans;
+  for (int64_t t = 0; t < n;) {
+    int64_t end = t;
+    while (end < n && owner[size_t(end)] == owner[size_t(t)]) ++end;
+    const float score = owner[size_t(t)] < 0 ? 0.0f : float(kept[size_t(owner[size_t(t)])].score);
+    for (int64_t p = t; p < end; p += params.span_max) {
+      spans.push_back({p, std::min(params.span_max, end - p), score});
+    }
+    t = end;
+  }
+  return spans;
+}
+
+// One random band: the kinds of map span discovery meets (planted triangles with noise, plain
+// noise, cells on a coarse grid so that many scores tie exactly) with some rows all zero.
+struct RandomBand {
+  std::vector<float> values, row_max;
+  int64_t n = 0, width = 0;
+  bool with_row_max = false;
+  AttentionBand band() const { return {values.data(), with_row_max ? row_max.data() : nullptr, n, width}; }
+};
+
+RandomBand random_band(std::mt19937& rng, int64_t n, int64_t width) {
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  RandomBand r;
+  r.n = n;
+  r.width = width;
+  const int kind = int(rng() % 3);
+  if (kind == 0) {
+    std::vector<int64_t> blocks;
+    for (int64_t left = n; left > 0;) {
+      const int64_t b = std::min<int64_t>(left, 1 + int64_t(rng() % 60));
+      blocks.push_back(b);
+      left -= b;
+    }
+    r.values = block_diagonal(blocks, width, 0.5f + 0.5f * u(rng), 0.2f * u(rng), 0.3f * u(rng),
+                              uint32_t(rng())).values;
+  } else {
+    r.values.resize(size_t(n * width));
+    for (float& v : r.values) v = kind == 1 ? u(rng) * u(rng) : float(rng() % 5) * 0.25f;
+  }
+  const int64_t dark_rows = int64_t(rng() % 4) == 0 ? n : int64_t(rng() % (n / 8 + 1));
+  for (int64_t k = 0; k < dark_rows; ++k) {
+    const int64_t i = int64_t(rng() % uint32_t(n));
+    std::fill(r.values.begin() + i * width, r.values.begin() + (i + 1) * width, 0.0f);
+  }
+  r.with_row_max = rng() % 2 == 0;
+  r.row_max.resize(size_t(n));
+  for (float& m : r.row_max) m = rng() % 8 == 0 ? 0.0f : (kind == 2 ? 1.0f : 0.5f + u(rng));
+  return r;
+}
+
+// phi up to phi_max: a high phi keeps nearly every candidate, which the plain NMS (every
+// candidate against every kept span) only gets through quickly on short stretches.
+SpanParams random_params(std::mt19937& rng, float phi_max) {
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  SpanParams p;
+  const float grid[] = {0.0f, 0.25f, 0.5f, 1.0f};
+  p.theta = rng() % 4 == 0 ? grid[rng() % 4] : 0.05f + 0.8f * u(rng);
+  p.phi = std::min(phi_max, rng() % 3 == 0 ? grid[rng() % 4] : u(rng));
+  p.span_min = 1 + int64_t(rng() % 8);
+  p.span_max = p.span_min + int64_t(rng() % 300);
+  return p;
+}
+
+void expect_same_spans(const std::vector<Span>& got, const std::vector<Span>& want,
+                       const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].start, want[i].start) << what << " span " << i;
+    EXPECT_EQ(got[i].length, want[i].length) << what << " span " << i;
+    EXPECT_EQ(got[i].score, want[i].score) << what << " span " << i;  // bit for bit, not near
+  }
+}
+
+TEST(SpanDiscovery, find_spans_equals_the_plain_algorithm_on_random_bands) {
+  std::mt19937 rng(2024);
+  for (int trial = 0; trial < 300; ++trial) {
+    // Short stretches (n < width) and long ones (n > width), narrow and wide bands.
+    const bool short_stretch = trial % 2 == 0;
+    const int64_t n = 1 + int64_t(rng() % (short_stretch ? 40 : 400));
+    const int64_t width = 1 + int64_t(rng() % 300);
+    const RandomBand r = random_band(rng, n, width);
+    const SpanParams p = random_params(rng, short_stretch ? 1.0f : 0.5f);
+    const std::string what = "trial " + std::to_string(trial) + " n " + std::to_string(n) +
+                             " width " + std::to_string(width) + " theta " + std::to_string(p.theta) +
+                             " phi " + std::to_string(p.phi) + " span " + std::to_string(p.span_min) +
+                             ".." + std::to_string(p.span_max);
+    expect_same_spans(find_spans(r.band(), p), reference_find_spans(r.band(), p), what);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(SpanDiscovery, find_spans_equals_the_plain_algorithm_at_the_policy_shape) {
+  // The ltri policy's call: ~overflow + span_max rows of width span_max = 256, row_max 1,
+  // span_min 4, phi 0.3, theta from a low (long spans) to a high (short spans) calibration.
+  std::mt19937 rng(7);
+  for (const float theta : {0.1f, 0.3f, 0.7f}) {
+    const int64_t n = 600 + int64_t(rng() % 300), width = 256;
+    std::vector<int64_t> blocks;
+    for (int64_t left = n; left > 0;) {
+      const int64_t b = std::min<int64_t>(left, 2 + int64_t(rng() % 80));
+      blocks.push_back(b);
+      left -= b;
+    }
+    const PlantedMap m = block_diagonal(blocks, width, 0.8f, 0.15f, 0.25f, uint32_t(rng()));
+    const std::vector<float> ones(size_t(n), 1.0f);
+    const AttentionBand band{m.values.data(), ones.data(), n, width};
+    SpanParams p;
+    p.theta = theta;
+    const std::string what = "theta " + std::to_string(theta);
+    expect_same_spans(find_spans(band, p), reference_find_spans(band, p), what);
   }
 }
 

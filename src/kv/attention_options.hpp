@@ -17,6 +17,10 @@ struct AttentionOptions {
   // Where init and retrieved tokens sit: "fixed" (every query sees them n_local away, InfLLM's
   // scheme) or "ordered" (in original order, contiguous positions just before the window).
   std::string placement = "fixed";
+  // How the host store holds evicted K/V (infllm, ltri): "f32", or "bf16" (half the host
+  // memory, so an 8B model's 1M-token store fits 128 GiB; values rounded once, widened to f32
+  // when retrieved).
+  std::string host_kv = "f32";
 
   // infllm: fixed blocks represented by the mean of their most-voted keys.
   int64_t block_size = 128;

@@ -13,11 +13,17 @@
 // from the backend's alloc_host (pinned on CUDA, so retrieval uploads run at full speed). A run
 // of tokens may therefore cross a slab boundary: readers copy per contiguous piece
 // (contiguous_tokens). The index vectors are 32x smaller and are read as one matrix per KV head
-// (scoring), so they stay in one growing vector each.
+// (scoring), so they stay in one growing vector each, always f32.
+//
+// K/V are held in f32, or in bf16 (kv_dtype BF16, --attn-host-kv bf16): half the host memory
+// (an 8B model's store at 1M tokens: 128 GiB instead of 256), each value rounded to nearest
+// even once when stored; retrieval converts back to f32 on load (RetrievedKv).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "core/dtype.hpp"
 
 namespace ltri {
 
@@ -39,12 +45,13 @@ class ContextStore {
   ContextStore() = default;
   // first_token: id of the first token the store will hold (the first token after the init).
   // host_memory: the backend whose alloc_host/free_host hold the slabs; null = plain new/delete
-  // (tests, tools). It must outlive the store.
+  // (tests, tools). It must outlive the store. kv_dtype: F32 or BF16, how K/V rows are held.
   ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory = nullptr,
-               int64_t slab_tokens = kSlabTokens);
+               DType kv_dtype = DType::F32, int64_t slab_tokens = kSlabTokens);
 
-  // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim), pre-RoPE,
-  // host. vectors: (n_kv_heads, n_vectors, head_dim), the unit's index vectors per KV head.
+  // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim) f32 (rounded
+  // to bf16 in a BF16 store), pre-RoPE, host. vectors: (n_kv_heads, n_vectors, head_dim) f32,
+  // the unit's index vectors per KV head.
   void add_unit(const float* k, const float* v, int64_t length, const float* vectors,
                 int64_t n_vectors);
 
@@ -54,11 +61,18 @@ class ContextStore {
   int64_t n_tokens() const { return n_tokens_; }
   int64_t end_token() const { return first_token_ + n_tokens_; }  // one past the last stored
   int64_t slab_tokens() const { return slab_tokens_; }
+  DType kv_dtype() const { return kv_dtype_; }
   const std::vector<StoredUnit>& units() const { return units_; }
-  // The (n_kv_heads, head_dim) K or V row of stored token `token`; the rows of the tokens after
-  // it follow in memory for contiguous_tokens(token) tokens, not necessarily further.
-  const float* k(int64_t token) const { return slab_of(token) + offset_in_slab(token) * row(); }
-  const float* v(int64_t token) const { return slab_of(token) + (slab_tokens_ + offset_in_slab(token)) * row(); }
+  // The (n_kv_heads, head_dim) K or V row of stored token `token`, in kv_dtype (bf16 as raw
+  // bits); the rows of the tokens after it follow in memory for contiguous_tokens(token)
+  // tokens, not necessarily further.
+  const void* k_data(int64_t token) const { return slab_of(token) + offset_in_slab(token) * row_bytes(); }
+  const void* v_data(int64_t token) const {
+    return slab_of(token) + (slab_tokens_ + offset_in_slab(token)) * row_bytes();
+  }
+  // The same rows as f32, for an F32 store only (fails on a BF16 one).
+  const float* k(int64_t token) const { return static_cast<const float*>(check_f32(k_data(token))); }
+  const float* v(int64_t token) const { return static_cast<const float*>(check_f32(v_data(token))); }
   // How many stored tokens from `token` on (itself included) have their rows in one piece of
   // memory: up to the end of its slab or of the store.
   int64_t contiguous_tokens(int64_t token) const;
@@ -79,14 +93,19 @@ class ContextStore {
   using Slab = std::unique_ptr<float[], SlabFree>;  // K rows (slab_tokens), then V rows (slab_tokens)
 
   int64_t row() const { return n_kv_heads_ * head_dim_; }
+  int64_t row_bytes() const { return row() * int64_t(dtype_size(kv_dtype_)); }
   int64_t offset_in_slab(int64_t token) const { return (token - first_token_) % slab_tokens_; }
-  const float* slab_of(int64_t token) const { return slabs_[size_t((token - first_token_) / slab_tokens_)].get(); }
+  const unsigned char* slab_of(int64_t token) const {
+    return reinterpret_cast<const unsigned char*>(slabs_[size_t((token - first_token_) / slab_tokens_)].get());
+  }
+  const void* check_f32(const void* row) const;
 
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
   int64_t first_token_ = 0;
   int64_t n_tokens_ = 0;
   int64_t n_vectors_ = 0;
   Backend* host_memory_ = nullptr;
+  DType kv_dtype_ = DType::F32;
   int64_t slab_tokens_ = kSlabTokens;
   std::vector<Slab> slabs_;  // token t is in slab (t - first_token) / slab_tokens; more may be allocated than used
   std::vector<std::vector<float>> index_;  // per KV head: (n_vectors, head_dim), pre-RoPE keys

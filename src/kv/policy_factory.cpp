@@ -33,6 +33,12 @@ Placement parse_placement(const std::string& p) {
   fail("--attn-placement ", p, ": expected fixed or ordered");
 }
 
+DType parse_host_kv(const std::string& dtype) {
+  if (dtype == "f32") return DType::F32;
+  if (dtype == "bf16") return DType::BF16;
+  fail("--attn-host-kv ", dtype, ": expected f32 or bf16");
+}
+
 void check_at_least(const char* flag, int64_t value, int64_t least) {
   if (value < least) fail(flag, " must be >= ", least, ", got ", value);
 }
@@ -57,6 +63,7 @@ StreamingShape common_shape(const AttentionOptions& o, const PolicyShape& p) {
   s.n_local = o.n_local;
   s.max_chunk = p.max_chunk;
   s.placement = parse_placement(o.placement);
+  s.host_kv = parse_host_kv(o.host_kv);
   return s;
 }
 

@@ -67,6 +67,15 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
   bool run_held = false;        // the pending run comes from the current buffer, else from the store
   int64_t run_source = 0;       // its first token: offset in the current buffer, or store token id
   int64_t run_length = 0;
+  const bool bf16 = store.kv_dtype() == DType::BF16;
+  auto upload_rows = [&](const void* rows, float* dst, int64_t n_rows) {
+    const size_t n = size_t(n_rows * kv_row_);
+    if (bf16) {
+      backend_->upload_bf16(dst, static_cast<const uint16_t*>(rows), n);  // widened to f32 on the way
+    } else {
+      backend_->upload(dst, static_cast<const float*>(rows), n);
+    }
+  };
   auto flush = [&] {
     if (run_length == 0) return;
     if (run_held) {
@@ -76,8 +85,8 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
       for (int64_t done = 0; done < run_length;) {
         const int64_t token = run_source + done;
         const int64_t piece = std::min(run_length - done, store.contiguous_tokens(token));
-        backend_->upload(k_dst + (offset + done) * kv_row_, store.k(token), size_t(piece * kv_row_));
-        backend_->upload(v_dst + (offset + done) * kv_row_, store.v(token), size_t(piece * kv_row_));
+        upload_rows(store.k_data(token), k_dst + (offset + done) * kv_row_, piece);
+        upload_rows(store.v_data(token), v_dst + (offset + done) * kv_row_, piece);
         done += piece;
       }
       tokens_uploaded += run_length;
@@ -108,7 +117,7 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
     held_at_[size_t(u)] = at;
     at += stored[size_t(u)].length;
   }
-  bytes_uploaded_ += 2 * tokens_uploaded * kv_row_ * int64_t(sizeof(float));
+  bytes_uploaded_ += 2 * tokens_uploaded * kv_row_ * int64_t(dtype_size(store.kv_dtype()));
   n_tokens_ = offset;
   units_ = units;
   current_ = next;

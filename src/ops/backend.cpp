@@ -30,6 +30,17 @@ float* Backend::alloc_host(size_t n_floats) { return new float[std::max<size_t>(
 
 void Backend::free_host(float* p) { delete[] p; }
 
+void Backend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
+  constexpr size_t kPiece = size_t(1) << 16;  // floats per staged piece: 256 KB
+  if (bf16_staging_.size() < std::min(n, kPiece)) bf16_staging_.resize(std::min(n, kPiece));
+  for (size_t done = 0; done < n;) {
+    const size_t piece = std::min(n - done, kPiece);
+    for (size_t i = 0; i < piece; ++i) bf16_staging_[i] = bf16_to_f32(host_src[done + i]);
+    upload(dst + done, bf16_staging_.data(), piece);
+    done += piece;
+  }
+}
+
 void Backend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
   if (w.dtype != DType::F32) fail("matmul: the ", name(), " backend has no ", dtype_name(w.dtype), " weights");
   matmul(x, static_cast<const float*>(w.data), n, k, m, out);

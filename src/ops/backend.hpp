@@ -61,6 +61,10 @@ class Backend {
   // gives page-locked memory, whose uploads run several times faster than pageable ones.
   virtual float* alloc_host(size_t n_floats);
   virtual void free_host(float* p);
+  // Copies n bf16 values (raw bits) from host memory into backend memory as f32 (dst: n floats):
+  // K/V of a bf16 context store, half the bytes over the link. Default: converted on the host
+  // in pieces, then upload(); a device backend uploads the bf16 bits and converts there.
+  virtual void upload_bf16(float* dst, const uint16_t* host_src, size_t n);
   // Waits until every op enqueued so far has finished: a device backend's ops may run
   // asynchronously (upload/download wait by themselves). The CPU backend's ops are synchronous.
   virtual void synchronize() {}
@@ -145,6 +149,7 @@ class Backend {
   std::unique_ptr<BandFallback> band_fallback_;
   struct ScoreScratch;  // the default score_units' host scratch, made on first use
   std::unique_ptr<ScoreScratch> score_scratch_;
+  std::vector<float> bf16_staging_;  // the default upload_bf16's f32 pieces
   struct RowMeansScratch;  // the default row_block_means' host scratch, made on first use
   std::unique_ptr<RowMeansScratch> row_means_scratch_;
 };

@@ -22,6 +22,9 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
   app->add_option("--attn-placement", o.placement,
                   "Positions of init and retrieved tokens: fixed (n_local before every query) or ordered")
       ->check(CLI::IsMember({"fixed", "ordered"}))->capture_default_str()->group(group);
+  app->add_option("--attn-host-kv", o.host_kv,
+                  "infllm, ltri: how the host store holds evicted K/V: f32 or bf16 (half the memory, rounded)")
+      ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str()->group(group);
   app->add_option("--attn-block", o.block_size, "infllm: block size in tokens")
       ->check(integer_at_least(1))->capture_default_str()->group(group);
   app->add_option("--attn-block-repr", o.block_repr, "infllm: representative keys per block")

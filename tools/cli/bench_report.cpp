@@ -72,6 +72,7 @@ std::string bench_json(const BenchSetup& s, const BenchOptions& o, const std::ve
                           {"n_local", a.n_local},
                           {"budget", a.budget},
                           {"placement", a.placement},
+                          {"host_kv", a.host_kv},
                           {"block_size", a.block_size},
                           {"span_min", a.span_min},
                           {"span_max", a.span_max},

@@ -50,7 +50,7 @@ CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
-                   score_scratch_, row_means_scratch_}) {
+                   score_scratch_, row_means_scratch_, bf16_upload_scratch_}) {
     if (p) (void)cudaFree(p);
   }
   if (cublas_) (void)cublasDestroy(cublas_);
@@ -140,6 +140,14 @@ void CudaBackend::free_host(float* p) {
   // An upload from p may still be in flight; cudaFreeHost waits for the device. Never throws.
   (void)cudaStreamSynchronize(stream_);
   (void)cudaFreeHost(p);
+}
+
+void CudaBackend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
+  if (n == 0) return;
+  float* staging_floats = scratch(bf16_upload_scratch_, bf16_upload_scratch_capacity_, (n + 1) / 2);
+  uint16_t* staging = reinterpret_cast<uint16_t*>(staging_floats);  // two bf16 values per float
+  upload_bytes(staging, host_src, n * sizeof(uint16_t));
+  cuda::launch_bf16_to_f32(staging, dst, int64_t(n), stream_);
 }
 
 std::optional<size_t> CudaBackend::device_free_bytes() const {

@@ -48,6 +48,9 @@ class CudaBackend : public Backend {
   // (one warning), so a store that outgrows the pinnable memory still works, only slower.
   float* alloc_host(size_t n_floats) override;
   void free_host(float* p) override;
+  // Uploads the bf16 bits into a device staging buffer (half the bytes over the link), then
+  // one kernel widens them into dst (cuda_bf16.cu).
+  void upload_bf16(float* dst, const uint16_t* host_src, size_t n) override;
   // cudaMemGetInfo's free bytes on this device.
   std::optional<size_t> device_free_bytes() const override;
   // Every upload/download and every alloc/free, scratch buffers included.
@@ -117,6 +120,8 @@ class CudaBackend : public Backend {
   size_t attention_scratch_capacity_ = 0;
   float* bf16_scratch_ = nullptr;  // (n, k) activations rounded to bf16, two per float
   size_t bf16_scratch_capacity_ = 0;
+  float* bf16_upload_scratch_ = nullptr;  // upload_bf16's staging: n bf16 values, two per float
+  size_t bf16_upload_scratch_capacity_ = 0;
   float* band_scratch_ = nullptr;  // attention_band: its output, then the (n_heads, n, width) band
   size_t band_scratch_capacity_ = 0;
   std::vector<float> band_host_;  // attention_band's output downloaded: votes, then seg rows

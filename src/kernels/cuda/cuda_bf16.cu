@@ -1,5 +1,5 @@
-// bf16 kernels of the CUDA backend: activations rounded to bf16 for the bf16 GEMM, and the
-// embedding lookup from a bf16 table. The rounding is the host's f32_to_bf16 (core/dtype.hpp)
+// bf16 kernels of the CUDA backend: activations rounded to bf16 for the bf16 GEMM, the
+// embedding lookup from a bf16 table, and bf16 K/V from the host store widened to f32. The rounding is the host's f32_to_bf16 (core/dtype.hpp)
 // bit for bit (nearest even, NaN kept quiet), so a test can predict every rounded value. Both are
 // bound by memory bandwidth (6 or 8 bytes per element) and small next to the GEMMs they feed.
 // Checked in tests/kernels/test_cuda_bf16.cpp.
@@ -32,6 +32,12 @@ __global__ void f32_to_bf16_kernel(const float* x, uint16_t* out, int64_t n) {
   }
 }
 
+__global__ void bf16_to_f32_kernel(const uint16_t* x, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    out[i] = __uint_as_float(uint32_t(x[i]) << 16);
+  }
+}
+
 __global__ void embed_bf16_kernel(const uint16_t* table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
   for (int64_t row = blockIdx.x; row < n; row += gridDim.x) {
     const uint16_t* src = table + int64_t(ids[row]) * dim;
@@ -46,6 +52,12 @@ void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t n, cudaStream_t s
   if (n <= 0) return;
   f32_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, out, n);
   LTRI_CUDA_CHECK_LAUNCH("f32_to_bf16_kernel");
+}
+
+void launch_bf16_to_f32(const uint16_t* x, float* out, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  bf16_to_f32_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, out, n);
+  LTRI_CUDA_CHECK_LAUNCH("bf16_to_f32_kernel");
 }
 
 void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t n, int64_t dim, float* out,

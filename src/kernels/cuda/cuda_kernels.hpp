@@ -29,6 +29,8 @@ void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, int64_t f
 // --- bf16 (cuda_bf16.cu) ---
 // out (n) = x rounded to bf16 (nearest even), as core/dtype.hpp's f32_to_bf16; bf16 as raw bits.
 void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// out (n) f32 = x (n) bf16 bits widened (exact), as core/dtype.hpp's bf16_to_f32.
+void launch_bf16_to_f32(const uint16_t* x, float* out, int64_t n, cudaStream_t stream);
 // out (n, dim) f32 = table[ids[i]] rows; table (vocab, dim) bf16 bits.
 void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
                        cudaStream_t stream);

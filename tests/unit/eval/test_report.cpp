@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 4);
+  EXPECT_EQ(j["version"], 5);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,20 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 5;
+  j["version"] = 6;
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionFiveTheHostStoreWasF32) {
+  EvalReport r = example();
+  r.config.attention.host_kv = "bf16";
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(report_from_json(j).config.attention.host_kv, "bf16");  // version 5 keeps it
+  j["version"] = 4;
+  j["config"]["attention"].erase("host_kv");
+  EXPECT_EQ(report_from_json(j).config.attention.host_kv, "f32");  // what version 4 ran with
+  j["version"] = 5;
+  EXPECT_THROW(report_from_json(j), Error);  // version 5 requires it
 }
 
 TEST(Report, BeforeVersionFourDecodeRetrievalWasAlwaysOn) {

@@ -1,12 +1,15 @@
 // ContextStore's slabs: every token's K/V row is what was added, whatever slab boundaries its
 // unit crosses; rows never move once stored; contiguous_tokens says how far a row run goes in
 // one piece; memory comes from the backend's alloc_host in whole slabs and goes back on
-// destruction; reset keeps the slabs for reuse.
+// destruction; reset keeps the slabs for reuse; a bf16 store holds each value rounded to
+// nearest even in half the memory.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "core/error.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kv/context_store.hpp"
 
@@ -64,7 +67,7 @@ void expect_rows_equal(const ContextStore& s, const std::vector<float>& ref_k, c
 TEST(ContextStore, rows_of_every_token_are_what_was_added_across_slab_boundaries) {
   std::mt19937 rng(11);
   HostCountingBackend backend;
-  ContextStore s(kKv, kHd, 5, &backend, 7);
+  ContextStore s(kKv, kHd, 5, &backend, DType::F32, 7);
   std::vector<float> ref_k, ref_v;
   add_random_units(s, 40, rng, ref_k, ref_v);
   EXPECT_GT(s.n_tokens(), 10 * 7);
@@ -80,7 +83,7 @@ TEST(ContextStore, rows_of_every_token_are_what_was_added_across_slab_boundaries
 
 TEST(ContextStore, stored_rows_never_move_when_more_is_added) {
   std::mt19937 rng(12);
-  ContextStore s(kKv, kHd, 0, nullptr, 16);  // no backend: new[]/delete[]
+  ContextStore s(kKv, kHd, 0, nullptr, DType::F32, 16);  // no backend: new[]/delete[]
   std::vector<float> ref_k, ref_v;
   add_random_units(s, 3, rng, ref_k, ref_v);
   std::vector<const float*> k_rows, v_rows;
@@ -99,7 +102,7 @@ TEST(ContextStore, stored_rows_never_move_when_more_is_added) {
 TEST(ContextStore, contiguous_tokens_are_one_piece_and_end_at_slab_boundaries_or_the_end) {
   std::mt19937 rng(13);
   const int64_t slab = 6, first = 3;
-  ContextStore s(kKv, kHd, first, nullptr, slab);
+  ContextStore s(kKv, kHd, first, nullptr, DType::F32, slab);
   std::vector<float> ref_k, ref_v;
   add_random_units(s, 12, rng, ref_k, ref_v);
   const int64_t n = s.n_tokens();
@@ -127,7 +130,7 @@ TEST(ContextStore, memory_grows_in_whole_slabs_from_the_backend_and_goes_back_to
   const size_t slab_floats = size_t(2 * slab * kRow);  // K and V rows of one slab
   HostCountingBackend backend;
   {
-    ContextStore s(kKv, kHd, 0, &backend, slab);
+    ContextStore s(kKv, kHd, 0, &backend, DType::F32, slab);
     EXPECT_EQ(backend.allocs, 0);  // nothing before the first unit
     std::vector<float> ref_k, ref_v;
     for (int step = 0; step < 20; ++step) {
@@ -151,7 +154,7 @@ TEST(ContextStore, memory_grows_in_whole_slabs_from_the_backend_and_goes_back_to
 TEST(ContextStore, reset_forgets_the_units_and_reuses_the_slabs) {
   std::mt19937 rng(15);
   HostCountingBackend backend;
-  ContextStore s(kKv, kHd, 4, &backend, 5);
+  ContextStore s(kKv, kHd, 4, &backend, DType::F32, 5);
   std::vector<float> ref_k, ref_v;
   add_random_units(s, 10, rng, ref_k, ref_v);
   const int64_t tokens_before = s.n_tokens();
@@ -173,6 +176,58 @@ TEST(ContextStore, reset_forgets_the_units_and_reuses_the_slabs) {
   expect_rows_equal(s, ref_k, ref_v);
   EXPECT_EQ(s.units().front().first_token, 9);
   EXPECT_EQ(s.contiguous_tokens(9), std::min<int64_t>(5, s.n_tokens()));
+}
+
+TEST(ContextStore, a_bf16_store_holds_each_value_rounded_to_nearest_even_in_half_the_memory) {
+  // Values whose bf16 bits are known by hand: exact ones, a tie that goes to the even mantissa,
+  // one that rounds up, and negatives.
+  struct Case {
+    float value;
+    uint16_t bits;
+  };
+  const Case cases[] = {
+      {1.0f, 0x3F80},                      // exact
+      {-2.5f, 0xC020},                     // exact
+      {1.0f + 1.0f / 256.0f, 0x3F80},      // halfway between 1 and 1 + 2^-7: to the even one, 1
+      {1.0f + 3.0f / 256.0f, 0x3F82},      // halfway between 1 + 2^-7 and 1 + 2^-6: to the even one, up
+      {1.0f + 3.0f / 512.0f, 0x3F81},      // nearer 1 + 2^-7 than 1
+      {-(1.0f + 3.0f / 512.0f), 0xBF81},
+      {0.0f, 0x0000},
+  };
+  const int64_t n_cases = int64_t(std::size(cases));
+  HostCountingBackend f32_backend, bf16_backend;
+  ContextStore f32(kKv, kHd, 0, &f32_backend, DType::F32, 3);
+  ContextStore bf16(kKv, kHd, 0, &bf16_backend, DType::BF16, 3);
+  EXPECT_EQ(bf16.kv_dtype(), DType::BF16);
+  // Token t's K row holds cases (t + j) % n, its V row cases (t + j + 3) % n: units of 1..5
+  // tokens, across slabs of 3.
+  const int64_t n_tokens = 23;
+  for (int64_t t = 0, len = 1; t < n_tokens; t += len, len = len % 5 + 1) {
+    const int64_t l = std::min(len, n_tokens - t);
+    std::vector<float> k(size_t(l * kRow)), v(k.size()), vec(size_t(kKv * kHd));
+    for (int64_t i = 0; i < l; ++i) {
+      for (int64_t j = 0; j < kRow; ++j) {
+        k[size_t(i * kRow + j)] = cases[(t + i + j) % n_cases].value;
+        v[size_t(i * kRow + j)] = cases[(t + i + j + 3) % n_cases].value;
+      }
+    }
+    f32.add_unit(k.data(), v.data(), l, vec.data(), 1);
+    bf16.add_unit(k.data(), v.data(), l, vec.data(), 1);
+  }
+  ASSERT_EQ(bf16.n_tokens(), n_tokens);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    std::vector<uint16_t> k_bits(static_cast<size_t>(kRow)), v_bits(static_cast<size_t>(kRow));
+    std::memcpy(k_bits.data(), bf16.k_data(t), k_bits.size() * 2);
+    std::memcpy(v_bits.data(), bf16.v_data(t), v_bits.size() * 2);
+    for (int64_t j = 0; j < kRow; ++j) {
+      EXPECT_EQ(k_bits[size_t(j)], cases[(t + j) % n_cases].bits) << "token " << t << " K " << j;
+      EXPECT_EQ(v_bits[size_t(j)], cases[(t + j + 3) % n_cases].bits) << "token " << t << " V " << j;
+    }
+  }
+  EXPECT_EQ(bf16.contiguous_tokens(4), 2);  // slabs of 3: tokens 4, 5
+  EXPECT_EQ(bf16_backend.allocs, f32_backend.allocs);
+  EXPECT_EQ(2 * bf16_backend.floats_held, f32_backend.floats_held);  // half the slab memory
+  EXPECT_THROW(bf16.k(0), Error);  // no f32 rows to hand out
 }
 
 }  // namespace

@@ -1,0 +1,116 @@
+// The host side of retrieval on the GPU: pinned slabs from alloc_host, bf16 uploads widened on
+// the device (bit for bit the CPU backend's widening, half the bytes over the link), and
+// RetrievedKv's ping-pong reloads giving the CPU backend's buffers exactly, from f32 and bf16
+// stores whose slabs the CUDA backend allocated. Every test skips when no GPU is present.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "cuda_test_util.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cuda/cuda_backend.hpp"
+#include "kv/context_store.hpp"
+#include "kv/retrieved_kv.hpp"
+
+namespace ltri {
+namespace {
+
+using test::randn;
+using test::to_host;
+
+TEST(CudaHostKv, pinned_host_memory_uploads_and_frees) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  const size_t n = (size_t(1) << 20) + 3;
+  float* host = gpu.alloc_host(n);
+  ASSERT_NE(host, nullptr);
+  const std::vector<float> want = randn(n, 1);
+  std::copy(want.begin(), want.end(), host);
+  BackendBuffer device(gpu, n);
+  gpu.upload(device.data(), host, n);
+  EXPECT_EQ(to_host(gpu, device.data(), n), want);
+  gpu.free_host(host);
+}
+
+TEST(CudaHostKv, bf16_upload_widens_bit_for_bit_as_the_cpu_and_moves_two_bytes_per_value) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(1);
+  std::mt19937 rng(2);
+  for (size_t n : {size_t(1), size_t(7), size_t(70001), size_t(300000)}) {
+    std::vector<uint16_t> bits(n);
+    for (uint16_t& b : bits) b = uint16_t(rng());  // every pattern: NaNs, infinities, subnormals
+    std::vector<float> want(n);
+    cpu.upload_bf16(want.data(), bits.data(), n);
+    BackendBuffer device(gpu, n);
+    const uint64_t h2d_before = gpu.stats().h2d_bytes;
+    gpu.upload_bf16(device.data(), bits.data(), n);
+    EXPECT_EQ(gpu.stats().h2d_bytes - h2d_before, 2 * n) << n;
+    const std::vector<float> got = to_host(gpu, device.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t g, w;
+      std::memcpy(&g, &got[i], 4);
+      std::memcpy(&w, &want[i], 4);
+      ASSERT_EQ(g, w) << "n " << n << " element " << i;
+      ASSERT_EQ(w, uint32_t(bits[i]) << 16);
+    }
+  }
+}
+
+void add_units(ContextStore& s, int64_t n_units, std::mt19937& rng) {
+  const int64_t row = s.n_kv_heads() * s.head_dim();
+  for (int64_t u = 0; u < n_units; ++u) {
+    const int64_t len = 1 + int64_t(rng() % 40);
+    const std::vector<float> k = randn(size_t(len * row), uint32_t(rng())), v = randn(k.size(), uint32_t(rng()));
+    const std::vector<float> vec(static_cast<size_t>(row));
+    s.add_unit(k.data(), v.data(), len, vec.data(), 1);
+  }
+}
+
+TEST(CudaHostKv, ping_pong_reloads_equal_the_cpu_backend_from_f32_and_bf16_stores) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(1);
+  const int64_t n_kv_heads = 8, head_dim = 128, row = n_kv_heads * head_dim, capacity = 600;
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    std::mt19937 rng(3);
+    ContextStore s(n_kv_heads, head_dim, 64, &gpu, dtype, 100);  // pinned slabs of 100 tokens
+    add_units(s, 40, rng);
+    RetrievedKv on_gpu(gpu, row, capacity), on_cpu(cpu, row, capacity);
+    std::vector<int64_t> picked;
+    for (int step = 0; step < 12; ++step) {
+      if (step % 4 == 3) add_units(s, 5, rng);
+      // Keep most of the last pick, add a few units (some neighbours), stay within capacity.
+      std::vector<int64_t> next;
+      for (int64_t u : picked) {
+        if (rng() % 4 != 0) next.push_back(u);
+      }
+      for (int i = 0; i < 3; ++i) next.push_back(int64_t(rng() % s.units().size()));
+      std::sort(next.begin(), next.end());
+      next.erase(std::unique(next.begin(), next.end()), next.end());
+      int64_t tokens = 0;
+      std::vector<int64_t> fitting;
+      for (int64_t u : next) {
+        if (tokens + s.units()[size_t(u)].length > capacity) continue;
+        tokens += s.units()[size_t(u)].length;
+        fitting.push_back(u);
+      }
+      on_gpu.load(s, fitting);
+      on_cpu.load(s, fitting);
+      picked = fitting;
+      ASSERT_EQ(on_gpu.n_tokens(), on_cpu.n_tokens());
+      const size_t floats = size_t(on_cpu.n_tokens() * row);
+      ASSERT_EQ(to_host(gpu, on_gpu.k(), floats), std::vector<float>(on_cpu.k(), on_cpu.k() + floats)) << step;
+      ASSERT_EQ(to_host(gpu, on_gpu.v(), floats), std::vector<float>(on_cpu.v(), on_cpu.v() + floats)) << step;
+      EXPECT_EQ(on_gpu.bytes_uploaded(), on_cpu.bytes_uploaded());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ltri

@@ -18,8 +18,8 @@ struct AttentionOptions {
   // scheme) or "ordered" (in original order, contiguous positions just before the window).
   std::string placement = "fixed";
   // How the host store holds evicted K/V (infllm, ltri): "f32", or "bf16" (half the host
-  // memory, so an 8B model's 1M-token store fits 128 GiB; values rounded once, widened to f32
-  // when retrieved).
+  // memory: an 8B model's K/V at 1M tokens take 128 GiB instead of 256; values rounded once,
+  // widened to f32 when retrieved).
   std::string host_kv = "f32";
 
   // infllm: fixed blocks represented by the mean of their most-voted keys.

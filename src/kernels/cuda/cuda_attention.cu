@@ -295,10 +295,17 @@ int attention_splits(const AttentionArgs& a, int sm_count) {
   for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t rows_in_block = kThreads / threads_per_row(a);
-  const int64_t blocks = (a.n * group + rows_in_block - 1) / rows_in_block * a.n_kv_heads;
-  const int64_t want = (2 * int64_t(sm_count) + blocks - 1) / blocks;  // two blocks per SM
-  const int64_t most = std::max<int64_t>(1, visible / 256);               // parts of >= 256 keys
-  return int(std::clamp<int64_t>(std::min(want, most), 1, 64));
+  const int64_t row_blocks = (a.n * group + rows_in_block - 1) / rows_in_block;
+  const int64_t blocks = row_blocks * a.n_kv_heads;
+  // Decode (one block of rows per KV head) is bound by reading K and V: it needs many blocks in
+  // flight per SM to hide the memory latency, so it splits into parts of >= 64 keys, aiming at
+  // eight blocks per SM. Chunks have blocks enough; they split only to reach two per SM, in
+  // parts of >= 256 keys, so the merge stays cheap.
+  const bool decode = row_blocks == 1;
+  const int64_t per_sm = decode ? 8 : 2;
+  const int64_t want = (per_sm * int64_t(sm_count) + blocks - 1) / blocks;
+  const int64_t most = std::max<int64_t>(1, visible / (decode ? 64 : 256));
+  return int(std::clamp<int64_t>(std::min(want, most), 1, decode ? 256 : 64));
 }
 
 size_t attention_scratch_floats(const AttentionArgs& a, int splits) {

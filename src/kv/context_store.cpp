@@ -30,38 +30,53 @@ void ContextStore::SlabFree::operator()(float* p) const {
 }
 
 ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory,
-                           DType kv_dtype, int64_t slab_tokens)
+                           DType kv_dtype, int64_t first_slab_tokens, int64_t max_slab_tokens)
     : n_kv_heads_(n_kv_heads),
       head_dim_(head_dim),
       first_token_(first_token),
       host_memory_(host_memory),
       kv_dtype_(kv_dtype),
-      slab_tokens_(slab_tokens),
+      first_slab_tokens_(first_slab_tokens),
+      max_slab_tokens_(std::max(first_slab_tokens, max_slab_tokens)),
       index_(size_t(n_kv_heads)) {
-  if (slab_tokens < 1) fail("context store: slabs of ", slab_tokens, " tokens; need at least 1");
+  if (first_slab_tokens < 1) fail("context store: slabs of ", first_slab_tokens, " tokens; need at least 1");
   if (kv_dtype != DType::F32 && kv_dtype != DType::BF16) {
     fail("context store: K/V in ", dtype_name(kv_dtype), "; expected F32 or BF16");
   }
+}
+
+size_t ContextStore::slab_floats(int64_t tokens) const {
+  return (size_t(2 * tokens * row_bytes()) + sizeof(float) - 1) / sizeof(float);
+}
+
+size_t ContextStore::slab_index(int64_t at) const {
+  const auto after = std::upper_bound(slabs_.begin(), slabs_.end(), at,
+                                      [](int64_t offset, const Slab& slab) { return offset < slab.begin; });
+  return size_t(after - slabs_.begin()) - 1;
 }
 
 void ContextStore::add_unit(const float* k, const float* v, int64_t length, const float* vectors,
                             int64_t n_vectors) {
   const int64_t r = row(), rb = row_bytes();
   // Copy the unit in pieces that end at slab boundaries; a new slab is taken when the store
-  // reaches the end of the last one (after reset() the old ones are reused first).
+  // reaches the end of the last one (after reset() the old ones are reused first). The slab
+  // of the next token is the last one touched or the one after it.
+  size_t slab = n_tokens_ == 0 ? 0 : slab_index(n_tokens_ - 1);
   for (int64_t done = 0; done < length;) {
     const int64_t at = n_tokens_ + done;  // store offset of the next token
-    const size_t slab = size_t(at / slab_tokens_);
+    if (slab < slabs_.size() && at >= slabs_[slab].begin + slabs_[slab].tokens) ++slab;
     if (slab == slabs_.size()) {
-      const size_t floats = (size_t(2 * slab_tokens_ * rb) + sizeof(float) - 1) / sizeof(float);
+      const int64_t begin = slabs_.empty() ? 0 : slabs_.back().begin + slabs_.back().tokens;
+      const int64_t tokens = slabs_.empty() ? first_slab_tokens_ : std::min(2 * slabs_.back().tokens, max_slab_tokens_);
+      const size_t floats = slab_floats(tokens);
       float* p = host_memory_ ? host_memory_->alloc_host(floats) : new float[floats];
-      slabs_.push_back(Slab(p, SlabFree{host_memory_}));
+      slabs_.push_back({std::unique_ptr<float[], SlabFree>(p, SlabFree{host_memory_}), begin, tokens});
     }
-    const int64_t offset = at % slab_tokens_;
-    const int64_t piece = std::min(length - done, slab_tokens_ - offset);
-    unsigned char* base = reinterpret_cast<unsigned char*>(slabs_[slab].get());
-    store_values(k + done * r, piece * r, kv_dtype_, base + offset * rb);
-    store_values(v + done * r, piece * r, kv_dtype_, base + (slab_tokens_ + offset) * rb);
+    const Slab& into = slabs_[slab];
+    const int64_t offset = at - into.begin;
+    const int64_t piece = std::min(length - done, into.tokens - offset);
+    store_values(k + done * r, piece * r, kv_dtype_, into.base() + offset * rb);
+    store_values(v + done * r, piece * r, kv_dtype_, into.base() + (into.tokens + offset) * rb);
     done += piece;
   }
   for (int64_t g = 0; g < n_kv_heads_; ++g) {
@@ -79,12 +94,13 @@ const void* ContextStore::check_f32(const void* row) const {
 }
 
 int64_t ContextStore::contiguous_tokens(int64_t token) const {
-  return std::min(slab_tokens_ - offset_in_slab(token), end_token() - token);
+  const Slab& slab = slabs_[slab_index(token - first_token_)];
+  return std::min(first_token_ + slab.begin + slab.tokens, end_token()) - token;
 }
 
 size_t ContextStore::bytes() const {
-  const size_t slab_floats = (size_t(2 * slab_tokens_ * row_bytes()) + sizeof(float) - 1) / sizeof(float);
-  size_t floats = slabs_.size() * slab_floats;
+  size_t floats = 0;
+  for (const Slab& slab : slabs_) floats += slab_floats(slab.tokens);
   for (const auto& ix : index_) floats += ix.capacity();
   return floats * sizeof(float) + units_.capacity() * sizeof(StoredUnit);
 }

@@ -7,11 +7,14 @@
 // order by construction: unit u covers tokens [first_token, first_token + length), and the next
 // unit starts where it ends.
 //
-// K and V live in fixed-size slabs of slab_tokens tokens, allocated as the store grows: adding
-// never moves what is stored (a growing std::vector re-copied the whole store, 256 MB per layer
-// at 32K tokens of an 8B model, and first-touched fresh pages each time), and the memory comes
-// from the backend's alloc_host (pinned on CUDA, so retrieval uploads run at full speed). A run
-// of tokens may therefore cross a slab boundary: readers copy per contiguous piece
+// K and V live in slabs allocated as the store grows: adding never moves what is stored (a
+// growing std::vector re-copied the whole store, 256 MB per layer at 32K tokens of an 8B model,
+// and first-touched fresh pages each time), and the memory comes from the backend's alloc_host
+// (pinned on CUDA, so retrieval uploads run at full speed). Each slab holds twice the tokens of
+// the one before, up to max_slab_tokens: pinning memory has a cost per call, and fixed slabs of
+// 2048 tokens made a 32K-token prompt of an 8B model 512 calls of cudaHostAlloc; doubling makes
+// it a handful per layer, while the memory reserved but unused stays below one slab. A run of
+// tokens may therefore cross a slab boundary: readers copy per contiguous piece
 // (contiguous_tokens). The index vectors are 32x smaller and are read as one matrix per KV head
 // (scoring), so they stay in one growing vector each, always f32.
 //
@@ -38,16 +41,21 @@ struct StoredUnit {
 
 class ContextStore {
  public:
-  // Tokens per slab unless the constructor is told otherwise: 8 MB of K and 8 MB of V per slab
-  // at 8 KV heads x 128 dims, so a 32K-token layer is 16 slabs.
-  static constexpr int64_t kSlabTokens = 2048;
+  // Tokens of the first slab and the most of any slab unless the constructor is told
+  // otherwise: the first slab is 16 MB of K and V at 8 KV heads x 128 dims in f32, the largest
+  // 128 MB, so a 32K-token layer takes 5 slabs (2K, 4K, 8K, 16K, 16K tokens).
+  static constexpr int64_t kFirstSlabTokens = 2048;
+  static constexpr int64_t kMaxSlabTokens = 16384;
 
   ContextStore() = default;
   // first_token: id of the first token the store will hold (the first token after the init).
   // host_memory: the backend whose alloc_host/free_host hold the slabs; null = plain new/delete
   // (tests, tools). It must outlive the store. kv_dtype: F32 or BF16, how K/V rows are held.
+  // Slab j holds min(first_slab_tokens * 2^j, max_slab_tokens) tokens (max_slab_tokens is
+  // raised to first_slab_tokens if below it; equal values give fixed-size slabs).
   ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory = nullptr,
-               DType kv_dtype = DType::F32, int64_t slab_tokens = kSlabTokens);
+               DType kv_dtype = DType::F32, int64_t first_slab_tokens = kFirstSlabTokens,
+               int64_t max_slab_tokens = kMaxSlabTokens);
 
   // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim) f32 (rounded
   // to bf16 in a BF16 store), pre-RoPE, host. vectors: (n_kv_heads, n_vectors, head_dim) f32,
@@ -60,15 +68,22 @@ class ContextStore {
   int64_t first_token() const { return first_token_; }
   int64_t n_tokens() const { return n_tokens_; }
   int64_t end_token() const { return first_token_ + n_tokens_; }  // one past the last stored
-  int64_t slab_tokens() const { return slab_tokens_; }
+  int64_t first_slab_tokens() const { return first_slab_tokens_; }
+  int64_t max_slab_tokens() const { return max_slab_tokens_; }
   DType kv_dtype() const { return kv_dtype_; }
   const std::vector<StoredUnit>& units() const { return units_; }
   // The (n_kv_heads, head_dim) K or V row of stored token `token`, in kv_dtype (bf16 as raw
   // bits); the rows of the tokens after it follow in memory for contiguous_tokens(token)
   // tokens, not necessarily further.
-  const void* k_data(int64_t token) const { return slab_of(token) + offset_in_slab(token) * row_bytes(); }
+  const void* k_data(int64_t token) const {
+    const int64_t at = token - first_token_;
+    const size_t j = slab_index(at);
+    return slabs_[j].base() + (at - slabs_[j].begin) * row_bytes();
+  }
   const void* v_data(int64_t token) const {
-    return slab_of(token) + (slab_tokens_ + offset_in_slab(token)) * row_bytes();
+    const int64_t at = token - first_token_;
+    const size_t j = slab_index(at);
+    return slabs_[j].base() + (slabs_[j].tokens + at - slabs_[j].begin) * row_bytes();
   }
   // The same rows as f32, for an F32 store only (fails on a BF16 one).
   const float* k(int64_t token) const { return static_cast<const float*>(check_f32(k_data(token))); }
@@ -90,14 +105,20 @@ class ContextStore {
     Backend* backend = nullptr;
     void operator()(float* p) const;
   };
-  using Slab = std::unique_ptr<float[], SlabFree>;  // K rows (slab_tokens), then V rows (slab_tokens)
+  // K rows (tokens of them), then V rows (tokens), for the store offsets [begin, begin + tokens).
+  struct Slab {
+    std::unique_ptr<float[], SlabFree> memory;
+    int64_t begin = 0;   // store offset (token - first_token) of its first row
+    int64_t tokens = 0;  // rows of K, and of V, it holds
+    unsigned char* base() const { return reinterpret_cast<unsigned char*>(memory.get()); }
+  };
 
   int64_t row() const { return n_kv_heads_ * head_dim_; }
   int64_t row_bytes() const { return row() * int64_t(dtype_size(kv_dtype_)); }
-  int64_t offset_in_slab(int64_t token) const { return (token - first_token_) % slab_tokens_; }
-  const unsigned char* slab_of(int64_t token) const {
-    return reinterpret_cast<const unsigned char*>(slabs_[size_t((token - first_token_) / slab_tokens_)].get());
-  }
+  // The slab holding store offset `at` (0 <= at < the slabs' capacity), by binary search over
+  // the slabs' begins (a few dozen slabs even at 1M tokens).
+  size_t slab_index(int64_t at) const;
+  size_t slab_floats(int64_t tokens) const;  // memory of a slab of `tokens` rows of K and of V
   const void* check_f32(const void* row) const;
 
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
@@ -106,8 +127,8 @@ class ContextStore {
   int64_t n_vectors_ = 0;
   Backend* host_memory_ = nullptr;
   DType kv_dtype_ = DType::F32;
-  int64_t slab_tokens_ = kSlabTokens;
-  std::vector<Slab> slabs_;  // token t is in slab (t - first_token) / slab_tokens; more may be allocated than used
+  int64_t first_slab_tokens_ = kFirstSlabTokens, max_slab_tokens_ = kMaxSlabTokens;
+  std::vector<Slab> slabs_;  // in store order, contiguous; more may be allocated than used
   std::vector<std::vector<float>> index_;  // per KV head: (n_vectors, head_dim), pre-RoPE keys
   std::vector<StoredUnit> units_;
 };

@@ -74,21 +74,29 @@ void LtriPolicy::evict(int64_t layer) {
   const int64_t hd = shape_.head_dim, kv_row = shape_.n_kv_heads * hd;
   for (size_t s = 0; s < n_closed; ++s) {
     const Span& span = spans[s];
-    const int64_t count = index_count(layer, first, span.start, span.length);
-    for (int64_t g = 0; g < shape_.n_kv_heads; ++g) {
-      // The span's keys of this KV head that received the most attention (ties: earlier).
-      tokens_.resize(size_t(span.length));
-      std::iota(tokens_.begin(), tokens_.end(), first + span.start);
-      std::partial_sort(tokens_.begin(), tokens_.begin() + count, tokens_.end(), [&](int64_t a, int64_t b) {
-        const float va = votes.row(a)[g], vb = votes.row(b)[g];
-        return va != vb ? va > vb : a < b;
-      });
-      std::sort(tokens_.begin(), tokens_.begin() + count);  // index in token order
-      for (int64_t r = 0; r < count; ++r) {
-        const float* key = host_k() + (tokens_[size_t(r)] - first) * kv_row + g * hd;
-        std::copy(key, key + hd, vectors_.data() + (g * count + r) * hd);
+    int64_t count = 0;
+    {
+      ProfileScope sub(backend(), "policy/evict/store/index_count");
+      count = index_count(layer, first, span.start, span.length);
+    }
+    {
+      ProfileScope sub(backend(), "policy/evict/store/vectors");
+      for (int64_t g = 0; g < shape_.n_kv_heads; ++g) {
+        // The span's keys of this KV head that received the most attention (ties: earlier).
+        tokens_.resize(size_t(span.length));
+        std::iota(tokens_.begin(), tokens_.end(), first + span.start);
+        std::partial_sort(tokens_.begin(), tokens_.begin() + count, tokens_.end(), [&](int64_t a, int64_t b) {
+          const float va = votes.row(a)[g], vb = votes.row(b)[g];
+          return va != vb ? va > vb : a < b;
+        });
+        std::sort(tokens_.begin(), tokens_.begin() + count);  // index in token order
+        for (int64_t r = 0; r < count; ++r) {
+          const float* key = host_k() + (tokens_[size_t(r)] - first) * kv_row + g * hd;
+          std::copy(key, key + hd, vectors_.data() + (g * count + r) * hd);
+        }
       }
     }
+    ProfileScope sub(backend(), "policy/evict/store/add_unit");
     mutable_store(layer).add_unit(host_k() + span.start * kv_row, host_v() + span.start * kv_row,
                                   span.length, vectors_.data(), count);
   }

@@ -79,7 +79,7 @@ TEST(CudaHostKv, ping_pong_reloads_equal_the_cpu_backend_from_f32_and_bf16_store
   for (DType dtype : {DType::F32, DType::BF16}) {
     SCOPED_TRACE(dtype_name(dtype));
     std::mt19937 rng(3);
-    ContextStore s(n_kv_heads, head_dim, 64, &gpu, dtype, 100);  // pinned slabs of 100 tokens
+    ContextStore s(n_kv_heads, head_dim, 64, &gpu, dtype, 100, 100);  // pinned slabs of 100 tokens
     add_units(s, 40, rng);
     RetrievedKv on_gpu(gpu, row, capacity), on_cpu(cpu, row, capacity);
     std::vector<int64_t> picked;

@@ -89,7 +89,7 @@ std::vector<int64_t> next_pick(const ContextStore& s, const std::vector<int64_t>
 TEST(RetrievedKv, overlapping_loads_hold_the_picked_rows_in_order_and_upload_only_new_units) {
   std::mt19937 rng(21);
   UploadCountingBackend backend;
-  ContextStore s(kKv, kHd, 16, nullptr, DType::F32, 7);  // slabs of 7 tokens: units cross boundaries
+  ContextStore s(kKv, kHd, 16, nullptr, DType::F32, 7, 7);  // slabs of 7 tokens: units cross boundaries
   add_random_units(s, 20, rng);
   const int64_t capacity = 60;
   RetrievedKv r(backend, kRow, capacity);

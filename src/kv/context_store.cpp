@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/phase_profile.hpp"
+#include "core/timer.hpp"
 #include "ops/backend.hpp"
 
 namespace ltri {
@@ -69,7 +71,9 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
       const int64_t begin = slabs_.empty() ? 0 : slabs_.back().begin + slabs_.back().tokens;
       const int64_t tokens = slabs_.empty() ? first_slab_tokens_ : std::min(2 * slabs_.back().tokens, max_slab_tokens_);
       const size_t floats = slab_floats(tokens);
+      Timer alloc_timer;  // page-locking a slab on CUDA may cost per byte: profiled apart
       float* p = host_memory_ ? host_memory_->alloc_host(floats) : new float[floats];
+      if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/store/add_unit/slab_alloc", alloc_timer.elapsed_ms());
       slabs_.push_back({std::unique_ptr<float[], SlabFree>(p, SlabFree{host_memory_}), begin, tokens});
     }
     const Slab& into = slabs_[slab];
@@ -79,10 +83,12 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
     store_values(v + done * r, piece * r, kv_dtype_, into.base() + (into.tokens + offset) * rb);
     done += piece;
   }
+  Timer index_timer;  // the index vectors' vectors re-copy as they double: profiled apart
   for (int64_t g = 0; g < n_kv_heads_; ++g) {
     const float* src = vectors + g * n_vectors * head_dim_;
     index_[size_t(g)].insert(index_[size_t(g)].end(), src, src + n_vectors * head_dim_);
   }
+  if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/store/add_unit/index", index_timer.elapsed_ms());
   units_.push_back({first_token_ + n_tokens_, length, n_vectors_, n_vectors});
   n_tokens_ += length;
   n_vectors_ += n_vectors;

@@ -47,8 +47,10 @@ TEST(CudaBf16, matmul_matches_cpu_f32_on_the_same_bf16_values) {
   CudaBackend gpu(0);
   CpuBackend cpu(2);
   ASSERT_TRUE(gpu.supports_weight_dtype(DType::BF16));
-  // Odd sizes everywhere: k odd (bf16 rows not 4-byte aligned), m = 3, n = 1 (decode).
-  const int64_t shapes[][3] = {{1, 384, 1152}, {7, 33, 19}, {131, 384, 1000}, {5, 4095, 3}, {1, 1, 5}, {64, 1024, 4096}};
+  // Odd sizes everywhere: k odd (bf16 rows not 4-byte aligned), m = 3 or odd, n = 1 (decode: the
+  // GEMV kernel, vectorised when k % 8 == 0, one element at a time otherwise).
+  const int64_t shapes[][3] = {{1, 384, 1152}, {7, 33, 19}, {131, 384, 1000}, {5, 4095, 3}, {1, 1, 5}, {64, 1024, 4096},
+                               {1, 4096, 1031}, {1, 14336, 64}, {1, 4095, 17}, {1, 8, 1}, {1, 33, 2}};
   for (const auto& s : shapes) {
     const int64_t n = s[0], k = s[1], m = s[2];
     const auto w_bf16 = to_bf16(randn(size_t(m * k), 2, 0.05f));

@@ -202,6 +202,8 @@ void CudaBackend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t 
   if (w.dtype == DType::F32) return matmul(x, static_cast<const float*>(w.data), n, k, m, out);
   if (w.dtype != DType::BF16) fail("matmul: the cuda backend has no ", dtype_name(w.dtype), " weights");
   if (n <= 0 || m <= 0) return;
+  // One row (decode): rounding and products in one bandwidth-bound kernel, no GEMM launch.
+  if (n == 1) return cuda::launch_gemv_bf16(static_cast<const uint16_t*>(w.data), x, k, m, out, stream_);
   // x rounded to bf16 so both GEMM inputs are bf16 (cuBLAS has no bf16 x f32 GEMM); the sums run
   // in f32. Same column-major reading as matmul: out^T (m, n) = w (m, k) . x^T (k, n).
   const size_t x_elements = size_t(n) * size_t(k);

@@ -1,5 +1,5 @@
 #pragma once
-// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_row_means.cu,
+// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_gemv.cu, cuda_row_means.cu,
 // cuda_attention.cu, cuda_attention_mma.cu), called by CudaBackend (cuda_backend.cpp). Plain
 // functions over device pointers and POD arguments, so the .cu files need nothing of the C++20
 // engine headers. Every launcher enqueues on `stream` and checks the launch; none synchronises.
@@ -34,6 +34,11 @@ void launch_bf16_to_f32(const uint16_t* x, float* out, int64_t n, cudaStream_t s
 // out (n, dim) f32 = table[ids[i]] rows; table (vocab, dim) bf16 bits.
 void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
                        cudaStream_t stream);
+
+// --- decode GEMV (cuda_gemv.cu) ---
+// out (m) f32 = w (m, k) bf16 bits . x (k) f32 rounded to bf16, sums in f32: the products of
+// launch_f32_to_bf16 + a bf16 GEMM, in one launch for one row of x.
+void launch_gemv_bf16(const uint16_t* w, const float* x, int64_t k, int64_t m, float* out, cudaStream_t stream);
 
 // --- row block means (cuda_row_means.cu) ---
 // out (ceil(n / block), row) on the device = the means of x (n, row)'s blocks of rows counted

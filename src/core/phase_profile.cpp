@@ -50,6 +50,11 @@ bool PhaseProfile::enabled() {
   return on;
 }
 
+bool PhaseProfile::phases_enabled() {
+  static const bool on = enabled() && std::strcmp(std::getenv("LTRI_PROFILE"), "gpu") != 0;
+  return on;
+}
+
 void PhaseProfile::set_mode(const char* mode) {
   if (!enabled()) return;
   Registry& r = registry();
@@ -63,6 +68,20 @@ void PhaseProfile::add(const char* name, double ms) {
   Totals& t = r.phases[r.mode + "/" + name];
   t.ms += ms;
   ++t.calls;
+}
+
+void PhaseProfile::add_in(const std::string& mode, const std::string& name, double ms) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  Totals& t = r.phases[mode + "/" + name];
+  t.ms += ms;
+  ++t.calls;
+}
+
+std::string PhaseProfile::mode() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.mode;
 }
 
 std::string PhaseProfile::report() {

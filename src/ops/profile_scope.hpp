@@ -1,7 +1,8 @@
 #pragma once
 // A phase of core/phase_profile.hpp, timed from construction to destruction, with the backend
 // synchronised at both ends so asynchronous GPU work lands in the phase that enqueued it. Does
-// nothing (no sync, no clock read) unless LTRI_PROFILE is set.
+// nothing (no sync, no clock read) unless LTRI_PROFILE is set (and is not "gpu", whose per-op
+// GPU times must not be disturbed by synchronisations).
 #include "core/phase_profile.hpp"
 #include "core/timer.hpp"
 #include "ops/backend.hpp"
@@ -10,7 +11,7 @@ namespace ltri {
 
 class ProfileScope {
  public:
-  ProfileScope(Backend& backend, const char* name) : backend_(backend), name_(name), on_(PhaseProfile::enabled()) {
+  ProfileScope(Backend& backend, const char* name) : backend_(backend), name_(name), on_(PhaseProfile::phases_enabled()) {
     if (!on_) return;
     backend_.synchronize();
     timer_.reset();

@@ -12,6 +12,7 @@
 #include "kernels/cuda/cuda_band_kernels.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
+#include "kernels/cuda/cuda_op_timer.hpp"
 #include "kernels/cuda/cuda_score_kernels.hpp"
 #include "kv/context_store.hpp"
 #include "kv/unit_index_mirror.hpp"
@@ -43,12 +44,14 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   LTRI_CUDA_CHECK(cudaStreamCreate(&stream_));
   LTRI_CUDA_CHECK(cublasCreate(&cublas_));
   LTRI_CUDA_CHECK(cublasSetStream(cublas_, stream_));
+  op_timer_ = std::make_unique<CudaOpTimer>(stream_, CudaOpTimer::enabled());
   allow_tf32(false);
 }
 
 CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
+  op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
                    score_scratch_, row_means_scratch_, bf16_upload_scratch_}) {
     if (p) (void)cudaFree(p);
@@ -96,6 +99,7 @@ void CudaBackend::free(float* p) {
 }
 
 void CudaBackend::upload(float* dst, const float* host_src, size_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d");
   if (n == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
   synchronize();
@@ -103,6 +107,7 @@ void CudaBackend::upload(float* dst, const float* host_src, size_t n) {
 }
 
 void CudaBackend::download(float* host_dst, const float* src, size_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "d2h");
   if (n == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
   synchronize();
@@ -110,6 +115,7 @@ void CudaBackend::download(float* host_dst, const float* src, size_t n) {
 }
 
 void CudaBackend::upload_bytes(void* dst, const void* host_src, size_t bytes) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d");
   if (bytes == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
   synchronize();
@@ -143,6 +149,7 @@ void CudaBackend::free_host(float* p) {
 }
 
 void CudaBackend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d_bf16");
   if (n == 0) return;
   float* staging_floats = scratch(bf16_upload_scratch_, bf16_upload_scratch_capacity_, (n + 1) / 2);
   uint16_t* staging = reinterpret_cast<uint16_t*>(staging_floats);  // two bf16 values per float
@@ -167,6 +174,7 @@ float* CudaBackend::scratch(float*& buffer, size_t& capacity, size_t n) {
 }
 
 void CudaBackend::copy(float* dst, const float* src, size_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "d2d");
   if (n == 0 || dst == src) return;
   const size_t bytes = n * sizeof(float);
   const bool overlap = dst < src + n && src < dst + n;
@@ -182,14 +190,17 @@ void CudaBackend::copy(float* dst, const float* src, size_t n) {
 }
 
 void CudaBackend::embed(const float* table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "embed");
   cuda::launch_embed(table, ids, n, dim, out, stream_);
 }
 
 void CudaBackend::rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "rmsnorm");
   cuda::launch_rmsnorm(x, weight, n, dim, eps, out, stream_);
 }
 
 void CudaBackend::matmul(const float* x, const float* w, int64_t n, int64_t k, int64_t m, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "matmul_f32");
   if (n <= 0 || m <= 0) return;
   // Row-major out (n, m) = x (n, k) . w^T is, read column-major, out^T (m, n) = w^T^T . x^T:
   // one SGEMM with w transposed, x as is, leading dimensions k, k, m.
@@ -199,6 +210,7 @@ void CudaBackend::matmul(const float* x, const float* w, int64_t n, int64_t k, i
 }
 
 void CudaBackend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, n == 1 ? "gemv" : "gemm");
   if (w.dtype == DType::F32) return matmul(x, static_cast<const float*>(w.data), n, k, m, out);
   if (w.dtype != DType::BF16) fail("matmul: the cuda backend has no ", dtype_name(w.dtype), " weights");
   if (n <= 0 || m <= 0) return;
@@ -216,18 +228,26 @@ void CudaBackend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t 
 }
 
 void CudaBackend::embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "embed");
   if (table.dtype == DType::F32) return embed(static_cast<const float*>(table.data), ids, n, dim, out);
   if (table.dtype != DType::BF16) fail("embed: the cuda backend has no ", dtype_name(table.dtype), " weights");
   cuda::launch_embed_bf16(static_cast<const uint16_t*>(table.data), ids, n, dim, out, stream_);
 }
 
 void CudaBackend::add_bias(float* x, const float* bias, int64_t n, int64_t m) {
+  const CudaOpTimer::Scope op(*op_timer_, "add_bias");
   cuda::launch_add_bias(x, bias, n, m, stream_);
 }
 
-void CudaBackend::add(float* x, const float* y, int64_t n) { cuda::launch_add(x, y, n, stream_); }
+void CudaBackend::add(float* x, const float* y, int64_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "add");
+  cuda::launch_add(x, y, n, stream_);
+}
 
-void CudaBackend::swiglu(float* gate, const float* up, int64_t n) { cuda::launch_swiglu(gate, up, n, stream_); }
+void CudaBackend::swiglu(float* gate, const float* up, int64_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "swiglu");
+  cuda::launch_swiglu(gate, up, n, stream_);
+}
 
 void CudaBackend::sync_rope_table(const RopeTable& table) {
   const std::vector<double>& inv_freq = table.inv_freq();
@@ -252,6 +272,7 @@ void CudaBackend::sync_rope_table(const RopeTable& table) {
 }
 
 void CudaBackend::rope(float* x, int64_t n, int64_t heads, int64_t first_position, const RopeTable& table) {
+  const CudaOpTimer::Scope op(*op_timer_, "rope");
   if (n <= 0) return;
   if (first_position < 0 || first_position + n > table.size()) {
     fail("rope: positions [", first_position, ", ", first_position + n, ") beyond the RoPE table (", table.size(), ")");
@@ -262,6 +283,7 @@ void CudaBackend::rope(float* x, int64_t n, int64_t heads, int64_t first_positio
 
 void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                             const AttentionPlan& plan, const RopeTable& table, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "attention");
   if (n <= 0) return;
   if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0) {
     fail("attention: n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
@@ -327,6 +349,7 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
 }
 
 void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) {
+  const CudaOpTimer::Scope op(*op_timer_, "band");
   check_attention_band_args(args, "attention_band");
   const int64_t n_keys = args.n_keys();
   if (seg && n_keys <= 0) std::fill(seg, seg + args.n * args.width, 0.0f);
@@ -368,6 +391,7 @@ void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable&
 
 void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                               bool /*mean_query*/, const std::vector<float>& head_weights, std::vector<float>& scores) {
+  const CudaOpTimer::Scope op(*op_timer_, "score");
   const int64_t n_units = int64_t(store.units().size());
   const int64_t n_heads = int64_t(head_weights.size()), hd = store.head_dim();
   if (store.n_kv_heads() <= 0 || n_heads % store.n_kv_heads() != 0) {
@@ -424,6 +448,7 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
 }
 
 void CudaBackend::row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) {
+  const CudaOpTimer::Scope op(*op_timer_, "row_means");
   const int64_t n_blocks = row_block_count(n, row, block, "row_block_means");
   float* means = scratch(row_means_scratch_, row_means_scratch_capacity_, size_t(n_blocks * row));
   cuda::launch_row_block_means(x, n, row, block, means, stream_);

@@ -13,10 +13,12 @@
 // engine code and tests include it without the CUDA headers.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <unordered_set>
 #include <vector>
 
 #include "ops/allocation_counter.hpp"
+#include "kernels/cuda/cuda_op_timer.hpp"
 #include "ops/backend.hpp"
 
 struct CUstream_st;    // cudaStream_t
@@ -104,6 +106,7 @@ class CudaBackend : public Backend {
   DType attention_precision_ = DType::F32;
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
+  std::unique_ptr<CudaOpTimer> op_timer_;  // GPU time per op under LTRI_PROFILE=gpu (else idle)
   AllocationCounter allocations_;
   std::unordered_set<float*> pageable_host_;  // alloc_host's fallback allocations, freed with delete[]
 

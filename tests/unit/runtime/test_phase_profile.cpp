@@ -26,5 +26,17 @@ TEST(PhaseProfile, sums_time_and_calls_per_mode_and_phase) {
   EXPECT_NE(zeta_line.find("1.7500 ms/call"), std::string::npos) << zeta_line;
 }
 
+TEST(PhaseProfile, add_in_files_a_time_under_the_mode_given) {
+  PhaseProfile::add_in("decode", "test_gpu/op", 0.5);
+  PhaseProfile::add_in("decode", "test_gpu/op", 1.5);
+  const std::string report = PhaseProfile::report();
+  const size_t at = report.find("decode/test_gpu/op");
+  ASSERT_NE(at, std::string::npos) << report;
+  const std::string line = report.substr(at, report.find('\n', at) - at);
+  EXPECT_NE(line.find(" 2.0 ms"), std::string::npos) << line;
+  EXPECT_NE(line.find(" 2 calls"), std::string::npos) << line;
+  EXPECT_FALSE(PhaseProfile::mode().empty());
+}
+
 }  // namespace
 }  // namespace ltri

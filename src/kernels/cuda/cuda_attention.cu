@@ -55,10 +55,11 @@ struct SharedLayout {
   static constexpr int p_ld = kKeys + 1;
   static constexpr int q = 0;                     // (kRows, D): rotated, scaled queries
   static constexpr int k = q + kRows * q_ld;      // (kKeys, D): rotated keys of the tile
-  static constexpr int v = k + kKeys * k_ld;      // (kKeys, D): values of the tile
+  static constexpr int v = k + kKeys * k_ld;      // (kKeys, D): values of the tile (16-byte aligned)
   static constexpr int p = v + kKeys * D;         // (kRows, kKeys): probabilities of the tile
   static constexpr int floats = p + kRows * p_ld;
   static constexpr size_t bytes = size_t(floats) * sizeof(float);
+  static_assert(v % 4 == 0, "values are stored as float4");
 };
 
 __device__ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -137,23 +138,63 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, in
       const int64_t n_tile = imin(kKeys, hi - t0);
       const int64_t k_first = t0 - offset;  // key index in the segment
       __syncthreads();  // queries loaded; the previous tile fully read
-      for (int idx = tid; idx < kKeys * half; idx += kThreads) {
-        const int c = idx / half, d = idx % half;
-        float x0 = 0.0f, x1 = 0.0f;
-        if (c < n_tile) {
-          const int64_t t = k_first + c;
-          const int64_t p = seg.first_position + t * seg.position_stride;
-          const float* kv = seg.k + t * kv_row + g * D;
-          const float cs = a.cos[p * half + d], sn = a.sin[p * half + d];
-          x0 = kv[d] * cs - kv[d + half] * sn;
-          x1 = kv[d + half] * cs + kv[d] * sn;
+      // All of a thread's global reads of the tile are issued before any shared store, in
+      // batches of kBatch: a loop that loads and stores one element per step waits one memory
+      // round trip per step, which made decode (a few tiles per block) latency-bound.
+      constexpr int kKeyLoads = kKeys * half / kThreads;  // (key, d) pairs per thread
+      constexpr int kBatch = 8;
+      static_assert(kKeyLoads % kBatch == 0, "whole batches");
+#pragma unroll 1  // a batch at a time: unrolling the batches too would cost registers, not time
+      for (int b0 = 0; b0 < kKeyLoads; b0 += kBatch) {
+        float k0[kBatch], k1[kBatch], cs[kBatch], sn[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int idx = tid + (b0 + u) * kThreads;
+          const int c = idx / half, d = idx % half;
+          k0[u] = k1[u] = cs[u] = sn[u] = 0.0f;
+          if (c < n_tile) {
+            const int64_t t = k_first + c;
+            const int64_t p = seg.first_position + t * seg.position_stride;
+            const float* kv = seg.k + t * kv_row + g * D;
+            k0[u] = kv[d];
+            k1[u] = kv[d + half];
+            cs[u] = a.cos[p * half + d];
+            sn[u] = a.sin[p * half + d];
+          }
         }
-        ks[c * L::k_ld + d] = x0;
-        ks[c * L::k_ld + d + half] = x1;
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int idx = tid + (b0 + u) * kThreads;
+          const int c = idx / half, d = idx % half;
+          ks[c * L::k_ld + d] = k0[u] * cs[u] - k1[u] * sn[u];
+          ks[c * L::k_ld + d + half] = k1[u] * cs[u] + k0[u] * sn[u];
+        }
       }
-      for (int idx = tid; idx < kKeys * D; idx += kThreads) {
-        const int c = idx / D, d = idx % D;
-        vs[idx] = c < n_tile ? seg.v[(k_first + c) * kv_row + g * D + d] : 0.0f;
+      // Values as float4 when the segment's rows are 16-byte aligned (always, for the window and
+      // retrieved buffers: rows of n_kv_heads * D floats from an aligned base), else one float
+      // at a time.
+      if ((reinterpret_cast<uintptr_t>(seg.v) & 15) == 0) {
+        constexpr int kVecLoads = kKeys * D / 4 / kThreads;  // float4 per thread
+        constexpr int kVecBatch = 4;
+        static_assert(kVecLoads % kVecBatch == 0, "whole batches");
+#pragma unroll 1
+        for (int b0 = 0; b0 < kVecLoads; b0 += kVecBatch) {
+          float4 vv[kVecBatch];
+#pragma unroll
+          for (int u = 0; u < kVecBatch; ++u) {
+            const int idx = tid + (b0 + u) * kThreads;  // float4 index in the (kKeys, D) tile
+            const int c = idx / (D / 4), d4 = idx % (D / 4);
+            vv[u] = c < n_tile ? *reinterpret_cast<const float4*>(seg.v + (k_first + c) * kv_row + g * D + 4 * d4)
+                               : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          }
+#pragma unroll
+          for (int u = 0; u < kVecBatch; ++u) reinterpret_cast<float4*>(vs)[tid + (b0 + u) * kThreads] = vv[u];
+        }
+      } else {
+        for (int idx = tid; idx < kKeys * D; idx += kThreads) {
+          const int c = idx / D, d = idx % D;
+          vs[idx] = c < n_tile ? seg.v[(k_first + c) * kv_row + g * D + d] : 0.0f;
+        }
       }
       __syncthreads();
 

@@ -31,6 +31,7 @@ constexpr int kWarps = kThreads / 32;
 constexpr int kTileQueries = 32;
 constexpr int kTileKeys = 32;
 constexpr int kRowsPerThread = kTileQueries / kWarps;  // 4: warp w takes rows w, w + 8, ...
+constexpr int kBatch = 8;  // elements a thread loads before it stores them (band_scores' copies)
 
 // Element e of a head vector x (head_dim D, pre-RoPE) rotated to `position`, rotate_half
 // convention. Explicit roundings (no fused multiply-add), as the host's rope_rotate_host.
@@ -64,20 +65,45 @@ __global__ void __launch_bounds__(kThreads) band_scores_kernel(BandArgs a, float
   const int64_t k_hi = t_last;
   const int64_t q_row = a.n_heads * D, kv_row = a.n_kv_heads * D;
 
-  for (int idx = threadIdx.x; idx < kTileQueries * D; idx += kThreads) {
-    const int r = idx / D, e = idx % D;
-    const int64_t i = i0 + r, t = a.first_query + i;
-    qs[r][e] = (i < a.n && t >= a.first_key) ? rotated<D>(a.q + i * q_row + h * D, e, t - a.first_key, a.cos, a.sin)
+  // Loads are batched (kBatch elements read, then stored) in both copies below: one element per
+  // loop step waited one memory round trip per step, which made a decode step's band (one query,
+  // a few key slices per block) latency-bound at ~0.1 ms.
+  static_assert((kTileQueries * D) % (kBatch * kThreads) == 0 && (kTileKeys * D) % (kBatch * kThreads) == 0,
+                "whole batches");
+#pragma unroll 1
+  for (int idx0 = threadIdx.x; idx0 < kTileQueries * D; idx0 += kBatch * kThreads) {
+    float val[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int idx = idx0 + u * kThreads, r = idx / D, e = idx % D;
+      const int64_t i = i0 + r, t = a.first_query + i;
+      val[u] = (i < a.n && t >= a.first_key) ? rotated<D>(a.q + i * q_row + h * D, e, t - a.first_key, a.cos, a.sin)
                                              : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int idx = idx0 + u * kThreads;
+      qs[idx / D][idx % D] = val[u];
+    }
   }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t k0 = k_lo; k0 <= k_hi; k0 += kTileKeys) {
     __syncthreads();  // the previous slice is no longer read (and, first time, qs is complete)
-    for (int idx = threadIdx.x; idx < kTileKeys * D; idx += kThreads) {
-      const int c = idx / D, e = idx % D;
-      const int64_t j = k0 + c;
-      ks[c][e] = j <= k_hi ? rotated<D>(a.keys + (j - a.first_key) * kv_row + g * D, e, j - a.first_key, a.cos, a.sin)
+#pragma unroll 1
+    for (int idx0 = threadIdx.x; idx0 < kTileKeys * D; idx0 += kBatch * kThreads) {
+      float val[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int idx = idx0 + u * kThreads, c = idx / D, e = idx % D;
+        const int64_t j = k0 + c;
+        val[u] = j <= k_hi ? rotated<D>(a.keys + (j - a.first_key) * kv_row + g * D, e, j - a.first_key, a.cos, a.sin)
                            : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int idx = idx0 + u * kThreads;
+        ks[idx / D][idx % D] = val[u];
+      }
     }
     __syncthreads();
     float acc[kRowsPerThread] = {};

@@ -60,8 +60,9 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
 
   // The new list is laid out in runs, each one copy: units held now that sit next to each other
   // in the current buffer (one copy within the backend), or units not held that follow each
-  // other in the store (one upload per contiguous piece of store memory: on a GPU every upload
-  // is a synchronous copy, and neighbouring units are often picked together).
+  // other in the store (one upload per contiguous piece of store memory, and neighbouring units
+  // are often picked together). The store's rows stay put until it is reset, so the uploads are
+  // Backend::upload_stable: on a GPU they do not wait for the device.
   int64_t offset = 0;           // tokens of the new buffer written so far
   int64_t tokens_uploaded = 0;  // of them, from the host
   bool run_held = false;        // the pending run comes from the current buffer, else from the store
@@ -71,9 +72,9 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
   auto upload_rows = [&](const void* rows, float* dst, int64_t n_rows) {
     const size_t n = size_t(n_rows * kv_row_);
     if (bf16) {
-      backend_->upload_bf16(dst, static_cast<const uint16_t*>(rows), n);  // widened to f32 on the way
+      backend_->upload_bf16_stable(dst, static_cast<const uint16_t*>(rows), n);  // widened to f32 on the way
     } else {
-      backend_->upload(dst, static_cast<const float*>(rows), n);
+      backend_->upload_stable(dst, static_cast<const float*>(rows), n);
     }
   };
   auto flush = [&] {

@@ -65,6 +65,12 @@ class Backend {
   // K/V of a bf16 context store, half the bytes over the link. Default: converted on the host
   // in pieces, then upload(); a device backend uploads the bf16 bits and converts there.
   virtual void upload_bf16(float* dst, const uint16_t* host_src, size_t n);
+  // upload / upload_bf16 from host memory that stays unchanged until the backend is next
+  // synchronised (a download, synchronize(), free_host): the context store's slabs, written once
+  // per request. The copy may then be asynchronous: a device backend does not wait for it (nor
+  // for the ops queued before it), so the host goes on issuing work. Default: upload / upload_bf16.
+  virtual void upload_stable(float* dst, const float* host_src, size_t n) { upload(dst, host_src, n); }
+  virtual void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) { upload_bf16(dst, host_src, n); }
   // Waits until every op enqueued so far has finished: a device backend's ops may run
   // asynchronously (upload/download wait by themselves). The CPU backend's ops are synchronous.
   virtual void synchronize() {}

@@ -61,6 +61,45 @@ TEST(CudaHostKv, bf16_upload_widens_bit_for_bit_as_the_cpu_and_moves_two_bytes_p
   }
 }
 
+TEST(CudaHostKv, stable_uploads_queue_without_waiting_and_land_in_order) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(1);
+  // Several f32 and bf16 uploads queued back to back from pinned memory with no synchronisation
+  // in between, the bf16 ones growing so the staging buffer is reallocated under queued copies,
+  // and a second upload to the same destination (the later one must win).
+  const std::vector<size_t> sizes = {5, 4099, 70001, 300000};
+  float* host = gpu.alloc_host(300000);
+  uint16_t* host_bits = reinterpret_cast<uint16_t*>(gpu.alloc_host(300000 / 2 + 1));
+  std::mt19937 rng(3);
+  const std::vector<float> f32 = randn(300000, 4);
+  std::copy(f32.begin(), f32.end(), host);
+  for (size_t i = 0; i < 300000; ++i) host_bits[i] = uint16_t(rng() & 0x7f7f);  // finite values
+  std::vector<BackendBuffer> a, b;
+  const uint64_t h2d_before = gpu.stats().h2d_bytes;
+  uint64_t expected_bytes = 0;
+  for (size_t n : sizes) {
+    a.emplace_back(gpu, n);
+    b.emplace_back(gpu, n);
+    gpu.upload_stable(a.back().data(), host, n);
+    gpu.upload_bf16_stable(b.back().data(), host_bits, n);
+    expected_bytes += 6 * n;
+  }
+  gpu.upload_stable(a[0].data(), host + 10, sizes[0]);
+  expected_bytes += 4 * sizes[0];
+  EXPECT_EQ(gpu.stats().h2d_bytes - h2d_before, expected_bytes);
+  for (size_t j = 0; j < sizes.size(); ++j) {
+    const size_t n = sizes[j];
+    const std::vector<float> want_a(host + (j == 0 ? 10 : 0), host + (j == 0 ? 10 : 0) + n);
+    EXPECT_EQ(to_host(gpu, a[j].data(), n), want_a) << n;
+    std::vector<float> want_b(n);
+    cpu.upload_bf16(want_b.data(), host_bits, n);
+    EXPECT_EQ(to_host(gpu, b[j].data(), n), want_b) << n;
+  }
+  gpu.free_host(reinterpret_cast<float*>(host_bits));
+  gpu.free_host(host);
+}
+
 void add_units(ContextStore& s, int64_t n_units, std::mt19937& rng) {
   const int64_t row = s.n_kv_heads() * s.head_dim();
   for (int64_t u = 0; u < n_units; ++u) {

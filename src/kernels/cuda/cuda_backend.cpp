@@ -157,6 +157,28 @@ void CudaBackend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
   cuda::launch_bf16_to_f32(staging, dst, int64_t(n), stream_);
 }
 
+void CudaBackend::upload_stable(float* dst, const float* host_src, size_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d_stable");
+  if (n == 0) return;
+  // No synchronisation: the source outlives the copy (Backend::upload_stable's contract); from
+  // pinned memory the copy runs on the stream while the host goes on, from pageable memory CUDA
+  // returns once it has staged the bytes.
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  allocations_.on_upload(n * sizeof(float));
+}
+
+void CudaBackend::upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d_bf16_stable");
+  if (n == 0) return;
+  // The staging buffer is reused by the next call only after this call's widening kernel has
+  // read it (same stream); growing it frees the old one, and cudaFree waits for the device.
+  float* staging_floats = scratch(bf16_upload_scratch_, bf16_upload_scratch_capacity_, (n + 1) / 2);
+  uint16_t* staging = reinterpret_cast<uint16_t*>(staging_floats);
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(staging, host_src, n * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));
+  allocations_.on_upload(n * sizeof(uint16_t));
+  cuda::launch_bf16_to_f32(staging, dst, int64_t(n), stream_);
+}
+
 std::optional<size_t> CudaBackend::device_free_bytes() const {
   size_t free_bytes = 0, total_bytes = 0;
   LTRI_CUDA_CHECK(cudaSetDevice(device_));

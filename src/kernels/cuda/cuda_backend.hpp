@@ -53,6 +53,8 @@ class CudaBackend : public Backend {
   // Uploads the bf16 bits into a device staging buffer (half the bytes over the link), then
   // one kernel widens them into dst (cuda_bf16.cu).
   void upload_bf16(float* dst, const uint16_t* host_src, size_t n) override;
+  void upload_stable(float* dst, const float* host_src, size_t n) override;
+  void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) override;
   // cudaMemGetInfo's free bytes on this device.
   std::optional<size_t> device_free_bytes() const override;
   // Every upload/download and every alloc/free, scratch buffers included.

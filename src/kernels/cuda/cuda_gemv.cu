@@ -4,8 +4,10 @@
 // layer takes ~0.3 ms. Here the rounding happens in registers as the weights stream past:
 // x is rounded to bf16 exactly as launch_f32_to_bf16 rounds it, the products are exact in f32,
 // so the result differs from the cuBLAS path only in the order of the f32 sums.
-// Bound by memory bandwidth: each weight byte is read once, x (k floats) stays in L1.
-// Measured on the H200 (LTRI_PROFILE=gpu, 8B decode): see docs/performance.md.
+// Bound by memory bandwidth: each weight byte is read once, x (k floats) stays in L1. Measured on
+// the H200 over the 8B decode (LTRI_PROFILE=gpu): 24.4 us per GEMV on average, ~57% of the
+// memory bandwidth; one row per warp in blocks of 4 warps with 8 loads in flight measured slower
+// (26.4 us), so two rows per warp stay.
 // Checked against the CPU in tests/kernels/test_cuda_bf16.cpp.
 #include <algorithm>
 
@@ -16,9 +18,8 @@ namespace ltri::cuda {
 
 namespace {
 
-// One row per warp and small blocks: the k and v projections have only 1,024 rows (8 KV heads x
-// 128), and two rows per warp in blocks of 8 warps left half of an H200's 132 SMs idle on them.
-constexpr int kWarpsPerBlock = 4;
+constexpr int kWarpsPerBlock = 8;
+constexpr int kRowsPerWarp = 2;  // two rows per warp: each x load serves two weight rows
 
 __device__ inline float bf16_bits_to_f32(uint32_t bits) { return __uint_as_float(bits << 16); }
 
@@ -57,32 +58,45 @@ template <bool Vec>
 __global__ void gemv_bf16_kernel(const uint16_t* __restrict__ w, const float* __restrict__ x, int64_t k, int64_t m,
                                  float* __restrict__ out) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + warp;
-  if (row >= m) return;
-  const uint16_t* wr = w + row * k;
-  float sum = 0.0f;
+  const int64_t row0 = (int64_t(blockIdx.x) * kWarpsPerBlock + warp) * kRowsPerWarp;
+  if (row0 >= m) return;
+  const bool two = row0 + 1 < m;
+  const uint16_t* w0 = w + row0 * k;
+  const uint16_t* w1 = two ? w0 + k : w0;
+  float s0 = 0.0f, s1 = 0.0f;
   if constexpr (Vec) {
-    const uint4* wv = reinterpret_cast<const uint4*>(wr);
+    const uint4* w0v = reinterpret_cast<const uint4*>(w0);
+    const uint4* w1v = reinterpret_cast<const uint4*>(w1);
     const float4* xv = reinterpret_cast<const float4*>(x);
     const int64_t pieces = k / 8;
-    // Unrolled so eight 16-byte weight loads per lane are in flight at once.
-#pragma unroll 8
+#pragma unroll 4
     for (int64_t i = lane; i < pieces; i += 32) {
-      const uint4 a = __ldg(wv + i);
-      sum += dot8(a, round4(__ldg(xv + 2 * i)), round4(__ldg(xv + 2 * i + 1)));
+      const uint4 a = __ldg(w0v + i), b = __ldg(w1v + i);
+      const float4 x0 = round4(__ldg(xv + 2 * i)), x1 = round4(__ldg(xv + 2 * i + 1));
+      s0 += dot8(a, x0, x1);
+      s1 += dot8(b, x0, x1);
     }
   } else {
-    for (int64_t i = lane; i < k; i += 32) sum = fmaf(bf16_bits_to_f32(wr[i]), round_bf16(x[i]), sum);
+    for (int64_t i = lane; i < k; i += 32) {
+      const float xi = round_bf16(x[i]);
+      s0 = fmaf(bf16_bits_to_f32(w0[i]), xi, s0);
+      s1 = fmaf(bf16_bits_to_f32(w1[i]), xi, s1);
+    }
   }
-  sum = warp_sum(sum);
-  if (lane == 0) out[row] = sum;
+  s0 = warp_sum(s0);
+  s1 = warp_sum(s1);
+  if (lane == 0) {
+    out[row0] = s0;
+    if (two) out[row0 + 1] = s1;
+  }
 }
 
 }  // namespace
 
 void launch_gemv_bf16(const uint16_t* w, const float* x, int64_t k, int64_t m, float* out, cudaStream_t stream) {
   if (m <= 0) return;
-  const int64_t blocks = (m + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const int64_t rows_per_block = int64_t(kWarpsPerBlock) * kRowsPerWarp;
+  const int64_t blocks = (m + rows_per_block - 1) / rows_per_block;
   if (blocks > 0x7fffffff) fail("gemv: ", m, " rows are more than one launch takes");
   const bool vec = k % 8 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   if (vec) {

@@ -18,7 +18,7 @@
 //
 // Split keys (flash-decoding): when the rows alone give too few blocks to fill the GPU (decode,
 // short chunks), grid.z splits the visible keys into parts; each writes its unnormalised output
-// with (m, l) to scratch, and merge_kernel combines them: with M = max m_s,
+// with (m, l) to scratch, and launch_attention_merge (cuda_attention_merge.cu) combines them: with M = max m_s,
 // out = sum_s o_s e^(m_s - M) / sum_s l_s e^(m_s - M).
 //
 // Bound: f32 on CUDA cores, by shared-memory reads (~1 per multiply-add): a few TFLOP/s at
@@ -268,25 +268,6 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionArgs a, in
   }
 }
 
-// One block per output row (query, head), one thread per element of head_dim.
-__global__ void merge_kernel(const float* partial_o, const float* partial_ml, int splits, int64_t rows,
-                             int64_t head_dim, float* out) {
-  const int64_t row = blockIdx.x;
-  float m_max = -INFINITY;
-  for (int s = 0; s < splits; ++s) m_max = fmaxf(m_max, partial_ml[2 * (s * rows + row)]);
-  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float total = 0.0f, acc = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float m = partial_ml[2 * (s * rows + row)];
-      if (m == -INFINITY) continue;  // this part held no key the row sees
-      const float w = expf(m - m_max);
-      total += w * partial_ml[2 * (s * rows + row) + 1];
-      acc += w * partial_o[(s * rows + row) * head_dim + d];
-    }
-    out[row * head_dim + d] = total > 0.0f ? acc / total : 0.0f;
-  }
-}
-
 // Threads per row for a call: the fewest rows per block that still hold a KV head's rows.
 int threads_per_row(const AttentionArgs& a) {
   const int64_t rows = a.n * (a.n_heads / a.n_kv_heads);
@@ -312,10 +293,7 @@ void launch_variant(const AttentionArgs& a, int splits, float* scratch, cudaStre
   float* partial_ml = splits > 1 ? scratch + splits * rows * D : nullptr;  // (splits, rows, 2)
   attention_kernel<D, TPR><<<grid, kThreads, bytes, stream>>>(a, splits, partial_o, partial_ml);
   LTRI_CUDA_CHECK_LAUNCH("attention");
-  if (splits > 1) {
-    merge_kernel<<<unsigned(rows), D, 0, stream>>>(partial_o, partial_ml, splits, rows, D, a.out);
-    LTRI_CUDA_CHECK_LAUNCH("attention_merge");
-  }
+  if (splits > 1) launch_attention_merge(partial_o, partial_ml, splits, rows, D, false, a.out, stream);
 }
 
 template <int D>
@@ -346,7 +324,7 @@ int attention_splits(const AttentionArgs& a, int sm_count) {
   const int64_t per_sm = decode ? 8 : 2;
   const int64_t want = (per_sm * int64_t(sm_count) + blocks - 1) / blocks;
   const int64_t most = std::max<int64_t>(1, visible / (decode ? 64 : 256));
-  return int(std::clamp<int64_t>(std::min(want, most), 1, decode ? 256 : 64));
+  return int(std::clamp<int64_t>(std::min(want, most), 1, decode ? kMaxAttentionSplits : 64));
 }
 
 size_t attention_scratch_floats(const AttentionArgs& a, int splits) {

@@ -44,7 +44,7 @@
 //
 // Split keys: as the f32 kernel, grid.z may split the visible keys into parts when the row
 // blocks alone leave SMs idle (attention_mma_splits); each part writes unnormalised o with
-// (m, l) to scratch and merge_kernel combines them.
+// (m, l) to scratch and launch_attention_merge (cuda_attention_merge.cu) combines them, m in log2 units.
 //
 // Bound: tensor-core issue. Work: 4 * head_dim FLOPs per (row, visible key), half of a causal
 // triangle skipped; the pre-pass moves ~12 bytes per (key, KV head, dim) (f32 K and V in, bf16
@@ -492,26 +492,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// One block per output row (query, head), one thread per element of head_dim; m in log2 units:
-// with M = max m_s, out = sum_s o_s 2^(m_s - M) / sum_s l_s 2^(m_s - M).
-__global__ void merge_kernel(const float* partial_o, const float* partial_ml, int splits, int64_t rows,
-                             int64_t head_dim, float* out) {
-  const int64_t row = blockIdx.x;
-  float m_max = -INFINITY;
-  for (int s = 0; s < splits; ++s) m_max = fmaxf(m_max, partial_ml[2 * (s * rows + row)]);
-  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    float total = 0.0f, acc = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float m = partial_ml[2 * (s * rows + row)];
-      if (m == -INFINITY) continue;  // this part held no key the row sees
-      const float w = exp2f(m - m_max);
-      total += w * partial_ml[2 * (s * rows + row) + 1];
-      acc += w * partial_o[(s * rows + row) * head_dim + d];
-    }
-    out[row * head_dim + d] = total > 0.0f ? acc / total : 0.0f;
-  }
-}
-
 // Scratch layout: [K bf16 (n_kv_heads, visible, D) | V bf16 (same) | partial o (splits, rows, D) |
 // partial (m, l) (splits, rows, 2)]; the bf16 part is visible * n_kv_heads * D floats, a
 // multiple of 16 bytes, so the partials stay aligned.
@@ -560,10 +540,7 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
   attention_mma_kernel<D><<<grid, kThreads, TileLayout<D>::bytes, stream>>>(a, KvBf16{kb, vb, visible}, splits,
                                                                              partial_o, partial_ml);
   LTRI_CUDA_CHECK_LAUNCH("attention_mma");
-  if (splits > 1) {
-    merge_kernel<<<unsigned(rows), D, 0, stream>>>(partial_o, partial_ml, splits, rows, D, a.out);
-    LTRI_CUDA_CHECK_LAUNCH("attention_mma_merge");
-  }
+  if (splits > 1) launch_attention_merge(partial_o, partial_ml, splits, rows, D, true, a.out, stream);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }

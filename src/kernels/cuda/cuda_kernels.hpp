@@ -79,6 +79,14 @@ bool attention_supports_head_dim(int64_t head_dim);
 // How many parts the visible keys are split into (flash-decoding), given the GPU's SM count:
 // enough blocks to fill the GPU when there are few queries, 1 when the queries alone do.
 int attention_splits(const AttentionArgs& args, int sm_count);
+// --- split-key merge (cuda_attention_merge.cu) ---
+constexpr int kMaxAttentionSplits = 256;  // key parts a row may be split into (attention_splits' cap)
+// out (rows, head_dim) = the parts' outputs combined: partial_o (splits, rows, head_dim)
+// unnormalised, partial_ml (splits, rows, 2) each part's running max m and sum l (m in log2
+// units when log2_units); a row no part saw anything of gets zeros.
+void launch_attention_merge(const float* partial_o, const float* partial_ml, int splits, int64_t rows, int64_t head_dim,
+                            bool log2_units, float* out, cudaStream_t stream);
+
 // Device floats of scratch launch_attention needs for `splits` parts (0 when splits == 1).
 size_t attention_scratch_floats(const AttentionArgs& args, int splits);
 void launch_attention(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);

@@ -45,7 +45,10 @@ __global__ void merge_kernel(const float* partial_o, const float* partial_ml, in
   for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float acc = 0.0f;
 #pragma unroll 8
-    for (int s = 0; s < splits; ++s) acc += weight[s] * partial_o[(s * rows + row) * head_dim + d];
+    for (int s = 0; s < splits; ++s) {
+      const float o = partial_o[(s * rows + row) * head_dim + d];
+      acc += weight[s] == 0.0f ? 0.0f : weight[s] * o;  // an empty part's o is never read into the sum
+    }
     out[row * head_dim + d] = acc * inv_total;
   }
 }

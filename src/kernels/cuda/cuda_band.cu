@@ -32,6 +32,7 @@ constexpr int kTileQueries = 32;
 constexpr int kTileKeys = 32;
 constexpr int kRowsPerThread = kTileQueries / kWarps;  // 4: warp w takes rows w, w + 8, ...
 constexpr int kBatch = 8;  // elements a thread loads before it stores them (band_scores' copies)
+constexpr int64_t kBlocksEnough = 256;  // band_scores blocks that keep an H100/H200 busy
 
 // Element e of a head vector x (head_dim D, pre-RoPE) rotated to `position`, rotate_half
 // convention. Explicit roundings (no fused multiply-add), as the host's rope_rotate_host.
@@ -87,7 +88,8 @@ __global__ void __launch_bounds__(kThreads) band_scores_kernel(BandArgs a, float
     }
   }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int64_t k0 = k_lo; k0 <= k_hi; k0 += kTileKeys) {
+  // grid.z > 1 (decode, short chunks) deals the key slices out to that many blocks.
+  for (int64_t k0 = k_lo + int64_t(blockIdx.z) * kTileKeys; k0 <= k_hi; k0 += int64_t(gridDim.z) * kTileKeys) {
     __syncthreads();  // the previous slice is no longer read (and, first time, qs is complete)
 #pragma unroll 1
     for (int idx0 = threadIdx.x; idx0 < kTileKeys * D; idx0 += kBatch * kThreads) {
@@ -212,7 +214,14 @@ unsigned warp_grid(int64_t items) {
 
 template <int D>
 void launch_scores(const BandArgs& a, float* probs, cudaStream_t stream) {
-  const dim3 grid(unsigned((a.n + kTileQueries - 1) / kTileQueries), unsigned(a.n_heads));
+  const int64_t query_tiles = (a.n + kTileQueries - 1) / kTileQueries;
+  // A decode step has one query tile: 32 blocks (one per head) walking ~9 key slices each in turn
+  // left the GPU idle and the step latency-bound. Few blocks split the slices across grid.z;
+  // chunks have blocks enough, and each extra z would reload the query tile.
+  const int64_t blocks = query_tiles * a.n_heads;
+  const int64_t slices = (std::min<int64_t>(a.width, a.first_query + a.n - a.first_key) + kTileQueries + kTileKeys - 1) / kTileKeys;
+  const int64_t z = blocks >= kBlocksEnough ? 1 : std::clamp<int64_t>((kBlocksEnough + blocks - 1) / blocks, 1, slices);
+  const dim3 grid(unsigned(query_tiles), unsigned(a.n_heads), unsigned(z));
   const float scale = 1.0f / std::sqrt(float(D));
   band_scores_kernel<D><<<grid, kThreads, 0, stream>>>(a, scale, probs);
   LTRI_CUDA_CHECK_LAUNCH("band_scores_kernel");

@@ -150,12 +150,16 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   b.upload(ids_.data(), reinterpret_cast<const float*>(ids), size_t(n));
   b.embed_weight(w.embed.ref(), reinterpret_cast<const int32_t*>(ids_.data()), n, hidden, x_.data());
 
+  // h holds rmsnorm(x) with the layer's attention norm when a layer starts: the first layer's
+  // here, the others' from the previous layer's residual add (add_rmsnorm: one op, one launch).
+  if (c_.num_hidden_layers > 0) {
+    b.rmsnorm(x_.data(), w.layers[0].attn_norm.data(), n, hidden, eps, h_.data());
+  }
   for (int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
     // Attention block.
     {
       ProfileScope phase(b, "qkv");
-      b.rmsnorm(x_.data(), L.attn_norm.data(), n, hidden, eps, h_.data());
       b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q_.data());
       b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k_.data());
       b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v_.data());
@@ -177,14 +181,17 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
     }
     ProfileScope phase(b, "o+mlp");
     b.matmul_weight(attn_.data(), L.wo.ref(), n, n_heads * hd, hidden, h_.data());
-    b.add(x_.data(), h_.data(), n * hidden);
+    b.add_rmsnorm(x_.data(), h_.data(), L.mlp_norm.data(), n, hidden, eps, h_.data());
     // MLP block: down(silu(gate(h)) * up(h)).
-    b.rmsnorm(x_.data(), L.mlp_norm.data(), n, hidden, eps, h_.data());
     b.matmul_weight(h_.data(), L.w_gate.ref(), n, hidden, ffn, gate_.data());
     b.matmul_weight(h_.data(), L.w_up.ref(), n, hidden, ffn, up_.data());
     b.swiglu(gate_.data(), up_.data(), n * ffn);
     b.matmul_weight(gate_.data(), L.w_down.ref(), n, ffn, hidden, h_.data());
-    b.add(x_.data(), h_.data(), n * hidden);
+    if (l + 1 < c_.num_hidden_layers) {
+      b.add_rmsnorm(x_.data(), h_.data(), w.layers[size_t(l + 1)].attn_norm.data(), n, hidden, eps, h_.data());
+    } else {
+      b.add(x_.data(), h_.data(), n * hidden);  // the final norm is taken on the logit rows only
+    }
   }
   {
     ProfileScope phase(b, "policy/end_chunk");

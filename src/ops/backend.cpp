@@ -41,6 +41,13 @@ void Backend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
   }
 }
 
+void Backend::add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                          float* out) {
+  if (out == x) fail("add_rmsnorm: out must not alias x (the residual stream it updates)");
+  add(x, h, n * dim);
+  rmsnorm(x, weight, n, dim, eps, out);
+}
+
 void Backend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
   if (w.dtype != DType::F32) fail("matmul: the ", name(), " backend has no ", dtype_name(w.dtype), " weights");
   matmul(x, static_cast<const float*>(w.data), n, k, m, out);

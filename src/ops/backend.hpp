@@ -109,6 +109,11 @@ class Backend {
   virtual void add_bias(float* x, const float* bias, int64_t n, int64_t m) = 0;
   // x (n) += y (n): the residual stream.
   virtual void add(float* x, const float* y, int64_t n) = 0;
+  // x (n, dim) += h (n, dim), then out (n, dim) = rmsnorm(x, weight) (out may alias h, not x): a
+  // residual add and the norm after it as one op. Default: add, then rmsnorm; a device backend
+  // fuses them into one kernel (one launch less per norm in decode, where launches add up).
+  virtual void add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                           float* out);
   // gate (n) = silu(gate) * up, in place.
   virtual void swiglu(float* gate, const float* up, int64_t n) = 0;
   // Rotates x (n, heads, head_dim) in place, row i at position first_position + i.

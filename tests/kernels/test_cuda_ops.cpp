@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <numeric>
+#include <string>
 
 #include "core/error.hpp"
 #include "cuda_test_util.hpp"
@@ -122,6 +123,33 @@ TEST(CudaOps, embed_rmsnorm_bias_add_swiglu_match_cpu) {
     gpu.swiglu(d_normed.data(), d_y.data(), int64_t(want.size()));
     EXPECT_LT(scaled_max_error(to_host(gpu, d_normed.data(), want.size()), want), kTolerance) << "n " << n;
   }
+}
+
+TEST(CudaOps, add_rmsnorm_is_bit_for_bit_add_then_rmsnorm_and_matches_cpu) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(2);
+  for (const int64_t n : {1, 7, 131}) {
+    for (const int64_t dim : {384, 4096, 77}) {
+      const auto x = randn(size_t(n * dim), 11, 2.0f), h = randn(size_t(n * dim), 12), w = randn(size_t(dim), 13);
+      // Two ops on the GPU: the reference the fused kernel must equal exactly.
+      BackendBuffer x2 = to_device(gpu, x), h2 = to_device(gpu, h), dw = to_device(gpu, w), out2(gpu, x.size());
+      gpu.add(x2.data(), h2.data(), n * dim);
+      gpu.rmsnorm(x2.data(), dw.data(), n, dim, 1e-5f, out2.data());
+      // Fused, writing over h as the model does.
+      BackendBuffer x1 = to_device(gpu, x), h1 = to_device(gpu, h);
+      gpu.add_rmsnorm(x1.data(), h1.data(), dw.data(), n, dim, 1e-5f, h1.data());
+      const std::string where = "n " + std::to_string(n) + " dim " + std::to_string(dim);
+      EXPECT_EQ(to_host(gpu, x1.data(), x.size()), to_host(gpu, x2.data(), x.size())) << where;
+      const std::vector<float> got = to_host(gpu, h1.data(), x.size());
+      EXPECT_EQ(got, to_host(gpu, out2.data(), x.size())) << where;
+      std::vector<float> cx = x, ch = h;
+      cpu.add_rmsnorm(cx.data(), ch.data(), w.data(), n, dim, 1e-5f, ch.data());
+      EXPECT_LT(scaled_max_error(got, ch), kTolerance) << where;
+    }
+  }
+  BackendBuffer x = to_device(gpu, randn(64, 1)), h = to_device(gpu, randn(64, 2)), w = to_device(gpu, randn(64, 3));
+  EXPECT_THROW(gpu.add_rmsnorm(x.data(), h.data(), w.data(), 1, 64, 1e-5f, x.data()), Error);
 }
 
 TEST(CudaOps, rope_matches_cpu_for_head_dims_64_and_128) {

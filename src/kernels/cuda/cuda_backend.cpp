@@ -266,6 +266,13 @@ void CudaBackend::add(float* x, const float* y, int64_t n) {
   cuda::launch_add(x, y, n, stream_);
 }
 
+void CudaBackend::add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                              float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "add_rmsnorm");
+  if (out == x) fail("add_rmsnorm: out must not alias x (the residual stream it updates)");
+  cuda::launch_add_rmsnorm(x, h, weight, n, dim, eps, out, stream_);
+}
+
 void CudaBackend::swiglu(float* gate, const float* up, int64_t n) {
   const CudaOpTimer::Scope op(*op_timer_, "swiglu");
   cuda::launch_swiglu(gate, up, n, stream_);

@@ -71,6 +71,8 @@ class CudaBackend : public Backend {
   void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
   void add_bias(float* x, const float* bias, int64_t n, int64_t m) override;
   void add(float* x, const float* y, int64_t n) override;
+  void add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                   float* out) override;
   void swiglu(float* gate, const float* up, int64_t n) override;
   void rope(float* x, int64_t n, int64_t heads, int64_t first_position,
             const RopeTable& table) override;

@@ -1,6 +1,6 @@
-// Element-wise CUDA kernels of the op table: embed, rmsnorm, add_bias, add, swiglu, rope. Each
-// mirrors its CPU op (kernels/cpu/cpu_backend.cpp) formula for formula, so results agree to f32
-// rounding; all are bound by memory bandwidth (one read and one write of each float, ~3 TB/s on
+// Element-wise CUDA kernels of the op table: embed, rmsnorm, add + rmsnorm, add_bias, add, swiglu,
+// rope. Each mirrors its CPU op (kernels/cpu/cpu_backend.cpp) formula for formula, so results
+// agree to f32 rounding; all are bound by memory bandwidth (one read and one write of each float, ~3 TB/s on
 // an H100) and launched with grid-stride loops over a capped grid.
 // Checked against the CPU ops in tests/kernels/test_cuda_ops.cpp.
 #include <algorithm>
@@ -72,6 +72,41 @@ __global__ void rmsnorm_kernel(const float* x, const float* weight, int64_t n, i
   }
 }
 
+// x += h, then rmsnorm(x) into out, one block per row: the add and rmsnorm_kernel's sums in the
+// same order per thread and the same reduction, so the result is bit for bit add + rmsnorm.
+// out may alias h: every h element is read (by its thread) before the barrier, written after.
+__global__ void add_rmsnorm_kernel(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                                   float* out) {
+  __shared__ double partial[kThreads];
+  __shared__ float inv_rms;
+  const int dim_i = int(dim);
+  for (int64_t row = blockIdx.x; row < n; row += gridDim.x) {
+    float* xi = x + row * dim;
+    const float* hi = h + row * dim;
+    double ss = 0.0;
+#pragma unroll 8
+    for (int d = threadIdx.x; d < dim_i; d += kThreads) {
+      const float v = xi[d] + hi[d];
+      xi[d] = v;
+      ss += double(v) * double(v);
+    }
+    partial[threadIdx.x] = ss;
+    __syncthreads();
+    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+      if (int(threadIdx.x) < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) inv_rms = float(1.0 / sqrt(partial[0] / double(dim) + double(eps)));
+    __syncthreads();
+    float* oi = out + row * dim;
+    const float r = inv_rms;
+    // Each thread reads back only the x elements it wrote itself.
+#pragma unroll 8
+    for (int d = threadIdx.x; d < dim_i; d += kThreads) oi[d] = weight[d] * (xi[d] * r);
+    __syncthreads();
+  }
+}
+
 __global__ void add_bias_kernel(float* x, const float* bias, int64_t total, int64_t m) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     x[i] += bias[i % m];
@@ -124,6 +159,14 @@ void launch_rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim,
   if (dim > (int64_t(1) << 30)) fail("rmsnorm: rows of ", dim, " floats are more than the kernel indexes");
   rmsnorm_kernel<<<unsigned(std::min<int64_t>(n, 65535)), kThreads, 0, stream>>>(x, weight, n, dim, eps, out);
   LTRI_CUDA_CHECK_LAUNCH("rmsnorm");
+}
+
+void launch_add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps, float* out,
+                        cudaStream_t stream) {
+  if (n <= 0) return;
+  if (dim > (int64_t(1) << 30)) fail("add_rmsnorm: rows of ", dim, " floats are more than the kernel indexes");
+  add_rmsnorm_kernel<<<unsigned(std::min<int64_t>(n, 65535)), kThreads, 0, stream>>>(x, h, weight, n, dim, eps, out);
+  LTRI_CUDA_CHECK_LAUNCH("add_rmsnorm");
 }
 
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t m, cudaStream_t stream) {

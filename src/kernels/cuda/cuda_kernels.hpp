@@ -15,6 +15,10 @@ void launch_embed(const float* table, const int32_t* ids, int64_t n, int64_t dim
 // out (n, dim) = x / sqrt(mean(x^2) + eps) * weight, sum of squares in double as on the CPU.
 void launch_rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out,
                     cudaStream_t stream);
+// x (n, dim) += h, then out (n, dim) = rmsnorm(x) as launch_rmsnorm (bit for bit add + rmsnorm);
+// out may alias h, not x.
+void launch_add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps, float* out,
+                        cudaStream_t stream);
 // x (n, m) += bias (m) on every row.
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t m, cudaStream_t stream);
 // x (n) += y (n).

@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "core/error.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "ops/rope_table.hpp"
 
@@ -70,6 +71,20 @@ TEST(CpuOps, rmsnorm_matches_definition) {
     for (int64_t d = 0; d < dim; ++d)
       EXPECT_NEAR(out[size_t(i * dim + d)], w[size_t(d)] * x[size_t(i * dim + d)] * inv, 1e-5);
   }
+}
+
+TEST(CpuOps, add_rmsnorm_is_add_then_rmsnorm_and_refuses_out_on_x) {
+  CpuBackend b(2);
+  const int64_t n = 3, dim = 77;
+  const auto x0 = randn(size_t(n * dim), 5), h0 = randn(size_t(n * dim), 6), w = randn(size_t(dim), 7);
+  std::vector<float> x_want = x0, want(x0.size());
+  b.add(x_want.data(), h0.data(), n * dim);
+  b.rmsnorm(x_want.data(), w.data(), n, dim, 1e-5f, want.data());
+  std::vector<float> x = x0, h = h0;
+  b.add_rmsnorm(x.data(), h.data(), w.data(), n, dim, 1e-5f, h.data());  // out over h, as the model does
+  EXPECT_EQ(x, x_want);
+  EXPECT_EQ(h, want);
+  EXPECT_THROW(b.add_rmsnorm(x.data(), h0.data(), w.data(), n, dim, 1e-5f, x.data()), Error);
 }
 
 TEST(CpuOps, swiglu_is_silu_gate_times_up) {

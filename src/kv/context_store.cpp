@@ -1,6 +1,7 @@
 #include "kv/context_store.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "core/phase_profile.hpp"
@@ -23,16 +24,9 @@ void store_values(const float* src, int64_t n, DType dtype, unsigned char* dst) 
 
 }  // namespace
 
-void ContextStore::SlabFree::operator()(float* p) const {
-  if (backend) {
-    backend->free_host(p);
-  } else {
-    delete[] p;
-  }
-}
-
 ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory,
-                           DType kv_dtype, int64_t first_slab_tokens, int64_t max_slab_tokens)
+                           DType kv_dtype, int64_t first_slab_tokens, int64_t max_slab_tokens,
+                           int64_t index_block_vectors)
     : n_kv_heads_(n_kv_heads),
       head_dim_(head_dim),
       first_token_(first_token),
@@ -40,8 +34,12 @@ ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_t
       kv_dtype_(kv_dtype),
       first_slab_tokens_(first_slab_tokens),
       max_slab_tokens_(std::max(first_slab_tokens, max_slab_tokens)),
-      index_(size_t(n_kv_heads)) {
+      index_block_vectors_(index_block_vectors == 0 ? kIndexBlockVectors : index_block_vectors) {
   if (first_slab_tokens < 1) fail("context store: slabs of ", first_slab_tokens, " tokens; need at least 1");
+  if (index_block_vectors_ < 1 || index_block_vectors_ % kIndexBlockMultiple != 0) {
+    fail("context store: index blocks of ", index_block_vectors, " vectors; need a positive multiple of ",
+         kIndexBlockMultiple, " (0: the default)");
+  }
   if (kv_dtype != DType::F32 && kv_dtype != DType::BF16) {
     fail("context store: K/V in ", dtype_name(kv_dtype), "; expected F32 or BF16");
   }
@@ -57,6 +55,47 @@ size_t ContextStore::slab_index(int64_t at) const {
   return size_t(after - slabs_.begin()) - 1;
 }
 
+int64_t ContextStore::slab_tokens(size_t j) const {
+  int64_t tokens = first_slab_tokens_;
+  for (size_t i = 0; i < j && tokens < max_slab_tokens_; ++i) tokens = std::min(2 * tokens, max_slab_tokens_);
+  return tokens;
+}
+
+void ContextStore::take_next_slab() {
+  const int64_t begin = slabs_.empty() ? 0 : slabs_.back().begin + slabs_.back().tokens;
+  const int64_t tokens = slab_tokens(slabs_.size());
+  Timer wait;  // page-locking costs per byte on CUDA: the time add_unit still waits for it
+  float* p = next_slab_.pending() ? next_slab_.take() : alloc_host_memory(host_memory_, slab_floats(tokens));
+  std::unique_ptr<float[], SlabFree> memory(p, SlabFree{host_memory_});
+  if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/store/add_unit/slab_alloc", wait.elapsed_ms());
+  slabs_.push_back({std::move(memory), begin, tokens});
+}
+
+void ContextStore::allocate_ahead() {
+  if (next_slab_.pending() || slabs_.empty()) return;
+  const Slab& last = slabs_.back();
+  if (n_tokens_ < last.begin + last.tokens / 2) return;
+  next_slab_ = BackgroundHostAlloc(host_memory_, slab_floats(slab_tokens(slabs_.size())));
+}
+
+size_t ContextStore::index_block_floats() const { return size_t(n_kv_heads_ * index_block_vectors_ * head_dim_); }
+
+void ContextStore::copy_index_vectors(const float* vectors, int64_t n_vectors) {
+  const int64_t b = index_block_vectors_, hd = head_dim_;
+  for (int64_t done = 0; done < n_vectors;) {
+    const int64_t at = n_vectors_ + done;  // number of the next vector
+    const size_t block = size_t(at / b);
+    if (block == index_blocks_.size()) index_blocks_.push_back(std::make_unique_for_overwrite<float[]>(index_block_floats()));
+    const int64_t offset = at - int64_t(block) * b;
+    const int64_t piece = std::min(n_vectors - done, b - offset);
+    for (int64_t g = 0; g < n_kv_heads_; ++g) {
+      std::memcpy(index_blocks_[block].get() + (g * b + offset) * hd, vectors + (g * n_vectors + done) * hd,
+                  size_t(piece * hd) * sizeof(float));
+    }
+    done += piece;
+  }
+}
+
 void ContextStore::add_unit(const float* k, const float* v, int64_t length, const float* vectors,
                             int64_t n_vectors) {
   const int64_t r = row(), rb = row_bytes();
@@ -67,15 +106,7 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
   for (int64_t done = 0; done < length;) {
     const int64_t at = n_tokens_ + done;  // store offset of the next token
     if (slab < slabs_.size() && at >= slabs_[slab].begin + slabs_[slab].tokens) ++slab;
-    if (slab == slabs_.size()) {
-      const int64_t begin = slabs_.empty() ? 0 : slabs_.back().begin + slabs_.back().tokens;
-      const int64_t tokens = slabs_.empty() ? first_slab_tokens_ : std::min(2 * slabs_.back().tokens, max_slab_tokens_);
-      const size_t floats = slab_floats(tokens);
-      Timer alloc_timer;  // page-locking a slab on CUDA may cost per byte: profiled apart
-      float* p = host_memory_ ? host_memory_->alloc_host(floats) : new float[floats];
-      if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/store/add_unit/slab_alloc", alloc_timer.elapsed_ms());
-      slabs_.push_back({std::unique_ptr<float[], SlabFree>(p, SlabFree{host_memory_}), begin, tokens});
-    }
+    if (slab == slabs_.size()) take_next_slab();
     const Slab& into = slabs_[slab];
     const int64_t offset = at - into.begin;
     const int64_t piece = std::min(length - done, into.tokens - offset);
@@ -83,15 +114,13 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
     store_values(v + done * r, piece * r, kv_dtype_, into.base() + (into.tokens + offset) * rb);
     done += piece;
   }
-  Timer index_timer;  // the index vectors' vectors re-copy as they double: profiled apart
-  for (int64_t g = 0; g < n_kv_heads_; ++g) {
-    const float* src = vectors + g * n_vectors * head_dim_;
-    index_[size_t(g)].insert(index_[size_t(g)].end(), src, src + n_vectors * head_dim_);
-  }
+  Timer index_timer;  // profiled apart: the index vectors' copy (and their pages' first touch)
+  copy_index_vectors(vectors, n_vectors);
   if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/store/add_unit/index", index_timer.elapsed_ms());
   units_.push_back({first_token_ + n_tokens_, length, n_vectors_, n_vectors});
   n_tokens_ += length;
   n_vectors_ += n_vectors;
+  allocate_ahead();
 }
 
 const void* ContextStore::check_f32(const void* row) const {
@@ -107,7 +136,8 @@ int64_t ContextStore::contiguous_tokens(int64_t token) const {
 size_t ContextStore::bytes() const {
   size_t floats = 0;
   for (const Slab& slab : slabs_) floats += slab_floats(slab.tokens);
-  for (const auto& ix : index_) floats += ix.capacity();
+  if (next_slab_.pending()) floats += next_slab_.n_floats();
+  floats += index_blocks_.size() * index_block_floats();
   return floats * sizeof(float) + units_.capacity() * sizeof(StoredUnit);
 }
 
@@ -115,7 +145,6 @@ void ContextStore::reset(int64_t first_token) {
   first_token_ = first_token;
   n_tokens_ = 0;
   n_vectors_ = 0;
-  for (auto& ix : index_) ix.clear();
   units_.clear();
 }
 

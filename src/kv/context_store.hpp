@@ -15,18 +15,41 @@
 // 2048 tokens made a 32K-token prompt of an 8B model 512 calls of cudaHostAlloc; doubling makes
 // it a handful per layer, while the memory reserved but unused stays below one slab. A run of
 // tokens may therefore cross a slab boundary: readers copy per contiguous piece
-// (contiguous_tokens). The index vectors are 32x smaller and are read as one matrix per KV head
-// (scoring), so they stay in one growing vector each, always f32.
+// (contiguous_tokens).
+//
+// Pinning also costs per byte (~35 ms for a 128 MB slab on the H200 host, 4.5 s of a 15.5 s
+// 32K prefill of an 8B model when paid inside add_unit). So once the store has filled half of
+// its last slab, the next slab (its size is known) is allocated on a background thread
+// (BackgroundHostAlloc), and add_unit waits only if that thread is behind. The memory reserved
+// ahead is at most one slab; a store destroyed with the allocation in flight waits for it and
+// frees it.
+//
+// The index vectors (always f32) live in fixed-size blocks, each holding index_block_vectors
+// vectors of every KV head, allocated when the store reaches them and never moved: one growing
+// std::vector per KV head re-copied itself and faulted in fresh pages at each doubling (30 us
+// per add_unit at 32K tokens of an 8B model, where short spans keep nearly every key). The
+// vectors of one KV head are contiguous within a block: readers take them per contiguous run
+// (contiguous_vectors), like the K/V rows. The block size is a multiple of kIndexBlockMultiple
+// vectors, so retrieval's scoring tiles of 1024 vectors never straddle a block and score exactly
+// as over one contiguous matrix (bit for bit). Huge pages for the blocks (madvise
+// MADV_HUGEPAGE) made add_unit no faster on a 2-core VM, where first writes cost the zeroing of
+// the pages, not the number of faults; not used.
+//
+// The store may be driven from any thread, one thread at a time (it keeps no thread-bound
+// state); the backend's alloc_host/free_host must be thread-safe, since slabs are allocated on
+// a thread of their own.
 //
 // K/V are held in f32, or in bf16 (kv_dtype BF16, --attn-host-kv bf16): half the host memory
 // (an 8B model's store at 1M tokens: 128 GiB instead of 256), each value rounded to nearest
 // even once when stored; retrieval converts back to f32 on load (RetrievedKv).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "kv/background_host_alloc.hpp"
 
 namespace ltri {
 
@@ -35,7 +58,7 @@ class Backend;
 struct StoredUnit {
   int64_t first_token = 0;   // token id (position in the original stream)
   int64_t length = 0;
-  int64_t first_vector = 0;  // its index vectors in ContextStore::index(g)
+  int64_t first_vector = 0;  // its first index vector, ContextStore::index_vector(g, first_vector)
   int64_t n_vectors = 0;     // the same count for every KV head
 };
 
@@ -46,6 +69,14 @@ class ContextStore {
   // 128 MB, so a 32K-token layer takes 5 slabs (2K, 4K, 8K, 16K, 16K tokens).
   static constexpr int64_t kFirstSlabTokens = 2048;
   static constexpr int64_t kMaxSlabTokens = 16384;
+  // Index blocks hold a multiple of this many vectors: retrieval scores the index in tiles of
+  // 1024 vectors, and a tile cut in two by a block boundary would score differently in the last
+  // bits (cblas_sgemm's results depend on how columns are tiled).
+  static constexpr int64_t kIndexBlockMultiple = 1024;
+  // Vectors per KV head in one index block unless the constructor is told otherwise: 2 MiB per
+  // KV head at 128 dims (16 MiB a block for 8 KV heads), a few blocks per layer at 32K tokens of
+  // an 8B model and the unused reserve below one block.
+  static constexpr int64_t kIndexBlockVectors = 4 * kIndexBlockMultiple;
 
   ContextStore() = default;
   // first_token: id of the first token the store will hold (the first token after the init).
@@ -53,9 +84,11 @@ class ContextStore {
   // (tests, tools). It must outlive the store. kv_dtype: F32 or BF16, how K/V rows are held.
   // Slab j holds min(first_slab_tokens * 2^j, max_slab_tokens) tokens (max_slab_tokens is
   // raised to first_slab_tokens if below it; equal values give fixed-size slabs).
+  // index_block_vectors: vectors per KV head in one index block, a multiple of
+  // kIndexBlockMultiple; 0 = the default.
   ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory = nullptr,
                DType kv_dtype = DType::F32, int64_t first_slab_tokens = kFirstSlabTokens,
-               int64_t max_slab_tokens = kMaxSlabTokens);
+               int64_t max_slab_tokens = kMaxSlabTokens, int64_t index_block_vectors = 0);
 
   // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim) f32 (rounded
   // to bf16 in a BF16 store), pre-RoPE, host. vectors: (n_kv_heads, n_vectors, head_dim) f32,
@@ -91,20 +124,34 @@ class ContextStore {
   // How many stored tokens from `token` on (itself included) have their rows in one piece of
   // memory: up to the end of its slab or of the store.
   int64_t contiguous_tokens(int64_t token) const;
-  // Index vectors of KV head g: (n_vectors, head_dim).
-  const float* index(int64_t g) const { return index_[size_t(g)].data(); }
+  // Index vector i (0 <= i < n_vectors()) of KV head g: head_dim floats; the vectors after it
+  // of the same KV head follow in memory for contiguous_vectors(i) vectors, not necessarily
+  // further. Vectors are numbered in the order they were added, units' in unit order.
+  const float* index_vector(int64_t g, int64_t i) const {
+    const int64_t block = i / index_block_vectors_;
+    return index_blocks_[size_t(block)].get() + (g * index_block_vectors_ + i - block * index_block_vectors_) * head_dim_;
+  }
+  // How many vectors from i on (itself included) are in one piece, per KV head: up to the end of
+  // its index block or of the stored vectors.
+  int64_t contiguous_vectors(int64_t i) const {
+    return std::min(index_block_vectors_ - i % index_block_vectors_, n_vectors_ - i);
+  }
   int64_t n_vectors() const { return n_vectors_; }
+  int64_t index_block_vectors() const { return index_block_vectors_; }
 
-  size_t bytes() const;  // host bytes reserved: slabs, index vectors, unit table
-  // Forgets every unit; the slabs stay allocated for the next request (bytes() is unchanged).
+  // Host bytes reserved: slabs (the one being allocated ahead included), index blocks, unit table.
+  size_t bytes() const;
+  // Forgets every unit; the slabs and index blocks stay allocated for the next request (bytes()
+  // is unchanged), a slab being allocated ahead included.
   void reset(int64_t first_token);
 
  private:
   // Frees a slab through the backend that allocated it (or delete[] without one).
   struct SlabFree {
     Backend* backend = nullptr;
-    void operator()(float* p) const;
+    void operator()(float* p) const { free_host_memory(backend, p); }
   };
+
   // K rows (tokens of them), then V rows (tokens), for the store offsets [begin, begin + tokens).
   struct Slab {
     std::unique_ptr<float[], SlabFree> memory;
@@ -119,6 +166,14 @@ class ContextStore {
   // the slabs' begins (a few dozen slabs even at 1M tokens).
   size_t slab_index(int64_t at) const;
   size_t slab_floats(int64_t tokens) const;  // memory of a slab of `tokens` rows of K and of V
+  int64_t slab_tokens(size_t j) const;        // rows of slab j: doubling from the first, capped
+  // Appends slab number slabs_.size(): the one allocated ahead if there is one (waiting for it),
+  // else allocated now.
+  void take_next_slab();
+  // Starts allocating the slab after the last one once the store has filled half of it.
+  void allocate_ahead();
+  size_t index_block_floats() const;  // one index block: (n_kv_heads, index_block_vectors, head_dim)
+  void copy_index_vectors(const float* vectors, int64_t n_vectors);
   const void* check_f32(const void* row) const;
 
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
@@ -129,7 +184,13 @@ class ContextStore {
   DType kv_dtype_ = DType::F32;
   int64_t first_slab_tokens_ = kFirstSlabTokens, max_slab_tokens_ = kMaxSlabTokens;
   std::vector<Slab> slabs_;  // in store order, contiguous; more may be allocated than used
-  std::vector<std::vector<float>> index_;  // per KV head: (n_vectors, head_dim), pre-RoPE keys
+  BackgroundHostAlloc next_slab_;  // slab number slabs_.size(), when being allocated ahead
+  int64_t index_block_vectors_ = kIndexBlockVectors;
+  // Index vectors, pre-RoPE keys: block b holds (n_kv_heads, index_block_vectors, head_dim),
+  // vectors [b * index_block_vectors, (b + 1) * index_block_vectors); more may be allocated
+  // than used.
+  // Plain new[] memory, not pinned: each vector is uploaded once (UnitIndexMirror).
+  std::vector<std::unique_ptr<float[]>> index_blocks_;
   std::vector<StoredUnit> units_;
 };
 

@@ -25,9 +25,15 @@ void score_units(const ContextStore& store, const float* qbar, const std::vector
   for (int64_t h = 0; h < n_heads; ++h) {
     const float w = head_weights[size_t(h)];
     if (w == 0.0f) continue;
-    // dots (n_vec) = index_g (n_vec, head_dim) . qbar_h (head_dim)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, int(n_vec), int(hd), 1.0f, store.index(h / group), int(hd),
-                qbar + h * hd, 1, 0.0f, dots.data(), 1);
+    // dots (n_vec) = index_g (n_vec, head_dim) . qbar_h (head_dim), one product per contiguous
+    // run of the index (runs start at multiples of 1024 rows; the same dots as one product over
+    // a contiguous index, bit for bit: test_unit_scoring_op).
+    for (int64_t v0 = 0; v0 < n_vec;) {
+      const int64_t rows = store.contiguous_vectors(v0);
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(hd), 1.0f, store.index_vector(h / group, v0), int(hd),
+                  qbar + h * hd, 1, 0.0f, dots.data() + v0, 1);
+      v0 += rows;
+    }
 #pragma omp parallel for schedule(static) if (n_units > 4096)
     for (int64_t u = 0; u < n_units; ++u) {
       const StoredUnit& s = units[size_t(u)];
@@ -42,6 +48,10 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
                            const std::vector<float>& head_weights, std::vector<float>& scores,
                            std::vector<float>& dots, std::vector<float>& best) {
   constexpr int64_t kVectorTile = 1024;  // bounds the (n, tile) score scratch per thread
+  // The tiles are those of one contiguous matrix whatever the store's block size (sgemm's results
+  // depend on how the columns are tiled, so cutting tiles at odd block boundaries would change
+  // scores in the last bits).
+  static_assert(ContextStore::kIndexBlockMultiple % kVectorTile == 0, "index blocks would split scoring tiles");
   const std::vector<StoredUnit>& units = store.units();
   const int64_t n_units = int64_t(units.size());
   const int64_t n_vec = store.n_vectors();
@@ -65,9 +75,10 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
       const int64_t v0 = tile * kVectorTile;
       const int64_t cols = std::min(kVectorTile, n_vec - v0);
       float* d = dots.data() + size_t(omp_get_thread_num()) * size_t(n * std::min(n_vec, kVectorTile));
-      // d (n, cols) = q_h (n, head_dim) . index_g[v0 .. v0 + cols)^T
+      // d (n, cols) = q_h (n, head_dim) . index_g[v0 .. v0 + cols)^T: one contiguous run, as
+      // the store's index blocks hold a multiple of the tile
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(cols), int(hd), 1.0f, q + h * hd,
-                  int(q_row), store.index(h / group) + v0 * hd, int(hd), 0.0f, d, int(cols));
+                  int(q_row), store.index_vector(h / group, v0), int(hd), 0.0f, d, int(cols));
       float* tile_best = best.data() + v0;
       std::fill(tile_best, tile_best + cols, -std::numeric_limits<float>::infinity());
       for (int64_t i = 0; i < n; ++i) {

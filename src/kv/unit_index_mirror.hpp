@@ -34,7 +34,7 @@ class UnitIndexMirror {
   void clear();
 
   // Index vectors: (n_kv_heads, capacity, head_dim), KV head g from vectors() + g * head_stride();
-  // rows [0, n_vectors()) of each head are the store's index(g). Backend memory.
+  // rows [0, n_vectors()) of head g are the store's index_vector(g, i), i = 0, 1, ... Backend memory.
   const float* vectors() const { return vectors_; }
   int64_t head_stride() const { return vector_capacity_ * head_dim_; }
   int64_t n_vectors() const { return n_vectors_; }

@@ -59,6 +59,8 @@ class Backend {
   // Host memory for data that will be uploaded often (the context store's K/V slabs), not
   // initialised: the caller writes before it reads. Default: new[]/delete[]; a device backend
   // gives page-locked memory, whose uploads run several times faster than pageable ones.
+  // Thread-safe in every backend: the context store allocates its next slab on a thread of its
+  // own while the forward pass goes on (BackgroundHostAlloc).
   virtual float* alloc_host(size_t n_floats);
   virtual void free_host(float* p);
   // Copies n bf16 values (raw bits) from host memory into backend memory as f32 (dst: n floats):

@@ -124,26 +124,34 @@ void CudaBackend::upload_bytes(void* dst, const void* host_src, size_t bytes) {
 
 float* CudaBackend::alloc_host(size_t n_floats) {
   const size_t bytes = std::max<size_t>(1, n_floats) * sizeof(float);
+  // Called from the context store's background threads too: the CUDA runtime is thread-safe,
+  // but a thread's current device is its own (0 until set), so name ours.
+  LTRI_CUDA_CHECK(cudaSetDevice(device_));
   void* p = nullptr;
   const cudaError_t status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
   if (status == cudaSuccess) return static_cast<float*>(p);
   (void)cudaGetLastError();
+  float* fallback = Backend::alloc_host(n_floats);
+  const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
   if (pageable_host_.empty()) {
     log_warn(std::string("cuda: cannot pin ") + std::to_string(bytes >> 20) + " MiB more host memory (" +
              cudaGetErrorString(status) + "); using pageable memory, uploads from it are slower");
   }
-  float* fallback = Backend::alloc_host(n_floats);
   pageable_host_.insert(fallback);
   return fallback;
 }
 
 void CudaBackend::free_host(float* p) {
   if (!p) return;
-  if (pageable_host_.erase(p) > 0) {
-    Backend::free_host(p);
-    return;
+  {
+    const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
+    if (pageable_host_.erase(p) > 0) {
+      Backend::free_host(p);
+      return;
+    }
   }
   // An upload from p may still be in flight; cudaFreeHost waits for the device. Never throws.
+  (void)cudaSetDevice(device_);
   (void)cudaStreamSynchronize(stream_);
   (void)cudaFreeHost(p);
 }

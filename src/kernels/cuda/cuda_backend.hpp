@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <unordered_set>
 #include <vector>
 
@@ -112,7 +113,10 @@ class CudaBackend : public Backend {
   cublasContext* cublas_ = nullptr;
   std::unique_ptr<CudaOpTimer> op_timer_;  // GPU time per op under LTRI_PROFILE=gpu (else idle)
   AllocationCounter allocations_;
-  std::unordered_set<float*> pageable_host_;  // alloc_host's fallback allocations, freed with delete[]
+  // alloc_host's fallback allocations, freed with delete[]; alloc_host/free_host may be called
+  // from several threads at once (the context stores' background slab allocations).
+  std::unordered_set<float*> pageable_host_;
+  std::mutex pageable_host_mutex_;
 
   // RopeTable on the device: rope_positions_ rows of (head_dim / 2) cos and sin values.
   float* rope_cos_ = nullptr;

@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,23 +24,37 @@ namespace {
 
 constexpr int64_t kKv = 2, kHd = 4, kRow = kKv * kHd;
 
-// The CPU backend, counting host allocations.
+// The CPU backend, counting host allocations (made on the stores' background threads too, so
+// the counts are locked; read them once no allocation can be in flight, or through counts()).
 class HostCountingBackend : public CpuBackend {
  public:
   HostCountingBackend() : CpuBackend(1) {}
   float* alloc_host(size_t n_floats) override {
-    ++allocs;
-    floats_held += n_floats;
-    sizes.push_back(n_floats);
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      ++allocs;
+      floats_held += n_floats;
+      sizes.push_back(n_floats);
+    }
     return CpuBackend::alloc_host(n_floats);
   }
   void free_host(float* p) override {
-    ++frees;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      ++frees;
+    }
     CpuBackend::free_host(p);
+  }
+  std::pair<int, int> counts() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return {allocs, frees};
   }
   int allocs = 0, frees = 0;
   size_t floats_held = 0;
   std::vector<size_t> sizes;
+
+ private:
+  mutable std::mutex mutex_;
 };
 
 // The slabs a store of first/max slab tokens needs for n tokens: (store offset of the first
@@ -146,35 +164,159 @@ TEST(ContextStore, contiguous_tokens_are_one_piece_and_end_at_slab_boundaries_or
   }
 }
 
+// Slab sizes (tokens) of a store of first/max slab tokens: the first n_slabs + 1, so the last
+// is the one allocated ahead.
+std::vector<int64_t> slab_sizes(int64_t first_slab, int64_t max_slab, size_t n_slabs) {
+  std::vector<int64_t> sizes;
+  for (int64_t size = first_slab; sizes.size() <= n_slabs; size = std::min(2 * size, max_slab)) sizes.push_back(size);
+  return sizes;
+}
+
 TEST(ContextStore, memory_grows_in_doubling_slabs_from_the_backend_and_goes_back_to_it) {
   std::mt19937 rng(14);
   const int64_t first_slab = 8, max_slab = 32;
   HostCountingBackend backend;
+  std::vector<int64_t> expected_sizes;
   {
     ContextStore s(kKv, kHd, 0, &backend, DType::F32, first_slab, max_slab);
-    EXPECT_EQ(backend.allocs, 0);  // nothing before the first unit
+    EXPECT_EQ(backend.counts().first, 0);  // nothing before the first unit
+    EXPECT_EQ(s.bytes(), 0u);
     std::vector<float> ref_k, ref_v;
     for (int step = 0; step < 30; ++step) {
       add_random_units(s, 1, rng, ref_k, ref_v);
-      // Slabs of 8, 16, 32, 32, ... tokens: K and V rows of each.
+      // Slabs of 8, 16, 32, 32, ... tokens, K and V rows of each, and the next one allocated
+      // ahead once the store has filled half of the last.
       const auto slabs = expected_slabs(first_slab, max_slab, s.n_tokens());
-      ASSERT_EQ(backend.sizes.size(), slabs.size());
+      const auto [last_begin, last_tokens] = slabs.back();
+      const bool ahead = s.n_tokens() >= last_begin + last_tokens / 2;
+      const auto sizes = slab_sizes(first_slab, max_slab, slabs.size());
       size_t slab_floats = 0;
-      for (size_t j = 0; j < slabs.size(); ++j) {
-        ASSERT_EQ(backend.sizes[j], size_t(2 * slabs[j].second * kRow)) << "slab " << j;
-        slab_floats += backend.sizes[j];
-      }
-      ASSERT_EQ(backend.floats_held, slab_floats);
-      // bytes() counts the slabs, plus the index vectors (at most twice their size reserved)
-      // and the unit table.
-      const size_t slab_bytes = slab_floats * sizeof(float);
-      const size_t index_bytes = size_t(s.n_vectors() * kKv * kHd) * sizeof(float);
-      EXPECT_GE(s.bytes(), slab_bytes + index_bytes);
-      EXPECT_LE(s.bytes(), slab_bytes + 2 * index_bytes + s.units().capacity() * sizeof(StoredUnit));
+      for (size_t j = 0; j < slabs.size() + (ahead ? 1 : 0); ++j) slab_floats += size_t(2 * sizes[j] * kRow);
+      // bytes() counts the slabs (the one ahead too), whole index blocks and the unit table.
+      const int64_t blocks = (s.n_vectors() + s.index_block_vectors() - 1) / s.index_block_vectors();
+      const size_t block_bytes = size_t(kKv * s.index_block_vectors() * kHd) * sizeof(float);
+      ASSERT_EQ(s.bytes(), slab_floats * sizeof(float) + size_t(blocks) * block_bytes +
+                               s.units().capacity() * sizeof(StoredUnit)) << "step " << step;
+      // Every slab the store uses was allocated by now (waited for); the one ahead may not be.
+      const int allocs = backend.counts().first;
+      ASSERT_GE(allocs, int(slabs.size()));
+      ASSERT_LE(allocs, int(slabs.size() + (ahead ? 1 : 0)));
+      expected_sizes.assign(sizes.begin(), sizes.begin() + std::ptrdiff_t(slabs.size() + (ahead ? 1 : 0)));
     }
-    EXPECT_GT(backend.sizes.size(), 4u);  // the cap was reached and passed
-    EXPECT_EQ(backend.frees, 0);
+    EXPECT_GT(expected_sizes.size(), 4u);  // the cap was reached and passed
+    EXPECT_EQ(backend.counts().second, 0);
+    expect_rows_equal(s, ref_k, ref_v);
   }
+  // The store waited for the slab in flight and gave every slab back, in the sizes expected.
+  EXPECT_EQ(backend.frees, backend.allocs);
+  ASSERT_EQ(backend.sizes.size(), expected_sizes.size());
+  for (size_t j = 0; j < expected_sizes.size(); ++j) {
+    EXPECT_EQ(backend.sizes[j], size_t(2 * expected_sizes[j] * kRow)) << "slab " << j;
+  }
+}
+
+// alloc_host slowed down, so the stores' slabs allocated ahead are (most likely) still in flight
+// when the test resets, moves or destroys the store.
+class SlowHostBackend : public HostCountingBackend {
+ public:
+  float* alloc_host(size_t n_floats) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    return HostCountingBackend::alloc_host(n_floats);
+  }
+  int delay_ms = 50;
+};
+
+TEST(ContextStore, a_slab_in_flight_is_freed_by_destruction_and_kept_by_reset) {
+  std::vector<float> ref_k, ref_v;
+  float next_value = 0.0f;  // every value different, so a misplaced row shows
+  const auto add_tokens = [&](ContextStore& s, int64_t n) {
+    std::vector<float> k(size_t(n * kRow)), v(k.size()), vec(size_t(kKv * kHd), 3.0f);
+    for (size_t i = 0; i < k.size(); ++i) {
+      k[i] = next_value++;
+      v[i] = next_value++;
+    }
+    s.add_unit(k.data(), v.data(), n, vec.data(), 1);
+    ref_k.insert(ref_k.end(), k.begin(), k.end());
+    ref_v.insert(ref_v.end(), v.begin(), v.end());
+  };
+  SlowHostBackend backend;
+  {
+    // Destroyed right after the allocation ahead started: the destructor waits for it and frees it.
+    ContextStore s(kKv, kHd, 0, &backend, DType::F32, 10, 40);
+    add_tokens(s, 6);  // slab 0 (10 tokens) more than half full: slab 1 (20 tokens) starts
+    EXPECT_EQ(s.bytes(), (2 * 10 + 2 * 20) * kRow * sizeof(float) + size_t(s.index_block_vectors() * kRow) * sizeof(float) +
+                             s.units().capacity() * sizeof(StoredUnit));
+  }
+  EXPECT_EQ(backend.counts(), std::make_pair(2, 2));
+
+  // Moved while in flight, then reset: the slab in flight belongs to the moved-to store, which
+  // keeps it across the reset and takes it when it needs a second slab (no new allocation).
+  backend.allocs = backend.frees = 0;
+  backend.sizes.clear();
+  ContextStore first(kKv, kHd, 0, &backend, DType::F32, 10, 40);
+  add_tokens(first, 7);
+  ContextStore s = std::move(first);
+  s.reset(3);
+  ref_k.clear();
+  ref_v.clear();
+  add_tokens(s, 9);
+  add_tokens(s, 11);  // tokens 10..19 go into slab 1, the one allocated ahead before the reset
+  expect_rows_equal(s, ref_k, ref_v);
+  EXPECT_EQ(s.contiguous_tokens(3 + 10), 10);  // slab 1 holds 20 tokens, 10 of them stored
+  // 20 tokens: slab 1 half full, slab 2 (40 tokens) ahead. Then into slab 2, slab 3 ahead.
+  add_tokens(s, 30);
+  expect_rows_equal(s, ref_k, ref_v);
+
+  // A store assigned over while its allocation is in flight frees that allocation too.
+  s = ContextStore(kKv, kHd, 0, &backend, DType::F32, 10, 40);
+  EXPECT_EQ(backend.counts(), std::make_pair(4, 4));
+  EXPECT_EQ(backend.sizes, (std::vector<size_t>{2 * 10 * kRow, 2 * 20 * kRow, 2 * 40 * kRow, 2 * 40 * kRow}));
+}
+
+// Several stores sharing one backend, each filled by a thread of its own, as the policies'
+// worker threads fill their layers' stores: every row and index vector is what was added.
+TEST(ContextStore, stores_filled_from_several_threads_at_once_hold_what_was_added) {
+  HostCountingBackend backend;
+  constexpr int kStores = 6;
+  std::vector<ContextStore> stores;
+  for (int i = 0; i < kStores; ++i) {
+    stores.emplace_back(kKv, kHd, 0, &backend, DType::F32, 4, 64, ContextStore::kIndexBlockMultiple);
+  }
+  std::vector<std::vector<float>> ref_k(kStores), ref_v(kStores), ref_vectors(kStores);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStores; ++i) {
+    threads.emplace_back([&, i] {
+      std::mt19937 rng(uint32_t(100 + i));
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (int u = 0; u < 400; ++u) {
+        const int64_t len = 1 + int64_t(rng() % 9), m = 1 + int64_t(rng() % 8);
+        std::vector<float> k(size_t(len * kRow)), v(k.size()), vec(size_t(kKv * m * kHd));
+        for (float& x : k) x = normal(rng);
+        for (float& x : v) x = normal(rng);
+        for (float& x : vec) x = normal(rng);
+        stores[size_t(i)].add_unit(k.data(), v.data(), len, vec.data(), m);
+        ref_k[size_t(i)].insert(ref_k[size_t(i)].end(), k.begin(), k.end());
+        ref_v[size_t(i)].insert(ref_v[size_t(i)].end(), v.begin(), v.end());
+        ref_vectors[size_t(i)].insert(ref_vectors[size_t(i)].end(), vec.begin(), vec.end());  // (kv, m, hd)
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kStores; ++i) {
+    SCOPED_TRACE(i);
+    const ContextStore& s = stores[size_t(i)];
+    expect_rows_equal(s, ref_k[size_t(i)], ref_v[size_t(i)]);
+    ASSERT_GT(s.n_vectors(), s.index_block_vectors());  // several index blocks
+    const float* ref = ref_vectors[size_t(i)].data();
+    for (const StoredUnit& u : s.units()) {
+      for (int64_t g = 0; g < kKv; ++g) {
+        for (int64_t j = 0; j < u.n_vectors; ++j, ref += kHd) {
+          ASSERT_EQ(std::memcmp(s.index_vector(g, u.first_vector + j), ref, kHd * sizeof(float)), 0);
+        }
+      }
+    }
+  }
+  stores.clear();
   EXPECT_EQ(backend.frees, backend.allocs);
 }
 
@@ -185,8 +327,10 @@ TEST(ContextStore, reset_forgets_the_units_and_reuses_the_slabs) {
   std::vector<float> ref_k, ref_v;
   add_random_units(s, 10, rng, ref_k, ref_v);
   const int64_t tokens_before = s.n_tokens();
-  const int allocs_before = backend.allocs;
   const size_t bytes_before = s.bytes();
+  // Slabs (the one allocated ahead, if any, included) and index blocks, without the unit table.
+  const auto memory_bytes = [&] { return s.bytes() - s.units().capacity() * sizeof(StoredUnit); };
+  const size_t memory_before = memory_bytes();
 
   s.reset(9);
   EXPECT_EQ(s.n_tokens(), 0);
@@ -199,7 +343,7 @@ TEST(ContextStore, reset_forgets_the_units_and_reuses_the_slabs) {
   ref_k.clear();
   ref_v.clear();
   while (s.n_tokens() + 3 * s.first_slab_tokens() <= tokens_before) add_random_units(s, 1, rng, ref_k, ref_v);
-  EXPECT_EQ(backend.allocs, allocs_before);  // the old slabs suffice
+  EXPECT_EQ(memory_bytes(), memory_before);  // the old slabs and index blocks suffice
   expect_rows_equal(s, ref_k, ref_v);
   EXPECT_EQ(s.units().front().first_token, 9);
   EXPECT_EQ(s.contiguous_tokens(9), std::min<int64_t>(5, s.n_tokens()));
@@ -252,9 +396,82 @@ TEST(ContextStore, a_bf16_store_holds_each_value_rounded_to_nearest_even_in_half
     }
   }
   EXPECT_EQ(bf16.contiguous_tokens(4), 2);  // slabs of 3: tokens 4, 5
+  EXPECT_THROW(bf16.k(0), Error);  // no f32 rows to hand out
+  f32 = ContextStore();  // no slab in flight any more: the counts are final
+  bf16 = ContextStore();
   EXPECT_EQ(bf16_backend.allocs, f32_backend.allocs);
   EXPECT_EQ(2 * bf16_backend.floats_held, f32_backend.floats_held);  // half the slab memory
-  EXPECT_THROW(bf16.k(0), Error);  // no f32 rows to hand out
+}
+
+// The index vectors in blocks: vector i of KV head g is what was added, in order, whatever
+// block boundary its unit crosses; contiguous_vectors runs to the end of a block or of the
+// vectors; vectors never move; reset keeps the blocks.
+TEST(ContextStore, index_vectors_across_block_boundaries_are_what_was_added_and_never_move) {
+  const int64_t block = ContextStore::kIndexBlockMultiple;
+  ContextStore s(kKv, kHd, 0, nullptr, DType::F32, 64, 256, block);
+  EXPECT_EQ(s.index_block_vectors(), block);
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> ref(kKv);  // per KV head: (n_vectors, kHd)
+  bool crossed = false;                      // a unit's vectors in two blocks
+  std::vector<const float*> first_vectors;   // where each block's first vector of head 1 lives
+  const auto add = [&](int64_t m) {
+    std::vector<float> k(size_t(m * kRow)), vec(size_t(kKv * m * kHd));
+    for (float& x : vec) x = normal(rng);
+    const int64_t first = s.n_vectors();
+    s.add_unit(k.data(), k.data(), m, vec.data(), m);
+    crossed = crossed || first / block != (first + m - 1) / block;
+    for (int64_t g = 0; g < kKv; ++g) {
+      ref[size_t(g)].insert(ref[size_t(g)].end(), vec.begin() + g * m * kHd, vec.begin() + (g + 1) * m * kHd);
+    }
+  };
+  const auto expect_index_equal = [&] {
+    ASSERT_EQ(s.n_vectors() * kHd, int64_t(ref[0].size()));
+    for (int64_t g = 0; g < kKv; ++g) {
+      for (int64_t i = 0; i < s.n_vectors(); ++i) {
+        ASSERT_EQ(std::memcmp(s.index_vector(g, i), ref[size_t(g)].data() + i * kHd, kHd * sizeof(float)), 0)
+            << "KV head " << g << " vector " << i;
+      }
+    }
+    // Runs: one piece up to the end of the block or of the vectors.
+    int64_t runs = 0;
+    for (int64_t i = 0; i < s.n_vectors(); i += s.contiguous_vectors(i), ++runs) {
+      const int64_t run = s.contiguous_vectors(i);
+      ASSERT_EQ(run, std::min((i / block + 1) * block, s.n_vectors()) - i) << "vector " << i;
+      for (int64_t g = 0; g < kKv; ++g) EXPECT_EQ(s.index_vector(g, i + run - 1), s.index_vector(g, i) + (run - 1) * kHd);
+    }
+    EXPECT_EQ(runs, (s.n_vectors() + block - 1) / block);
+  };
+  while (s.n_vectors() < 3 * block + 100) {
+    add(1 + int64_t(rng() % 200));
+    for (int64_t b = int64_t(first_vectors.size()); b * block < s.n_vectors(); ++b) {
+      first_vectors.push_back(s.index_vector(1, b * block));
+    }
+  }
+  EXPECT_TRUE(crossed);
+  expect_index_equal();
+  for (size_t b = 0; b < first_vectors.size(); ++b) EXPECT_EQ(s.index_vector(1, int64_t(b) * block), first_vectors[b]);
+  const size_t bytes = s.bytes();
+
+  s.reset(0);  // the blocks stay and are filled again from the first
+  for (auto& r : ref) r.clear();
+  while (s.n_vectors() < 2 * block + 1) add(1 + int64_t(rng() % 300));
+  expect_index_equal();
+  EXPECT_EQ(s.index_vector(1, 0), first_vectors[0]);
+  EXPECT_EQ(s.bytes(), bytes);
+}
+
+TEST(ContextStore, index_blocks_must_be_a_positive_multiple_of_the_scoring_tile) {
+  for (int64_t bad : {int64_t(-1024), int64_t(1), int64_t(1000), int64_t(1536)}) {
+    try {
+      ContextStore s(kKv, kHd, 0, nullptr, DType::F32, 8, 8, bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "context store: index blocks of " + std::to_string(bad) +
+                                           " vectors; need a positive multiple of 1024 (0: the default)");
+    }
+  }
+  EXPECT_EQ(ContextStore(kKv, kHd, 0).index_block_vectors(), ContextStore::kIndexBlockVectors);
 }
 
 }  // namespace

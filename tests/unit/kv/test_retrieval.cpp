@@ -42,7 +42,7 @@ std::vector<double> reference_scores(const ContextStore& s, const std::vector<fl
       double best = -std::numeric_limits<double>::infinity();
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t k = 0; k < u.n_vectors; ++k) {
-          const float* vec = s.index(h / (kHeads / kKv)) + (u.first_vector + k) * kHd;
+          const float* vec = s.index_vector(h / (kHeads / kKv), u.first_vector + k);
           double dot = 0.0;
           for (int64_t c = 0; c < kHd; ++c) dot += double(q[size_t((i * kHeads + h) * kHd + c)]) * vec[c];
           best = std::max(best, dot);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 
 #include "kernels/cpu/cpu_backend.hpp"
@@ -49,7 +50,7 @@ std::vector<double> reference_scores(const ContextStore& s, const std::vector<fl
       double best = -std::numeric_limits<double>::infinity();
       for (int64_t i = 0; i < n; ++i) {
         for (int64_t k = 0; k < u.n_vectors; ++k) {
-          const float* vec = s.index(h / (kHeads / kKv)) + (u.first_vector + k) * kHd;
+          const float* vec = s.index_vector(h / (kHeads / kKv), u.first_vector + k);
           double dot = 0.0;
           for (int64_t c = 0; c < kHd; ++c) dot += double(q[size_t((i * kHeads + h) * kHd + c)]) * vec[c];
           best = std::max(best, dot);
@@ -101,9 +102,10 @@ void expect_mirror_equals_store(Backend& backend, const UnitIndexMirror& m, cons
   ASSERT_EQ(m.n_vectors(), s.n_vectors());
   ASSERT_EQ(m.n_units(), int64_t(s.units().size()));
   for (int64_t g = 0; g < kKv; ++g) {
-    std::vector<float> rows(size_t(s.n_vectors() * kHd));
+    std::vector<float> rows(size_t(s.n_vectors() * kHd)), want;
     backend.download(rows.data(), m.vectors() + g * m.head_stride(), rows.size());
-    ASSERT_EQ(rows, std::vector<float>(s.index(g), s.index(g) + rows.size())) << "KV head " << g;
+    for (int64_t i = 0; i < s.n_vectors(); ++i) want.insert(want.end(), s.index_vector(g, i), s.index_vector(g, i) + kHd);
+    ASSERT_EQ(rows, want) << "KV head " << g;
   }
   std::vector<int32_t> starts(size_t(m.n_units() + 1));
   std::memcpy(starts.data(), m.unit_starts(), starts.size() * sizeof(int32_t));  // CPU: host memory
@@ -126,30 +128,73 @@ class CountingBackend : public CpuBackend {
 };
 
 TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
-  std::mt19937 rng(12);
-  ContextStore s(kKv, kHd, 0);
-  CountingBackend backend;
-  UnitIndexMirror m;
-  for (int round = 0; round < 12; ++round) {  // grows past the first capacity several times
-    const int64_t before = s.n_vectors();
-    add_random_units(s, 20 + round * 15, rng);
-    backend.uploaded = 0;
+  // One index block for everything, the default blocks and the smallest: syncs upload runs from
+  // one, two or more blocks.
+  for (int64_t block : {int64_t(64) * ContextStore::kIndexBlockMultiple, int64_t(0), ContextStore::kIndexBlockMultiple}) {
+    SCOPED_TRACE(block);
+    std::mt19937 rng(12);
+    ContextStore s(kKv, kHd, 0, nullptr, DType::F32, ContextStore::kFirstSlabTokens, ContextStore::kMaxSlabTokens, block);
+    CountingBackend backend;
+    UnitIndexMirror m;
+    for (int round = 0; round < 12; ++round) {  // grows past the first capacity several times
+      const int64_t before = s.n_vectors();
+      add_random_units(s, 20 + round * 15, rng);
+      backend.uploaded = 0;
+      m.sync(backend, s);
+      EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kKv * kHd)) << "round " << round;
+      expect_mirror_equals_store(backend, m, s);
+      m.sync(backend, s);  // nothing new: nothing changes
+      expect_mirror_equals_store(backend, m, s);
+    }
+    EXPECT_GT(s.n_vectors(), 4 * ContextStore::kIndexBlockMultiple);
+    EXPECT_GE(m.bytes(), size_t(s.n_vectors() * kKv * kHd) * sizeof(float));
+
+    s.reset(0);  // a smaller store than mirrored: mirrored again from the start
+    add_random_units(s, 5, rng);
     m.sync(backend, s);
-    EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kKv * kHd)) << "round " << round;
     expect_mirror_equals_store(backend, m, s);
-    m.sync(backend, s);  // nothing new: nothing changes
+    m.clear();  // the owner's reset: a refilled store goes up in full
+    add_random_units(s, 40, rng);
+    m.sync(backend, s);
     expect_mirror_equals_store(backend, m, s);
   }
-  EXPECT_GE(m.bytes(), size_t(s.n_vectors() * kKv * kHd) * sizeof(float));
+}
 
-  s.reset(0);  // a smaller store than mirrored: mirrored again from the start
-  add_random_units(s, 5, rng);
-  m.sync(backend, s);
-  expect_mirror_equals_store(backend, m, s);
-  m.clear();  // the owner's reset: a refilled store goes up in full
-  add_random_units(s, 40, rng);
-  m.sync(backend, s);
-  expect_mirror_equals_store(backend, m, s);
+// The index in blocks scores exactly as the index in one contiguous matrix per KV head (the
+// layout before blocks: a store whose one block holds every vector): the same scores bit for
+// bit, with cblas_sgemv split at every block boundary and units whose vectors cross one.
+TEST(UnitScoringOp, scores_over_index_blocks_equal_scores_over_one_contiguous_index) {
+  constexpr int64_t kUnits = 1500;  // ~25K vectors per KV head
+  const auto filled = [](int64_t block) {
+    std::mt19937 rng(21);  // the same units in every store
+    auto s = std::make_unique<ContextStore>(kKv, kHd, 0, nullptr, DType::F32, ContextStore::kFirstSlabTokens,
+                                            ContextStore::kMaxSlabTokens, block);
+    add_random_units(*s, kUnits, rng);
+    return s;
+  };
+  const auto flat = filled(32 * ContextStore::kIndexBlockMultiple);
+  ASSERT_EQ(flat->contiguous_vectors(0), flat->n_vectors());  // one run: the old layout
+  std::mt19937 rng(22);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::vector<float> w = {0.5f, 0, 0, 0.25f, 0, 0, 0.125f, 0.125f};
+  for (int64_t block : {int64_t(1024), int64_t(3072), ContextStore::kIndexBlockVectors}) {
+    SCOPED_TRACE(block);
+    const auto s = filled(block);
+    ASSERT_EQ(s->n_vectors(), flat->n_vectors());
+    ASSERT_EQ(s->contiguous_vectors(0), std::min(block, s->n_vectors()));
+    for (int64_t n_q : {1, 17}) {
+      std::vector<float> q(size_t(n_q * kHeads * kHd));
+      for (float& x : q) x = normal(rng);
+      std::vector<float> got, want, dots, best;
+      score_units_per_query(*s, q.data(), n_q, w, got, dots, best);
+      score_units_per_query(*flat, q.data(), n_q, w, want, dots, best);
+      ASSERT_EQ(got.size(), size_t(kUnits));
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "n_q " << n_q;
+      score_units(*s, q.data(), w, got, dots);  // the mean-query route
+      score_units(*flat, q.data(), w, want, dots);
+      ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "mean query";
+    }
+  }
 }
 
 }  // namespace

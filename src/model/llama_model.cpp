@@ -94,12 +94,9 @@ LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& option
   ids_ = BackendBuffer(backend_, size_t(chunk_));
   x_ = BackendBuffer(backend_, size_t(chunk_ * c_.hidden_size));
   h_ = BackendBuffer(backend_, size_t(chunk_ * c_.hidden_size));
-  q_ = BackendBuffer(backend_, size_t(chunk_ * q_dim));
-  k_ = BackendBuffer(backend_, size_t(chunk_ * kv_dim));
-  v_ = BackendBuffer(backend_, size_t(chunk_ * kv_dim));
+  qkv_ = BackendBuffer(backend_, size_t(chunk_ * (q_dim + 2 * kv_dim)));
   attn_ = BackendBuffer(backend_, size_t(chunk_ * q_dim));
-  gate_ = BackendBuffer(backend_, size_t(chunk_ * c_.intermediate_size));
-  up_ = BackendBuffer(backend_, size_t(chunk_ * c_.intermediate_size));
+  gate_up_ = BackendBuffer(backend_, size_t(chunk_ * 2 * c_.intermediate_size));
   logits_ = BackendBuffer(backend_, size_t(chunk_ * c_.vocab_size));
   rope_.ensure(std::min<int64_t>(max_context_, 4096));
 }
@@ -155,38 +152,51 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   if (c_.num_hidden_layers > 0) {
     b.rmsnorm(x_.data(), w.layers[0].attn_norm.data(), n, hidden, eps, h_.data());
   }
+  float* q = qkv_.data();
+  float* k = q + n * n_heads * hd;
+  float* v = k + n * n_kv * hd;
+  float* gate = gate_up_.data();
+  float* up = gate + n * ffn;
   for (int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
-    // Attention block.
+    // Attention block. One token with fused weights: one GEMV writes [q | k | v].
     {
       ProfileScope phase(b, "qkv");
-      b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q_.data());
-      b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k_.data());
-      b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v_.data());
+      if (n == 1 && L.qkv.numel > 0) {
+        b.matmul_weight(h_.data(), L.qkv.ref(), 1, hidden, (n_heads + 2 * n_kv) * hd, q);
+      } else {
+        b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q);
+        b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k);
+        b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v);
+      }
       if (c_.attention_bias) {
-        b.add_bias(q_.data(), L.bq.data(), n, n_heads * hd);
-        b.add_bias(k_.data(), L.bk.data(), n, n_kv * hd);
-        b.add_bias(v_.data(), L.bv.data(), n, n_kv * hd);
+        b.add_bias(q, L.bq.data(), n, n_heads * hd);
+        b.add_bias(k, L.bk.data(), n, n_kv * hd);
+        b.add_bias(v, L.bv.data(), n, n_kv * hd);
       }
     }
     const AttentionPlan* plan = nullptr;
     {
       ProfileScope phase(b, "policy");
-      plan = &policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
+      plan = &policy_->plan(l, q, k, v, n);
     }
-    if (observer_) observer_->on_attention(l, q_.data(), n, n_heads, *plan, rope_);
+    if (observer_) observer_->on_attention(l, q, n, n_heads, *plan, rope_);
     {
       ProfileScope phase(b, "attention");
-      b.attention(q_.data(), n, n_heads, n_kv, hd, *plan, rope_, attn_.data());
+      b.attention(q, n, n_heads, n_kv, hd, *plan, rope_, attn_.data());
     }
     ProfileScope phase(b, "o+mlp");
     b.matmul_weight(attn_.data(), L.wo.ref(), n, n_heads * hd, hidden, h_.data());
     b.add_rmsnorm(x_.data(), h_.data(), L.mlp_norm.data(), n, hidden, eps, h_.data());
     // MLP block: down(silu(gate(h)) * up(h)).
-    b.matmul_weight(h_.data(), L.w_gate.ref(), n, hidden, ffn, gate_.data());
-    b.matmul_weight(h_.data(), L.w_up.ref(), n, hidden, ffn, up_.data());
-    b.swiglu(gate_.data(), up_.data(), n * ffn);
-    b.matmul_weight(gate_.data(), L.w_down.ref(), n, ffn, hidden, h_.data());
+    if (n == 1 && L.gate_up.numel > 0) {
+      b.matmul_weight(h_.data(), L.gate_up.ref(), 1, hidden, 2 * ffn, gate);
+    } else {
+      b.matmul_weight(h_.data(), L.w_gate.ref(), n, hidden, ffn, gate);
+      b.matmul_weight(h_.data(), L.w_up.ref(), n, hidden, ffn, up);
+    }
+    b.swiglu(gate, up, n * ffn);
+    b.matmul_weight(gate, L.w_down.ref(), n, ffn, hidden, h_.data());
     if (l + 1 < c_.num_hidden_layers) {
       b.add_rmsnorm(x_.data(), h_.data(), w.layers[size_t(l + 1)].attn_norm.data(), n, hidden, eps, h_.data());
     } else {

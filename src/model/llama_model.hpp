@@ -64,12 +64,11 @@ class LlamaSession : public Session {
   BackendBuffer ids_;     // (chunk) token ids, bit-cast to float storage for the backend
   BackendBuffer x_;       // (chunk, hidden) residual stream
   BackendBuffer h_;       // (chunk, hidden) normed input of a block
-  BackendBuffer q_;       // (chunk, n_heads, head_dim)
-  BackendBuffer k_;       // (chunk, n_kv_heads, head_dim), pre-RoPE
-  BackendBuffer v_;       // (chunk, n_kv_heads, head_dim)
+  // q (n, n_heads, head_dim), then k (n, n_kv_heads, head_dim) pre-RoPE, then v (same), for a
+  // chunk of n tokens: for n = 1 that is one row [q | k | v], what the fused qkv GEMV writes.
+  BackendBuffer qkv_;     // (chunk, (n_heads + 2 n_kv_heads) * head_dim)
   BackendBuffer attn_;    // (chunk, n_heads, head_dim)
-  BackendBuffer gate_;    // (chunk, ffn)
-  BackendBuffer up_;      // (chunk, ffn)
+  BackendBuffer gate_up_; // gate (n, ffn), then up (n, ffn): for n = 1 the fused gate/up GEMV's row
   BackendBuffer logits_;  // (chunk, vocab)
 };
 

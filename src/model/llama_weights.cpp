@@ -99,6 +99,37 @@ MatrixWeight upload_matrix(Backend& backend, DType dtype, const float* host, siz
   return m;
 }
 
+// Moves `parts` (same dtype, same number of columns) into one buffer, stacked by rows in that
+// order, and leaves each part a view of its rows; the fused matrix is returned. Nothing happens
+// (an empty matrix is returned) unless every part is bf16: only the CUDA backend holds bf16
+// weights, and its one-row GEMV computes every output row by itself, so the fused matrix gives
+// bit for bit the results of the parts.
+MatrixWeight fuse_rows(Backend& backend, std::vector<MatrixWeight*> parts) {
+  size_t numel = 0;
+  for (const MatrixWeight* m : parts) {
+    if (m->dtype != DType::BF16 || m->view || m->numel % 2 != 0) return {};
+    numel += m->numel;
+  }
+  MatrixWeight fused = allocate_matrix(backend, DType::BF16, numel);
+  size_t at = 0;  // floats into fused: two bf16 values per float
+  for (MatrixWeight* m : parts) {
+    backend.copy(fused.buffer.data() + at, m->buffer.data(), m->numel / 2);
+    m->buffer = BackendBuffer();  // frees the part's own copy (the copy above is enqueued first)
+    m->view = fused.buffer.data() + at;
+    at += m->numel / 2;
+  }
+  return fused;
+}
+
+// Fuses each layer's q/k/v and gate/up matrices where they are bf16 (one extra layer's group
+// in backend memory at a time while it copies).
+void fuse_projections(LlamaWeights& w, Backend& backend) {
+  for (LayerWeights& L : w.layers) {
+    L.qkv = fuse_rows(backend, {&L.wq, &L.wk, &L.wv});
+    L.gate_up = fuse_rows(backend, {&L.w_gate, &L.w_up});
+  }
+}
+
 }  // namespace
 
 DType matrix_device_dtype(WeightPrecision precision, DType checkpoint, const Backend& backend) {
@@ -159,6 +190,7 @@ LlamaWeights load_llama_weights(const std::string& dir, const ModelConfig& confi
     return upload_matrix(backend, dtype, host.data(), n, bf16_host);
   };
   LlamaWeights w = build(config, make_vector, make_matrix);
+  fuse_projections(w, backend);
   count(w);
   return w;
 }
@@ -200,6 +232,7 @@ LlamaWeights random_llama_weights(const ModelConfig& config, uint64_t seed, Back
     return upload_matrix(backend, DType::F32, host.data(), n, bf16_host);
   };
   LlamaWeights w = build(config, make_vector, make_matrix);
+  fuse_projections(w, backend);
   count(w);
   return w;
 }

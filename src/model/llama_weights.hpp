@@ -16,13 +16,15 @@
 
 namespace ltri {
 
-// One weight matrix in backend memory, in the dtype the backend computes it in.
+// One weight matrix in backend memory, in the dtype the backend computes it in: its own buffer,
+// or (view) rows of a fused matrix that another MatrixWeight owns.
 struct MatrixWeight {
   BackendBuffer buffer;  // F32: numel floats; BF16: numel bf16 values packed two per float
   DType dtype = DType::F32;
   size_t numel = 0;
+  const float* view = nullptr;  // set: the matrix lives there (in a fused buffer), buffer is empty
 
-  WeightRef ref() const { return {buffer.data(), dtype}; }
+  WeightRef ref() const { return {view ? view : buffer.data(), dtype}; }
   size_t bytes() const { return numel * dtype_size(dtype); }
 };
 
@@ -37,6 +39,11 @@ struct LayerWeights {
   MatrixWeight w_gate;      // (ffn, hidden)
   MatrixWeight w_up;        // (ffn, hidden)
   MatrixWeight w_down;      // (hidden, ffn)
+  // bf16 weights: wq, wk, wv are views of the rows of qkv ((q_out + 2 kv_out), hidden), and
+  // w_gate, w_up of gate_up ((2 ffn), hidden), so a decode step computes each group as one GEMV
+  // (fuse_projections). Empty (numel 0) when the matrices are held apart (f32).
+  MatrixWeight qkv;
+  MatrixWeight gate_up;
 };
 
 struct LlamaWeights {

@@ -173,6 +173,28 @@ TEST(CudaBf16, random_bf16_model_runs_in_bf16_with_logits_close_to_the_cpu) {
   // largest logit bounds it while a wrong weight layout or dtype gives O(1).
   EXPECT_LT(scaled_max_error(got_f32, want), 1e-3);
   EXPECT_LT(scaled_max_error(got, want), 5e-2);
+
+  // bf16 weights hold q/k/v and gate/up fused (views of one buffer each), f32 ones apart.
+  const LayerWeights& L = w.layers[1];
+  ASSERT_GT(L.qkv.numel, 0u);
+  ASSERT_GT(L.gate_up.numel, 0u);
+  EXPECT_EQ(L.wq.ref().data, L.qkv.ref().data);
+  EXPECT_EQ(L.wk.ref().data, L.qkv.ref().data + L.wq.numel / 2);
+  EXPECT_EQ(L.wv.ref().data, L.qkv.ref().data + (L.wq.numel + L.wk.numel) / 2);
+  EXPECT_EQ(L.w_up.ref().data, L.gate_up.ref().data + L.w_gate.numel / 2);
+  EXPECT_EQ(dynamic_cast<const LlamaModel&>(*gpu_f32).weights().layers[1].qkv.numel, 0u);
+  // Decode steps (one token: the fused GEMVs) after a prefill stay with the CPU as the chunks do.
+  const std::vector<int32_t> head(prompt.begin(), prompt.end() - 3);
+  std::vector<float> cpu_last(vocab), gpu_last(vocab);
+  const auto cpu_s = cpu->new_session(s), gpu_s = gpu->new_session(s);
+  cpu_s->forward(head, cpu_last.data(), nullptr);
+  gpu_s->forward(head, gpu_last.data(), nullptr);
+  for (size_t i = prompt.size() - 3; i < prompt.size(); ++i) {
+    const std::vector<int32_t> one = {prompt[i]};
+    cpu_s->forward(one, cpu_last.data(), nullptr);
+    gpu_s->forward(one, gpu_last.data(), nullptr);
+    EXPECT_LT(scaled_max_error(gpu_last, cpu_last), 5e-2) << "decode step at " << i;
+  }
 }
 
 TEST(CudaBf16, gpu_memory_check_refuses_what_cannot_fit_in_one_line) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/error.hpp"
+
 namespace ltri {
 
 namespace {
@@ -19,6 +21,7 @@ const char* dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::BF16: return "BF16";
     case DType::F16: return "F16";
+    case DType::I8: return "I8";
   }
   return "?";
 }
@@ -89,6 +92,8 @@ void convert_to_f32(const void* src, DType from, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(s + 2 * i));
       return;
     }
+    case DType::I8:
+      fail("convert_to_f32: I8 values need their scales (the context store dequantises them itself)");
   }
 }
 

@@ -1,5 +1,7 @@
 #pragma once
-// Element types of weights and activations, and scalar conversions between them.
+// Element types of weights and activations, and scalar conversions between them. I8 is the
+// context store's int8 K/V (--attn-host-kv int8, with an f32 scale per row kept apart), never a
+// weight: dtype_from_name does not parse it.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -8,10 +10,10 @@
 
 namespace ltri {
 
-enum class DType { F32, BF16, F16 };
+enum class DType { F32, BF16, F16, I8 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
-const char* dtype_name(DType t);  // "F32", "BF16", "F16" (safetensors spelling)
+inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : t == DType::I8 ? 1 : 2; }
+const char* dtype_name(DType t);  // "F32", "BF16", "F16", "I8" (safetensors spelling)
 // Parses the safetensors spelling; returns false for anything else (I8, F64, ...).
 bool dtype_from_name(std::string_view name, DType* out);
 

@@ -17,9 +17,10 @@ struct AttentionOptions {
   // Where init and retrieved tokens sit: "fixed" (every query sees them n_local away, InfLLM's
   // scheme) or "ordered" (in original order, contiguous positions just before the window).
   std::string placement = "fixed";
-  // How the host store holds evicted K/V (infllm, ltri): "f32", or "bf16" (half the host
-  // memory: an 8B model's K/V at 1M tokens take 128 GiB instead of 256; values rounded once,
-  // widened to f32 when retrieved).
+  // How the host store holds evicted K/V (infllm, ltri): "f32", "bf16" (half the host memory:
+  // an 8B model's K/V at 1M tokens take 128 GiB instead of 256; values rounded once, widened to
+  // f32 when retrieved) or "int8" (66 GiB: one f32 scale per token and KV head, absmax / 127;
+  // dequantised when retrieved).
   std::string host_kv = "f32";
 
   // infllm: fixed blocks represented by the mean of their most-voted keys.

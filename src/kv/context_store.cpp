@@ -1,6 +1,7 @@
 #include "kv/context_store.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -12,7 +13,26 @@ namespace ltri {
 
 namespace {
 
-// Copies n f32 values to dst in `dtype` (F32 or BF16, rounded to nearest even).
+// Quantises n_rows rows of `width` f32 values to int8, one scale per row: scale = absmax / 127,
+// q = round(x / scale) to nearest (ties to even), so q * scale is within scale / 2 of x. An
+// all-zero row gets scale 0 and zeros; a NaN value becomes 0.
+void quantize_rows(const float* src, int64_t n_rows, int64_t width, int8_t* values, float* scales) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* x = src + r * width;
+    float absmax = 0.0f;
+    for (int64_t i = 0; i < width; ++i) absmax = std::max(absmax, std::fabs(x[i]));
+    const float scale = absmax / 127.0f;
+    scales[r] = scale;
+    int8_t* q = values + r * width;
+    for (int64_t i = 0; i < width; ++i) {
+      const float t = scale > 0.0f ? std::nearbyint(x[i] / scale) : 0.0f;
+      q[i] = t >= 127.0f ? int8_t(127) : t <= -127.0f ? int8_t(-127) : t == t ? int8_t(t) : int8_t(0);
+    }
+  }
+}
+
+// Copies n f32 values to dst in `dtype` (F32 or BF16, rounded to nearest even; I8 goes through
+// quantize_rows).
 void store_values(const float* src, int64_t n, DType dtype, unsigned char* dst) {
   if (dtype == DType::F32) {
     std::copy(src, src + n, reinterpret_cast<float*>(dst));
@@ -40,13 +60,16 @@ ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_t
     fail("context store: index blocks of ", index_block_vectors, " vectors; need a positive multiple of ",
          kIndexBlockMultiple, " (0: the default)");
   }
-  if (kv_dtype != DType::F32 && kv_dtype != DType::BF16) {
-    fail("context store: K/V in ", dtype_name(kv_dtype), "; expected F32 or BF16");
+  if (kv_dtype != DType::F32 && kv_dtype != DType::BF16 && kv_dtype != DType::I8) {
+    fail("context store: K/V in ", dtype_name(kv_dtype), "; expected F32, BF16 or I8");
   }
 }
 
 size_t ContextStore::slab_floats(int64_t tokens) const {
-  return (size_t(2 * tokens * row_bytes()) + sizeof(float) - 1) / sizeof(float);
+  // I8: the K and V values, then one f32 scale per (token, KV head) of K and of V.
+  const int64_t bytes = kv_dtype_ == DType::I8 ? scales_offset(tokens) + 2 * tokens * n_kv_heads_ * 4
+                                               : 2 * tokens * row_bytes();
+  return (size_t(bytes) + sizeof(float) - 1) / sizeof(float);
 }
 
 size_t ContextStore::slab_index(int64_t at) const {
@@ -110,8 +133,18 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
     const Slab& into = slabs_[slab];
     const int64_t offset = at - into.begin;
     const int64_t piece = std::min(length - done, into.tokens - offset);
-    store_values(k + done * r, piece * r, kv_dtype_, into.base() + offset * rb);
-    store_values(v + done * r, piece * r, kv_dtype_, into.base() + (into.tokens + offset) * rb);
+    if (kv_dtype_ == DType::I8) {
+      // (token, KV head) rows of head_dim values, each with its scale.
+      float* scales = reinterpret_cast<float*>(into.base() + scales_offset(into.tokens));
+      quantize_rows(k + done * r, piece * n_kv_heads_, head_dim_, reinterpret_cast<int8_t*>(into.base() + offset * rb),
+                    scales + offset * n_kv_heads_);
+      quantize_rows(v + done * r, piece * n_kv_heads_, head_dim_,
+                    reinterpret_cast<int8_t*>(into.base() + (into.tokens + offset) * rb),
+                    scales + (into.tokens + offset) * n_kv_heads_);
+    } else {
+      store_values(k + done * r, piece * r, kv_dtype_, into.base() + offset * rb);
+      store_values(v + done * r, piece * r, kv_dtype_, into.base() + (into.tokens + offset) * rb);
+    }
     done += piece;
   }
   Timer index_timer;  // profiled apart: the index vectors' copy (and their pages' first touch)
@@ -126,6 +159,14 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
 const void* ContextStore::check_f32(const void* row) const {
   if (kv_dtype_ != DType::F32) fail("context store: f32 rows asked of a ", dtype_name(kv_dtype_), " store");
   return row;
+}
+
+const float* ContextStore::scales(int64_t token, bool of_v) const {
+  if (kv_dtype_ != DType::I8) fail("context store: int8 scales asked of a ", dtype_name(kv_dtype_), " store");
+  const int64_t at = token - first_token_;
+  const Slab& slab = slabs_[slab_index(at)];
+  const float* all = reinterpret_cast<const float*>(slab.base() + scales_offset(slab.tokens));
+  return all + ((of_v ? slab.tokens : 0) + at - slab.begin) * n_kv_heads_;
 }
 
 int64_t ContextStore::contiguous_tokens(int64_t token) const {

@@ -41,7 +41,10 @@
 //
 // K/V are held in f32, or in bf16 (kv_dtype BF16, --attn-host-kv bf16): half the host memory
 // (an 8B model's store at 1M tokens: 128 GiB instead of 256), each value rounded to nearest
-// even once when stored; retrieval converts back to f32 on load (RetrievedKv).
+// even once when stored; or in int8 (kv_dtype I8, --attn-host-kv int8): each (token, KV head)
+// row of head_dim values quantised with one f32 scale, absmax / 127 (q = round(x / scale), so
+// q * scale is within scale / 2 of x), 1 + 4 / head_dim bytes per value (an 8B model's store at
+// 1M tokens: 66 GiB). Retrieval converts back to f32 on load (RetrievedKv).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -81,7 +84,7 @@ class ContextStore {
   ContextStore() = default;
   // first_token: id of the first token the store will hold (the first token after the init).
   // host_memory: the backend whose alloc_host/free_host hold the slabs; null = plain new/delete
-  // (tests, tools). It must outlive the store. kv_dtype: F32 or BF16, how K/V rows are held.
+  // (tests, tools). It must outlive the store. kv_dtype: F32, BF16 or I8, how K/V rows are held.
   // Slab j holds min(first_slab_tokens * 2^j, max_slab_tokens) tokens (max_slab_tokens is
   // raised to first_slab_tokens if below it; equal values give fixed-size slabs).
   // index_block_vectors: vectors per KV head in one index block, a multiple of
@@ -91,7 +94,7 @@ class ContextStore {
                int64_t max_slab_tokens = kMaxSlabTokens, int64_t index_block_vectors = 0);
 
   // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim) f32 (rounded
-  // to bf16 in a BF16 store), pre-RoPE, host. vectors: (n_kv_heads, n_vectors, head_dim) f32,
+  // to bf16 in a BF16 store, quantised in an I8 one), pre-RoPE, host. vectors: (n_kv_heads, n_vectors, head_dim) f32,
   // the unit's index vectors per KV head.
   void add_unit(const float* k, const float* v, int64_t length, const float* vectors,
                 int64_t n_vectors);
@@ -106,8 +109,8 @@ class ContextStore {
   DType kv_dtype() const { return kv_dtype_; }
   const std::vector<StoredUnit>& units() const { return units_; }
   // The (n_kv_heads, head_dim) K or V row of stored token `token`, in kv_dtype (bf16 as raw
-  // bits); the rows of the tokens after it follow in memory for contiguous_tokens(token)
-  // tokens, not necessarily further.
+  // bits, int8 as int8_t); the rows of the tokens after it follow in memory for
+  // contiguous_tokens(token) tokens, not necessarily further.
   const void* k_data(int64_t token) const {
     const int64_t at = token - first_token_;
     const size_t j = slab_index(at);
@@ -118,9 +121,16 @@ class ContextStore {
     const size_t j = slab_index(at);
     return slabs_[j].base() + (slabs_[j].tokens + at - slabs_[j].begin) * row_bytes();
   }
-  // The same rows as f32, for an F32 store only (fails on a BF16 one).
+  // The same rows as f32, for an F32 store only (fails on another).
   const float* k(int64_t token) const { return static_cast<const float*>(check_f32(k_data(token))); }
   const float* v(int64_t token) const { return static_cast<const float*>(check_f32(v_data(token))); }
+  // An I8 store's scales of the same rows: (n_kv_heads) f32, KV head g's values times
+  // scales[g] are the row's values; the scales of the tokens after it follow for
+  // contiguous_tokens(token) tokens. Fails on another store.
+  const float* k_scales(int64_t token) const { return scales(token, false); }
+  const float* v_scales(int64_t token) const { return scales(token, true); }
+  // Bytes one token's K (or V) takes in the store: its row, plus its scales in an I8 store.
+  int64_t stored_row_bytes() const { return row_bytes() + (kv_dtype_ == DType::I8 ? n_kv_heads_ * 4 : 0); }
   // How many stored tokens from `token` on (itself included) have their rows in one piece of
   // memory: up to the end of its slab or of the store.
   int64_t contiguous_tokens(int64_t token) const;
@@ -175,6 +185,9 @@ class ContextStore {
   size_t index_block_floats() const;  // one index block: (n_kv_heads, index_block_vectors, head_dim)
   void copy_index_vectors(const float* vectors, int64_t n_vectors);
   const void* check_f32(const void* row) const;
+  // Where an I8 slab of `tokens` rows keeps its scales: after the K and V values, 4-aligned.
+  int64_t scales_offset(int64_t tokens) const { return (2 * tokens * row_bytes() + 3) / 4 * 4; }
+  const float* scales(int64_t token, bool of_v) const;
 
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
   int64_t first_token_ = 0;

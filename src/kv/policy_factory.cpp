@@ -36,7 +36,8 @@ Placement parse_placement(const std::string& p) {
 DType parse_host_kv(const std::string& dtype) {
   if (dtype == "f32") return DType::F32;
   if (dtype == "bf16") return DType::BF16;
-  fail("--attn-host-kv ", dtype, ": expected f32 or bf16");
+  if (dtype == "int8") return DType::I8;
+  fail("--attn-host-kv ", dtype, ": expected f32, bf16 or int8");
 }
 
 void check_at_least(const char* flag, int64_t value, int64_t least) {

@@ -68,15 +68,20 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
   bool run_held = false;        // the pending run comes from the current buffer, else from the store
   int64_t run_source = 0;       // its first token: offset in the current buffer, or store token id
   int64_t run_length = 0;
-  const bool bf16 = store.kv_dtype() == DType::BF16;
-  auto upload_rows = [&](const void* rows, float* dst, int64_t n_rows) {
+  const DType dtype = store.kv_dtype();
+  // scales: an I8 store's, one per (token, KV head) row of head_dim values; else unused.
+  auto upload_rows = [&](const void* rows, const float* scales, float* dst, int64_t n_rows) {
     const size_t n = size_t(n_rows * kv_row_);
-    if (bf16) {
+    if (dtype == DType::BF16) {
       backend_->upload_bf16_stable(dst, static_cast<const uint16_t*>(rows), n);  // widened to f32 on the way
+    } else if (dtype == DType::I8) {
+      backend_->upload_int8_stable(dst, static_cast<const int8_t*>(rows), scales, size_t(n_rows * store.n_kv_heads()),
+                                   size_t(store.head_dim()));  // dequantised on the way
     } else {
       backend_->upload_stable(dst, static_cast<const float*>(rows), n);
     }
   };
+  const bool int8 = dtype == DType::I8;
   auto flush = [&] {
     if (run_length == 0) return;
     if (run_held) {
@@ -86,8 +91,8 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
       for (int64_t done = 0; done < run_length;) {
         const int64_t token = run_source + done;
         const int64_t piece = std::min(run_length - done, store.contiguous_tokens(token));
-        upload_rows(store.k_data(token), k_dst + (offset + done) * kv_row_, piece);
-        upload_rows(store.v_data(token), v_dst + (offset + done) * kv_row_, piece);
+        upload_rows(store.k_data(token), int8 ? store.k_scales(token) : nullptr, k_dst + (offset + done) * kv_row_, piece);
+        upload_rows(store.v_data(token), int8 ? store.v_scales(token) : nullptr, v_dst + (offset + done) * kv_row_, piece);
         done += piece;
       }
       tokens_uploaded += run_length;
@@ -118,7 +123,7 @@ void RetrievedKv::load(const ContextStore& store, const std::vector<int64_t>& un
     held_at_[size_t(u)] = at;
     at += stored[size_t(u)].length;
   }
-  bytes_uploaded_ += 2 * tokens_uploaded * kv_row_ * int64_t(dtype_size(store.kv_dtype()));
+  bytes_uploaded_ += 2 * tokens_uploaded * store.stored_row_bytes();
   n_tokens_ = offset;
   units_ = units;
   current_ = next;

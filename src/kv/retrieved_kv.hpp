@@ -13,7 +13,7 @@ class Backend;
 
 // The retrieved units of one layer, copied into backend memory in store order (so with ordered
 // placement their positions follow the original order), always f32 (a bf16 store's rows are
-// widened on load). Reloading the same list copies nothing.
+// widened on load, an int8 store's dequantised). Reloading the same list copies nothing.
 //
 // Two buffers take turns (ping-pong): a new list is built in the idle one, its units that the
 // current list already holds copied within backend memory, only the others uploaded from the
@@ -42,7 +42,8 @@ class RetrievedKv {
   int64_t n_tokens() const { return n_tokens_; }
   const std::vector<int64_t>& units() const { return units_; }
   size_t bytes() const { return k_[0] ? size_t(2 * 2 * capacity_ * kv_row_) * sizeof(float) : 0; }  // both buffers
-  // Host -> backend bytes, cumulative: as the store holds them (2 per value from a bf16 store).
+  // Host -> backend bytes, cumulative: as the store holds them (2 per value from a bf16 store,
+  // 1 per value plus a 4-byte scale per head_dim values from an int8 one).
   int64_t bytes_uploaded() const { return bytes_uploaded_; }
 
  private:

@@ -41,6 +41,24 @@ void Backend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
   }
 }
 
+void Backend::upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width) {
+  const size_t rows_per_piece = std::max<size_t>(1, (size_t(1) << 16) / std::max<size_t>(width, 1));  // ~256 KB of f32
+  if (bf16_staging_.size() < std::min(n_rows, rows_per_piece) * width) {
+    bf16_staging_.resize(std::min(n_rows, rows_per_piece) * width);
+  }
+  for (size_t done = 0; done < n_rows;) {
+    const size_t rows = std::min(n_rows - done, rows_per_piece);
+    for (size_t r = 0; r < rows; ++r) {
+      const int8_t* q = values + (done + r) * width;
+      const float s = scales[done + r];
+      float* out = bf16_staging_.data() + r * width;
+      for (size_t i = 0; i < width; ++i) out[i] = float(q[i]) * s;
+    }
+    upload(dst + done * width, bf16_staging_.data(), rows * width);
+    done += rows;
+  }
+}
+
 void Backend::add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
                           float* out) {
   if (out == x) fail("add_rmsnorm: out must not alias x (the residual stream it updates)");

@@ -73,6 +73,13 @@ class Backend {
   // for the ops queued before it), so the host goes on issuing work. Default: upload / upload_bf16.
   virtual void upload_stable(float* dst, const float* host_src, size_t n) { upload(dst, host_src, n); }
   virtual void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) { upload_bf16(dst, host_src, n); }
+  // Copies n_rows rows of `width` int8 values with one f32 scale each (an int8 context store's
+  // (token, KV head) rows) into backend memory as f32: dst[r * width + i] = float(values[r *
+  // width + i]) * scales[r], one rounding, the same on every backend. The source stays unchanged
+  // until the backend is next synchronised, as for upload_stable. Default: dequantised on the
+  // host in pieces, then upload(); a device backend uploads the int8 values and the scales
+  // (about a quarter of the f32 bytes) and dequantises there.
+  virtual void upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width);
   // Waits until every op enqueued so far has finished: a device backend's ops may run
   // asynchronously (upload/download wait by themselves). The CPU backend's ops are synchronous.
   virtual void synchronize() {}
@@ -162,7 +169,7 @@ class Backend {
   std::unique_ptr<BandFallback> band_fallback_;
   struct ScoreScratch;  // the default score_units' host scratch, made on first use
   std::unique_ptr<ScoreScratch> score_scratch_;
-  std::vector<float> bf16_staging_;  // the default upload_bf16's f32 pieces
+  std::vector<float> bf16_staging_;  // the default upload_bf16's and upload_int8_stable's f32 pieces
   struct RowMeansScratch;  // the default row_block_means' host scratch, made on first use
   std::unique_ptr<RowMeansScratch> row_means_scratch_;
 };

@@ -1,12 +1,15 @@
 // The host side of retrieval on the GPU: pinned slabs from alloc_host, bf16 uploads widened on
-// the device (bit for bit the CPU backend's widening, half the bytes over the link), and
-// RetrievedKv's ping-pong reloads giving the CPU backend's buffers exactly, from f32 and bf16
-// stores whose slabs the CUDA backend allocated. Every test skips when no GPU is present.
+// the device (bit for bit the CPU backend's widening, half the bytes over the link), int8
+// uploads dequantised there (bit for bit, a byte per value plus the scales), and RetrievedKv's
+// ping-pong reloads giving the CPU backend's buffers exactly, from f32, bf16 and int8 stores
+// whose slabs the CUDA backend allocated. Every test skips when no GPU is present.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.hpp"
@@ -110,12 +113,38 @@ void add_units(ContextStore& s, int64_t n_units, std::mt19937& rng) {
   }
 }
 
-TEST(CudaHostKv, ping_pong_reloads_equal_the_cpu_backend_from_f32_and_bf16_stores) {
+TEST(CudaHostKv, int8_upload_dequantises_bit_for_bit_as_the_cpu_and_moves_a_byte_per_value_and_the_scales) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(1);
+  std::mt19937 rng(4);
+  for (const auto& [n_rows, width] : {std::pair<size_t, size_t>{1, 1}, {3, 128}, {1001, 64}, {5000, 128}}) {
+    const size_t n = n_rows * width;
+    std::vector<int8_t> values(n);
+    for (int8_t& q : values) q = int8_t(int(rng() % 255) - 127);
+    std::vector<float> scales = randn(n_rows, 5);
+    for (float& s : scales) s = std::fabs(s) * 0.01f;
+    scales[0] = 0.0f;  // an all-zero row's scale
+    std::vector<float> want(n);
+    cpu.upload_int8_stable(want.data(), values.data(), scales.data(), n_rows, width);
+    BackendBuffer device(gpu, n);
+    const uint64_t h2d_before = gpu.stats().h2d_bytes;
+    gpu.upload_int8_stable(device.data(), values.data(), scales.data(), n_rows, width);
+    EXPECT_EQ(gpu.stats().h2d_bytes - h2d_before, n + 4 * n_rows) << n;
+    const std::vector<float> got = to_host(gpu, device.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "n " << n << " element " << i;
+      ASSERT_EQ(want[i], float(values[i]) * scales[i / width]);
+    }
+  }
+}
+
+TEST(CudaHostKv, ping_pong_reloads_equal_the_cpu_backend_from_f32_bf16_and_int8_stores) {
   LTRI_SKIP_WITHOUT_CUDA();
   CudaBackend gpu(0);
   CpuBackend cpu(1);
   const int64_t n_kv_heads = 8, head_dim = 128, row = n_kv_heads * head_dim, capacity = 600;
-  for (DType dtype : {DType::F32, DType::BF16}) {
+  for (DType dtype : {DType::F32, DType::BF16, DType::I8}) {
     SCOPED_TRACE(dtype_name(dtype));
     std::mt19937 rng(3);
     ContextStore s(n_kv_heads, head_dim, 64, &gpu, dtype, 100, 100);  // pinned slabs of 100 tokens

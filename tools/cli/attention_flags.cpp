@@ -23,8 +23,9 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
                   "Positions of init and retrieved tokens: fixed (n_local before every query) or ordered")
       ->check(CLI::IsMember({"fixed", "ordered"}))->capture_default_str()->group(group);
   app->add_option("--attn-host-kv", o.host_kv,
-                  "infllm, ltri: how the host store holds evicted K/V: f32 or bf16 (half the memory, rounded)")
-      ->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str()->group(group);
+                  "infllm, ltri: how the host store holds evicted K/V: f32, bf16 (half the memory, rounded) or "
+                  "int8 (about a quarter: one scale per token and KV head)")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))->capture_default_str()->group(group);
   app->add_option("--attn-block", o.block_size, "infllm: block size in tokens")
       ->check(integer_at_least(1))->capture_default_str()->group(group);
   app->add_option("--attn-block-repr", o.block_repr, "infllm: representative keys per block")

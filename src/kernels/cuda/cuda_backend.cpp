@@ -53,7 +53,7 @@ CudaBackend::~CudaBackend() {
   if (stream_) (void)cudaStreamSynchronize(stream_);
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
-                   score_scratch_, row_means_scratch_, bf16_upload_scratch_}) {
+                   score_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_}) {
     if (p) (void)cudaFree(p);
   }
   if (cublas_) (void)cublasDestroy(cublas_);
@@ -185,6 +185,21 @@ void CudaBackend::upload_bf16_stable(float* dst, const uint16_t* host_src, size_
   LTRI_CUDA_CHECK(cudaMemcpyAsync(staging, host_src, n * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));
   allocations_.on_upload(n * sizeof(uint16_t));
   cuda::launch_bf16_to_f32(staging, dst, int64_t(n), stream_);
+}
+
+void CudaBackend::upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows,
+                                     size_t width) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d_int8_stable");
+  if (n_rows == 0 || width == 0) return;
+  // Staging: n_rows f32 scales, then n_rows * width int8 values (four per float). Reused by the
+  // next call only after this call's kernel has read it (same stream), as upload_bf16_stable's.
+  const size_t n = n_rows * width;
+  float* staging = scratch(int8_upload_scratch_, int8_upload_scratch_capacity_, n_rows + (n + 3) / 4);
+  int8_t* staged_values = reinterpret_cast<int8_t*>(staging + n_rows);
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(staging, scales, n_rows * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(staged_values, values, n, cudaMemcpyHostToDevice, stream_));
+  allocations_.on_upload(n_rows * sizeof(float) + n);
+  cuda::launch_int8_dequantize(staged_values, staging, int64_t(n_rows), int64_t(width), dst, stream_);
 }
 
 std::optional<size_t> CudaBackend::device_free_bytes() const {

@@ -56,6 +56,9 @@ class CudaBackend : public Backend {
   void upload_bf16(float* dst, const uint16_t* host_src, size_t n) override;
   void upload_stable(float* dst, const float* host_src, size_t n) override;
   void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) override;
+  // Uploads the int8 values and their scales into a device staging buffer, then one kernel
+  // dequantises them into dst (cuda_int8.cu); no synchronisation, as upload_bf16_stable.
+  void upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width) override;
   // cudaMemGetInfo's free bytes on this device.
   std::optional<size_t> device_free_bytes() const override;
   // Every upload/download and every alloc/free, scratch buffers included.
@@ -133,6 +136,8 @@ class CudaBackend : public Backend {
   size_t bf16_scratch_capacity_ = 0;
   float* bf16_upload_scratch_ = nullptr;  // upload_bf16's staging: n bf16 values, two per float
   size_t bf16_upload_scratch_capacity_ = 0;
+  float* int8_upload_scratch_ = nullptr;  // upload_int8_stable's staging: the scales, then the int8 values
+  size_t int8_upload_scratch_capacity_ = 0;
   float* band_scratch_ = nullptr;  // attention_band: its output, then the (n_heads, n, width) band
   size_t band_scratch_capacity_ = 0;
   std::vector<float> band_host_;  // attention_band's output downloaded: votes, then seg rows

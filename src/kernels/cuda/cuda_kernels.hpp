@@ -1,5 +1,5 @@
 #pragma once
-// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_gemv.cu, cuda_row_means.cu,
+// The launchers of the CUDA kernels (cuda_elementwise.cu, cuda_bf16.cu, cuda_int8.cu, cuda_gemv.cu, cuda_row_means.cu,
 // cuda_attention.cu, cuda_attention_mma.cu), called by CudaBackend (cuda_backend.cpp). Plain
 // functions over device pointers and POD arguments, so the .cu files need nothing of the C++20
 // engine headers. Every launcher enqueues on `stream` and checks the launch; none synchronises.
@@ -38,6 +38,12 @@ void launch_bf16_to_f32(const uint16_t* x, float* out, int64_t n, cudaStream_t s
 // out (n, dim) f32 = table[ids[i]] rows; table (vocab, dim) bf16 bits.
 void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t n, int64_t dim, float* out,
                        cudaStream_t stream);
+
+// --- int8 (cuda_int8.cu) ---
+// out (n_rows, width) f32 = float(values[r, i]) * scales[r]: an int8 host store's rows,
+// dequantised as Backend::upload_int8_stable's host default does (one multiply, bit for bit).
+void launch_int8_dequantize(const int8_t* values, const float* scales, int64_t n_rows, int64_t width, float* out,
+                            cudaStream_t stream);
 
 // --- decode GEMV (cuda_gemv.cu) ---
 // out (m) f32 = w (m, k) bf16 bits . x (k) f32 rounded to bf16, sums in f32: the products of

@@ -99,7 +99,7 @@ TEST(HostKvDtype, an_unknown_host_kv_dtype_is_one_line_naming_the_flag) {
     make_kv_policy(ltri_options("f16"), {*backend, config, 1 << 20, 16, ""});
     FAIL() << "no error for --attn-host-kv f16";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "--attn-host-kv f16: expected f32 or bf16");
+    EXPECT_EQ(std::string(e.what()), "--attn-host-kv f16: expected f32, bf16 or int8");
   }
 }
 

@@ -178,10 +178,12 @@ TEST(CudaBf16, random_bf16_model_runs_in_bf16_with_logits_close_to_the_cpu) {
   const LayerWeights& L = w.layers[1];
   ASSERT_GT(L.qkv.numel, 0u);
   ASSERT_GT(L.gate_up.numel, 0u);
-  EXPECT_EQ(L.wq.ref().data, L.qkv.ref().data);
-  EXPECT_EQ(L.wk.ref().data, L.qkv.ref().data + L.wq.numel / 2);
-  EXPECT_EQ(L.wv.ref().data, L.qkv.ref().data + (L.wq.numel + L.wk.numel) / 2);
-  EXPECT_EQ(L.w_up.ref().data, L.gate_up.ref().data + L.w_gate.numel / 2);
+  // Offsets in floats: two bf16 values per float.
+  const auto floats = [](const MatrixWeight& m) { return static_cast<const float*>(m.ref().data); };
+  EXPECT_EQ(floats(L.wq), floats(L.qkv));
+  EXPECT_EQ(floats(L.wk), floats(L.qkv) + L.wq.numel / 2);
+  EXPECT_EQ(floats(L.wv), floats(L.qkv) + (L.wq.numel + L.wk.numel) / 2);
+  EXPECT_EQ(floats(L.w_up), floats(L.gate_up) + L.w_gate.numel / 2);
   EXPECT_EQ(dynamic_cast<const LlamaModel&>(*gpu_f32).weights().layers[1].qkv.numel, 0u);
   // Decode steps (one token: the fused GEMVs) after a prefill stay with the CPU as the chunks do.
   const std::vector<int32_t> head(prompt.begin(), prompt.end() - 3);

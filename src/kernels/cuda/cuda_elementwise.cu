@@ -84,11 +84,28 @@ __global__ void add_rmsnorm_kernel(float* x, const float* h, const float* weight
     float* xi = x + row * dim;
     const float* hi = h + row * dim;
     double ss = 0.0;
-#pragma unroll 8
-    for (int d = threadIdx.x; d < dim_i; d += kThreads) {
-      const float v = xi[d] + hi[d];
-      xi[d] = v;
-      ss += double(v) * double(v);
+    // A batch's reads before its writes: x is written in the loop, and a store to x the
+    // compiler cannot prove apart from h's next loads would cost a round trip per element
+    // (the first version, one element per step, measured 16.2 us per decode call on the 8B
+    // shape, slower than add + rmsnorm's 4.4 + 6.2 us).
+    constexpr int kBatch = 8;
+    for (int d0 = threadIdx.x; d0 < dim_i; d0 += kBatch * kThreads) {
+      float xv[kBatch], hv[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int d = d0 + u * kThreads;
+        xv[u] = d < dim_i ? xi[d] : 0.0f;
+        hv[u] = d < dim_i ? hi[d] : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int d = d0 + u * kThreads;
+        if (d < dim_i) {
+          const float v = xv[u] + hv[u];
+          xi[d] = v;
+          ss += double(v) * double(v);
+        }
+      }
     }
     partial[threadIdx.x] = ss;
     __syncthreads();
@@ -100,9 +117,21 @@ __global__ void add_rmsnorm_kernel(float* x, const float* h, const float* weight
     __syncthreads();
     float* oi = out + row * dim;
     const float r = inv_rms;
-    // Each thread reads back only the x elements it wrote itself.
-#pragma unroll 8
-    for (int d = threadIdx.x; d < dim_i; d += kThreads) oi[d] = weight[d] * (xi[d] * r);
+    // Each thread reads back only the x elements it wrote itself; reads batched as above.
+    for (int d0 = threadIdx.x; d0 < dim_i; d0 += kBatch * kThreads) {
+      float xv[kBatch], wv[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int d = d0 + u * kThreads;
+        xv[u] = d < dim_i ? xi[d] : 0.0f;
+        wv[u] = d < dim_i ? weight[d] : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int d = d0 + u * kThreads;
+        if (d < dim_i) oi[d] = wv[u] * (xv[u] * r);
+      }
+    }
     __syncthreads();
   }
 }

@@ -22,6 +22,12 @@ struct AttentionOptions {
   // f32 when retrieved) or "int8" (66 GiB: one f32 scale per token and KV head, absmax / 127;
   // dequantised when retrieved).
   std::string host_kv = "f32";
+  // infllm, ltri: where the store step of an eviction runs (the evicted tokens' index vectors
+  // and their copy into the host store): "on" on a few worker threads while the other layers
+  // compute (a layer waits for its own step when it is planned again, a chunk later), "off" on
+  // the calling thread, "auto" on for the CUDA backend and off for the CPU backend (whose
+  // OpenMP threads already use every core). Results are the same either way.
+  std::string async_store = "auto";
 
   // infllm: fixed blocks represented by the mean of their most-voted keys.
   int64_t block_size = 128;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/phase_profile.hpp"
+#include "core/timer.hpp"
 #include "ops/profile_scope.hpp"
 
 namespace ltri {
@@ -11,39 +13,55 @@ InfllmPolicy::InfllmPolicy(Backend& backend, const ModelConfig& config, const St
                            const InfllmParams& params)
     : StreamingPolicyBase(backend, config, shape),
       params_(params),
-      head_weights_(size_t(shape.n_heads), 1.0f / float(shape.n_heads)),
-      vectors_(size_t(shape.n_kv_heads * shape.head_dim)) {}
+      head_weights_(size_t(shape.n_heads), 1.0f / float(shape.n_heads)) {}
+
+namespace {
+
+// Adds the blocks of `e` to the store, each represented by the mean of its `repr` most-voted
+// keys per KV head: the store step of an eviction, possibly on a worker thread (StoreStep).
+void store_blocks(int64_t block_size, int64_t repr, int64_t n_kv_heads, int64_t hd, const TokenRows& votes,
+                  EvictedTokens& e, ContextStore& store) {
+  const bool profile = PhaseProfile::enabled();
+  const Timer timer;
+  const int64_t kv_row = n_kv_heads * hd;
+  e.vectors.resize(size_t(kv_row));  // (n_kv_heads, 1, head_dim)
+  for (int64_t b = 0; b < e.count / block_size; ++b) {
+    const int64_t block_first = e.first + b * block_size;
+    for (int64_t g = 0; g < n_kv_heads; ++g) {
+      // The block's most-voted keys of this KV head (ties: the earlier token).
+      e.tokens.resize(size_t(block_size));
+      std::iota(e.tokens.begin(), e.tokens.end(), block_first);
+      std::partial_sort(e.tokens.begin(), e.tokens.begin() + repr, e.tokens.end(), [&](int64_t a, int64_t c) {
+        const float va = votes.row(a)[g], vc = votes.row(c)[g];
+        return va != vc ? va > vc : a < c;
+      });
+      float* out = e.vectors.data() + g * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t r = 0; r < repr; ++r) {
+        const float* key = e.k.data() + (e.tokens[size_t(r)] - e.first) * kv_row + g * hd;
+        for (int64_t c = 0; c < hd; ++c) out[c] += key[c] / float(repr);
+      }
+    }
+    store.add_unit(e.k.data() + b * block_size * kv_row, e.v.data() + b * block_size * kv_row, block_size,
+                   e.vectors.data(), 1);
+  }
+  if (profile) PhaseProfile::add("policy/evict/store", timer.elapsed_ms());
+}
+
+}  // namespace
 
 void InfllmPolicy::evict(int64_t layer) {
   const int64_t bs = params_.block_size;
   const int64_t n_blocks = (window().size(layer) - shape_.n_local) / bs;
   if (n_blocks <= 0) return;  // a partial block waits in the window
-  const int64_t hd = shape_.head_dim, kv_row = shape_.n_kv_heads * hd;
-  const int64_t first = window().begin(layer);
   const int64_t repr = std::min(params_.block_repr, bs);
-  fetch_front(layer, n_blocks * bs);
-  const TokenRows& votes = this->votes(layer);
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const int64_t block_first = first + b * bs;
-    for (int64_t g = 0; g < shape_.n_kv_heads; ++g) {
-      // The block's most-voted keys of this KV head (ties: the earlier token).
-      tokens_.resize(size_t(bs));
-      std::iota(tokens_.begin(), tokens_.end(), block_first);
-      std::partial_sort(tokens_.begin(), tokens_.begin() + repr, tokens_.end(), [&](int64_t a, int64_t c) {
-        const float va = votes.row(a)[g], vc = votes.row(c)[g];
-        return va != vc ? va > vc : a < c;
-      });
-      float* out = vectors_.data() + g * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t r = 0; r < repr; ++r) {
-        const float* key = host_k() + (tokens_[size_t(r)] - first) * kv_row + g * hd;
-        for (int64_t c = 0; c < hd; ++c) out[c] += key[c] / float(repr);
-      }
-    }
-    mutable_store(layer).add_unit(host_k() + b * bs * kv_row, host_v() + b * bs * kv_row, bs,
-                                  vectors_.data(), 1);
-  }
-  drop_front(layer, n_blocks * bs);
+  const int64_t n_kv_heads = shape_.n_kv_heads, hd = shape_.head_dim;
+  // The votes stay as they are until the layer's next plan(), which waits for this job.
+  const TokenRows* token_votes = &votes(layer);
+  store_evicted(layer, take_front(layer, n_blocks * bs),
+                [bs, repr, n_kv_heads, hd, token_votes](EvictedTokens& e, ContextStore& store) {
+                  store_blocks(bs, repr, n_kv_heads, hd, *token_votes, e, store);
+                });
 }
 
 void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {

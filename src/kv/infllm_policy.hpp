@@ -32,8 +32,6 @@ class InfllmPolicy : public StreamingPolicyBase {
   InfllmParams params_;
   std::vector<float> head_weights_;  // (n_heads), uniform: blocks are scored by the mean of heads
   // Scratch, reused.
-  std::vector<float> vectors_;       // (n_kv_heads, 1, head_dim)
-  std::vector<int64_t> tokens_;
   std::vector<float> scores_;
   std::vector<int64_t> order_;
 };

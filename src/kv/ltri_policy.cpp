@@ -5,6 +5,8 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/phase_profile.hpp"
+#include "core/timer.hpp"
 #include "ops/profile_scope.hpp"
 
 namespace ltri {
@@ -21,7 +23,6 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
     L.head_weights.assign(size_t(shape.n_heads), head < 0 ? 1.0f / float(shape.n_heads) : 0.0f);
     if (head >= 0) L.head_weights[size_t(head)] = 1.0f;
   }
-  vectors_.resize(size_t(shape.n_kv_heads * params_.index_max * shape.head_dim));
 }
 
 int64_t LtriPolicy::segmentation_head(int64_t layer) const {
@@ -31,6 +32,93 @@ int64_t LtriPolicy::segmentation_head(int64_t layer) const {
 
 // --- eviction: spans ---
 
+namespace {
+
+// What the store step of an ltri eviction reads besides its tokens and band rows, copied from
+// the policy: the step may run on a worker thread after the policy moved on (StoreStep).
+struct SpanIndexSetup {
+  bool dynamic = true;
+  int64_t index_static = 4, index_max = 32, span_max = 256;
+  double lambda = 1.0;
+  int64_t n_init = 0, n_kv_heads = 0, head_dim = 0;
+};
+
+// How many index vectors the span of tokens [x_tok, x_tok + length) keeps (LTRI_SPEC.md,
+// "Index vectors of a span"); rows: the layer's segmentation rows.
+int64_t index_count(const SpanIndexSetup& s, const TokenRows& rows, int64_t x_tok, int64_t length) {
+  if (!s.dynamic) return std::min(s.index_static, length);
+  // r_a = (triangle mass / area) / (neighbour mass / area), neighbours = the span's rows left
+  // of the triangle + the later rows' cells in the span's columns (row + column, [choice]).
+  const int64_t w = s.span_max;
+  const int64_t y_tok = x_tok + length - 1;
+  double tri = 0.0, nb = 0.0;
+  int64_t nb_area = 0;
+  for (int64_t i = x_tok; i <= y_tok; ++i) {
+    const float* row = rows.row(i);
+    for (int64_t d = 0; d <= i - x_tok; ++d) tri += row[d];
+    for (int64_t d = i - x_tok + 1; d < w && i - d >= s.n_init; ++d) {  // sinks are no columns
+      nb += row[d];
+      ++nb_area;
+    }
+  }
+  const int64_t last_row = std::min(rows.end() - 1, y_tok + w - 1);
+  for (int64_t i = y_tok + 1; i <= last_row; ++i) {
+    const float* row = rows.row(i);
+    for (int64_t j = std::max(x_tok, i - w + 1); j <= y_tok; ++j) {
+      nb += row[i - j];
+      ++nb_area;
+    }
+  }
+  const double tri_area = double(length) * double(length + 1) / 2.0;
+  double retained = 1.0;  // neighbours that never looked at the span: their votes say nothing
+  if (nb > 0.0 && nb_area > 0) {
+    const double ratio = (tri / tri_area) / (nb / double(nb_area));
+    retained = std::min(1.0, s.lambda * ratio);
+  }
+  const int64_t count = int64_t(std::ceil(retained * double(length)));
+  return std::clamp<int64_t>(count, 1, std::min(s.index_max, length));
+}
+
+// Adds `spans` (closed, consecutive, from e.first on) to the store, each with its index
+// vectors: the store step of an eviction, possibly on a worker thread, so it is timed with
+// PhaseProfile::add, not ProfileScope (which would synchronise the backend from here).
+void store_spans(const SpanIndexSetup& s, const std::vector<Span>& spans, const TokenRows& seg_rows,
+                 const TokenRows& votes, EvictedTokens& e, ContextStore& store) {
+  const bool profile = PhaseProfile::enabled();
+  const Timer step_timer;
+  const int64_t hd = s.head_dim, kv_row = s.n_kv_heads * hd;
+  const int64_t first = e.first;
+  for (const Span& span : spans) {
+    Timer timer;
+    const int64_t count = index_count(s, seg_rows, first + span.start, span.length);
+    if (profile) PhaseProfile::add("policy/evict/store/index_count", timer.elapsed_ms());
+    timer.reset();
+    if (e.vectors.size() < size_t(s.n_kv_heads * count * hd)) e.vectors.resize(size_t(s.n_kv_heads * count * hd));
+    for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+      // The span's keys of this KV head that received the most attention (ties: earlier).
+      e.tokens.resize(size_t(span.length));
+      std::iota(e.tokens.begin(), e.tokens.end(), first + span.start);
+      std::partial_sort(e.tokens.begin(), e.tokens.begin() + count, e.tokens.end(), [&](int64_t a, int64_t b) {
+        const float va = votes.row(a)[g], vb = votes.row(b)[g];
+        return va != vb ? va > vb : a < b;
+      });
+      std::sort(e.tokens.begin(), e.tokens.begin() + count);  // index in token order
+      for (int64_t r = 0; r < count; ++r) {
+        const float* key = e.k.data() + (e.tokens[size_t(r)] - first) * kv_row + g * hd;
+        std::copy(key, key + hd, e.vectors.data() + (g * count + r) * hd);
+      }
+    }
+    if (profile) PhaseProfile::add("policy/evict/store/vectors", timer.elapsed_ms());
+    timer.reset();
+    store.add_unit(e.k.data() + span.start * kv_row, e.v.data() + span.start * kv_row, span.length,
+                   e.vectors.data(), count);
+    if (profile) PhaseProfile::add("policy/evict/store/add_unit", timer.elapsed_ms());
+  }
+  if (profile) PhaseProfile::add("policy/evict/store", step_timer.elapsed_ms());
+}
+
+}  // namespace
+
 void LtriPolicy::evict(int64_t layer) {
   const int64_t overflow = window().size(layer) - shape_.n_local;
   // Wait until a whole span's worth has overflowed: then at least one span closes (the first
@@ -38,7 +126,7 @@ void LtriPolicy::evict(int64_t layer) {
   if (overflow < params_.span_max) return;
   const int64_t w = params_.span_max;
   const int64_t first = window().begin(layer);
-  const int64_t end = n_past();  // rows exist for every window token
+  const int64_t end = window().end(layer);  // rows exist for every window token
   // The stretch reaches span_max past the cut, so spans near the cut see what follows them.
   const int64_t stretch_end = std::min(end, first + overflow + w);
   const int64_t m = stretch_end - first;
@@ -65,77 +153,23 @@ void LtriPolicy::evict(int64_t layer) {
     ++n_closed;
   }
   if (closed == 0) return;
-  {
-    ProfileScope phase(backend(), "policy/evict/download");
-    fetch_front(layer, closed);
-  }
-  ProfileScope phase(backend(), "policy/evict/store");
-  const TokenRows& votes = this->votes(layer);
-  const int64_t hd = shape_.head_dim, kv_row = shape_.n_kv_heads * hd;
-  for (size_t s = 0; s < n_closed; ++s) {
-    const Span& span = spans[s];
-    int64_t count = 0;
-    {
-      ProfileScope sub(backend(), "policy/evict/store/index_count");
-      count = index_count(layer, first, span.start, span.length);
-    }
-    {
-      ProfileScope sub(backend(), "policy/evict/store/vectors");
-      for (int64_t g = 0; g < shape_.n_kv_heads; ++g) {
-        // The span's keys of this KV head that received the most attention (ties: earlier).
-        tokens_.resize(size_t(span.length));
-        std::iota(tokens_.begin(), tokens_.end(), first + span.start);
-        std::partial_sort(tokens_.begin(), tokens_.begin() + count, tokens_.end(), [&](int64_t a, int64_t b) {
-          const float va = votes.row(a)[g], vb = votes.row(b)[g];
-          return va != vb ? va > vb : a < b;
-        });
-        std::sort(tokens_.begin(), tokens_.begin() + count);  // index in token order
-        for (int64_t r = 0; r < count; ++r) {
-          const float* key = host_k() + (tokens_[size_t(r)] - first) * kv_row + g * hd;
-          std::copy(key, key + hd, vectors_.data() + (g * count + r) * hd);
-        }
-      }
-    }
-    ProfileScope sub(backend(), "policy/evict/store/add_unit");
-    mutable_store(layer).add_unit(host_k() + span.start * kv_row, host_v() + span.start * kv_row,
-                                  span.length, vectors_.data(), count);
-  }
-  drop_front(layer, closed);
-}
-
-int64_t LtriPolicy::index_count(int64_t layer, int64_t stretch_first, int64_t x, int64_t length) const {
-  if (!params_.dynamic_index) return std::min(params_.index_static, length);
-  // r_a = (triangle mass / area) / (neighbour mass / area), neighbours = the span's rows left
-  // of the triangle + the later rows' cells in the span's columns (row + column, [choice]).
-  const int64_t w = params_.span_max;
-  const TokenRows& rows = segmentation_rows(layer);
-  const int64_t x_tok = stretch_first + x, y_tok = x_tok + length - 1;
-  double tri = 0.0, nb = 0.0;
-  int64_t nb_area = 0;
-  for (int64_t i = x_tok; i <= y_tok; ++i) {
-    const float* row = rows.row(i);
-    for (int64_t d = 0; d <= i - x_tok; ++d) tri += row[d];
-    for (int64_t d = i - x_tok + 1; d < w && i - d >= shape_.n_init; ++d) {  // sinks are no columns
-      nb += row[d];
-      ++nb_area;
-    }
-  }
-  const int64_t last_row = std::min(rows.end() - 1, y_tok + w - 1);
-  for (int64_t i = y_tok + 1; i <= last_row; ++i) {
-    const float* row = rows.row(i);
-    for (int64_t j = std::max(x_tok, i - w + 1); j <= y_tok; ++j) {
-      nb += row[i - j];
-      ++nb_area;
-    }
-  }
-  const double tri_area = double(length) * double(length + 1) / 2.0;
-  double retained = 1.0;  // neighbours that never looked at the span: their votes say nothing
-  if (nb > 0.0 && nb_area > 0) {
-    const double ratio = (tri / tri_area) / (nb / double(nb_area));
-    retained = std::min(1.0, params_.lambda * ratio);
-  }
-  const int64_t count = int64_t(std::ceil(retained * double(length)));
-  return std::clamp<int64_t>(count, 1, std::min(params_.index_max, length));
+  spans.resize(n_closed);
+  SpanIndexSetup setup;
+  setup.dynamic = params_.dynamic_index;
+  setup.index_static = params_.index_static;
+  setup.index_max = params_.index_max;
+  setup.span_max = params_.span_max;
+  setup.lambda = params_.lambda;
+  setup.n_init = shape_.n_init;
+  setup.n_kv_heads = shape_.n_kv_heads;
+  setup.head_dim = shape_.head_dim;
+  // The band rows stay as they are until the layer's next plan(), which waits for this job.
+  const TokenRows* seg_rows = &rows;
+  const TokenRows* token_votes = &votes(layer);
+  store_evicted(layer, take_front(layer, closed),
+                [setup, spans = std::move(spans), seg_rows, token_votes](EvictedTokens& e, ContextStore& store) {
+                  store_spans(setup, spans, *seg_rows, *token_votes, e, store);
+                });
 }
 
 // --- retrieval: scores, votes, persistence ---
@@ -221,6 +255,7 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
 }
 
 void LtriPolicy::build_persistent_sets() {
+  wait_for_stores();  // every layer's units are read, not only the planned one's
   // After the question's chunk all layers vote (LTRI_SPEC.md, "Collaborative voting").
   clear_votes();
   if (params_.voting) {

@@ -76,8 +76,6 @@ class LtriPolicy : public StreamingPolicyBase {
     int64_t persistent_tokens = 0;
   };
 
-  // The index vectors of one closed span: how many, and which keys.
-  int64_t index_count(int64_t layer, int64_t stretch_first, int64_t x, int64_t length) const;
   // Adds `weight` to the token votes of `units` of `layer` (cross-layer voting).
   void cast_votes(int64_t layer, const std::vector<int64_t>& units, float weight);
   // Mean token vote of every unit of the store (first n_units).
@@ -96,8 +94,6 @@ class LtriPolicy : public StreamingPolicyBase {
   // Scratch, reused.
   std::vector<float> stretch_;    // (stretch, span_max) segmentation rows for span discovery
   std::vector<float> ones_;       // row maxima: rows are already scaled to max 1
-  std::vector<float> vectors_;    // (n_kv_heads, index_max, head_dim)
-  std::vector<int64_t> tokens_;
   std::vector<float> rank_;
   std::vector<int64_t> order_, chosen_;
 };

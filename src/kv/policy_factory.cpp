@@ -10,9 +10,11 @@
 #include "core/log.hpp"
 #include "kv/full_policy.hpp"
 #include "kv/infllm_policy.hpp"
+#include "kv/layer_jobs.hpp"
 #include "kv/ltri_policy.hpp"
 #include "kv/policy_files.hpp"
 #include "kv/streaming_policy.hpp"
+#include "ops/backend.hpp"
 
 namespace ltri {
 
@@ -40,6 +42,16 @@ DType parse_host_kv(const std::string& dtype) {
   fail("--attn-host-kv ", dtype, ": expected f32, bf16 or int8");
 }
 
+// Worker threads for the store step (StreamingShape::store_threads).
+int parse_async_store(const std::string& mode, const Backend& backend) {
+  if (mode == "off") return 0;
+  if (mode == "on") return LayerJobs::default_threads();
+  // auto: the CPU backend's OpenMP threads already use every core; on CUDA the host is idle
+  // while the GPU works.
+  if (mode == "auto") return std::string(backend.name()) == "cuda" ? LayerJobs::default_threads() : 0;
+  fail("--attn-async-store ", mode, ": expected auto, on or off");
+}
+
 void check_at_least(const char* flag, int64_t value, int64_t least) {
   if (value < least) fail(flag, " must be >= ", least, ", got ", value);
 }
@@ -65,6 +77,7 @@ StreamingShape common_shape(const AttentionOptions& o, const PolicyShape& p) {
   s.max_chunk = p.max_chunk;
   s.placement = parse_placement(o.placement);
   s.host_kv = parse_host_kv(o.host_kv);
+  s.store_threads = parse_async_store(o.async_store, p.backend);
   return s;
 }
 

@@ -40,15 +40,16 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
       if (shape.segmentation_map) seg_rows_.emplace_back(shape.band_width, shape.max_window());
     }
   }
-  if (shape.keeps_store) query_means_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
   if (shape.keeps_store) {
-    host_k_.resize(size_t(shape.max_window() * kv_row));
-    host_v_.resize(size_t(shape.max_window() * kv_row));
+    query_means_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
+    jobs_ = std::make_unique<LayerJobs>(n_layers, shape.store_threads);
   }
   // Rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
   rope_.ensure(std::max(shape.n_local + 1, shape.band_width + shape.max_chunk));
   plan_.segments.reserve(4);
 }
+
+StreamingPolicyBase::~StreamingPolicyBase() { jobs_.reset(); }
 
 void StreamingPolicyBase::begin_chunk(int64_t n) {
   if (n < 1 || n > shape_.max_chunk) {
@@ -64,8 +65,49 @@ void StreamingPolicyBase::choose(int64_t, const float*, int64_t, std::vector<int
 
 int64_t StreamingPolicyBase::segmentation_head(int64_t) const { return BandCollector::kMeanOfHeads; }
 
-void StreamingPolicyBase::fetch_front(int64_t layer, int64_t count) {
-  window_.download(layer, window_.begin(layer), count, host_k_.data(), host_v_.data());
+const ContextStore& StreamingPolicyBase::store(int64_t layer) const {
+  if (jobs_) jobs_->wait(layer);
+  return stores_[size_t(layer)];
+}
+
+void StreamingPolicyBase::wait_for_stores() const {
+  if (jobs_) jobs_->wait_all();
+}
+
+std::shared_ptr<EvictedTokens> StreamingPolicyBase::take_front(int64_t layer, int64_t count) {
+  std::shared_ptr<EvictedTokens> e;
+  {
+    std::lock_guard lock(spare_mutex_);
+    if (!spare_.empty()) {
+      e = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  if (!e) e = std::make_shared<EvictedTokens>();
+  const int64_t kv_row = shape_.n_kv_heads * shape_.head_dim;
+  e->first = window_.begin(layer);
+  e->count = count;
+  e->k.resize(size_t(count * kv_row));
+  e->v.resize(size_t(count * kv_row));
+  {
+    ProfileScope phase(backend_, "policy/evict/download");
+    window_.download(layer, e->first, count, e->k.data(), e->v.data());
+  }
+  drop_front(layer, count);
+  return e;
+}
+
+void StreamingPolicyBase::recycle(std::shared_ptr<EvictedTokens> evicted) {
+  std::lock_guard lock(spare_mutex_);
+  spare_.push_back(std::move(evicted));
+}
+
+void StreamingPolicyBase::store_evicted(int64_t layer, std::shared_ptr<EvictedTokens> evicted, StoreStep step) {
+  ContextStore* store = &stores_[size_t(layer)];
+  jobs_->submit(layer, [this, store, evicted = std::move(evicted), step = std::move(step)] {
+    step(*evicted, *store);
+    recycle(evicted);
+  });
 }
 
 void StreamingPolicyBase::score_stored_units(int64_t layer, const float* q, int64_t n_q, bool mean_query,
@@ -99,12 +141,9 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
                                                const float* v, int64_t n) {
   const size_t l = size_t(layer);
 
-  window_.settle_init(layer);
-  if (!votes_.empty()) votes_[l].drop_until(window_.begin(layer));
-  if (!seg_rows_.empty()) seg_rows_[l].drop_until(window_.begin(layer));
-  {
-    ProfileScope phase(backend_, "policy/evict");
-    evict(layer);
+  if (jobs_ && jobs_->threads() > 0) {
+    ProfileScope phase(backend_, "policy/store_wait");  // the layer's store job, from its last plan
+    jobs_->wait(layer);
   }
 
   if (!stores_.empty()) {
@@ -140,7 +179,17 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
   }
 
   build_plan(layer, n);
+  evict_for_next_chunk(layer);
   return plan_;
+}
+
+void StreamingPolicyBase::evict_for_next_chunk(int64_t layer) {
+  // Neither moves window memory: the plan's pointers stay valid.
+  window_.settle_init(layer);
+  if (!votes_.empty()) votes_[size_t(layer)].drop_until(window_.begin(layer));
+  if (!seg_rows_.empty()) seg_rows_[size_t(layer)].drop_until(window_.begin(layer));
+  ProfileScope phase(backend_, "policy/evict");
+  evict(layer);
 }
 
 void StreamingPolicyBase::build_plan(int64_t layer, int64_t n) {
@@ -186,6 +235,7 @@ size_t StreamingPolicyBase::kv_bytes() const {
 }
 
 size_t StreamingPolicyBase::host_bytes() const {
+  wait_for_stores();
   size_t bytes = 0;
   for (const ContextStore& s : stores_) bytes += s.bytes();
   for (const TokenRows& t : votes_) bytes += t.bytes();
@@ -200,6 +250,8 @@ int64_t StreamingPolicyBase::bytes_uploaded() const {
 }
 
 void StreamingPolicyBase::reset() {
+  // The jobs still running store what the next chunk would have needed: nothing will now.
+  if (jobs_) jobs_->discard_all();
   n_past_ = 0;
   chunk_n_ = 0;
   window_.reset();

@@ -6,12 +6,22 @@
 // that puts them under one softmax at positions that stay bounded however long the stream is.
 //
 // Per layer and chunk, plan() does, in order:
-//   1. tokens below n_init move from the window to the init buffer (sinks, kept forever);
-//   2. evict(): the policy moves tokens beyond n_local (+ its lag) out of the window;
-//   3. retrieval: choose() picks units of the store for the chunk's queries (averaged where
+//   1. waits for the layer's store job (step 5 of its previous chunk, below);
+//   2. retrieval: choose() picks units of the store for the chunk's queries (averaged where
 //      they are, query_means()), and their KV is copied to backend memory;
-//   4. the chunk's K,V join the window; the band of the chunk's rows is computed;
-//   5. the plan: [init | retrieved | window | chunk (causal)].
+//   3. the chunk's K,V join the window; the band of the chunk's rows is computed;
+//   4. the plan: [init | retrieved | window | chunk (causal)];
+//   5. for the next chunk: tokens below n_init move from the window to the init buffer (sinks,
+//      kept forever), and evict() moves tokens beyond n_local (+ its lag) out of the window.
+//      On the calling thread evict() decides what leaves and downloads it (ordered with the
+//      backend's work); the store step (index vectors, ContextStore::add_unit) it hands to
+//      store_evicted(), which runs it as the layer's job on a worker thread (layer_jobs.hpp,
+//      --attn-async-store) while the other layers compute, or at once.
+// Evicting after the chunk rather than before the next one changes nothing any chunk sees:
+// evict() reads only the window, the votes and the segmentation rows, which are final once the
+// chunk's band is in, and leaving the window moves no memory, so the plan being returned stays
+// valid. Between chunks the window holds exactly what the next chunk will attend to, and the
+// store every token that left it.
 // Positions: while nothing has left the window, every token sits at its true position (so a
 // window that covers the input reproduces full attention). After that, with placement
 // "ordered", init, retrieved units (in original order) and window are laid out contiguously:
@@ -20,12 +30,16 @@
 // init and retrieved keys at the one distance n_local (keys at 0, stride 0, query_position).
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "io/model_config.hpp"
 #include "kv/attention_band.hpp"
 #include "kv/context_store.hpp"
 #include "kv/kv_policy.hpp"
+#include "kv/layer_jobs.hpp"
 #include "kv/retrieval.hpp"
 #include "kv/retrieved_kv.hpp"
 #include "kv/streaming_window.hpp"
@@ -52,6 +66,8 @@ struct StreamingShape {
   int64_t band_width = 0;          // 0 = no band (no votes, no segmentation map)
   bool segmentation_map = false;   // keep the band's segmentation rows (ltri)
   Placement placement = Placement::Fixed;
+  // Worker threads for the store step of evictions (keeps_store); 0: on the calling thread.
+  int store_threads = 0;
 
   // Most tokens the window holds right after a chunk is appended.
   int64_t max_window() const { return n_local + max_lag + max_chunk; }
@@ -59,9 +75,22 @@ struct StreamingShape {
   int64_t positions_needed(int64_t n) const;
 };
 
+// What evict() hands to a store job: the evicted tokens' K/V on the host, and scratch for the
+// step. Reused from a pool (one per job in flight), so a warm stream allocates nothing.
+struct EvictedTokens {
+  int64_t first = 0;             // token id of the first evicted token
+  int64_t count = 0;
+  std::vector<float> k, v;       // (count, n_kv_heads, head_dim), host
+  std::vector<float> vectors;    // scratch: a unit's index vectors
+  std::vector<int64_t> tokens;   // scratch
+};
+
 class StreamingPolicyBase : public KvPolicy {
  public:
   StreamingPolicyBase(Backend& backend, const ModelConfig& config, const StreamingShape& shape);
+  // Joins the store workers (a running job finishes, queued ones are dropped) before anything
+  // they use goes away.
+  ~StreamingPolicyBase() override;
 
   void begin_chunk(int64_t n) override;
   const AttentionPlan& plan(int64_t layer, const float* q, const float* k, const float* v,
@@ -70,21 +99,24 @@ class StreamingPolicyBase : public KvPolicy {
   int64_t n_past() const override { return n_past_; }
   int64_t positions_needed(int64_t n) const override { return shape_.positions_needed(n); }
   size_t kv_bytes() const override;
-  size_t host_bytes() const override;
-  void reset() override;
+  size_t host_bytes() const override;  // waits for every store job
+  void reset() override;                // waits for every store job (forgetting their errors)
 
   // For tests and reports.
   const StreamingShape& shape() const { return shape_; }
   const StreamingWindow& window() const { return window_; }
-  const ContextStore& store(int64_t layer) const { return stores_[size_t(layer)]; }
+  // Waits for the layer's store job first (rethrowing its error).
+  const ContextStore& store(int64_t layer) const;
+  int store_threads() const { return jobs_ ? jobs_->threads() : 0; }  // 0: the store step runs inline
   const RetrievedKv& retrieved(int64_t layer) const { return retrieved_[size_t(layer)]; }
   int64_t bytes_uploaded() const;  // host -> backend copies of retrieved KV, cumulative
 
  protected:
-  // Step 2: moves tokens out of the layer's window, which holds tokens
-  // [window().begin(layer), n_past()), before the chunk attends.
+  // Step 5: moves tokens out of the layer's window, which holds tokens
+  // [window().begin(layer), window().end(layer)) after the chunk, for the next chunk. n_past()
+  // still counts the tokens before the chunk.
   virtual void evict(int64_t layer) = 0;
-  // Step 3: the store units the chunk of n queries sees, in store order. q (n, n_heads,
+  // Step 2: the store units the chunk of n queries sees, in store order. q (n, n_heads,
   // head_dim): the chunk's queries before RoPE, in backend memory (query_means() averages them).
   virtual void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units);
   // Which segmentation map the band keeps for the layer: a query head, or kMeanOfHeads.
@@ -93,13 +125,22 @@ class StreamingPolicyBase : public KvPolicy {
   virtual void on_end_chunk(int64_t /*n*/) {}
   virtual void on_reset() {}
 
-  // For evict(): copies window tokens [window().begin(layer), + count) to host_k()/host_v()
-  // (count, n_kv_heads, head_dim), then drop_front() forgets them (window and band rows).
-  void fetch_front(int64_t layer, int64_t count);
+  // The store step of an eviction: index vectors and add_unit of `evicted` into the layer's
+  // store. It runs on a worker thread, so it may use only its arguments, what it captured by
+  // value, and the layer's votes() / segmentation_rows() rows (read-only: the policy does not
+  // touch them again before the layer's next plan(), which waits for the job). Never the
+  // backend (ProfileScope included: time with PhaseProfile::add).
+  using StoreStep = std::function<void(EvictedTokens& evicted, ContextStore& store)>;
+
+  // For evict(): downloads window tokens [window().begin(layer), + count) to the host, then
+  // they leave the window (drop_front).
+  std::shared_ptr<EvictedTokens> take_front(int64_t layer, int64_t count);
+  // For evict(): runs `step` as the layer's store job (on a worker, or now with no workers).
+  void store_evicted(int64_t layer, std::shared_ptr<EvictedTokens> evicted, StoreStep step);
+  // The first `count` window tokens leave the window (and their band rows).
   void drop_front(int64_t layer, int64_t count);
-  const float* host_k() const { return host_k_.data(); }
-  const float* host_v() const { return host_v_.data(); }
-  ContextStore& mutable_store(int64_t layer) { return stores_[size_t(layer)]; }
+  // For steps that read stores outside the layer's plan(): every layer's store job done.
+  void wait_for_stores() const;
   const TokenRows& votes(int64_t layer) const { return votes_[size_t(layer)]; }
   const TokenRows& segmentation_rows(int64_t layer) const { return seg_rows_[size_t(layer)]; }
   int64_t chunk_tokens() const { return chunk_n_; }
@@ -121,6 +162,8 @@ class StreamingPolicyBase : public KvPolicy {
 
  private:
   void build_plan(int64_t layer, int64_t n);
+  void evict_for_next_chunk(int64_t layer);  // step 5
+  void recycle(std::shared_ptr<EvictedTokens> evicted);  // back to the pool (any thread)
 
   Backend& backend_;
   StreamingWindow window_;
@@ -134,10 +177,12 @@ class StreamingPolicyBase : public KvPolicy {
   int64_t chunk_n_ = 0;
   // Host scratch, sized once.
   std::vector<float> query_means_;  // (max_chunk, n_heads, head_dim): at most one mean per query
-  std::vector<float> host_k_;     // (max_window, n_kv_heads, head_dim)
-  std::vector<float> host_v_;
   std::vector<int64_t> chosen_;
   AttentionPlan plan_;
+  std::mutex spare_mutex_;
+  std::vector<std::shared_ptr<EvictedTokens>> spare_;  // EvictedTokens no job holds
+  // The store jobs (keeps_store only). Declared last: destroyed first, while what jobs use lives.
+  std::unique_ptr<LayerJobs> jobs_;
 };
 
 }  // namespace ltri

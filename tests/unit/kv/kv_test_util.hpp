@@ -82,9 +82,10 @@ class StreamDriver {
  public:
   using RowFn = std::function<void(int64_t token, int64_t layer, float* row)>;
 
+  // backend: the policy's backend (a CPU backend, or one derived from it); null = a new one.
   StreamDriver(const ModelConfig& config, const AttentionOptions& options, int64_t max_chunk,
-               const std::string& model_dir = "")
-      : config_(config), backend_(make_cpu_backend(1)), rng_(7) {
+               const std::string& model_dir = "", std::unique_ptr<Backend> backend = nullptr)
+      : config_(config), backend_(backend ? std::move(backend) : make_cpu_backend(1)), rng_(7) {
     policy_ = make_kv_policy(options, {*backend_, config_, 1 << 20, max_chunk, model_dir});
     q_row_ = config.num_attention_heads * config.head_dim;
     kv_row_ = config.num_key_value_heads * config.head_dim;

@@ -24,6 +24,7 @@ json attention_to_json(const AttentionOptions& a) {
           {"budget", a.budget},
           {"placement", a.placement},
           {"host_kv", a.host_kv},
+          {"async_store", a.async_store},
           {"block_size", a.block_size},
           {"block_repr", a.block_repr},
           {"span_min", a.span_min},
@@ -84,6 +85,8 @@ AttentionOptions attention_from_json(const json& j, int version) {
   read(j, p, "budget", a.budget);
   read(j, p, "placement", a.placement);
   if (version >= 5) read(j, p, "host_kv", a.host_kv);  // before: always f32
+  a.async_store = "off";  // before version 6 the store step always ran on the calling thread
+  if (version >= 6) read(j, p, "async_store", a.async_store);
   read(j, p, "block_size", a.block_size);
   read(j, p, "block_repr", a.block_repr);
   read(j, p, "span_min", a.span_min);
@@ -161,7 +164,7 @@ json report_to_json(const EvalReport& report) {
                        {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 5}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 6}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
@@ -170,7 +173,7 @@ EvalReport report_from_json(const json& j) {
   }
   int version = 0;
   read(j, "", "version", version);
-  if (version < 1 || version > 5) fail("eval results: version ", version, " is not one this build reads (1 to 5)");
+  if (version < 1 || version > 6) fail("eval results: version ", version, " is not one this build reads (1 to 6)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");

@@ -3,7 +3,7 @@
 // the run, read back by later tools such as the heat-map plot) and as Markdown tables.
 //
 // JSON (docs/eval.md has the full schema):
-//   {"format": "ltri-eval", "version": 5,
+//   {"format": "ltri-eval", "version": 6,
 //    "config": {"command", "tasks", "model", "attention": {...every --attn-* option...},
 //               "lengths", "depths", "samples", "seed", ...},
 //    "samples": [{"task", "length", "tokens", "depth", "index", "expected", "output", "score",

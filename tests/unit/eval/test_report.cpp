@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 5);
+  EXPECT_EQ(j["version"], 6);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,21 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 6;
+  j["version"] = 7;  // a version this build does not know
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionSixTheStoreStepRanOnTheCallingThread) {
+  EvalReport r = example();
+  r.config.attention.async_store = "on";
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(j["config"]["attention"]["async_store"], "on");
+  EXPECT_EQ(report_from_json(j).config.attention.async_store, "on");  // version 6 keeps it
+  j["version"] = 5;
+  j["config"]["attention"].erase("async_store");
+  EXPECT_EQ(report_from_json(j).config.attention.async_store, "off");  // what version 5 ran with
+  j["version"] = 6;
+  EXPECT_THROW(report_from_json(j), Error);  // version 6 requires it
 }
 
 TEST(Report, BeforeVersionFiveTheHostStoreWasF32) {

@@ -25,8 +25,9 @@ struct AttentionOptions {
   // infllm, ltri: where the store step of an eviction runs (the evicted tokens' index vectors
   // and their copy into the host store): "on" on a few worker threads while the other layers
   // compute (a layer waits for its own step when it is planned again, a chunk later), "off" on
-  // the calling thread, "auto" on for the CUDA backend and off for the CPU backend (whose
-  // OpenMP threads already use every core). Results are the same either way.
+  // the calling thread, "auto" off for now (to become on for the CUDA backend once measured on
+  // the GPU; the CPU backend's OpenMP threads already use every core). Results are the same
+  // either way.
   std::string async_store = "auto";
 
   // infllm: fixed blocks represented by the mean of their most-voted keys.

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/phase_profile.hpp"
 #include "core/timer.hpp"
+#include "kv/ltri_trace.hpp"
 #include "ops/profile_scope.hpp"
 
 namespace ltri {
@@ -41,6 +42,7 @@ struct SpanIndexSetup {
   int64_t index_static = 4, index_max = 32, span_max = 256;
   double lambda = 1.0;
   int64_t n_init = 0, n_kv_heads = 0, head_dim = 0;
+  int64_t layer = 0;  // for LTRI_TRACE_TOKENS
 };
 
 // How many index vectors the span of tokens [x_tok, x_tok + length) keeps (LTRI_SPEC.md,
@@ -88,6 +90,8 @@ void store_spans(const SpanIndexSetup& s, const std::vector<Span>& spans, const 
   const Timer step_timer;
   const int64_t hd = s.head_dim, kv_row = s.n_kv_heads * hd;
   const int64_t first = e.first;
+  LtriTrace trace;
+  const bool tracing = LtriTrace::from_env(trace);
   for (const Span& span : spans) {
     Timer timer;
     const int64_t count = index_count(s, seg_rows, first + span.start, span.length);
@@ -103,12 +107,14 @@ void store_spans(const SpanIndexSetup& s, const std::vector<Span>& spans, const 
         return va != vb ? va > vb : a < b;
       });
       std::sort(e.tokens.begin(), e.tokens.begin() + count);  // index in token order
+      if (tracing) trace_index_tokens(trace, s.layer, first + span.start, span.length, g, e.tokens.data(), count);
       for (int64_t r = 0; r < count; ++r) {
         const float* key = e.k.data() + (e.tokens[size_t(r)] - first) * kv_row + g * hd;
         std::copy(key, key + hd, e.vectors.data() + (g * count + r) * hd);
       }
     }
     if (profile) PhaseProfile::add("policy/evict/store/vectors", timer.elapsed_ms());
+    if (tracing) trace_stored_span(trace, s.layer, first + span.start, span.length, count);
     timer.reset();
     store.add_unit(e.k.data() + span.start * kv_row, e.v.data() + span.start * kv_row, span.length,
                    e.vectors.data(), count);
@@ -163,6 +169,7 @@ void LtriPolicy::evict(int64_t layer) {
   setup.n_init = shape_.n_init;
   setup.n_kv_heads = shape_.n_kv_heads;
   setup.head_dim = shape_.head_dim;
+  setup.layer = layer;
   // The band rows stay as they are until the layer's next plan(), which waits for this job.
   const TokenRows* seg_rows = &rows;
   const TokenRows* token_votes = &votes(layer);
@@ -248,6 +255,18 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
   } else {
     units = chosen_;
   }
+  if (LtriTrace trace; LtriTrace::from_env(trace)) {
+    // Each head's own scores for the question's chunk, if asked: which heads find the needle.
+    std::vector<std::vector<float>> head_scores(size_t(trace.wants_heads(n_past(), n) ? shape_.n_heads : 0));
+    const int64_t block = params_.per_query_max ? std::max<int64_t>(1, params_.query_block) : n;
+    for (int64_t h = 0; h < int64_t(head_scores.size()); ++h) {
+      std::vector<float> one_hot(size_t(shape_.n_heads), 0.0f);
+      one_hot[size_t(h)] = 1.0f;
+      score_stored_units(layer, query_means(q, n, block), (n + block - 1) / block, !params_.per_query_max, one_hot,
+                         head_scores[size_t(h)]);
+    }
+    trace_choice(trace, decoding_, n_past(), n, layer, s.units(), L.scores, L.top, units, head_scores);
+  }
   if (!decoding_) {  // may be the question's chunk: keep what the persistent set needs
     L.saved_scores = L.scores;
     L.saved_top = L.top;
@@ -263,6 +282,8 @@ void LtriPolicy::build_persistent_sets() {
       cast_votes(l, layers_[size_t(l)].saved_top, params_.layers[size_t(l)].vote_weight);
     }
   }
+  LtriTrace trace;
+  const bool tracing = LtriTrace::from_env(trace);
   for (int64_t l = 0; l < shape_.n_layers; ++l) {
     Layer& L = layers_[size_t(l)];
     const int64_t n_units = int64_t(L.saved_scores.size());
@@ -277,6 +298,10 @@ void LtriPolicy::build_persistent_sets() {
     }
     L.is_persistent.assign(size_t(n_units), 0);
     for (int64_t u : L.persistent) L.is_persistent[size_t(u)] = 1;
+    if (tracing) {
+      trace_persistent(trace, l, store(l).units(), params_.voting ? &rank_ : nullptr, L.saved_scores, L.is_persistent,
+                       L.persistent_tokens);
+    }
   }
   clear_votes();
 }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "core/memory_stats.hpp"
 #include "runtime/generator.hpp"
@@ -18,7 +20,35 @@ bool reset_peak_rss() {
   return std::fclose(f) == 0 && ok;
 }
 
+namespace {
+
+// Debugging aid (LTRI_TRACE_NEEDLE=1): the token range of the sample's first target needle (the
+// sentence holding its first expected value: "One of the special magic ..." or "The pass key
+// is ...") goes to stderr and, through LTRI_TRACE_TOKENS, to the ltri policy's trace
+// (kv/ltri_trace.hpp), which reads it when the session runs.
+void trace_needle(const Engine& engine, const EvalSample& sample) {
+  if (std::getenv("LTRI_TRACE_NEEDLE") == nullptr || sample.expected.empty()) return;
+  const std::string& text = sample.prompt;
+  const size_t value = text.find(sample.expected[0]);
+  if (value == std::string::npos) return;
+  size_t begin = text.rfind("One of the special magic", value);
+  if (begin == std::string::npos) begin = text.rfind("The pass key is", value);
+  const size_t end = text.find('.', value);
+  if (begin == std::string::npos || end == std::string::npos) return;
+  // Tokens of the prompt up to a character (BOS included), as the model receives them.
+  const auto tokens_before = [&](size_t chars) { return int64_t(engine.tokenizer().encode(text.substr(0, chars)).size()); };
+  const int64_t first = tokens_before(begin) - 1;  // the space before the needle joins its first word
+  const int64_t last = tokens_before(end + 1);
+  std::fprintf(stderr, "trace needle: tokens [%lld, %lld) of %zu: %s\n", (long long)first, (long long)last,
+               sample.ids.size(), text.substr(begin, end + 1 - begin).c_str());
+  const std::string range = std::to_string(first) + "," + std::to_string(last) + "," + std::to_string(sample.ids.size());
+  setenv("LTRI_TRACE_TOKENS", range.c_str(), 1);
+}
+
+}  // namespace
+
 SampleResult run_sample(const Engine& engine, const EvalSample& sample, const RunSettings& settings, int64_t index) {
+  trace_needle(engine, sample);
   const int64_t max_new = settings.max_new_tokens > 0 ? settings.max_new_tokens
                           : sample.max_new_tokens > 0 ? sample.max_new_tokens
                                                       : default_max_new_tokens(sample.expected);

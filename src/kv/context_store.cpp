@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "core/error.hpp"
 #include "core/phase_profile.hpp"
@@ -94,8 +96,21 @@ void ContextStore::take_next_slab() {
   slabs_.push_back({std::move(memory), begin, tokens});
 }
 
+bool ContextStore::allocates_ahead() {
+  // LTRI_STORE_ALLOC_AHEAD=0 allocates each slab when it is needed, on the caller's thread: the
+  // A/B switch for measuring what the background allocation costs or saves.
+  static const bool ahead = [] {
+    const char* env = std::getenv("LTRI_STORE_ALLOC_AHEAD");
+    if (env == nullptr || *env == '\0') return true;
+    const std::string value(env);
+    if (value != "0" && value != "1") fail("LTRI_STORE_ALLOC_AHEAD=", value, ": expected 0 or 1");
+    return value == "1";
+  }();
+  return ahead;
+}
+
 void ContextStore::allocate_ahead() {
-  if (next_slab_.pending() || slabs_.empty()) return;
+  if (next_slab_.pending() || slabs_.empty() || !allocates_ahead()) return;
   const Slab& last = slabs_.back();
   if (n_tokens_ < last.begin + last.tokens / 2) return;
   next_slab_ = BackgroundHostAlloc(host_memory_, slab_floats(slab_tokens(slabs_.size())));

@@ -182,6 +182,7 @@ class ContextStore {
   void take_next_slab();
   // Starts allocating the slab after the last one once the store has filled half of it.
   void allocate_ahead();
+  static bool allocates_ahead();  // LTRI_STORE_ALLOC_AHEAD, default 1
   size_t index_block_floats() const;  // one index block: (n_kv_heads, index_block_vectors, head_dim)
   void copy_index_vectors(const float* vectors, int64_t n_vectors);
   const void* check_f32(const void* row) const;

@@ -98,11 +98,12 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store) {
   if (n_vectors > n_vectors_) {
     grow_vectors(n_vectors);
     // One upload per KV head and contiguous run of the store's index (a run ends at an index
-    // block: one or two runs per chunk's worth of new vectors).
+    // block: one or two runs per chunk's worth of new vectors). The store's index blocks are
+    // written once per request, like its slabs, so the copies need not wait for the stream.
     for (int64_t g = 0; g < n_kv_heads_; ++g) {
       for (int64_t v0 = n_vectors_; v0 < n_vectors;) {
         const int64_t rows = std::min(store.contiguous_vectors(v0), n_vectors - v0);
-        backend_->upload(vectors_ + (g * vector_capacity_ + v0) * head_dim_, store.index_vector(g, v0),
+        backend_->upload_stable(vectors_ + (g * vector_capacity_ + v0) * head_dim_, store.index_vector(g, v0),
                          size_t(rows * head_dim_));
         v0 += rows;
       }

@@ -42,6 +42,13 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   LTRI_CUDA_CHECK(cudaSetDevice(device));
   LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
   LTRI_CUDA_CHECK(cudaStreamCreate(&stream_));
+  // Device memory comes from the stream-ordered pool (cudaMallocAsync): a free is queued behind
+  // the ops that may still read the memory instead of draining the stream, so buffers that grow
+  // while the GPU works (the span index mirror, scratch) do not stall the host. The pool keeps
+  // what is freed for the next allocation rather than handing it back at every synchronisation.
+  LTRI_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool_, device));
+  uint64_t keep_all = UINT64_MAX;
+  LTRI_CUDA_CHECK(cudaMemPoolSetAttribute(pool_, cudaMemPoolAttrReleaseThreshold, &keep_all));
   LTRI_CUDA_CHECK(cublasCreate(&cublas_));
   LTRI_CUDA_CHECK(cublasSetStream(cublas_, stream_));
   op_timer_ = std::make_unique<CudaOpTimer>(stream_, CudaOpTimer::enabled());
@@ -54,8 +61,10 @@ CudaBackend::~CudaBackend() {
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
                    score_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_}) {
-    if (p) (void)cudaFree(p);
+    if (p) (void)cudaFreeAsync(p, stream_);
   }
+  if (stream_) (void)cudaStreamSynchronize(stream_);
+  if (pool_) (void)cudaMemPoolTrimTo(pool_, 0);  // the pool's cached memory goes back to the device
   if (cublas_) (void)cublasDestroy(cublas_);
   if (stream_) (void)cudaStreamDestroy(stream_);
 }
@@ -79,7 +88,14 @@ void CudaBackend::set_attention_precision(DType dtype) {
 float* CudaBackend::alloc(size_t n_floats) {
   const size_t bytes = std::max<size_t>(1, n_floats) * sizeof(float);
   void* p = nullptr;
-  const cudaError_t status = cudaMalloc(&p, bytes);
+  cudaError_t status = cudaMallocAsync(&p, bytes, stream_);
+  if (status == cudaErrorMemoryAllocation) {
+    // The pool may hold freed blocks that together would fit: hand them back and try once more.
+    (void)cudaGetLastError();
+    LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    LTRI_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+    status = cudaMallocAsync(&p, bytes, stream_);
+  }
   if (status != cudaSuccess) {
     (void)cudaGetLastError();
     fail("out of device memory allocating ", bytes >> 20, " MiB on CUDA device ", device_, " (",
@@ -92,10 +108,10 @@ float* CudaBackend::alloc(size_t n_floats) {
 
 void CudaBackend::free(float* p) {
   if (!p) return;
-  // Ops still enqueued may read p; and free() runs in destructors, so it never throws.
-  (void)cudaStreamSynchronize(stream_);
+  // Ops still enqueued may read p: the free is queued behind them on the stream (no wait here).
+  // free() runs in destructors, so it never throws.
   allocations_.on_free(p);
-  (void)cudaFree(p);
+  (void)cudaFreeAsync(p, stream_);
 }
 
 void CudaBackend::upload(float* dst, const float* host_src, size_t n) {
@@ -179,7 +195,7 @@ void CudaBackend::upload_bf16_stable(float* dst, const uint16_t* host_src, size_
   const CudaOpTimer::Scope op(*op_timer_, "h2d_bf16_stable");
   if (n == 0) return;
   // The staging buffer is reused by the next call only after this call's widening kernel has
-  // read it (same stream); growing it frees the old one, and cudaFree waits for the device.
+  // read it (same stream); growing it frees the old one behind that kernel on the stream.
   float* staging_floats = scratch(bf16_upload_scratch_, bf16_upload_scratch_capacity_, (n + 1) / 2);
   uint16_t* staging = reinterpret_cast<uint16_t*>(staging_floats);
   LTRI_CUDA_CHECK(cudaMemcpyAsync(staging, host_src, n * sizeof(uint16_t), cudaMemcpyHostToDevice, stream_));

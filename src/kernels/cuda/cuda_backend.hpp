@@ -23,6 +23,7 @@
 #include "ops/backend.hpp"
 
 struct CUstream_st;    // cudaStream_t
+struct CUmemPoolHandle_st;  // cudaMemPool_t
 struct cublasContext;  // cublasHandle_t
 
 namespace ltri {
@@ -113,6 +114,7 @@ class CudaBackend : public Backend {
   int sm_count_ = 0;
   DType attention_precision_ = DType::F32;
   CUstream_st* stream_ = nullptr;
+  CUmemPoolHandle_st* pool_ = nullptr;  // the device's default stream-ordered pool (alloc / free)
   cublasContext* cublas_ = nullptr;
   std::unique_ptr<CudaOpTimer> op_timer_;  // GPU time per op under LTRI_PROFILE=gpu (else idle)
   AllocationCounter allocations_;

@@ -18,7 +18,8 @@ struct Totals {
 // The process's totals; the destructor prints them, so a profiled run needs no extra call.
 struct Registry {
   std::mutex mutex;
-  std::string mode = "prefill";
+  // Until the first forward pass: model loading (weight uploads are GPU ops under LTRI_PROFILE=gpu).
+  std::string mode = "load";
   std::map<std::string, Totals> phases;
   ~Registry() {
     if (!phases.empty()) std::fputs(report_locked().c_str(), stderr);

@@ -19,7 +19,8 @@ class PhaseProfile {
  public:
   static bool enabled();         // LTRI_PROFILE set (to anything but "" or "0")
   static bool phases_enabled();  // enabled() and not LTRI_PROFILE=gpu: ProfileScope times phases
-  // The mode prefixed to every phase until the next call ("prefill", "decode").
+  // The mode prefixed to every phase until the next call ("prefill", "decode"; "load" before
+  // the first call).
   static void set_mode(const char* mode);
   // Adds `ms` milliseconds to phase `name` under the current mode.
   static void add(const char* name, double ms);

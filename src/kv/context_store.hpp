@@ -154,6 +154,9 @@ class ContextStore {
   // Forgets every unit; the slabs and index blocks stay allocated for the next request (bytes()
   // is unchanged), a slab being allocated ahead included.
   void reset(int64_t first_token);
+  // Whether the next slab is page-locked on a background thread once the last one is half
+  // full (allocates_ahead(): LTRI_STORE_ALLOC_AHEAD, off by default); the tests turn it on.
+  void set_allocate_ahead(bool on) { allocate_ahead_ = on; }
 
  private:
   // Frees a slab through the backend that allocated it (or delete[] without one).
@@ -180,9 +183,10 @@ class ContextStore {
   // Appends slab number slabs_.size(): the one allocated ahead if there is one (waiting for it),
   // else allocated now.
   void take_next_slab();
-  // Starts allocating the slab after the last one once the store has filled half of it.
+  // Starts allocating the slab after the last one once the store has filled half of it (only
+  // with LTRI_STORE_ALLOC_AHEAD=1).
   void allocate_ahead();
-  static bool allocates_ahead();  // LTRI_STORE_ALLOC_AHEAD, default 1
+  static bool allocates_ahead();  // LTRI_STORE_ALLOC_AHEAD, default 0 (off)
   size_t index_block_floats() const;  // one index block: (n_kv_heads, index_block_vectors, head_dim)
   void copy_index_vectors(const float* vectors, int64_t n_vectors);
   const void* check_f32(const void* row) const;
@@ -199,6 +203,7 @@ class ContextStore {
   int64_t first_slab_tokens_ = kFirstSlabTokens, max_slab_tokens_ = kMaxSlabTokens;
   std::vector<Slab> slabs_;  // in store order, contiguous; more may be allocated than used
   BackgroundHostAlloc next_slab_;  // slab number slabs_.size(), when being allocated ahead
+  bool allocate_ahead_ = allocates_ahead();
   int64_t index_block_vectors_ = kIndexBlockVectors;
   // Index vectors, pre-RoPE keys: block b holds (n_kv_heads, index_block_vectors, head_dim),
   // vectors [b * index_block_vectors, (b + 1) * index_block_vectors); more may be allocated

@@ -179,6 +179,7 @@ TEST(ContextStore, memory_grows_in_doubling_slabs_from_the_backend_and_goes_back
   std::vector<int64_t> expected_sizes;
   {
     ContextStore s(kKv, kHd, 0, &backend, DType::F32, first_slab, max_slab);
+    s.set_allocate_ahead(true);  // off by default; what this test is about
     EXPECT_EQ(backend.counts().first, 0);  // nothing before the first unit
     EXPECT_EQ(s.bytes(), 0u);
     std::vector<float> ref_k, ref_v;
@@ -215,6 +216,19 @@ TEST(ContextStore, memory_grows_in_doubling_slabs_from_the_backend_and_goes_back
   }
 }
 
+TEST(ContextStore, without_allocation_ahead_only_the_slabs_in_use_are_allocated) {
+  std::mt19937 rng(16);
+  HostCountingBackend backend;
+  ContextStore s(kKv, kHd, 0, &backend, DType::F32, 8, 32);
+  s.set_allocate_ahead(false);
+  std::vector<float> ref_k, ref_v;
+  for (int step = 0; step < 20; ++step) {
+    add_random_units(s, 1, rng, ref_k, ref_v);
+    ASSERT_EQ(backend.counts().first, int(expected_slabs(8, 32, s.n_tokens()).size())) << "step " << step;
+  }
+  expect_rows_equal(s, ref_k, ref_v);
+}
+
 // alloc_host slowed down, so the stores' slabs allocated ahead are (most likely) still in flight
 // when the test resets, moves or destroys the store.
 class SlowHostBackend : public HostCountingBackend {
@@ -243,6 +257,7 @@ TEST(ContextStore, a_slab_in_flight_is_freed_by_destruction_and_kept_by_reset) {
   {
     // Destroyed right after the allocation ahead started: the destructor waits for it and frees it.
     ContextStore s(kKv, kHd, 0, &backend, DType::F32, 10, 40);
+    s.set_allocate_ahead(true);  // off by default; what this test is about
     add_tokens(s, 6);  // slab 0 (10 tokens) more than half full: slab 1 (20 tokens) starts
     EXPECT_EQ(s.bytes(), (2 * 10 + 2 * 20) * kRow * sizeof(float) + size_t(s.index_block_vectors() * kRow) * sizeof(float) +
                              s.units().capacity() * sizeof(StoredUnit));
@@ -254,6 +269,7 @@ TEST(ContextStore, a_slab_in_flight_is_freed_by_destruction_and_kept_by_reset) {
   backend.allocs = backend.frees = 0;
   backend.sizes.clear();
   ContextStore first(kKv, kHd, 0, &backend, DType::F32, 10, 40);
+  first.set_allocate_ahead(true);  // off by default; what this test is about
   add_tokens(first, 7);
   ContextStore s = std::move(first);
   s.reset(3);

@@ -25,9 +25,8 @@ struct AttentionOptions {
   // infllm, ltri: where the store step of an eviction runs (the evicted tokens' index vectors
   // and their copy into the host store): "on" on a few worker threads while the other layers
   // compute (a layer waits for its own step when it is planned again, a chunk later), "off" on
-  // the calling thread, "auto" off for now (to become on for the CUDA backend once measured on
-  // the GPU; the CPU backend's OpenMP threads already use every core). Results are the same
-  // either way.
+  // the calling thread, "auto" on for a device backend (CUDA) and off on the CPU (whose OpenMP
+  // threads already use every core). Results are the same either way.
   std::string async_store = "auto";
 
   // infllm: fixed blocks represented by the mean of their most-voted keys.
@@ -43,9 +42,11 @@ struct AttentionOptions {
   int64_t index_static = 4;     // vectors per span for index=static
   double lambda = 1.0;          // dynamic index: retained fraction r_v = min(1, lambda * r_a)
   int64_t index_max = 32;       // m_max: at most this many vectors per span
-  // mean | retrieval: which heads score spans. The spec's method scores with each layer's best
-  // retrieval head; on the bundled model the mean of heads found more needles (niah 32K-128K,
-  // docs/kv-policies.md), so it is the default. Votes are still weighted by retrieval scores.
+  // mean | retrieval | retrieval-heads: which heads score spans. The spec's method scores with
+  // each layer's best retrieval head; on the bundled model the mean of heads found more needles
+  // (niah 32K-128K, docs/kv-policies.md), so it is the default. retrieval-heads: the mean of the
+  // layer's retrieval heads (score >= the heads file's threshold), not measured on the GPU yet.
+  // Layers without a retrieval head score with the mean. Votes are weighted by retrieval scores.
   std::string score_heads = "mean";
   // mean | retrieval: which heads' attention forms the segmentation map that spans are cut
   // from (a [choice] of the spec). The mean, because the bundled model's theta was calibrated

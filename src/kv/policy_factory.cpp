@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <mutex>
 #include <set>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -46,12 +47,10 @@ DType parse_host_kv(const std::string& dtype) {
 int parse_async_store(const std::string& mode, const Backend& backend) {
   if (mode == "off") return 0;
   if (mode == "on") return LayerJobs::default_threads();
-  // auto: off for now. It is meant to be on with CUDA, where the host is idle while the GPU
-  // works (the CPU backend's OpenMP threads already use every core), once the worker threads
-  // have been measured and tested on the GPU (docs/performance.md, fifth run); until then the
-  // default stays the inline path every GPU figure so far was measured with.
-  (void)backend;
-  if (mode == "auto") return 0;
+  // auto: on with a device backend (CUDA), where the host is otherwise idle while the GPU works
+  // (H200, 8B shape, ltri 32K prefill: 12.4-15.6 s with the workers against 15.5-19.9 s without,
+  // docs/performance.md, sixth run); off on the CPU, whose OpenMP threads already use every core.
+  if (mode == "auto") return std::string_view(backend.name()) == "cuda" ? LayerJobs::default_threads() : 0;
   fail("--attn-async-store ", mode, ": expected auto, on or off");
 }
 
@@ -153,8 +152,8 @@ void check_ltri_options(const AttentionOptions& o) {
   if (o.index != "static" && o.index != "dynamic") fail("--attn-index ", o.index, ": expected static or dynamic");
   check_at_least("--attn-index-static", o.index_static, 1);
   check_at_least("--attn-index-max", o.index_max, 1);
-  if (o.score_heads != "retrieval" && o.score_heads != "mean") {
-    fail("--attn-score-heads ", o.score_heads, ": expected retrieval or mean");
+  if (o.score_heads != "retrieval" && o.score_heads != "retrieval-heads" && o.score_heads != "mean") {
+    fail("--attn-score-heads ", o.score_heads, ": expected retrieval, retrieval-heads or mean");
   }
   if (o.seg_heads != "retrieval" && o.seg_heads != "mean") {
     fail("--attn-seg-heads ", o.seg_heads, ": expected retrieval or mean");
@@ -182,12 +181,18 @@ std::vector<LtriLayerSetup> ltri_layers(const AttentionOptions& o, const PolicyS
       // A layer without a retrieval head (best score under the threshold) scores with the mean.
       if (heads.best_score(l) >= heads.threshold) {
         if (o.score_heads == "retrieval") L.score_head = heads.best_head(l);
+        if (o.score_heads == "retrieval-heads") {  // every head at or above the threshold
+          L.score_head_set.assign(size_t(c.num_attention_heads), 0);
+          for (int64_t h = 0; h < c.num_attention_heads; ++h) {
+            L.score_head_set[size_t(h)] = heads.scores[size_t(l)][size_t(h)] >= heads.threshold;
+          }
+        }
         if (o.seg_heads == "retrieval") L.seg_head = heads.best_head(l);
       }
     }
   } else if (!p.model_dir.empty()) {
     warn_once(cat(p.model_dir, ": no ltri_heads.json (run `ltri heads`); ltri weighs every layer's votes equally",
-                  o.score_heads == "retrieval" || o.seg_heads == "retrieval" ? " and uses the mean of heads" : ""));
+                  o.score_heads != "mean" || o.seg_heads == "retrieval" ? " and uses the mean of heads" : ""));
   }
 
   const std::string cal_path = model_file(o.calibration_file, "--attn-calibration", p.model_dir, "ltri_calibration.json");

@@ -365,6 +365,17 @@ TEST(AsyncStore, the_switch_is_checked_and_auto_follows_the_backend) {
     StreamDriver d(config, retrieval_options("infllm", "on"), 16);
     EXPECT_EQ(base_of(d).store_threads(), 2);
   }
+  {
+    // auto turns the workers on for the CUDA backend: here a CPU backend under that name.
+    class NamedCuda : public CpuBackend {
+     public:
+      NamedCuda() : CpuBackend(1) {}
+      const char* name() const override { return "cuda"; }
+    };
+    const ScopedStoreThreads env("3");
+    StreamDriver d(config, retrieval_options("ltri", "auto"), 16, "", std::make_unique<NamedCuda>());
+    EXPECT_EQ(base_of(d).store_threads(), 3);
+  }
   try {
     StreamDriver d(config, retrieval_options("ltri", "yes"), 16);
     FAIL() << "no error";

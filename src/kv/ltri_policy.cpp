@@ -20,9 +20,20 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
   }
   for (int64_t l = 0; l < shape.n_layers; ++l) {
     Layer& L = layers_[size_t(l)];
-    const int64_t head = params_.layers[size_t(l)].score_head;
+    const LtriLayerSetup& setup = params_.layers[size_t(l)];
+    const int64_t head = setup.score_head;
     L.head_weights.assign(size_t(shape.n_heads), head < 0 ? 1.0f / float(shape.n_heads) : 0.0f);
     if (head >= 0) L.head_weights[size_t(head)] = 1.0f;
+    if (!setup.score_head_set.empty()) {
+      const int64_t n_set = std::count(setup.score_head_set.begin(), setup.score_head_set.end(), uint8_t(1));
+      if (int64_t(setup.score_head_set.size()) != shape.n_heads || n_set == 0) {
+        fail("ltri policy: layer ", l, "'s scoring heads name ", n_set, " of ", setup.score_head_set.size(),
+             " heads for a model with ", shape.n_heads);
+      }
+      for (int64_t h = 0; h < shape.n_heads; ++h) {
+        L.head_weights[size_t(h)] = setup.score_head_set[size_t(h)] ? 1.0f / float(n_set) : 0.0f;
+      }
+    }
   }
 }
 

@@ -19,6 +19,9 @@ namespace ltri {
 struct LtriLayerSetup {
   double theta = 0.6;        // triangle threshold (per layer, from the calibration file)
   int64_t score_head = -1;   // query head that scores spans; -1 = the mean of heads
+  // (n_heads) query heads whose mean scores spans (--attn-score-heads retrieval-heads: the
+  // layer's retrieval heads); empty = as score_head says.
+  std::vector<uint8_t> score_head_set;
   int64_t seg_head = -1;     // query head whose attention is segmented; -1 = the mean of heads
   float vote_weight = 1.0f;  // the layer's best retrieval score: weight of its votes
 };

@@ -133,6 +133,21 @@ TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explici
     EXPECT_EQ(layers[1].score_head, 1);
     EXPECT_EQ(layers[0].seg_head, -1);
     EXPECT_EQ(layers[1].seg_head, 1);
+    EXPECT_TRUE(layers[1].score_head_set.empty());
+  }
+  {
+    // The mean of each layer's retrieval heads (score >= threshold); none in a layer: the mean.
+    write("ltri_heads.json", R"({"format": "ltri-heads-1", "n_layers": 2, "n_heads": 4,
+      "scores": [[0.0, 0.05, 0.02, 0.0], [0.0, 0.7, 0.1, 0.09]], "threshold": 0.1})");
+    AttentionOptions given = o;
+    given.score_heads = "retrieval-heads";
+    const auto p = make(given);
+    const auto& layers = dynamic_cast<const LtriPolicy&>(*p).params().layers;
+    EXPECT_TRUE(layers[0].score_head_set.empty());
+    EXPECT_EQ(layers[1].score_head_set, (std::vector<uint8_t>{0, 1, 1, 0}));
+    EXPECT_EQ(layers[1].score_head, -1);
+    EXPECT_EQ(layers[1].seg_head, -1);  // segmentation stays --attn-seg-heads mean
+    write("ltri_heads.json", kHeads);
   }
   AttentionOptions missing = o;
   missing.heads_file = (dir_ / "nope.json").string();
@@ -163,7 +178,7 @@ TEST_F(PolicyFiles, bad_ltri_parameters_name_the_flag) {
   EXPECT_EQ(error_with([](auto& o) { o.phi = -0.1; }), "--attn-phi must be in [0, 1], got -0.1");
   EXPECT_EQ(error_with([](auto& o) { o.lambda = 0; }), "--attn-lambda must be > 0, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.index = "sometimes"; }), "--attn-index sometimes: expected static or dynamic");
-  EXPECT_EQ(error_with([](auto& o) { o.score_heads = "best"; }), "--attn-score-heads best: expected retrieval or mean");
+  EXPECT_EQ(error_with([](auto& o) { o.score_heads = "best"; }), "--attn-score-heads best: expected retrieval, retrieval-heads or mean");
   EXPECT_EQ(error_with([](auto& o) { o.seg_heads = "all"; }), "--attn-seg-heads all: expected retrieval or mean");
   EXPECT_EQ(error_with([](auto& o) { o.index_max = 0; }), "--attn-index-max must be >= 1, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.span_cache_tokens = -1; }), "--attn-span-cache must be >= 0, got -1");

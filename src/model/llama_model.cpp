@@ -114,8 +114,11 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
            c_.vocab_size, ")");
     }
   }
-  for (int64_t done = 0; done < n; done += chunk_) {
-    const int64_t m = std::min(chunk_, n - done);
+  for (int64_t done = 0; done < n;) {
+    // A prompt never ends in a lone one-token chunk (n = chunk * k + 1): the streaming policies
+    // take a one-token step after a longer chunk for the first decode step (ltri builds its
+    // persistent sets then), so the chunk before it gives up a token and the last has two.
+    const int64_t m = chunk_ >= 3 && n - done == chunk_ + 1 ? chunk_ - 1 : std::min(chunk_, n - done);
     const bool last = done + m == n;
     // Logits are computed only where asked: every row for all_logits, else the last row.
     float* out = all_logits ? all_logits + done * c_.vocab_size : (last ? last_logits : nullptr);
@@ -124,7 +127,8 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
     if (all_logits && last && last_logits) {
       std::memcpy(last_logits, all_logits + (n - 1) * c_.vocab_size, size_t(c_.vocab_size) * 4);
     }
-    if (progress) progress(done + m, n);
+    done += m;
+    if (progress) progress(done, n);
   }
 }
 

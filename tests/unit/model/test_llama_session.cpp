@@ -55,10 +55,27 @@ TEST(LlamaSession, chunk_size_does_not_change_logits) {
   const auto model = tiny_random_model();
   const auto ids = random_ids(70, 97, 1);
   const auto ref = all_logits(*model, ids, 70);
-  for (int64_t chunk : {1, 7, 64}) {
+  for (int64_t chunk : {1, 7, 23, 64}) {  // 23: 70 = 3 x 23 + 1, the last chunks are 22 and 2
     const auto got = all_logits(*model, ids, chunk);
     for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 1e-4) << "chunk " << chunk;
   }
+}
+
+TEST(LlamaSession, a_prompt_never_ends_in_a_one_token_chunk) {
+  // The streaming policies read a one-token chunk after a longer one as the first decode step.
+  const auto model = tiny_random_model();
+  const auto chunk_ends = [&](size_t n, int64_t chunk) {
+    auto s = model->new_session({.max_context = 512, .chunk = chunk, .attention = {}, .observer = nullptr});
+    std::vector<float> last(97);
+    std::vector<int64_t> ends;
+    s->forward(random_ids(n, 97, 3), last.data(), nullptr, [&](int64_t done, int64_t) { ends.push_back(done); });
+    return ends;
+  };
+  EXPECT_EQ(chunk_ends(17, 8), (std::vector<int64_t>{8, 15, 17}));
+  EXPECT_EQ(chunk_ends(9, 8), (std::vector<int64_t>{7, 9}));
+  EXPECT_EQ(chunk_ends(16, 8), (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(chunk_ends(1, 8), (std::vector<int64_t>{1}));
+  EXPECT_EQ(chunk_ends(3, 1), (std::vector<int64_t>{1, 2, 3}));  // one-token chunks asked for
 }
 
 TEST(LlamaSession, decode_after_prefill_equals_prefill_of_whole_sequence) {

@@ -15,8 +15,6 @@
 //  4. band_seg: one warp per query row: one head's row or the mean of heads re-scaled to max 1.
 // 2-4 read the (n_heads, n, width) workspace once or twice: 16 MB for the chunk above, a few
 // microseconds of bandwidth. Only votes and seg rows leave the GPU.
-// A decode step (n == 1) runs band_decode_kernel in place of 1-3 (same results, two launches
-// in all instead of four).
 // Checked against the CPU op (AttentionBandHost) in tests/kernels/test_cuda_band.cpp.
 #include <algorithm>
 #include <cmath>
@@ -35,8 +33,6 @@ constexpr int kTileKeys = 32;
 constexpr int kRowsPerThread = kTileQueries / kWarps;  // 4: warp w takes rows w, w + 8, ...
 constexpr int kBatch = 8;  // elements a thread loads before it stores them (band_scores' copies)
 constexpr int64_t kBlocksEnough = 256;  // band_scores blocks that keep an H100/H200 busy
-constexpr int kDecodeMaxGroup = 8;       // query heads per KV head that band_decode_kernel takes
-constexpr size_t kDecodeMaxShared = 48 * 1024;  // its shared memory without opting in
 
 // Element e of a head vector x (head_dim D, pre-RoPE) rotated to `position`, rotate_half
 // convention. Explicit roundings (no fused multiply-add), as the host's rope_rotate_host.
@@ -212,88 +208,6 @@ __global__ void band_seg_kernel(BandArgs a, const float* probs, float* seg) {
   }
 }
 
-// A decode step's band (n == 1) in one kernel, one block per KV head g, in place of band_scores
-// + band_softmax + band_votes: at one query the band is n_heads x width cells, so those three
-// launches (and the host's gaps between them) were most of the step's band time. Same
-// arithmetic in the same order as the three kernels, so the results are the same bits: the
-// query rotated as band_scores rotates it, each cell's score summed over e = 0..D-1 in order
-// (the low half's rotated elements, then the high half's), the softmax's double sums over the
-// same lanes, and each vote's per-head terms added in head order.
-// Writes probs (n_heads, 1, width) as band_softmax leaves it (for band_seg) and votes (n_keys,
-// n_kv_heads). Shared memory: the group's rotated queries (group, D), the scores (group,
-// width), then 1 / sum per head.
-template <int D>
-__global__ void __launch_bounds__(kThreads) band_decode_kernel(BandArgs a, float scale, float* probs, float* votes) {
-  constexpr int half = D / 2;
-  extern __shared__ float smem[];
-  const int64_t group = a.n_heads / a.n_kv_heads;
-  const int64_t g = blockIdx.x;
-  const int64_t n_keys = a.first_query + 1 - a.first_key;
-  const int64_t d_last = min(a.width - 1, n_keys - 1);  // the band's cells d = t - j <= d_last
-  const int64_t kv_row = a.n_kv_heads * D;
-  float* qs = smem;
-  float* es = smem + group * D;
-  float* inv = es + group * a.width;
-  for (int64_t idx = threadIdx.x; idx < group * D; idx += kThreads) {
-    const int64_t hh = idx / D;
-    qs[idx] = rotated<D>(a.q + (g * group + hh) * D, int(idx % D), n_keys - 1, a.cos, a.sin);
-  }
-  __syncthreads();
-  for (int64_t d = threadIdx.x; d < a.width; d += kThreads) {
-    float acc[kDecodeMaxGroup] = {};
-    if (d <= d_last) {
-      const int64_t jj = n_keys - 1 - d;  // the key's index from first_key: its position
-      const float* k = a.keys + jj * kv_row + g * D;
-      const float* c = a.cos + jj * half;
-      const float* s = a.sin + jj * half;
-#pragma unroll 8
-      for (int e = 0; e < half; ++e) {
-        const float r = __fsub_rn(__fmul_rn(k[e], c[e]), __fmul_rn(k[e + half], s[e]));
-#pragma unroll
-        for (int hh = 0; hh < kDecodeMaxGroup; ++hh) {
-          if (hh < group) acc[hh] = fmaf(qs[hh * D + e], r, acc[hh]);
-        }
-      }
-#pragma unroll 8
-      for (int e = 0; e < half; ++e) {
-        const float r = __fadd_rn(__fmul_rn(k[e + half], c[e]), __fmul_rn(k[e], s[e]));
-#pragma unroll
-        for (int hh = 0; hh < kDecodeMaxGroup; ++hh) {
-          if (hh < group) acc[hh] = fmaf(qs[hh * D + half + e], r, acc[hh]);
-        }
-      }
-    }
-    for (int64_t hh = 0; hh < group; ++hh) es[hh * a.width + d] = d <= d_last ? scale * acc[hh] : 0.0f;
-  }
-  __syncthreads();
-  // The softmax of each head's row, a warp per head (as band_softmax).
-  const int lane = threadIdx.x % 32;
-  for (int64_t hh = threadIdx.x / 32; hh < group; hh += kWarps) {
-    float* row = es + hh * a.width;
-    float mx = -INFINITY;
-    for (int64_t d = lane; d <= d_last; d += 32) mx = fmaxf(mx, row[d]);
-    mx = warp_max(mx);
-    double sum = 0.0;
-    for (int64_t d = lane; d < a.width; d += 32) {
-      const float e = d <= d_last ? expf(row[d] - mx) : 0.0f;
-      row[d] = e;
-      sum += e;
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) inv[hh] = float(1.0 / sum);
-  }
-  __syncthreads();
-  for (int64_t idx = threadIdx.x; idx < group * a.width; idx += kThreads) probs[g * group * a.width + idx] = es[idx];
-  for (int64_t jj = threadIdx.x; jj < n_keys; jj += kThreads) {
-    const int64_t d = n_keys - 1 - jj;
-    float vote = 0.0f;
-    if (d <= d_last) {
-      for (int64_t hh = 0; hh < group; ++hh) vote += float(double(es[hh * a.width + d]) * double(inv[hh]));
-    }
-    votes[jj * a.n_kv_heads + g] = vote;
-  }
-}
-
 unsigned warp_grid(int64_t items) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>((items + kWarps - 1) / kWarps, 8192)));
 }
@@ -315,23 +229,6 @@ void launch_scores(const BandArgs& a, float* probs, cudaStream_t stream) {
 
 int64_t n_keys_of(const BandArgs& a) { return a.first_query + a.n - a.first_key; }
 
-size_t decode_shared_bytes(const BandArgs& a) {
-  const int64_t group = a.n_heads / a.n_kv_heads;
-  return size_t(group * (a.head_dim + a.width + 1)) * sizeof(float);
-}
-
-// Whether band_decode_kernel takes this call: one query, a group it holds, its scores in shared memory.
-bool decode_kernel_fits(const BandArgs& a) {
-  return a.n == 1 && a.n_heads / a.n_kv_heads <= kDecodeMaxGroup && decode_shared_bytes(a) <= kDecodeMaxShared;
-}
-
-template <int D>
-void launch_decode(const BandArgs& a, float* probs, float* votes, cudaStream_t stream) {
-  const float scale = 1.0f / std::sqrt(float(D));
-  band_decode_kernel<D><<<unsigned(a.n_kv_heads), kThreads, decode_shared_bytes(a), stream>>>(a, scale, probs, votes);
-  LTRI_CUDA_CHECK_LAUNCH("band_decode_kernel");
-}
-
 }  // namespace
 
 bool band_supports_head_dim(int64_t head_dim) { return head_dim == 64 || head_dim == 128; }
@@ -350,25 +247,12 @@ void launch_attention_band(const BandArgs& a, float* scratch, cudaStream_t strea
   float* seg = votes + n_keys_of(a) * a.n_kv_heads;
   float* probs = scratch + band_output_floats(a);
   float* inv_sum = probs + a.n_heads * a.n * a.width;
-  if (a.head_dim != 64 && a.head_dim != 128) {
-    fail("attention_band: head_dim ", a.head_dim, " is not supported by the CUDA backend (64 or 128)");
-  }
-  if (decode_kernel_fits(a)) {
-    if (a.head_dim == 64) {
-      launch_decode<64>(a, probs, votes, stream);
-    } else {
-      launch_decode<128>(a, probs, votes, stream);
-    }
-    if (a.want_seg) {
-      band_seg_kernel<<<warp_grid(a.n), kThreads, 0, stream>>>(a, probs, seg);
-      LTRI_CUDA_CHECK_LAUNCH("band_seg_kernel");
-    }
-    return;
-  }
   if (a.head_dim == 64) {
     launch_scores<64>(a, probs, stream);
-  } else {
+  } else if (a.head_dim == 128) {
     launch_scores<128>(a, probs, stream);
+  } else {
+    fail("attention_band: head_dim ", a.head_dim, " is not supported by the CUDA backend (64 or 128)");
   }
   band_softmax_kernel<<<warp_grid(a.n_heads * a.n), kThreads, 0, stream>>>(a, probs, inv_sum);
   LTRI_CUDA_CHECK_LAUNCH("band_softmax_kernel");

@@ -14,6 +14,7 @@
 #include "kernels/cuda/cuda_kernels.hpp"
 #include "kernels/cuda/cuda_op_timer.hpp"
 #include "kernels/cuda/cuda_score_kernels.hpp"
+#include "kernels/cuda/host_pinning.hpp"
 #include "kv/context_store.hpp"
 #include "kv/unit_index_mirror.hpp"
 
@@ -144,8 +145,18 @@ float* CudaBackend::alloc_host(size_t n_floats) {
   // but a thread's current device is its own (0 until set), so name ours.
   LTRI_CUDA_CHECK(cudaSetDevice(device_));
   void* p = nullptr;
-  const cudaError_t status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
-  if (status == cudaSuccess) return static_cast<float*>(p);
+  cudaError_t status = cudaErrorMemoryAllocation;
+  if (cuda::host_pin_by_register()) {
+    size_t mapped = 0;
+    if (float* registered = cuda::pin_registered(bytes, &mapped)) {
+      const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
+      registered_host_[registered] = mapped;
+      return registered;
+    }
+  } else {
+    status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+    if (status == cudaSuccess) return static_cast<float*>(p);
+  }
   (void)cudaGetLastError();
   float* fallback = Backend::alloc_host(n_floats);
   const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
@@ -163,6 +174,14 @@ void CudaBackend::free_host(float* p) {
     const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
     if (pageable_host_.erase(p) > 0) {
       Backend::free_host(p);
+      return;
+    }
+    if (const auto it = registered_host_.find(p); it != registered_host_.end()) {
+      const size_t mapped = it->second;
+      registered_host_.erase(it);
+      (void)cudaSetDevice(device_);
+      (void)cudaStreamSynchronize(stream_);  // an upload from p may still be in flight
+      cuda::unpin_registered(p, mapped);
       return;
     }
   }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -121,7 +122,9 @@ class CudaBackend : public Backend {
   // alloc_host's fallback allocations, freed with delete[]; alloc_host/free_host may be called
   // from several threads at once (the context stores' background slab allocations).
   std::unordered_set<float*> pageable_host_;
-  std::mutex pageable_host_mutex_;
+  // alloc_host's memory under LTRI_HOST_PIN=register (host_pinning.hpp): pointer -> mapped bytes.
+  std::unordered_map<float*, size_t> registered_host_;
+  std::mutex pageable_host_mutex_;  // guards both
 
   // RopeTable on the device: rope_positions_ rows of (head_dim / 2) cos and sin values.
   float* rope_cos_ = nullptr;

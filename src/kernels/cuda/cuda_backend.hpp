@@ -48,7 +48,8 @@ class CudaBackend : public Backend {
   // memmove semantics: the streaming window shifts itself down within one buffer.
   void copy(float* dst, const float* src, size_t n) override;
   void upload_bytes(void* dst, const void* host_src, size_t bytes) override;
-  // Page-locked host memory (cudaHostAlloc): uploads from it run at the link's full rate and
+  // Page-locked host memory (mmap'd huge pages registered with CUDA, or cudaHostAlloc under
+  // LTRI_HOST_PIN=alloc; host_pinning.hpp): uploads from it run at the link's full rate and
   // need no staging copy. Where the system refuses to pin more, it falls back to pageable memory
   // (one warning), so a store that outgrows the pinnable memory still works, only slower.
   float* alloc_host(size_t n_floats) override;

@@ -19,9 +19,9 @@ bool host_pin_by_register() {
   static const bool by_register = [] {
     const char* env = std::getenv("LTRI_HOST_PIN");
     const std::string mode = env ? env : "";
-    if (mode.empty() || mode == "alloc") return false;
-    if (mode == "register") return true;
-    fail("LTRI_HOST_PIN=", mode, ": expected alloc or register");
+    if (mode.empty() || mode == "register") return true;
+    if (mode == "alloc") return false;
+    fail("LTRI_HOST_PIN=", mode, ": expected register or alloc");
   }();
   return by_register;
 }

@@ -3,6 +3,7 @@
 // uploads dequantised there (bit for bit, a byte per value plus the scales), and RetrievedKv's
 // ping-pong reloads giving the CPU backend's buffers exactly, from f32, bf16 and int8 stores
 // whose slabs the CUDA backend allocated. Every test skips when no GPU is present.
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -31,6 +32,10 @@ TEST(CudaHostKv, pinned_host_memory_uploads_and_frees) {
   const size_t n = (size_t(1) << 20) + 3;
   float* host = gpu.alloc_host(n);
   ASSERT_NE(host, nullptr);
+  // Page-locked (registered or cudaHostAlloc'ed), not the pageable fallback.
+  cudaPointerAttributes attributes{};
+  ASSERT_EQ(cudaPointerGetAttributes(&attributes, host), cudaSuccess);
+  EXPECT_EQ(attributes.type, cudaMemoryTypeHost);
   const std::vector<float> want = randn(n, 1);
   std::copy(want.begin(), want.end(), host);
   BackendBuffer device(gpu, n);

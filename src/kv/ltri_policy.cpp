@@ -30,12 +30,9 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
         fail("ltri policy: layer ", l, "'s scoring heads name ", n_set, " of ", setup.score_head_set.size(),
              " heads for a model with ", shape.n_heads);
       }
-      std::vector<float>& set_weights = setup.fuse_with_mean ? L.fused_head_weights : L.head_weights;
-      set_weights.assign(size_t(shape.n_heads), 0.0f);
       for (int64_t h = 0; h < shape.n_heads; ++h) {
-        set_weights[size_t(h)] = setup.score_head_set[size_t(h)] ? 1.0f / float(n_set) : 0.0f;
+        L.head_weights[size_t(h)] = setup.score_head_set[size_t(h)] ? 1.0f / float(n_set) : 0.0f;
       }
-      if (setup.fuse_with_mean && n_set == shape.n_heads) L.fused_head_weights.clear();  // the same ranking
     }
   }
 }
@@ -248,17 +245,8 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
     const int64_t block = std::max<int64_t>(1, params_.query_block);
     const float* means = query_means(q, n, block);
     score_stored_units(layer, means, (n + block - 1) / block, false, L.head_weights, L.scores);
-    if (!L.fused_head_weights.empty()) {
-      score_stored_units(layer, means, (n + block - 1) / block, false, L.fused_head_weights, L.fused_scores);
-    }
   } else {
-    const float* mean = query_means(q, n, n);
-    score_stored_units(layer, mean, 1, true, L.head_weights, L.scores);
-    if (!L.fused_head_weights.empty()) score_stored_units(layer, mean, 1, true, L.fused_head_weights, L.fused_scores);
-  }
-  if (!L.fused_head_weights.empty()) {
-    fuse_by_best_place(L.scores, L.fused_scores, fused_, order_);
-    L.scores.swap(fused_);
+    score_stored_units(layer, query_means(q, n, n), 1, true, L.head_weights, L.scores);
   }
   ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);

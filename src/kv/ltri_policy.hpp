@@ -22,9 +22,6 @@ struct LtriLayerSetup {
   // (n_heads) query heads whose mean scores spans (--attn-score-heads retrieval-heads: the
   // layer's retrieval heads); empty = as score_head says.
   std::vector<uint8_t> score_head_set;
-  // With score_head_set: rank spans by their better place in the mean of all heads' scores and
-  // in the set's (--attn-score-heads fused) instead of by the set's scores alone.
-  bool fuse_with_mean = false;
   int64_t seg_head = -1;     // query head whose attention is segmented; -1 = the mean of heads
   float vote_weight = 1.0f;  // the layer's best retrieval score: weight of its votes
 };
@@ -72,10 +69,6 @@ class LtriPolicy : public StreamingPolicyBase {
  private:
   struct Layer {
     std::vector<float> head_weights;  // (n_heads): one-hot on score_head, or uniform
-    // (n_heads): the retrieval heads' weights fused with head_weights' ranking (fuse_with_mean),
-    // else empty.
-    std::vector<float> fused_head_weights;
-    std::vector<float> fused_scores;  // scratch: the scores under fused_head_weights
     std::vector<float> scores;        // (units) own scores for the current chunk
     std::vector<int64_t> top;         // the layer's own top units (its votes)
     // Saved from the last multi-token chunk, for the persistent set.
@@ -106,7 +99,6 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<float> ones_;       // row maxima: rows are already scaled to max 1
   std::vector<float> rank_;
   std::vector<int64_t> order_, chosen_;
-  std::vector<float> fused_;  // scratch of fuse_by_best_place
 };
 
 }  // namespace ltri

@@ -152,9 +152,8 @@ void check_ltri_options(const AttentionOptions& o) {
   if (o.index != "static" && o.index != "dynamic") fail("--attn-index ", o.index, ": expected static or dynamic");
   check_at_least("--attn-index-static", o.index_static, 1);
   check_at_least("--attn-index-max", o.index_max, 1);
-  if (o.score_heads != "retrieval" && o.score_heads != "retrieval-heads" && o.score_heads != "fused" &&
-      o.score_heads != "mean") {
-    fail("--attn-score-heads ", o.score_heads, ": expected retrieval, retrieval-heads, fused or mean");
+  if (o.score_heads != "retrieval" && o.score_heads != "retrieval-heads" && o.score_heads != "mean") {
+    fail("--attn-score-heads ", o.score_heads, ": expected retrieval, retrieval-heads or mean");
   }
   if (o.seg_heads != "retrieval" && o.seg_heads != "mean") {
     fail("--attn-seg-heads ", o.seg_heads, ": expected retrieval or mean");
@@ -182,12 +181,11 @@ std::vector<LtriLayerSetup> ltri_layers(const AttentionOptions& o, const PolicyS
       // A layer without a retrieval head (best score under the threshold) scores with the mean.
       if (heads.best_score(l) >= heads.threshold) {
         if (o.score_heads == "retrieval") L.score_head = heads.best_head(l);
-        if (o.score_heads == "retrieval-heads" || o.score_heads == "fused") {  // every head at or above the threshold
+        if (o.score_heads == "retrieval-heads") {  // every head at or above the threshold
           L.score_head_set.assign(size_t(c.num_attention_heads), 0);
           for (int64_t h = 0; h < c.num_attention_heads; ++h) {
             L.score_head_set[size_t(h)] = heads.scores[size_t(l)][size_t(h)] >= heads.threshold;
           }
-          L.fuse_with_mean = o.score_heads == "fused";
         }
         if (o.seg_heads == "retrieval") L.seg_head = heads.best_head(l);
       }

@@ -96,25 +96,6 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
   }
 }
 
-void fuse_by_best_place(const std::vector<float>& a, const std::vector<float>& b, std::vector<float>& fused,
-                        std::vector<int64_t>& order) {
-  if (a.size() != b.size()) fail("fuse_by_best_place: rankings of ", a.size(), " and ", b.size(), " units");
-  const int64_t n = int64_t(a.size());
-  fused.assign(size_t(n), -std::numeric_limits<float>::infinity());
-  // Places are below 2^23 for any store this side of 8M units, so every value is exact.
-  for (const std::vector<float>* scores : {&a, &b}) {
-    const float offset = scores == &a ? 0.0f : 1.0f;
-    order.resize(size_t(n));
-    std::iota(order.begin(), order.end(), int64_t(0));
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t x, int64_t y) { return (*scores)[size_t(x)] > (*scores)[size_t(y)]; });
-    for (int64_t place = 0; place < n; ++place) {
-      float& f = fused[size_t(order[size_t(place)])];
-      f = std::max(f, -2.0f * float(place) - offset);
-    }
-  }
-}
-
 int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
                          const std::vector<float>* tie, const std::vector<uint8_t>* skip,
                          int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order) {

@@ -24,14 +24,6 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
                            const std::vector<float>& head_weights, std::vector<float>& scores,
                            std::vector<float>& dots, std::vector<float>& best);
 
-// Two rankings of the same units as one: fused[u] ranks u by its better place in either, the
-// two interleaved (a's first place, b's first, a's second, b's second, ...; a unit first in
-// both takes a's place only). Places: decreasing score, ties by earlier unit. fused is higher
-// for better units (minus twice the place, minus 1 for b's places), so select_by_budget on it
-// takes each list's best units in turn. `order` is scratch.
-void fuse_by_best_place(const std::vector<float>& a, const std::vector<float>& b, std::vector<float>& fused,
-                        std::vector<int64_t>& order);
-
 // Picks units in decreasing `rank` (ties: decreasing `tie`, if given, then earlier unit), taking
 // each unit that still fits in `budget` tokens (a long unit that does not fit is skipped, a
 // shorter one later may still fit). Units with skip[u] != 0 are not considered. `picked`

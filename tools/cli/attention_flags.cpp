@@ -58,9 +58,8 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
       ->check(integer_at_least(1))->capture_default_str()->group(group);
   app->add_option("--attn-score-heads", o.score_heads,
                   "ltri: heads that score spans: retrieval (the layer's best retrieval head), retrieval-heads (the "
-                  "mean of its retrieval heads), fused (spans ranked by their better place under retrieval-heads "
-                  "and under mean) or mean (of all heads; layers without a retrieval head always)")
-      ->check(CLI::IsMember({"retrieval", "retrieval-heads", "fused", "mean"}))->capture_default_str()->group(group);
+                  "mean of its retrieval heads) or mean (of all heads; layers without a retrieval head always)")
+      ->check(CLI::IsMember({"retrieval", "retrieval-heads", "mean"}))->capture_default_str()->group(group);
   app->add_option("--attn-seg-heads", o.seg_heads,
                   "ltri: heads whose attention is cut into spans: retrieval (the layer's best retrieval head) or mean")
       ->check(CLI::IsMember({"retrieval", "mean"}))->capture_default_str()->group(group);

@@ -147,13 +147,6 @@ TEST_F(PolicyFiles, the_factory_uses_the_model_files_and_refuses_missing_explici
     EXPECT_EQ(layers[1].score_head_set, (std::vector<uint8_t>{0, 1, 1, 0}));
     EXPECT_EQ(layers[1].score_head, -1);
     EXPECT_EQ(layers[1].seg_head, -1);  // segmentation stays --attn-seg-heads mean
-    EXPECT_FALSE(layers[1].fuse_with_mean);
-    given.score_heads = "fused";  // the same set, ranked together with the mean of heads
-    const auto fused = make(given);
-    const auto& fused_layers = dynamic_cast<const LtriPolicy&>(*fused).params().layers;
-    EXPECT_EQ(fused_layers[1].score_head_set, (std::vector<uint8_t>{0, 1, 1, 0}));
-    EXPECT_TRUE(fused_layers[1].fuse_with_mean);
-    EXPECT_FALSE(fused_layers[0].fuse_with_mean);
     write("ltri_heads.json", kHeads);
   }
   AttentionOptions missing = o;
@@ -185,7 +178,7 @@ TEST_F(PolicyFiles, bad_ltri_parameters_name_the_flag) {
   EXPECT_EQ(error_with([](auto& o) { o.phi = -0.1; }), "--attn-phi must be in [0, 1], got -0.1");
   EXPECT_EQ(error_with([](auto& o) { o.lambda = 0; }), "--attn-lambda must be > 0, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.index = "sometimes"; }), "--attn-index sometimes: expected static or dynamic");
-  EXPECT_EQ(error_with([](auto& o) { o.score_heads = "best"; }), "--attn-score-heads best: expected retrieval, retrieval-heads, fused or mean");
+  EXPECT_EQ(error_with([](auto& o) { o.score_heads = "best"; }), "--attn-score-heads best: expected retrieval, retrieval-heads or mean");
   EXPECT_EQ(error_with([](auto& o) { o.seg_heads = "all"; }), "--attn-seg-heads all: expected retrieval or mean");
   EXPECT_EQ(error_with([](auto& o) { o.index_max = 0; }), "--attn-index-max must be >= 1, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.span_cache_tokens = -1; }), "--attn-span-cache must be >= 0, got -1");

@@ -7,7 +7,6 @@
 #include <limits>
 #include <random>
 
-#include "core/error.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kv/context_store.hpp"
 #include "kv/retrieval.hpp"
@@ -95,21 +94,6 @@ TEST(Retrieval, budget_takes_units_by_rank_and_skips_those_that_do_not_fit) {
   select_by_budget(s.units(), flat, &tie, nullptr, 8, picked, order);
   EXPECT_EQ(picked, (std::vector<int64_t>{3, 4}));
   EXPECT_EQ(s.units()[3].first_token, 10 + 5 + 8 + 3);
-}
-
-TEST(Retrieval, fusing_two_rankings_takes_each_ones_best_in_turn) {
-  // a ranks 0, 2, 3, 1 (ties by earlier unit: 1 before 4); b ranks 3, 1, 2, 4, 0.
-  const std::vector<float> a = {0.9f, 0.1f, 0.5f, 0.2f, 0.1f}, b = {0.1f, 0.8f, 0.2f, 0.9f, 0.15f};
-  std::vector<float> fused;
-  std::vector<int64_t> order;
-  fuse_by_best_place(a, b, fused, order);
-  // Places: unit 0 a's 1st (-0), unit 3 b's 1st (-1), unit 2 a's 2nd (-2), unit 1 b's 2nd (-3),
-  // unit 4 b's 4th (-7, better than its 5th place in a, -8).
-  EXPECT_EQ(fused, (std::vector<float>{-0.0f, -3.0f, -2.0f, -1.0f, -7.0f}));
-  // A unit first in both takes a's place; the lists must have the same units.
-  fuse_by_best_place({2.0f, 1.0f}, {3.0f, 0.0f}, fused, order);
-  EXPECT_EQ(fused, (std::vector<float>{-0.0f, -2.0f}));
-  EXPECT_THROW(fuse_by_best_place({1.0f}, {1.0f, 2.0f}, fused, order), Error);
 }
 
 // The budget rule the plain way: sort every candidate (rank, then tie, descending, then the

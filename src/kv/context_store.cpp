@@ -100,15 +100,12 @@ bool ContextStore::allocates_ahead() {
   // Off by default: on the GPU machine (8B shape, ltri, 32K prompt) page-locking slabs on a
   // second thread made the prefill slower (19.85 s against 15.52 s) and took 4 GiB more host
   // memory, the allocations contending with the main thread's CUDA calls. LTRI_STORE_ALLOC_AHEAD=1
-  // turns it on, for measuring it again.
-  static const bool ahead = [] {
-    const char* env = std::getenv("LTRI_STORE_ALLOC_AHEAD");
-    if (env == nullptr || *env == '\0') return false;
-    const std::string value(env);
-    if (value != "0" && value != "1") fail("LTRI_STORE_ALLOC_AHEAD=", value, ": expected 0 or 1");
-    return value == "1";
-  }();
-  return ahead;
+  // turns it on, for measuring it again. Read at every store's construction (a few per layer).
+  const char* env = std::getenv("LTRI_STORE_ALLOC_AHEAD");
+  if (env == nullptr || *env == '\0') return false;
+  const std::string value(env);
+  if (value != "0" && value != "1") fail("LTRI_STORE_ALLOC_AHEAD=", value, ": expected 0 or 1");
+  return value == "1";
 }
 
 void ContextStore::allocate_ahead() {

@@ -157,6 +157,8 @@ class ContextStore {
   // Whether the next slab is page-locked on a background thread once the last one is half
   // full (allocates_ahead(): LTRI_STORE_ALLOC_AHEAD, off by default); the tests turn it on.
   void set_allocate_ahead(bool on) { allocate_ahead_ = on; }
+  // LTRI_STORE_ALLOC_AHEAD: 1 on, 0 or unset off; another value is an error naming it.
+  static bool allocates_ahead();
 
  private:
   // Frees a slab through the backend that allocated it (or delete[] without one).
@@ -186,7 +188,6 @@ class ContextStore {
   // Starts allocating the slab after the last one once the store has filled half of it (only
   // with LTRI_STORE_ALLOC_AHEAD=1).
   void allocate_ahead();
-  static bool allocates_ahead();  // LTRI_STORE_ALLOC_AHEAD, default 0 (off)
   size_t index_block_floats() const;  // one index block: (n_kv_heads, index_block_vectors, head_dim)
   void copy_index_vectors(const float* vectors, int64_t n_vectors);
   const void* check_f32(const void* row) const;

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <random>
 #include <utility>
 #include <vector>
@@ -16,7 +18,9 @@
 #include "core/dtype.hpp"
 #include "cuda_test_util.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "core/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/host_pinning.hpp"
 #include "kv/context_store.hpp"
 #include "kv/retrieved_kv.hpp"
 
@@ -42,6 +46,22 @@ TEST(CudaHostKv, pinned_host_memory_uploads_and_frees) {
   gpu.upload(device.data(), host, n);
   EXPECT_EQ(to_host(gpu, device.data(), n), want);
   gpu.free_host(host);
+}
+
+TEST(CudaHostKv, host_pin_mode_follows_the_environment_and_refuses_other_values) {
+  // No GPU needed: only the switch is read.
+  ::unsetenv("LTRI_HOST_PIN");
+  EXPECT_TRUE(cuda::host_pin_by_register()) << "register by default";
+  ::setenv("LTRI_HOST_PIN", "alloc", 1);
+  EXPECT_FALSE(cuda::host_pin_by_register());
+  ::setenv("LTRI_HOST_PIN", "mlock", 1);
+  try {
+    cuda::host_pin_by_register();
+    ADD_FAILURE() << "LTRI_HOST_PIN=mlock accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "LTRI_HOST_PIN=mlock: expected register or alloc");
+  }
+  ::unsetenv("LTRI_HOST_PIN");
 }
 
 TEST(CudaHostKv, bf16_upload_widens_bit_for_bit_as_the_cpu_and_moves_two_bytes_per_value) {

@@ -16,14 +16,12 @@ constexpr size_t kSmallPage = 4096;
 }  // namespace
 
 bool host_pin_by_register() {
-  static const bool by_register = [] {
-    const char* env = std::getenv("LTRI_HOST_PIN");
-    const std::string mode = env ? env : "";
-    if (mode.empty() || mode == "register") return true;
-    if (mode == "alloc") return false;
-    fail("LTRI_HOST_PIN=", mode, ": expected register or alloc");
-  }();
-  return by_register;
+  // Read at every allocation: a store takes a few dozen slabs per layer, each far costlier.
+  const char* env = std::getenv("LTRI_HOST_PIN");
+  const std::string mode = env ? env : "";
+  if (mode.empty() || mode == "register") return true;
+  if (mode == "alloc") return false;
+  fail("LTRI_HOST_PIN=", mode, ": expected register or alloc");
 }
 
 float* pin_registered(size_t bytes, size_t* mapped) {

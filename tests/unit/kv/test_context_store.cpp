@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -214,6 +215,20 @@ TEST(ContextStore, memory_grows_in_doubling_slabs_from_the_backend_and_goes_back
   for (size_t j = 0; j < expected_sizes.size(); ++j) {
     EXPECT_EQ(backend.sizes[j], size_t(2 * expected_sizes[j] * kRow)) << "slab " << j;
   }
+}
+
+TEST(ContextStore, allocation_ahead_follows_the_environment_and_refuses_other_values) {
+  EXPECT_FALSE(ContextStore::allocates_ahead()) << "off by default";
+  ::setenv("LTRI_STORE_ALLOC_AHEAD", "1", 1);
+  EXPECT_TRUE(ContextStore::allocates_ahead());
+  ::setenv("LTRI_STORE_ALLOC_AHEAD", "yes", 1);
+  try {
+    ContextStore s(kKv, kHd, 0, nullptr, DType::F32, 8, 32);
+    ADD_FAILURE() << "LTRI_STORE_ALLOC_AHEAD=yes accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "LTRI_STORE_ALLOC_AHEAD=yes: expected 0 or 1");
+  }
+  ::unsetenv("LTRI_STORE_ALLOC_AHEAD");
 }
 
 TEST(ContextStore, without_allocation_ahead_only_the_slabs_in_use_are_allocated) {

@@ -17,12 +17,14 @@
 // tokens may therefore cross a slab boundary: readers copy per contiguous piece
 // (contiguous_tokens).
 //
-// Pinning also costs per byte (~35 ms for a 128 MB slab on the H200 host, 4.5 s of a 15.5 s
-// 32K prefill of an 8B model when paid inside add_unit). So once the store has filled half of
-// its last slab, the next slab (its size is known) is allocated on a background thread
-// (BackgroundHostAlloc), and add_unit waits only if that thread is behind. The memory reserved
-// ahead is at most one slab; a store destroyed with the allocation in flight waits for it and
-// frees it.
+// Pinning also costs per byte (~35 ms for a 128 MB slab with cudaHostAlloc on the H200 host).
+// With LTRI_STORE_ALLOC_AHEAD=1, once the store has filled half of its last slab, the next slab
+// (its size is known) is allocated on a background thread (BackgroundHostAlloc), and add_unit
+// waits only if that thread is behind; the memory reserved ahead is at most one slab, and a
+// store destroyed with the allocation in flight waits for it and frees it. It is off by
+// default: on the GPU the background page-locking slowed the main thread's CUDA calls more
+// than it saved (docs/performance.md, sixth run); the CUDA backend's cheaper pinning
+// (kernels/cuda/host_pinning.hpp) took most of the cost away instead.
 //
 // The index vectors (always f32) live in fixed-size blocks, each holding index_block_vectors
 // vectors of every KV head, allocated when the store reaches them and never moved: one growing

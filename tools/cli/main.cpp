@@ -12,6 +12,7 @@
 
 #include "cli_common.hpp"
 #include "core/error.hpp"
+#include "ops/blas_core.hpp"
 
 namespace {
 
@@ -42,6 +43,7 @@ std::string usage_message(const CLI::ParseError& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ltri::use_the_cpus_blas_kernels(argv);  // may restart the program once (ops/blas_core.hpp)
   using namespace ltri::cli;
   CLI::App app{"ltri: inference for Llama-family models in Hugging Face format", "ltri"};
   app.require_subcommand(1);

@@ -22,6 +22,10 @@ struct AttentionOptions {
   // f32 when retrieved) or "int8" (66 GiB: one f32 scale per token and KV head, absmax / 127;
   // dequantised when retrieved).
   std::string host_kv = "f32";
+  // How the host store and the device mirror hold the index vectors (infllm, ltri): "f32",
+  // "bf16" (half the memory; scored as bf16 products summed in f32) or "auto": f32 with an f32
+  // host store, bf16 with a bf16 or int8 one (a compact store gets a compact index).
+  std::string index_dtype = "auto";
   // infllm, ltri: where the store step of an eviction runs (the evicted tokens' index vectors
   // and their copy into the host store): "on" on a few worker threads while the other layers
   // compute (a layer waits for its own step when it is planned again, a chunk later), "off" on

@@ -48,7 +48,7 @@ void store_values(const float* src, int64_t n, DType dtype, unsigned char* dst) 
 
 ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory,
                            DType kv_dtype, int64_t first_slab_tokens, int64_t max_slab_tokens,
-                           int64_t index_block_vectors)
+                           int64_t index_block_vectors, DType index_dtype)
     : n_kv_heads_(n_kv_heads),
       head_dim_(head_dim),
       first_token_(first_token),
@@ -56,7 +56,8 @@ ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_t
       kv_dtype_(kv_dtype),
       first_slab_tokens_(first_slab_tokens),
       max_slab_tokens_(std::max(first_slab_tokens, max_slab_tokens)),
-      index_block_vectors_(index_block_vectors == 0 ? kIndexBlockVectors : index_block_vectors) {
+      index_block_vectors_(index_block_vectors == 0 ? kIndexBlockVectors : index_block_vectors),
+      index_dtype_(index_dtype) {
   if (first_slab_tokens < 1) fail("context store: slabs of ", first_slab_tokens, " tokens; need at least 1");
   if (index_block_vectors_ < 1 || index_block_vectors_ % kIndexBlockMultiple != 0) {
     fail("context store: index blocks of ", index_block_vectors, " vectors; need a positive multiple of ",
@@ -64,6 +65,9 @@ ContextStore::ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_t
   }
   if (kv_dtype != DType::F32 && kv_dtype != DType::BF16 && kv_dtype != DType::I8) {
     fail("context store: K/V in ", dtype_name(kv_dtype), "; expected F32, BF16 or I8");
+  }
+  if (index_dtype != DType::F32 && index_dtype != DType::BF16) {
+    fail("context store: index vectors in ", dtype_name(index_dtype), "; expected F32 or BF16");
   }
 }
 
@@ -115,19 +119,31 @@ void ContextStore::allocate_ahead() {
   next_slab_ = BackgroundHostAlloc(host_memory_, slab_floats(slab_tokens(slabs_.size())));
 }
 
-size_t ContextStore::index_block_floats() const { return size_t(n_kv_heads_ * index_block_vectors_ * head_dim_); }
+size_t ContextStore::index_block_floats() const {
+  const size_t bytes = size_t(n_kv_heads_ * index_block_vectors_ * head_dim_) * dtype_size(index_dtype_);
+  return (bytes + sizeof(float) - 1) / sizeof(float);
+}
+
+const float* ContextStore::index_vector(int64_t g, int64_t i) const {
+  if (index_dtype_ != DType::F32) fail("context store: f32 index vectors asked of a ", dtype_name(index_dtype_), " index");
+  return static_cast<const float*>(index_data(g, i));
+}
 
 void ContextStore::copy_index_vectors(const float* vectors, int64_t n_vectors) {
   const int64_t b = index_block_vectors_, hd = head_dim_;
+  const int64_t value_bytes = int64_t(dtype_size(index_dtype_));
   for (int64_t done = 0; done < n_vectors;) {
     const int64_t at = n_vectors_ + done;  // number of the next vector
     const size_t block = size_t(at / b);
-    if (block == index_blocks_.size()) index_blocks_.push_back(std::make_unique_for_overwrite<float[]>(index_block_floats()));
+    if (block == index_blocks_.size()) {
+      index_blocks_.push_back({std::unique_ptr<float[], SlabFree>(alloc_host_memory(host_memory_, index_block_floats()),
+                                                                  SlabFree{host_memory_})});
+    }
     const int64_t offset = at - int64_t(block) * b;
     const int64_t piece = std::min(n_vectors - done, b - offset);
     for (int64_t g = 0; g < n_kv_heads_; ++g) {
-      std::memcpy(index_blocks_[block].get() + (g * b + offset) * hd, vectors + (g * n_vectors + done) * hd,
-                  size_t(piece * hd) * sizeof(float));
+      store_values(vectors + (g * n_vectors + done) * hd, piece * hd, index_dtype_,
+                   index_blocks_[block].get() + (g * b + offset) * hd * value_bytes);
     }
     done += piece;
   }

@@ -26,8 +26,8 @@
 // than it saved (docs/performance.md, sixth run); the CUDA backend's cheaper pinning
 // (kernels/cuda/host_pinning.hpp) took most of the cost away instead.
 //
-// The index vectors (always f32) live in fixed-size blocks, each holding index_block_vectors
-// vectors of every KV head, allocated when the store reaches them and never moved: one growing
+// The index vectors live in fixed-size blocks, each holding index_block_vectors vectors of
+// every KV head, allocated when the store reaches them and never moved: one growing
 // std::vector per KV head re-copied itself and faulted in fresh pages at each doubling (30 us
 // per add_unit at 32K tokens of an 8B model, where short spans keep nearly every key). The
 // vectors of one KV head are contiguous within a block: readers take them per contiguous run
@@ -35,7 +35,15 @@
 // vectors, so retrieval's scoring tiles of 1024 vectors never straddle a block and score exactly
 // as over one contiguous matrix (bit for bit). Huge pages for the blocks (madvise
 // MADV_HUGEPAGE) made add_unit no faster on a 2-core VM, where first writes cost the zeroing of
-// the pages, not the number of faults; not used.
+// the pages, not the number of faults; not used. The blocks come from the backend's alloc_host
+// like the slabs: on CUDA they are page-locked, so the index mirror's uploads of new vectors are
+// asynchronous copies at full speed instead of staged pageable ones.
+//
+// Index vectors are held in f32, or in bf16 (index_dtype BF16, --attn-index-dtype): half the
+// host memory and half the device mirror's (at random 8B weights, where spans are a few tokens
+// long and keep nearly every key, the index is as large as the keys themselves). Scoring then
+// multiplies bf16 vectors by bf16-rounded queries and sums in f32 (retrieval.hpp), on the CPU
+// as on the GPU's tensor cores.
 //
 // The store may be driven from any thread, one thread at a time (it keeps no thread-bound
 // state); the backend's alloc_host/free_host must be thread-safe, since slabs are allocated on
@@ -90,14 +98,15 @@ class ContextStore {
   // Slab j holds min(first_slab_tokens * 2^j, max_slab_tokens) tokens (max_slab_tokens is
   // raised to first_slab_tokens if below it; equal values give fixed-size slabs).
   // index_block_vectors: vectors per KV head in one index block, a multiple of
-  // kIndexBlockMultiple; 0 = the default.
+  // kIndexBlockMultiple; 0 = the default. index_dtype: F32 or BF16, how index vectors are held.
   ContextStore(int64_t n_kv_heads, int64_t head_dim, int64_t first_token, Backend* host_memory = nullptr,
                DType kv_dtype = DType::F32, int64_t first_slab_tokens = kFirstSlabTokens,
-               int64_t max_slab_tokens = kMaxSlabTokens, int64_t index_block_vectors = 0);
+               int64_t max_slab_tokens = kMaxSlabTokens, int64_t index_block_vectors = 0,
+               DType index_dtype = DType::F32);
 
   // Adds the next `length` tokens as one unit. k, v: (length, n_kv_heads, head_dim) f32 (rounded
   // to bf16 in a BF16 store, quantised in an I8 one), pre-RoPE, host. vectors: (n_kv_heads, n_vectors, head_dim) f32,
-  // the unit's index vectors per KV head.
+  // the unit's index vectors per KV head (rounded to bf16 with a BF16 index).
   void add_unit(const float* k, const float* v, int64_t length, const float* vectors,
                 int64_t n_vectors);
 
@@ -109,6 +118,7 @@ class ContextStore {
   int64_t first_slab_tokens() const { return first_slab_tokens_; }
   int64_t max_slab_tokens() const { return max_slab_tokens_; }
   DType kv_dtype() const { return kv_dtype_; }
+  DType index_dtype() const { return index_dtype_; }
   const std::vector<StoredUnit>& units() const { return units_; }
   // The (n_kv_heads, head_dim) K or V row of stored token `token`, in kv_dtype (bf16 as raw
   // bits, int8 as int8_t); the rows of the tokens after it follow in memory for
@@ -136,13 +146,17 @@ class ContextStore {
   // How many stored tokens from `token` on (itself included) have their rows in one piece of
   // memory: up to the end of its slab or of the store.
   int64_t contiguous_tokens(int64_t token) const;
-  // Index vector i (0 <= i < n_vectors()) of KV head g: head_dim floats; the vectors after it
-  // of the same KV head follow in memory for contiguous_vectors(i) vectors, not necessarily
-  // further. Vectors are numbered in the order they were added, units' in unit order.
-  const float* index_vector(int64_t g, int64_t i) const {
+  // Index vector i (0 <= i < n_vectors()) of KV head g: head_dim values in index_dtype (bf16 as
+  // raw bits); the vectors after it of the same KV head follow in memory for
+  // contiguous_vectors(i) vectors, not necessarily further. Vectors are numbered in the order
+  // they were added, units' in unit order.
+  const void* index_data(int64_t g, int64_t i) const {
     const int64_t block = i / index_block_vectors_;
-    return index_blocks_[size_t(block)].get() + (g * index_block_vectors_ + i - block * index_block_vectors_) * head_dim_;
+    return index_blocks_[size_t(block)].get() +
+           (g * index_block_vectors_ + i - block * index_block_vectors_) * head_dim_ * int64_t(dtype_size(index_dtype_));
   }
+  // The same vector as f32, for an F32 index only (fails on a BF16 one).
+  const float* index_vector(int64_t g, int64_t i) const;
   // How many vectors from i on (itself included) are in one piece, per KV head: up to the end of
   // its index block or of the stored vectors.
   int64_t contiguous_vectors(int64_t i) const {
@@ -190,7 +204,7 @@ class ContextStore {
   // Starts allocating the slab after the last one once the store has filled half of it (only
   // with LTRI_STORE_ALLOC_AHEAD=1).
   void allocate_ahead();
-  size_t index_block_floats() const;  // one index block: (n_kv_heads, index_block_vectors, head_dim)
+  size_t index_block_floats() const;  // floats of memory for one index block: (n_kv_heads, index_block_vectors, head_dim)
   void copy_index_vectors(const float* vectors, int64_t n_vectors);
   const void* check_f32(const void* row) const;
   // Where an I8 slab of `tokens` rows keeps its scales: after the K and V values, 4-aligned.
@@ -211,8 +225,13 @@ class ContextStore {
   // Index vectors, pre-RoPE keys: block b holds (n_kv_heads, index_block_vectors, head_dim),
   // vectors [b * index_block_vectors, (b + 1) * index_block_vectors); more may be allocated
   // than used.
-  // Plain new[] memory, not pinned: each vector is uploaded once (UnitIndexMirror).
-  std::vector<std::unique_ptr<float[]>> index_blocks_;
+  // From alloc_host (page-locked on CUDA: UnitIndexMirror uploads them), in index_dtype.
+  struct IndexBlock {
+    std::unique_ptr<float[], SlabFree> memory;
+    unsigned char* get() const { return reinterpret_cast<unsigned char*>(memory.get()); }
+  };
+  std::vector<IndexBlock> index_blocks_;
+  DType index_dtype_ = DType::F32;
   std::vector<StoredUnit> units_;
 };
 

@@ -43,6 +43,13 @@ DType parse_host_kv(const std::string& dtype) {
   fail("--attn-host-kv ", dtype, ": expected f32, bf16 or int8");
 }
 
+DType parse_index_dtype(const std::string& dtype, DType host_kv) {
+  if (dtype == "f32") return DType::F32;
+  if (dtype == "bf16") return DType::BF16;
+  if (dtype == "auto") return host_kv == DType::F32 ? DType::F32 : DType::BF16;
+  fail("--attn-index-dtype ", dtype, ": expected auto, f32 or bf16");
+}
+
 // Worker threads for the store step (StreamingShape::store_threads).
 int parse_async_store(const std::string& mode, const Backend& backend) {
   if (mode == "off") return 0;
@@ -79,6 +86,7 @@ StreamingShape common_shape(const AttentionOptions& o, const PolicyShape& p) {
   s.max_chunk = p.max_chunk;
   s.placement = parse_placement(o.placement);
   s.host_kv = parse_host_kv(o.host_kv);
+  s.index_dtype = parse_index_dtype(o.index_dtype, s.host_kv);
   s.store_threads = parse_async_store(o.async_store, p.backend);
   return s;
 }

@@ -11,6 +11,29 @@
 
 namespace ltri {
 
+namespace {
+
+// The queries as the dot products see them: unchanged for an F32 index, rounded to bf16 (and
+// back) for a BF16 one, in `rounded`. q: n values.
+const float* scoring_queries(const ContextStore& store, const float* q, int64_t n, std::vector<float>& rounded) {
+  if (store.index_dtype() == DType::F32) return q;
+  rounded.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) rounded[size_t(i)] = bf16_to_f32(f32_to_bf16(q[i]));
+  return rounded.data();
+}
+
+// Index vectors [v0, v0 + rows) of KV head g as f32 rows (rows within one contiguous run of the
+// store): the store's own memory for an F32 index, widened into `widened` for a BF16 one.
+const float* index_rows_f32(const ContextStore& store, int64_t g, int64_t v0, int64_t rows, float* widened) {
+  if (store.index_dtype() == DType::F32) return store.index_vector(g, v0);
+  const uint16_t* bits = static_cast<const uint16_t*>(store.index_data(g, v0));
+  const int64_t n = rows * store.head_dim();
+  for (int64_t i = 0; i < n; ++i) widened[i] = bf16_to_f32(bits[i]);
+  return widened;
+}
+
+}  // namespace
+
 void score_units(const ContextStore& store, const float* qbar, const std::vector<float>& head_weights,
                  std::vector<float>& scores, std::vector<float>& dots) {
   const std::vector<StoredUnit>& units = store.units();
@@ -22,6 +45,8 @@ void score_units(const ContextStore& store, const float* qbar, const std::vector
   scores.assign(size_t(n_units), 0.0f);
   if (n_vec == 0) return;
   dots.resize(size_t(n_vec));
+  std::vector<float> rounded, widened(store.index_dtype() == DType::F32 ? 0 : size_t(store.index_block_vectors() * hd));
+  qbar = scoring_queries(store, qbar, n_heads * hd, rounded);
   for (int64_t h = 0; h < n_heads; ++h) {
     const float w = head_weights[size_t(h)];
     if (w == 0.0f) continue;
@@ -30,8 +55,9 @@ void score_units(const ContextStore& store, const float* qbar, const std::vector
     // a contiguous index, bit for bit: test_unit_scoring_op).
     for (int64_t v0 = 0; v0 < n_vec;) {
       const int64_t rows = store.contiguous_vectors(v0);
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(hd), 1.0f, store.index_vector(h / group, v0), int(hd),
-                  qbar + h * hd, 1, 0.0f, dots.data() + v0, 1);
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(rows), int(hd), 1.0f,
+                  index_rows_f32(store, h / group, v0, rows, widened.data()), int(hd), qbar + h * hd, 1, 0.0f,
+                  dots.data() + v0, 1);
       v0 += rows;
     }
 #pragma omp parallel for schedule(static) if (n_units > 4096)
@@ -67,6 +93,10 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
   // slice of `dots` (the scratch holds one (n, tile) block per thread).
   const int64_t n_threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n_tiles));
   dots.resize(size_t(n_threads * n * std::min(n_vec, kVectorTile)));
+  // A BF16 index: each thread widens its tile into its own slice of `widened`.
+  const bool bf16 = store.index_dtype() == DType::BF16;
+  std::vector<float> rounded, widened(bf16 ? size_t(n_threads * kVectorTile * hd) : 0);
+  q = scoring_queries(store, q, n * q_row, rounded);
   for (int64_t h = 0; h < n_heads; ++h) {
     const float w = head_weights[size_t(h)];
     if (w == 0.0f) continue;
@@ -77,8 +107,10 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
       float* d = dots.data() + size_t(omp_get_thread_num()) * size_t(n * std::min(n_vec, kVectorTile));
       // d (n, cols) = q_h (n, head_dim) . index_g[v0 .. v0 + cols)^T: one contiguous run, as
       // the store's index blocks hold a multiple of the tile
+      const float* vectors = index_rows_f32(store, h / group, v0, cols,
+                                            bf16 ? widened.data() + size_t(omp_get_thread_num()) * kVectorTile * hd : nullptr);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(cols), int(hd), 1.0f, q + h * hd,
-                  int(q_row), store.index_vector(h / group, v0), int(hd), 0.0f, d, int(cols));
+                  int(q_row), vectors, int(hd), 0.0f, d, int(cols));
       float* tile_best = best.data() + v0;
       std::fill(tile_best, tile_best + cols, -std::numeric_limits<float>::infinity());
       for (int64_t i = 0; i < n; ++i) {

@@ -13,7 +13,9 @@ namespace ltri {
 // scores[u] = sum over query heads h with head_weights[h] != 0 of
 //   head_weights[h] * max over unit u's index vectors k (of h's KV head) of <qbar_h, k>.
 // One-hot weights score with one head (the layer's retrieval head), uniform ones with the mean.
-// `dots` is scratch.
+// With a BF16 index (ContextStore::index_dtype) the queries are rounded to bf16 first, so each
+// product is of two bf16 values, exact in f32, and only the f32 sums differ from the GPU's
+// tensor-core scores. `dots` is scratch.
 void score_units(const ContextStore& store, const float* qbar, const std::vector<float>& head_weights,
                  std::vector<float>& scores, std::vector<float>& dots);
 

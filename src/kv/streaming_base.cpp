@@ -29,7 +29,8 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
   const int64_t n_layers = shape.n_layers;
   if (shape.keeps_store) {
     for (int64_t l = 0; l < n_layers; ++l) {
-      stores_.emplace_back(shape.n_kv_heads, shape.head_dim, shape.n_init, &backend, shape.host_kv);  // slabs from alloc_host
+      stores_.emplace_back(shape.n_kv_heads, shape.head_dim, shape.n_init, &backend, shape.host_kv,  // slabs from alloc_host
+                           ContextStore::kFirstSlabTokens, ContextStore::kMaxSlabTokens, 0, shape.index_dtype);
       index_mirrors_.emplace_back();
       retrieved_.emplace_back(backend, kv_row, shape.retrieved_capacity);
     }

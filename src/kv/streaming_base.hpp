@@ -61,7 +61,8 @@ struct StreamingShape {
   int64_t max_lag = 0;
   int64_t max_chunk = 0;
   bool keeps_store = false;         // evicted tokens go to the host store (infllm, ltri)
-  DType host_kv = DType::F32;       // how the store holds K/V: F32 or BF16
+  DType host_kv = DType::F32;       // how the store holds K/V: F32, BF16 or I8
+  DType index_dtype = DType::F32;   // how the store holds index vectors: F32 or BF16
   int64_t retrieved_capacity = 0;  // most retrieved tokens visible at once
   int64_t band_width = 0;          // 0 = no band (no votes, no segmentation map)
   bool segmentation_map = false;   // keep the band's segmentation rows (ltri)

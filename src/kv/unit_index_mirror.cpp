@@ -22,6 +22,7 @@ UnitIndexMirror& UnitIndexMirror::operator=(UnitIndexMirror&& o) noexcept {
     backend_ = o.backend_;
     n_kv_heads_ = o.n_kv_heads_;
     head_dim_ = o.head_dim_;
+    dtype_ = o.dtype_;
     vectors_ = o.vectors_;
     vector_capacity_ = o.vector_capacity_;
     n_vectors_ = o.n_vectors_;
@@ -48,20 +49,22 @@ void UnitIndexMirror::clear() {
 }
 
 size_t UnitIndexMirror::bytes() const {
-  size_t floats = 0;
-  if (vectors_) floats += size_t(n_kv_heads_ * vector_capacity_ * head_dim_);
-  if (unit_starts_) floats += size_t(unit_capacity_ + 1);
-  return floats * sizeof(float);
+  size_t bytes = 0;
+  if (vectors_) bytes += row_bytes(n_kv_heads_ * vector_capacity_);
+  if (unit_starts_) bytes += size_t(unit_capacity_ + 1) * sizeof(float);
+  return bytes;
 }
 
 void UnitIndexMirror::grow_vectors(int64_t needed) {
   if (needed <= vector_capacity_) return;
-  // Doubling: the copies of the old rows add up to at most the rows uploaded.
-  const int64_t capacity = std::max({needed, 2 * vector_capacity_, kMinCapacity});
-  float* grown = backend_->alloc(size_t(n_kv_heads_ * capacity * head_dim_));
+  // Doubling: the copies of the old rows add up to at most the rows uploaded. Capacities are
+  // multiples of kMinCapacity rows, so every KV head's rows start on a float (even for bf16).
+  const int64_t capacity = (std::max({needed, 2 * vector_capacity_, kMinCapacity}) + kMinCapacity - 1) / kMinCapacity * kMinCapacity;
+  float* grown = backend_->alloc((row_bytes(n_kv_heads_ * capacity) + sizeof(float) - 1) / sizeof(float));
   for (int64_t g = 0; g < n_kv_heads_ && n_vectors_ > 0; ++g) {
-    backend_->copy(grown + g * capacity * head_dim_, vectors_ + g * vector_capacity_ * head_dim_,
-                   size_t(n_vectors_ * head_dim_));
+    // Rows of even length in bf16 (head_dim is even), so whole floats.
+    backend_->copy(reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(grown) + row_bytes(g * capacity)),
+                   vector_element(g, 0), row_bytes(n_vectors_) / sizeof(float));
   }
   if (vectors_) backend_->free(vectors_);
   vectors_ = grown;
@@ -84,9 +87,15 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store) {
     release();
     backend_ = &backend;
   }
-  if (vectors_ && (store.n_kv_heads() != n_kv_heads_ || store.head_dim() != head_dim_)) release();
+  if (vectors_ && (store.n_kv_heads() != n_kv_heads_ || store.head_dim() != head_dim_ || store.index_dtype() != dtype_)) {
+    release();
+  }
   n_kv_heads_ = store.n_kv_heads();
   head_dim_ = store.head_dim();
+  dtype_ = store.index_dtype();
+  if (dtype_ != DType::F32 && head_dim_ % 2 != 0) {
+    fail("unit index: bf16 index vectors of an odd head_dim ", head_dim_, " cannot be mirrored in whole floats");
+  }
   const std::vector<StoredUnit>& units = store.units();
   const int64_t n_units = int64_t(units.size());
   const int64_t n_vectors = store.n_vectors();
@@ -103,8 +112,7 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store) {
     for (int64_t g = 0; g < n_kv_heads_; ++g) {
       for (int64_t v0 = n_vectors_; v0 < n_vectors;) {
         const int64_t rows = std::min(store.contiguous_vectors(v0), n_vectors - v0);
-        backend_->upload_stable(vectors_ + (g * vector_capacity_ + v0) * head_dim_, store.index_vector(g, v0),
-                         size_t(rows * head_dim_));
+        backend_->upload_bytes_stable(vector_element(g, v0), store.index_data(g, v0), row_bytes(rows));
         v0 += rows;
       }
     }

@@ -33,9 +33,11 @@ class UnitIndexMirror {
   // Forgets the contents and keeps the memory.
   void clear();
 
-  // Index vectors: (n_kv_heads, capacity, head_dim), KV head g from vectors() + g * head_stride();
-  // rows [0, n_vectors()) of head g are the store's index_vector(g, i), i = 0, 1, ... Backend memory.
-  const float* vectors() const { return vectors_; }
+  // Index vectors: (n_kv_heads, capacity, head_dim) in dtype() (the store's index dtype, bf16
+  // as raw bits), KV head g from element g * head_stride(); rows [0, n_vectors()) of head g are
+  // the store's index_data(g, i), i = 0, 1, ... Backend memory.
+  const void* vectors() const { return vectors_; }
+  DType dtype() const { return dtype_; }
   int64_t head_stride() const { return vector_capacity_ * head_dim_; }
   int64_t n_vectors() const { return n_vectors_; }
   // (n_units + 1) int32, backend memory: unit u owns vectors [starts[u], starts[u + 1]).
@@ -48,9 +50,16 @@ class UnitIndexMirror {
   void grow_vectors(int64_t needed);
   void grow_units(int64_t needed);
 
+  // Bytes of `rows` rows of head_dim values in dtype_.
+  size_t row_bytes(int64_t rows) const { return size_t(rows * head_dim_) * dtype_size(dtype_); }
+  float* vector_element(int64_t g, int64_t row) const {  // where row `row` of KV head g starts
+    return reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(vectors_) + row_bytes(g * vector_capacity_ + row));
+  }
+
   Backend* backend_ = nullptr;  // the backend of the memory held, set by the first sync
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
-  float* vectors_ = nullptr;      // (n_kv_heads, vector_capacity, head_dim)
+  DType dtype_ = DType::F32;
+  float* vectors_ = nullptr;      // (n_kv_heads, vector_capacity, head_dim) in dtype_
   int64_t vector_capacity_ = 0;   // rows per KV head
   int64_t n_vectors_ = 0;
   float* unit_starts_ = nullptr;  // int32 (unit_capacity + 1), in a float allocation

@@ -73,6 +73,9 @@ class Backend {
   // for the ops queued before it), so the host goes on issuing work. Default: upload / upload_bf16.
   virtual void upload_stable(float* dst, const float* host_src, size_t n) { upload(dst, host_src, n); }
   virtual void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) { upload_bf16(dst, host_src, n); }
+  // upload_bytes from host memory that stays unchanged until the next synchronisation (the
+  // context store's index blocks), as upload_stable. Default: upload_bytes.
+  virtual void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) { upload_bytes(dst, host_src, bytes); }
   // Copies n_rows rows of `width` int8 values with one f32 scale each (an int8 context store's
   // (token, KV head) rows) into backend memory as f32: dst[r * width + i] = float(values[r *
   // width + i]) * scales[r], one rounding, the same on every backend. The source stays unchanged

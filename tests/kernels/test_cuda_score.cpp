@@ -61,27 +61,33 @@ void check_scores(CpuBackend& cpu, CudaBackend& gpu, UnitIndexMirror& mirror, co
   }
 }
 
-TEST(CudaScore, matches_cpu_on_head_dims_gqa_query_counts_and_head_weights) {
+// Both index dtypes: with a bf16 index both sides multiply bf16-rounded queries by the bf16
+// vectors (exact products) and sum in f32, so the same tolerance holds.
+TEST(CudaScore, matches_cpu_on_head_dims_gqa_query_counts_head_weights_and_index_dtypes) {
   LTRI_SKIP_WITHOUT_CUDA();
   CpuBackend cpu(2);
   CudaBackend gpu(0);
   uint32_t seed = 1;
+  for (const DType dtype : {DType::F32, DType::BF16}) {
   for (const int64_t head_dim : {64, 128}) {
     for (const int64_t group : {1, 4}) {
       const int64_t n_kv_heads = group == 1 ? 4 : 2, n_heads = n_kv_heads * group;
       std::mt19937 rng(seed);
-      ContextStore s(n_kv_heads, head_dim, 128);
+      ContextStore s(n_kv_heads, head_dim, 128, nullptr, DType::F32, ContextStore::kFirstSlabTokens,
+                     ContextStore::kMaxSlabTokens, 0, dtype);
       fill_store(s, 10000, rng);
       UnitIndexMirror mirror;
       std::vector<float> mean(size_t(n_heads), 1.0f / float(n_heads)), one_hot(size_t(n_heads), 0.0f);
       one_hot[size_t(n_heads - 1)] = 1.0f;
       std::vector<float> some_zero = mean;  // every other head 0; KV head 0 keeps only head 0 at GQA 4
       for (int64_t h = 1; h < n_heads; h += 2) some_zero[size_t(h)] = 0.0f;
-      const std::string where = "head_dim " + std::to_string(head_dim) + " group " + std::to_string(group);
+      const std::string where = std::string(dtype_name(dtype)) + " head_dim " + std::to_string(head_dim) + " group " +
+                                std::to_string(group);
       for (const auto& w : {mean, one_hot, some_zero}) {
         for (const int64_t n_q : {1, 16, 17}) check_scores(cpu, gpu, mirror, s, n_q, w, seed += 7, where);
       }
     }
+  }
   }
 }
 

@@ -26,6 +26,10 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
                   "infllm, ltri: how the host store holds evicted K/V: f32, bf16 (half the memory, rounded) or "
                   "int8 (about a quarter: one scale per token and KV head)")
       ->check(CLI::IsMember({"f32", "bf16", "int8"}))->capture_default_str()->group(group);
+  app->add_option("--attn-index-dtype", o.index_dtype,
+                  "infllm, ltri: how the span/block index vectors are held (host and GPU): auto (f32 with "
+                  "--attn-host-kv f32, else bf16), f32 or bf16 (half the memory, bf16 products summed in f32)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(group);
   app->add_option("--attn-async-store", o.async_store,
                   "infllm, ltri: store evicted tokens on worker threads while the other layers compute: auto "
                   "(on with --device cuda, off on the CPU), on or off (same results)")

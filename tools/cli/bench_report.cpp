@@ -73,6 +73,7 @@ std::string bench_json(const BenchSetup& s, const BenchOptions& o, const std::ve
                           {"budget", a.budget},
                           {"placement", a.placement},
                           {"host_kv", a.host_kv},
+                          {"index_dtype", a.index_dtype},
                           {"async_store", a.async_store},
                           {"block_size", a.block_size},
                           {"span_min", a.span_min},

@@ -24,6 +24,7 @@ json attention_to_json(const AttentionOptions& a) {
           {"budget", a.budget},
           {"placement", a.placement},
           {"host_kv", a.host_kv},
+          {"index_dtype", a.index_dtype},
           {"async_store", a.async_store},
           {"block_size", a.block_size},
           {"block_repr", a.block_repr},
@@ -85,6 +86,10 @@ AttentionOptions attention_from_json(const json& j, int version) {
   read(j, p, "budget", a.budget);
   read(j, p, "placement", a.placement);
   if (version >= 5) read(j, p, "host_kv", a.host_kv);  // before: always f32
+  // Before version 7 the index was always f32: what "auto" gives with an f32 store (so such a
+  // file resumes under the default flags), and "f32" beside a bf16 or int8 store.
+  a.index_dtype = a.host_kv == "f32" ? "auto" : "f32";
+  if (version >= 7) read(j, p, "index_dtype", a.index_dtype);
   a.async_store = "off";  // before version 6 the store step always ran on the calling thread
   if (version >= 6) read(j, p, "async_store", a.async_store);
   read(j, p, "block_size", a.block_size);
@@ -164,7 +169,7 @@ json report_to_json(const EvalReport& report) {
                        {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 6}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 7}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
@@ -173,7 +178,7 @@ EvalReport report_from_json(const json& j) {
   }
   int version = 0;
   read(j, "", "version", version);
-  if (version < 1 || version > 6) fail("eval results: version ", version, " is not one this build reads (1 to 6)");
+  if (version < 1 || version > 7) fail("eval results: version ", version, " is not one this build reads (1 to 7)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");

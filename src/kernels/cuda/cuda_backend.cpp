@@ -222,6 +222,14 @@ void CudaBackend::upload_bf16_stable(float* dst, const uint16_t* host_src, size_
   cuda::launch_bf16_to_f32(staging, dst, int64_t(n), stream_);
 }
 
+void CudaBackend::upload_bytes_stable(void* dst, const void* host_src, size_t bytes) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d_stable");
+  if (bytes == 0) return;
+  // No synchronisation, as upload_stable.
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  allocations_.on_upload(bytes);
+}
+
 void CudaBackend::upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows,
                                      size_t width) {
   const CudaOpTimer::Scope op(*op_timer_, "h2d_int8_stable");
@@ -499,21 +507,32 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
   mirror.sync(*this, store);
 
   // One upload: each active head's queries as (n_q, head_dim) rows, so the heads of one KV head
-  // are one contiguous GEMM operand, then the weights.
-  score_host_.resize(size_t(n_active * n_q * hd + n_active));
+  // are one contiguous GEMM operand (bf16 bits, two per float, for a bf16 index: the products
+  // are then those of the host op, which rounds the queries alike), then the weights.
+  const bool bf16 = mirror.dtype() == DType::BF16;
+  const int64_t q_values = n_active * n_q * hd;
+  const int64_t q_floats = bf16 ? (q_values + 1) / 2 : q_values;
+  score_host_.resize(size_t(q_floats + n_active));
+  uint16_t* q_bits = reinterpret_cast<uint16_t*>(score_host_.data());
   for (int64_t a = 0; a < n_active; ++a) {
     for (int64_t i = 0; i < n_q; ++i) {
       const float* row = q + (i * n_heads + score_heads_[size_t(a)]) * hd;
-      std::copy(row, row + hd, score_host_.begin() + (a * n_q + i) * hd);
+      const int64_t at = (a * n_q + i) * hd;
+      if (bf16) {
+        for (int64_t d = 0; d < hd; ++d) q_bits[at + d] = f32_to_bf16(row[d]);
+      } else {
+        std::copy(row, row + hd, score_host_.begin() + at);
+      }
     }
-    score_host_[size_t(n_active * n_q * hd + a)] = head_weights[size_t(score_heads_[size_t(a)])];
+    score_host_[size_t(q_floats + a)] = head_weights[size_t(score_heads_[size_t(a)])];
   }
   float* input = scratch(score_input_, score_input_capacity_, score_host_.size());
   upload(input, score_host_.data(), score_host_.size());
 
   cuda::ScoreArgs args;
+  args.bf16 = bf16;
   args.q = input;
-  args.weights = input + n_active * n_q * hd;
+  args.weights = input + q_floats;
   args.kv_head = score_kv_heads_.data();
   args.n_active = n_active;
   args.n_q = n_q;

@@ -59,6 +59,7 @@ class CudaBackend : public Backend {
   void upload_bf16(float* dst, const uint16_t* host_src, size_t n) override;
   void upload_stable(float* dst, const float* host_src, size_t n) override;
   void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) override;
+  void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) override;
   // Uploads the int8 values and their scales into a device staging buffer, then one kernel
   // dequantises them into dst (cuda_int8.cu); no synchronisation, as upload_bf16_stable.
   void upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width) override;

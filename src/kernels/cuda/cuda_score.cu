@@ -2,8 +2,9 @@
 // score_units_per_query / score_units in src/kv/retrieval.cpp). The index vectors stay on the
 // device (UnitIndexMirror, appended chunk by chunk); per call only the few averaged queries go
 // up and n_units scores come down. Per pass over a tile of index vectors:
-//  1. per KV head, one cuBLAS SGEMM: dots (group's active heads x n_q, tile) = queries . vectors^T
-//     (f32, the caller keeps TF32 off);
+//  1. per KV head, one cuBLAS GEMM: dots (group's active heads x n_q, tile) = queries . vectors^T
+//     (SGEMM for an f32 index, the caller keeps TF32 off; for a bf16 index, bf16 operands with
+//     f32 sums on the tensor cores);
 //  2. max_over_queries: one thread per (vector, head) keeps each vector's best dot over the
 //     queries, reading the dots once, coalesced along the vectors.
 // Then unit_scores: one thread per unit takes the max over its vectors for each active head and
@@ -103,10 +104,19 @@ void launch_score_units(const ScoreArgs& a, float* scratch, cublasHandle_t cubla
       const int64_t rows = (end - first) * a.n_q;  // the group's active heads x queries
       // Column-major: dots (cols x rows, ld cols) = vectors^T (cols x hd) . queries (hd x rows);
       // read row-major it is (rows, cols): row (a, i) holds query i of head a against the tile.
-      const float* vectors = a.index + g * a.index_head_stride + v0 * hd;
-      const float* queries = a.q + first * a.n_q * hd;
-      LTRI_CUDA_CHECK(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(cols), int(rows), int(hd), &alpha, vectors,
-                                  int(hd), queries, int(hd), &beta, dots, int(cols)));
+      const size_t value_bytes = a.bf16 ? 2 : 4;
+      const void* vectors = static_cast<const char*>(a.index) + size_t(g * a.index_head_stride + v0 * hd) * value_bytes;
+      const void* queries = static_cast<const char*>(a.q) + size_t(first * a.n_q * hd) * value_bytes;
+      if (a.bf16) {
+        // bf16 x bf16 products are exact in f32; the sums are f32 (tensor cores).
+        LTRI_CUDA_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(cols), int(rows), int(hd), &alpha, vectors,
+                                     CUDA_R_16BF, int(hd), queries, CUDA_R_16BF, int(hd), &beta, dots, CUDA_R_32F,
+                                     int(cols), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      } else {
+        LTRI_CUDA_CHECK(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(cols), int(rows), int(hd), &alpha,
+                                    static_cast<const float*>(vectors), int(hd), static_cast<const float*>(queries),
+                                    int(hd), &beta, dots, int(cols)));
+      }
       const dim3 grid(unsigned((cols + kThreads - 1) / kThreads), unsigned(end - first));
       max_over_queries_kernel<<<grid, kThreads, 0, stream>>>(dots, a.n_q, cols, a.n_vectors,
                                                              best + first * a.n_vectors + v0);

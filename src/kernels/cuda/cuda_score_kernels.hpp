@@ -12,12 +12,16 @@ namespace ltri::cuda {
 
 // Backend::score_units as the kernels read it: only the heads with a nonzero weight
 // ("active" heads), in head order, so their KV heads never decrease.
+// With bf16 set, the queries and the index vectors are bf16 (raw bits) and the dot products
+// run on the tensor cores with f32 sums; else both are f32.
 struct ScoreArgs {
-  const float* q = nullptr;        // (n_active, n_q, head_dim), device: each active head's queries
+  bool bf16 = false;
+  const void* q = nullptr;         // (n_active, n_q, head_dim), device: each active head's queries
   const float* weights = nullptr;  // (n_active), device: the active heads' weights
   const int64_t* kv_head = nullptr;  // (n_active), HOST: KV head of each active head, non-decreasing
   int64_t n_active = 0, n_q = 0, head_dim = 0;
-  const float* index = nullptr;  // KV head g's vectors (n_vectors, head_dim) at index + g * index_head_stride, device
+  // KV head g's vectors (n_vectors, head_dim) start g * index_head_stride elements after index, device
+  const void* index = nullptr;
   int64_t index_head_stride = 0;
   int64_t n_vectors = 0;
   const int32_t* unit_starts = nullptr;  // (n_units + 1), device: unit u owns vectors [starts[u], starts[u + 1])

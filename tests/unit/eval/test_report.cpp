@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 6);
+  EXPECT_EQ(j["version"], 7);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,26 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 7;  // a version this build does not know
+  j["version"] = 8;  // a version this build does not know
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionSevenTheIndexWasF32) {
+  EvalReport r = example();
+  r.config.attention.index_dtype = "bf16";
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(j["config"]["attention"]["index_dtype"], "bf16");
+  EXPECT_EQ(report_from_json(j).config.attention.index_dtype, "bf16");  // version 7 keeps it
+  j["version"] = 6;
+  j["config"]["attention"].erase("index_dtype");
+  // f32, as "auto" resolves it beside an f32 store, so the file resumes under the defaults...
+  j["config"]["attention"]["host_kv"] = "f32";
+  EXPECT_EQ(report_from_json(j).config.attention.index_dtype, "auto");
+  // ... and plainly f32 beside a bf16 store, where "auto" would now mean bf16.
+  j["config"]["attention"]["host_kv"] = "bf16";
+  EXPECT_EQ(report_from_json(j).config.attention.index_dtype, "f32");
+  j["version"] = 7;
+  EXPECT_THROW(report_from_json(j), Error);  // version 7 requires it
 }
 
 TEST(Report, BeforeVersionSixTheStoreStepRanOnTheCallingThread) {

@@ -27,35 +27,51 @@ constexpr int64_t kKv = 2, kHd = 4, kRow = kKv * kHd;
 
 // The CPU backend, counting host allocations (made on the stores' background threads too, so
 // the counts are locked; read them once no allocation can be in flight, or through counts()).
+// Slabs and index blocks both come from alloc_host: an allocation of exactly
+// index_block_floats (a default f32 index block, larger than any slab of these tests) counts
+// as an index block, every other one as a slab.
 class HostCountingBackend : public CpuBackend {
  public:
   HostCountingBackend() : CpuBackend(1) {}
   float* alloc_host(size_t n_floats) override {
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      ++allocs;
-      floats_held += n_floats;
-      sizes.push_back(n_floats);
+    float* p = CpuBackend::alloc_host(n_floats);
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (n_floats == index_block_floats) {
+      ++index_allocs;
+      index_blocks_.push_back(p);
+      return p;
     }
-    return CpuBackend::alloc_host(n_floats);
+    ++allocs;
+    floats_held += n_floats;
+    sizes.push_back(n_floats);
+    return p;
   }
   void free_host(float* p) override {
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      ++frees;
+      const auto block = std::find(index_blocks_.begin(), index_blocks_.end(), p);
+      if (block != index_blocks_.end()) {
+        index_blocks_.erase(block);
+        ++index_frees;
+      } else {
+        ++frees;
+      }
     }
     CpuBackend::free_host(p);
   }
-  std::pair<int, int> counts() const {
+  std::pair<int, int> counts() const {  // slabs allocated, freed
     const std::lock_guard<std::mutex> lock(mutex_);
     return {allocs, frees};
   }
   int allocs = 0, frees = 0;
   size_t floats_held = 0;
   std::vector<size_t> sizes;
+  size_t index_block_floats = size_t(kKv * ContextStore::kIndexBlockVectors * kHd);
+  int index_allocs = 0, index_frees = 0;
 
  private:
   mutable std::mutex mutex_;
+  std::vector<float*> index_blocks_;  // held now
 };
 
 // The slabs a store of first/max slab tokens needs for n tokens: (store offset of the first
@@ -432,6 +448,49 @@ TEST(ContextStore, a_bf16_store_holds_each_value_rounded_to_nearest_even_in_half
   bf16 = ContextStore();
   EXPECT_EQ(bf16_backend.allocs, f32_backend.allocs);
   EXPECT_EQ(2 * bf16_backend.floats_held, f32_backend.floats_held);  // half the slab memory
+}
+
+// Index blocks come from the backend's alloc_host (page-locked on CUDA, for the mirror's
+// uploads) and go back to it; a BF16 index holds each vector rounded to nearest even in blocks
+// of half the memory.
+TEST(ContextStore, index_blocks_come_from_the_backend_and_a_bf16_index_takes_half) {
+  HostCountingBackend f32_backend, bf16_backend;
+  bf16_backend.index_block_floats /= 2;
+  {
+    ContextStore f32(kKv, kHd, 0, &f32_backend, DType::F32, 8, 8);
+    ContextStore bf16(kKv, kHd, 0, &bf16_backend, DType::F32, 8, 8, 0, DType::BF16);
+    EXPECT_EQ(bf16.index_dtype(), DType::BF16);
+    std::mt19937 rng(17);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int64_t per_unit = 1000;  // 9 units: 9,000 vectors, three blocks of 4,096
+    std::vector<float> kv(size_t(per_unit * kRow)), vec(size_t(kKv * per_unit * kHd));
+    for (int u = 0; u < 9; ++u) {
+      for (float& x : vec) x = normal(rng);
+      f32.add_unit(kv.data(), kv.data(), per_unit, vec.data(), per_unit);
+      bf16.add_unit(kv.data(), kv.data(), per_unit, vec.data(), per_unit);
+      for (int64_t g = 0; g < kKv; ++g) {
+        for (int64_t i = 0; i < per_unit; ++i) {
+          const int64_t at = u * per_unit + i;
+          const float* want = f32.index_vector(g, at);
+          const auto* bits = static_cast<const uint16_t*>(bf16.index_data(g, at));
+          for (int64_t c = 0; c < kHd; ++c) ASSERT_EQ(bits[c], f32_to_bf16(want[c])) << "vector " << at;
+        }
+      }
+    }
+    EXPECT_EQ(f32_backend.index_allocs, 3);
+    EXPECT_EQ(bf16_backend.index_allocs, 3);
+    EXPECT_THROW(bf16.index_vector(0, 0), Error);
+    const size_t slabs_and_units = f32.bytes() - 3 * f32_backend.index_block_floats * sizeof(float);
+    EXPECT_EQ(bf16.bytes(), slabs_and_units + 3 * bf16_backend.index_block_floats * sizeof(float));
+  }
+  EXPECT_EQ(f32_backend.index_frees, 3);
+  EXPECT_EQ(bf16_backend.index_frees, 3);
+  try {
+    ContextStore s(kKv, kHd, 0, nullptr, DType::F32, 8, 8, 0, DType::I8);
+    ADD_FAILURE() << "an int8 index accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "context store: index vectors in I8; expected F32 or BF16");
+  }
 }
 
 // The index vectors in blocks: vector i of KV head g is what was added, in order, whatever

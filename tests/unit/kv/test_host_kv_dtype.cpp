@@ -1,7 +1,9 @@
-// --attn-host-kv bf16: the store holds evicted K/V in bf16. Retrieval scores only the f32 index
-// vectors, so the same units are picked as with f32, and the retrieved rows are exactly the f32
-// run's rows rounded to bf16; end to end, the logits stay within bf16 rounding of full
-// attention where the budget brings every evicted token back.
+// --attn-host-kv bf16: the store holds evicted K/V in bf16. With an f32 index
+// (--attn-index-dtype f32) retrieval scores the same vectors, so the same units are picked as
+// with f32, and the retrieved rows are exactly the f32 run's rows rounded to bf16; end to end,
+// the logits stay within bf16 rounding of full attention where the budget brings every evicted
+// token back. --attn-index-dtype: auto follows the store, and a bf16 index with every evicted
+// token retrieved still reproduces full attention.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -47,7 +49,9 @@ float round_to_bf16(float x) {
 TEST(HostKvDtype, a_bf16_store_picks_the_same_units_and_retrieves_their_rows_rounded) {
   const ModelConfig config = test::policy_test_config();
   // Two drivers draw the same random stream (same seed): only the store's dtype differs.
-  StreamDriver f32(config, ltri_options("f32"), 16), bf16(config, ltri_options("bf16"), 16);
+  AttentionOptions bf16_options = ltri_options("bf16");
+  bf16_options.index_dtype = "f32";  // only the store's K/V differ
+  StreamDriver f32(config, ltri_options("f32"), 16), bf16(config, bf16_options, 16);
   const auto& f32_policy = dynamic_cast<const StreamingPolicyBase&>(f32.policy());
   const auto& bf16_policy = dynamic_cast<const StreamingPolicyBase&>(bf16.policy());
   int64_t compared = 0;
@@ -90,6 +94,42 @@ TEST(HostKvDtype, with_every_evicted_token_retrieved_logits_stay_within_bf16_rou
   const float diff = test::max_abs_diff(bf16, full);
   EXPECT_GT(diff, 1e-6f);  // the store did round
   EXPECT_LT(diff, 0.02f);  // measured 0.0035
+}
+
+TEST(HostKvDtype, the_index_dtype_follows_the_store_unless_set) {
+  const ModelConfig config = test::policy_test_config();
+  auto backend = make_cpu_backend(1);
+  const auto index_dtype = [&](const char* host_kv, const char* index) {
+    AttentionOptions o = ltri_options(host_kv);
+    o.index_dtype = index;
+    const auto policy = make_kv_policy(o, {*backend, config, 1 << 20, 16, ""});
+    return dynamic_cast<const StreamingPolicyBase&>(*policy).store(0).index_dtype();
+  };
+  EXPECT_EQ(index_dtype("f32", "auto"), DType::F32);
+  EXPECT_EQ(index_dtype("bf16", "auto"), DType::BF16);
+  EXPECT_EQ(index_dtype("int8", "auto"), DType::BF16);
+  EXPECT_EQ(index_dtype("f32", "bf16"), DType::BF16);
+  EXPECT_EQ(index_dtype("int8", "f32"), DType::F32);
+  try {
+    index_dtype("f32", "f16");
+    FAIL() << "no error for --attn-index-dtype f16";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--attn-index-dtype f16: expected auto, f32 or bf16");
+  }
+}
+
+TEST(HostKvDtype, a_bf16_index_with_every_evicted_token_retrieved_reproduces_full_attention) {
+  const auto model = test::load_tiny("llama_gqa_bf16");
+  const auto ids = test::random_ids(150, model->config().vocab_size, 12);
+  const auto full = test::run_logits(*model, ids, AttentionOptions{}, 16, 130);
+  AttentionOptions o = ltri_options("f32");
+  o.n_init = 4;
+  o.n_local = 16;
+  o.budget = 200;  // more than the store: everything evicted comes back, in order
+  o.span_min = 2;
+  o.index = "dynamic";
+  o.index_dtype = "bf16";
+  EXPECT_LT(test::max_abs_diff(test::run_logits(*model, ids, o, 16, 130), full), 1e-4f);
 }
 
 TEST(HostKvDtype, an_unknown_host_kv_dtype_is_one_line_naming_the_flag) {

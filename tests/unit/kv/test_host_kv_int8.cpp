@@ -1,7 +1,8 @@
 // --attn-host-kv int8: the store holds each (token, KV head) row of evicted K/V as head_dim int8
 // values with one f32 scale (absmax / 127). Each value comes back within half a scale step of
-// what was added; rows cross slab boundaries like f32 ones; retrieval scores only the f32 index
-// vectors, so the same units are picked as with f32, and the retrieved rows are the f32 run's
+// what was added; rows cross slab boundaries like f32 ones; with an f32 index
+// (--attn-index-dtype f32) retrieval scores the same vectors, so the same units are picked as
+// with f32, and the retrieved rows are the f32 run's
 // rows quantised and dequantised; end to end, logits stay finite and close to full attention
 // (and to the f32 store) for both retrieving policies.
 #include <gtest/gtest.h>
@@ -167,6 +168,7 @@ AttentionOptions options(const char* policy, const char* host_kv) {
   o.block_repr = 2;
   o.placement = "ordered";
   o.host_kv = host_kv;
+  o.index_dtype = "f32";  // only the store's K/V differ between the runs compared here
   return o;
 }
 

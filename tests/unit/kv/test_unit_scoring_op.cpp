@@ -8,7 +8,9 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <utility>
 
+#include "core/error.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kv/context_store.hpp"
 #include "kv/retrieval.hpp"
@@ -19,14 +21,17 @@ namespace {
 
 constexpr int64_t kKv = 2, kHd = 16, kHeads = 8;
 
+float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
 // Units of 1..32 index vectors; every 7th unit repeats unit 3's vectors, so scores tie exactly.
-void add_random_units(ContextStore& s, int64_t n_units, std::mt19937& rng) {
+// rounded: the vectors are rounded to bf16 values before they are added.
+void add_random_units(ContextStore& s, int64_t n_units, std::mt19937& rng, bool rounded = false) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> unit3;
   for (int64_t u = 0; u < n_units; ++u) {
     const int64_t m = 1 + int64_t(rng() % 32), len = m + int64_t(rng() % 4);
     std::vector<float> kv(size_t(len * kKv * kHd)), vec(size_t(kKv * m * kHd));
-    for (float& x : vec) x = normal(rng);
+    for (float& x : vec) x = rounded ? round_bf16(normal(rng)) : normal(rng);
     if (s.units().size() == 3) unit3 = vec;
     if (s.units().size() % 7 == 6 && !unit3.empty()) {
       vec = unit3;
@@ -97,14 +102,21 @@ TEST(UnitScoringOp, cpu_op_equals_the_host_scorers_bit_for_bit) {
   EXPECT_EQ(mirror.bytes(), 0u);
 }
 
-// The mirror's vectors of KV head g and its unit boundaries, read back from backend memory.
+// The mirror's vectors of KV head g (bytes in the store's index dtype) and its unit
+// boundaries, read back from backend memory.
 void expect_mirror_equals_store(Backend& backend, const UnitIndexMirror& m, const ContextStore& s) {
   ASSERT_EQ(m.n_vectors(), s.n_vectors());
   ASSERT_EQ(m.n_units(), int64_t(s.units().size()));
+  ASSERT_EQ(m.dtype(), s.index_dtype());
+  const size_t row_bytes = size_t(kHd) * dtype_size(s.index_dtype());
   for (int64_t g = 0; g < kKv; ++g) {
-    std::vector<float> rows(size_t(s.n_vectors() * kHd)), want;
-    backend.download(rows.data(), m.vectors() + g * m.head_stride(), rows.size());
-    for (int64_t i = 0; i < s.n_vectors(); ++i) want.insert(want.end(), s.index_vector(g, i), s.index_vector(g, i) + kHd);
+    std::vector<unsigned char> rows(size_t(s.n_vectors()) * row_bytes), want;
+    const auto* head = static_cast<const unsigned char*>(m.vectors()) + size_t(g * m.head_stride()) * dtype_size(m.dtype());
+    backend.download(reinterpret_cast<float*>(rows.data()), reinterpret_cast<const float*>(head), rows.size() / sizeof(float));
+    for (int64_t i = 0; i < s.n_vectors(); ++i) {
+      const auto* v = static_cast<const unsigned char*>(s.index_data(g, i));
+      want.insert(want.end(), v, v + row_bytes);
+    }
     ASSERT_EQ(rows, want) << "KV head " << g;
   }
   std::vector<int32_t> starts(size_t(m.n_units() + 1));
@@ -116,13 +128,14 @@ void expect_mirror_equals_store(Backend& backend, const UnitIndexMirror& m, cons
   }
 }
 
-// An upload counter on the CPU backend: how many floats each sync sends.
+// An upload counter on the CPU backend: how many bytes of index vectors each sync sends (the
+// unit boundaries go up through upload_bytes, not counted).
 class CountingBackend : public CpuBackend {
  public:
   CountingBackend() : CpuBackend(1) {}
-  void upload(float* dst, const float* host_src, size_t n) override {
-    uploaded += n;
-    CpuBackend::upload(dst, host_src, n);
+  void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) override {
+    uploaded += bytes;
+    CpuBackend::upload_bytes_stable(dst, host_src, bytes);
   }
   size_t uploaded = 0;
 };
@@ -130,10 +143,14 @@ class CountingBackend : public CpuBackend {
 TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
   // One index block for everything, the default blocks and the smallest: syncs upload runs from
   // one, two or more blocks.
-  for (int64_t block : {int64_t(64) * ContextStore::kIndexBlockMultiple, int64_t(0), ContextStore::kIndexBlockMultiple}) {
-    SCOPED_TRACE(block);
+  for (const auto& [block, dtype] : {std::pair{int64_t(64) * ContextStore::kIndexBlockMultiple, DType::F32},
+                                     std::pair{int64_t(0), DType::F32},
+                                     std::pair{ContextStore::kIndexBlockMultiple, DType::F32},
+                                     std::pair{ContextStore::kIndexBlockMultiple, DType::BF16}}) {
+    SCOPED_TRACE(cat(block, " ", dtype_name(dtype)));
     std::mt19937 rng(12);
-    ContextStore s(kKv, kHd, 0, nullptr, DType::F32, ContextStore::kFirstSlabTokens, ContextStore::kMaxSlabTokens, block);
+    ContextStore s(kKv, kHd, 0, nullptr, DType::F32, ContextStore::kFirstSlabTokens, ContextStore::kMaxSlabTokens, block,
+                   dtype);
     CountingBackend backend;
     UnitIndexMirror m;
     for (int round = 0; round < 12; ++round) {  // grows past the first capacity several times
@@ -141,13 +158,14 @@ TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
       add_random_units(s, 20 + round * 15, rng);
       backend.uploaded = 0;
       m.sync(backend, s);
-      EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kKv * kHd)) << "round " << round;
+      EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kKv * kHd) * dtype_size(dtype)) << "round " << round;
       expect_mirror_equals_store(backend, m, s);
       m.sync(backend, s);  // nothing new: nothing changes
       expect_mirror_equals_store(backend, m, s);
     }
     EXPECT_GT(s.n_vectors(), 4 * ContextStore::kIndexBlockMultiple);
-    EXPECT_GE(m.bytes(), size_t(s.n_vectors() * kKv * kHd) * sizeof(float));
+    EXPECT_GE(m.bytes(), size_t(s.n_vectors() * kKv * kHd) * dtype_size(dtype));
+    EXPECT_LT(m.bytes(), 3 * size_t(s.n_vectors() * kKv * kHd) * dtype_size(dtype));  // doubling, in the dtype's size
 
     s.reset(0);  // a smaller store than mirrored: mirrored again from the start
     add_random_units(s, 5, rng);
@@ -194,6 +212,39 @@ TEST(UnitScoringOp, scores_over_index_blocks_equal_scores_over_one_contiguous_in
       score_units(*flat, q.data(), w, want, dots);
       ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "mean query";
     }
+  }
+}
+
+// A BF16 index scores as bf16 products summed in f32: exactly the scores of an F32 index that
+// holds the same vectors rounded to bf16, for queries rounded to bf16, on both routes.
+TEST(UnitScoringOp, bf16_index_scores_as_rounded_queries_against_rounded_vectors) {
+  constexpr int64_t kUnits = 1500;  // ~25K vectors per KV head: several blocks and tiles
+  std::mt19937 rng_a(31), rng_b(31);
+  ContextStore bf16(kKv, kHd, 0, nullptr, DType::F32, ContextStore::kFirstSlabTokens, ContextStore::kMaxSlabTokens, 0,
+                    DType::BF16);
+  ContextStore f32(kKv, kHd, 0);
+  add_random_units(bf16, kUnits, rng_a);
+  add_random_units(f32, kUnits, rng_b, /*rounded=*/true);
+  ASSERT_EQ(bf16.n_vectors(), f32.n_vectors());
+  EXPECT_THROW(bf16.index_vector(0, 0), Error);  // f32 rows of a bf16 index: refused
+  EXPECT_EQ(*static_cast<const uint16_t*>(bf16.index_data(1, 5)), f32_to_bf16(*f32.index_vector(1, 5)));
+  std::mt19937 rng(32);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::vector<float> w = {0.5f, 0, 0, 0.25f, 0, 0, 0.125f, 0.125f};
+  for (int64_t n_q : {1, 17}) {
+    std::vector<float> q(size_t(n_q * kHeads * kHd)), q_rounded;
+    for (float& x : q) x = normal(rng);
+    for (float x : q) q_rounded.push_back(round_bf16(x));
+    std::vector<float> got, want, dots, best;
+    score_units_per_query(bf16, q.data(), n_q, w, got, dots, best);
+    score_units_per_query(f32, q_rounded.data(), n_q, w, want, dots, best);
+    ASSERT_EQ(got.size(), size_t(kUnits));
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "n_q " << n_q;
+    const auto ref = reference_scores(f32, q_rounded, n_q, w);
+    for (size_t u = 0; u < ref.size(); ++u) ASSERT_NEAR(got[u], ref[u], 1e-4) << "unit " << u;
+    score_units(bf16, q.data(), w, got, dots);  // the mean-query route
+    score_units(f32, q_rounded.data(), w, want, dots);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "mean query";
   }
 }
 

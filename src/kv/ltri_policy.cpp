@@ -206,15 +206,28 @@ void LtriPolicy::cast_votes(int64_t layer, const std::vector<int64_t>& units, fl
 }
 
 void LtriPolicy::unit_votes(int64_t layer, int64_t n_units, std::vector<float>& out) const {
-  const ContextStore& s = store(layer);
+  const std::vector<StoredUnit>& units = store(layer).units();
   out.assign(size_t(n_units), 0.0f);
   const int64_t stored = int64_t(token_votes_.size());
-  for (int64_t u = 0; u < n_units; ++u) {
-    const StoredUnit& unit = s.units()[size_t(u)];
+  const auto unit_vote = [&](const StoredUnit& unit) {
     const int64_t from = unit.first_token - shape_.n_init;
     double sum = 0.0;
     for (int64_t t = from; t < std::min(stored, from + unit.length); ++t) sum += token_votes_[size_t(t)];
-    out[size_t(u)] = float(sum / double(unit.length));
+    return float(sum / double(unit.length));
+  };
+  // Votes are nonzero only on the token ranges voted for since the last clear (touched_), so
+  // only the units overlapping one can get a vote: the others stay 0, as their sum of zeros
+  // would be. Walking every unit cost a pass over every stored token per layer and chunk,
+  // quadratic in the prompt. A unit overlapping several ranges is summed again, to the same value.
+  for (const auto& [from, length] : touched_) {
+    const int64_t first = from + shape_.n_init, end = first + length;  // token ids
+    // The unit holding token `first`: the last one starting at or before it.
+    auto it = std::upper_bound(units.begin(), units.begin() + n_units, first,
+                               [](int64_t token, const StoredUnit& unit) { return token < unit.first_token; });
+    if (it != units.begin()) --it;
+    for (; it != units.begin() + n_units && it->first_token < end; ++it) {
+      if (it->first_token + it->length > first) out[size_t(it - units.begin())] = unit_vote(*it);
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -128,38 +129,157 @@ void score_units_per_query(const ContextStore& store, const float* q, int64_t n,
   }
 }
 
+namespace {
+
+// The order units are picked in: rank descending, then tie descending (if given), then the
+// earlier unit first.
+struct PickOrder {
+  const std::vector<float>& rank;
+  const std::vector<float>* tie;
+  bool before(int64_t a, int64_t b) const {
+    if (rank[size_t(a)] != rank[size_t(b)]) return rank[size_t(a)] > rank[size_t(b)];
+    if (tie && (*tie)[size_t(a)] != (*tie)[size_t(b)]) return (*tie)[size_t(a)] > (*tie)[size_t(b)];
+    return a < b;
+  }
+};
+
+// Takes units from `next()` (candidates in pick order; -1 when none is left) while the budget
+// has room for the shortest candidate; each unit that still fits is picked.
+template <class Next>
+int64_t take_in_order(const std::vector<StoredUnit>& units, int64_t budget, int64_t shortest, Next next,
+                      std::vector<int64_t>& picked, bool& exhausted) {
+  int64_t taken = 0;
+  exhausted = false;
+  while (taken != budget && budget - taken >= shortest) {
+    const int64_t u = next();
+    if (u < 0) {
+      exhausted = true;
+      break;
+    }
+    const int64_t len = units[size_t(u)].length;
+    if (taken + len > budget) continue;  // too long now; a shorter unit further down may fit
+    picked.push_back(u);
+    taken += len;
+  }
+  return taken;
+}
+
+// A value about `want` of the n values get(0 .. n-1) are at or above, estimated from an evenly
+// strided sample with a margin (the caller checks what it gets): -inf if want >= n.
+template <class Get>
+float threshold_for(int64_t n, int64_t want, Get get, std::vector<float>& sample) {
+  if (want >= n) return -std::numeric_limits<float>::infinity();
+  const int64_t samples = std::min<int64_t>(n, 1024);
+  sample.resize(size_t(samples));
+  for (int64_t i = 0; i < samples; ++i) sample[size_t(i)] = get(i * n / samples);
+  const int64_t k = std::min(samples - 1, 2 * want * samples / n + 8);
+  std::nth_element(sample.begin(), sample.begin() + k, sample.end(), std::greater<float>());
+  return sample[size_t(k)];
+}
+
+}  // namespace
+
 int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
                          const std::vector<float>* tie, const std::vector<uint8_t>* skip,
                          int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order) {
   picked.clear();
   order.clear();
   const int64_t n_units = int64_t(std::min(units.size(), rank.size()));
+  const auto candidate = [&](int64_t u) { return !skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]; };
   int64_t shortest = std::numeric_limits<int64_t>::max();  // among the candidates
+  int64_t n_candidates = 0;
   for (int64_t u = 0; u < n_units; ++u) {
-    if (!skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]) {
-      order.push_back(u);
+    if (candidate(u)) {
+      ++n_candidates;
       shortest = std::min(shortest, units[size_t(u)].length);
     }
   }
-  // A heap, not a sort: only the units popped until the budget is full (or nothing left is
-  // short enough) get ordered, usually a few of thousands. Its top is the unit ranking first.
-  const auto ranks_after = [&](int64_t a, int64_t b) {
-    if (rank[size_t(a)] != rank[size_t(b)]) return rank[size_t(a)] < rank[size_t(b)];
-    if (tie && (*tie)[size_t(a)] != (*tie)[size_t(b)]) return (*tie)[size_t(a)] < (*tie)[size_t(b)];
-    return a > b;
-  };
-  std::make_heap(order.begin(), order.end(), ranks_after);
-  int64_t taken = 0;
-  auto end = order.end();
-  // Once less than the shortest candidate is left, nothing more can fit.
-  while (end != order.begin() && taken != budget && budget - taken >= shortest) {
-    std::pop_heap(order.begin(), end, ranks_after);
-    --end;
-    const int64_t len = units[size_t(*end)].length;
-    if (taken + len > budget) continue;  // too long now; a shorter unit further down may fit
-    picked.push_back(*end);
-    taken += len;
+  const PickOrder pick_order{rank, tie};
+  bool exhausted = false;
+  // While every unit popped fits, the budget is full after budget / shortest of them; past that
+  // only skipped (too long) units make the walk longer.
+  const int64_t want = n_candidates == 0 ? 0 : budget / std::max<int64_t>(shortest, 1) + 64;
+
+  if (n_candidates > 8 * want + 1024) {
+    // Many candidates (a layer's units at 128K+ tokens): rather than ordering all of them, take
+    // a prefix of the pick order a few times longer than the walk needs, order it and walk it.
+    // It is a prefix by construction (every unit ranking above its last one is in it), so the
+    // walk is the full one's as long as it ends inside the prefix; if it runs out first, the
+    // whole walk is done again over every candidate below. Prefix: the units ranking above a
+    // threshold t, then, among those ranking exactly t (with voting, most units rank 0), the
+    // ones whose tie is above t2, then, among those tying exactly t2, the earliest.
+    std::vector<float> sample;
+    const float t = threshold_for(n_units, want, [&](int64_t u) { return rank[size_t(u)]; }, sample);
+    // One pass: the candidates ranking above t, and those ranking exactly t while few enough.
+    std::vector<int64_t>& prefix = order;
+    std::vector<int64_t> level;
+    const int64_t level_cap = 4 * want + 256;
+    int64_t n_level = 0;
+    for (int64_t u = 0; u < n_units; ++u) {
+      const float r = rank[size_t(u)];
+      if (r < t || !candidate(u)) continue;
+      if (r > t) {
+        prefix.push_back(u);
+      } else if (n_level++ < level_cap) {
+        level.push_back(u);
+      }
+    }
+    const int64_t still = std::max<int64_t>(0, want - int64_t(prefix.size())) + 64;  // wanted from the level
+    if (n_level <= level_cap) {
+      prefix.insert(prefix.end(), level.begin(), level.end());
+    } else {
+      // Too many tie at t (with voting, most units rank 0): of them, those whose tie is above
+      // t2, then the earliest of those tying exactly t2 (without a tie, every one "ties" at 0).
+      float t2 = 0.0f;
+      if (tie) {
+        sample.clear();  // the level's ties, sampled along the units
+        const int64_t stride = std::max<int64_t>(1, n_units / 4096);
+        for (int64_t u = 0; u < n_units; u += stride) {
+          if (rank[size_t(u)] == t && candidate(u)) sample.push_back((*tie)[size_t(u)]);
+        }
+        const int64_t k = std::min(int64_t(sample.size()) - 1, 2 * still * int64_t(sample.size()) / n_level + 8);
+        t2 = -std::numeric_limits<float>::infinity();
+        if (k >= 0) {
+          std::nth_element(sample.begin(), sample.begin() + k, sample.end(), std::greater<float>());
+          t2 = sample[size_t(k)];
+        }
+      }
+      int64_t at_t2 = 0;
+      for (int64_t u = 0; u < n_units; ++u) {
+        if (rank[size_t(u)] != t || !candidate(u)) continue;
+        const float x = tie ? (*tie)[size_t(u)] : 0.0f;
+        if (x > t2 || (x == t2 && at_t2++ < 2 * still)) prefix.push_back(u);
+      }
+    }
+    std::sort(prefix.begin(), prefix.end(), [&](int64_t a, int64_t b) { return pick_order.before(a, b); });
+    size_t next = 0;
+    const int64_t taken = take_in_order(units, budget, shortest,
+                                        [&] { return next < prefix.size() ? prefix[next++] : int64_t(-1); }, picked,
+                                        exhausted);
+    if (!exhausted || int64_t(prefix.size()) == n_candidates) {
+      std::sort(picked.begin(), picked.end());
+      return taken;
+    }
+    picked.clear();  // the walk needs more than the prefix: the full walk below
+    order.clear();
   }
+
+  // A heap, not a sort: only the units popped until the budget is full (or nothing left is
+  // short enough) get ordered. Its top is the unit ranking first.
+  for (int64_t u = 0; u < n_units; ++u) {
+    if (candidate(u)) order.push_back(u);
+  }
+  const auto ranks_after = [&](int64_t a, int64_t b) { return pick_order.before(b, a); };
+  std::make_heap(order.begin(), order.end(), ranks_after);
+  auto end = order.end();
+  const int64_t taken = take_in_order(units, budget, shortest,
+                                      [&] {
+                                        if (end == order.begin()) return int64_t(-1);
+                                        std::pop_heap(order.begin(), end, ranks_after);
+                                        --end;
+                                        return *end;
+                                      },
+                                      picked, exhausted);
   std::sort(picked.begin(), picked.end());
   return taken;
 }

@@ -151,6 +151,46 @@ TEST(Retrieval, budget_selection_matches_sorting_every_unit) {
   }
 }
 
+// Past a few thousand candidates select_by_budget walks a prefix of the pick order found by
+// thresholds (rank, then tie, then unit order) instead of a heap of every unit, and walks
+// everything again when the prefix runs out: the picks must be those of sorting every unit,
+// whether ranks are spread (scores), mostly equal (votes: most units 0, ties deciding), all
+// equal without a tie (unit order decides), or the walk outruns the prefix or ends deep in it
+// (most units too long for the budget, with spread or with mostly equal ranks).
+TEST(Retrieval, budget_selection_over_many_units_matches_sorting_every_unit) {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<int64_t> picked, want, order;
+  for (int trial = 0; trial < 100; ++trial) {
+    SCOPED_TRACE(trial);
+    const size_t n_units = 3000 + rng() % 30000;
+    const int kind = trial % 5;  // 0 spread, 1 votes, 2 all equal, 3 mostly too long, 4 votes and mostly too long
+    std::vector<StoredUnit> units(n_units);
+    for (StoredUnit& u : units) {
+      const bool too_long = (kind == 3 && rng() % 64 != 0) || (kind == 4 && rng() % 3 == 0);
+      u.length = too_long ? 3000 + int64_t(rng() % 100) : 4 + int64_t(rng() % 12);
+    }
+    std::vector<float> rank(n_units, 0.0f), tie(n_units);
+    for (float& t : tie) t = rng() % 4 == 0 ? 0.5f : normal(rng);  // some ties tie exactly
+    if (kind == 0 || kind == 3) {
+      for (float& r : rank) r = rng() % 8 == 0 ? 1.0f : normal(rng);
+    } else if (kind == 1 || kind == 4) {
+      for (int i = 0; i < 400; ++i) rank[rng() % n_units] = float(1 + rng() % 20);
+    }
+    std::vector<uint8_t> skip(n_units);
+    for (uint8_t& s : skip) s = rng() % 10 == 0;
+    const bool use_tie = kind == 4 || (kind != 2 && rng() % 4 != 0), use_skip = rng() % 2 == 0;
+    const int64_t budget = int64_t(1 + rng() % 4096);
+    const int64_t taken = select_by_budget(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget,
+                                           picked, order);
+    const int64_t want_taken =
+        reference_select(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget, want);
+    ASSERT_EQ(picked, want) << "kind " << kind << " units " << n_units << " budget " << budget;
+    ASSERT_EQ(taken, want_taken);
+    ASSERT_GT(picked.size(), 0u);
+  }
+}
+
 TEST(Retrieval, a_planted_needle_unit_ranks_first) {
   ContextStore s = random_store(200, 3);
   // Unit 200: one of its three vectors is the needle direction, scaled.

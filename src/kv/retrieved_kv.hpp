@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kv/context_store.hpp"
+#include "ops/gather_run.hpp"
 
 namespace ltri {
 
@@ -61,6 +62,7 @@ class RetrievedKv {
   // sized to the store's units as they come.
   std::vector<int64_t> held_at_;
   int64_t bytes_uploaded_ = 0;
+  std::vector<GatherRun> gather_;  // load's batch of copies and uploads
 };
 
 }  // namespace ltri

@@ -41,6 +41,25 @@ void Backend::upload_bf16(float* dst, const uint16_t* host_src, size_t n) {
   }
 }
 
+void Backend::gather_rows_stable(const std::vector<GatherRun>& runs, DType host_dtype, int64_t scale_width) {
+  if (host_dtype != DType::F32 && host_dtype != DType::BF16 && host_dtype != DType::I8) {
+    fail("gather_rows_stable: host rows in ", dtype_name(host_dtype), "; expected F32, BF16 or I8");
+  }
+  for (const GatherRun& r : runs) {
+    const size_t n = size_t(r.n_values);
+    if (r.device_src) {
+      copy(r.dst, r.device_src, n);
+    } else if (host_dtype == DType::F32) {
+      upload_stable(r.dst, static_cast<const float*>(r.host_src), n);
+    } else if (host_dtype == DType::BF16) {
+      upload_bf16_stable(r.dst, static_cast<const uint16_t*>(r.host_src), n);
+    } else {
+      upload_int8_stable(r.dst, static_cast<const int8_t*>(r.host_src), r.host_scales, n / size_t(scale_width),
+                         size_t(scale_width));
+    }
+  }
+}
+
 void Backend::upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width) {
   const size_t rows_per_piece = std::max<size_t>(1, (size_t(1) << 16) / std::max<size_t>(width, 1));  // ~256 KB of f32
   if (bf16_staging_.size() < std::min(n_rows, rows_per_piece) * width) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "ops/gather_run.hpp"
 #include "kv/kv_policy.hpp"
 #include "ops/attention_band_host.hpp"
 #include "ops/rope_table.hpp"
@@ -73,6 +74,11 @@ class Backend {
   // for the ops queued before it), so the host goes on issuing work. Default: upload / upload_bf16.
   virtual void upload_stable(float* dst, const float* host_src, size_t n) { upload(dst, host_src, n); }
   virtual void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) { upload_bf16(dst, host_src, n); }
+  // All of `runs` (ops/gather_run.hpp) as one batch: a retrieved-KV load is a few hundred short runs per layer and
+  // chunk (RetrievedKv::load). Default: one copy / upload_stable / upload_bf16_stable /
+  // upload_int8_stable per run; a device backend packs the host runs into one upload and
+  // widens, dequantises and places every run in one kernel, the values bit for bit the same.
+  virtual void gather_rows_stable(const std::vector<GatherRun>& runs, DType host_dtype, int64_t scale_width);
   // upload_bytes from host memory that stays unchanged until the next synchronisation (the
   // context store's index blocks), as upload_stable. Default: upload_bytes.
   virtual void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) { upload_bytes(dst, host_src, bytes); }

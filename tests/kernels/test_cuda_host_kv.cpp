@@ -2,7 +2,9 @@
 // the device (bit for bit the CPU backend's widening, half the bytes over the link), int8
 // uploads dequantised there (bit for bit, a byte per value plus the scales), and RetrievedKv's
 // ping-pong reloads giving the CPU backend's buffers exactly, from f32, bf16 and int8 stores
-// whose slabs the CUDA backend allocated. Every test skips when no GPU is present.
+// whose slabs the CUDA backend allocated; gather_rows_stable (a load's runs in one upload and
+// one kernel) equal to the CPU backend's per-run copies and uploads, bit for bit, for every
+// host dtype, with device and host runs mixed. Every test skips when no GPU is present.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -161,6 +163,55 @@ TEST(CudaHostKv, int8_upload_dequantises_bit_for_bit_as_the_cpu_and_moves_a_byte
       ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "n " << n << " element " << i;
       ASSERT_EQ(want[i], float(values[i]) * scales[i / width]);
     }
+  }
+}
+
+TEST(CudaHostKv, gathered_runs_equal_the_cpu_backends_copies_and_uploads) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(1);
+  const int64_t width = 64, n_runs = 300;
+  std::mt19937 rng(9);
+  for (DType dtype : {DType::F32, DType::BF16, DType::I8}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    // Runs of 0..20 rows of `width` values; every third one copies from a device buffer.
+    std::vector<int64_t> rows(n_runs);
+    int64_t total = 0;
+    for (int64_t& r : rows) total += r = int64_t(rng() % 21);
+    const std::vector<float> source = randn(size_t(total * width), 4);
+    std::vector<uint16_t> bf16(source.size());
+    std::vector<int8_t> int8(source.size());
+    for (size_t i = 0; i < source.size(); ++i) {
+      bf16[i] = f32_to_bf16(source[i]);
+      int8[i] = int8_t(int(rng() % 255) - 127);
+    }
+    std::vector<float> scales = randn(size_t(total), 5);
+    for (float& x : scales) x = std::fabs(x) * 0.01f;
+    BackendBuffer device_source(gpu, source.size()), gpu_out(gpu, source.size());
+    gpu.upload(device_source.data(), source.data(), source.size());
+    std::vector<float> cpu_out(source.size(), -1.0f);
+    std::vector<GatherRun> on_gpu, on_cpu;
+    // Destinations in reverse order of the sources, so a misplaced run shows.
+    int64_t src_row = 0, dst_row = total;
+    for (int64_t i = 0; i < n_runs; ++i) {
+      dst_row -= rows[size_t(i)];
+      const size_t src = size_t(src_row * width), dst = size_t(dst_row * width);
+      const void* host = dtype == DType::F32 ? static_cast<const void*>(source.data() + src)
+                         : dtype == DType::BF16 ? static_cast<const void*>(bf16.data() + src)
+                                                : static_cast<const void*>(int8.data() + src);
+      const float* host_scales = dtype == DType::I8 ? scales.data() + src_row : nullptr;
+      const bool from_device = i % 3 == 0;
+      on_gpu.push_back({gpu_out.data() + dst, rows[size_t(i)] * width, from_device ? device_source.data() + src : nullptr,
+                        host, host_scales});
+      on_cpu.push_back({cpu_out.data() + dst, rows[size_t(i)] * width, from_device ? source.data() + src : nullptr, host,
+                        host_scales});
+      src_row += rows[size_t(i)];
+    }
+    gpu.gather_rows_stable(on_gpu, dtype, width);
+    cpu.gather_rows_stable(on_cpu, dtype, width);
+    const std::vector<float> got = to_host(gpu, gpu_out.data(), source.size());
+    ASSERT_EQ(std::memcmp(got.data(), cpu_out.data(), got.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::count(cpu_out.begin(), cpu_out.end(), -1.0f), 0);  // every value written
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "core/error.hpp"
@@ -61,10 +62,14 @@ CudaBackend::~CudaBackend() {
   if (stream_) (void)cudaStreamSynchronize(stream_);
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
-                   score_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_}) {
+                   score_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_, gather_scratch_}) {
     if (p) (void)cudaFreeAsync(p, stream_);
   }
   if (stream_) (void)cudaStreamSynchronize(stream_);
+  for (GatherStaging& s : gather_staging_) {
+    if (s.host) (void)cudaFreeHost(s.host);
+    if (s.uploaded) (void)cudaEventDestroy(s.uploaded);
+  }
   if (pool_) (void)cudaMemPoolTrimTo(pool_, 0);  // the pool's cached memory goes back to the device
   if (cublas_) (void)cublasDestroy(cublas_);
   if (stream_) (void)cudaStreamDestroy(stream_);
@@ -228,6 +233,62 @@ void CudaBackend::upload_bytes_stable(void* dst, const void* host_src, size_t by
   // No synchronisation, as upload_stable.
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
   allocations_.on_upload(bytes);
+}
+
+void CudaBackend::gather_rows_stable(const std::vector<GatherRun>& runs, DType host_dtype, int64_t scale_width) {
+  const CudaOpTimer::Scope op(*op_timer_, "h2d_gather");
+  if (runs.empty()) return;
+  cuda::GatherSource source = cuda::GatherSource::F32;
+  if (host_dtype == DType::BF16) source = cuda::GatherSource::BF16;
+  else if (host_dtype == DType::I8) source = cuda::GatherSource::I8;
+  else if (host_dtype != DType::F32) fail("gather_rows_stable: host rows in ", dtype_name(host_dtype), "; expected F32, BF16 or I8");
+  if (host_dtype == DType::I8 && scale_width <= 0) fail("gather_rows_stable: int8 rows need a scale width, got ", scale_width);
+  // Staging layout (host, then the same bytes on the device): the table of runs, then each host
+  // run's values (and, for int8, its scales), every piece 16-byte aligned.
+  const auto aligned = [](size_t bytes) { return (bytes + 15) / 16 * 16; };
+  const size_t value_bytes = dtype_size(host_dtype);
+  size_t bytes = aligned(runs.size() * sizeof(cuda::GatherEntry));
+  int64_t max_values = 0;
+  for (const GatherRun& r : runs) {
+    max_values = std::max(max_values, r.n_values);
+    if (r.device_src) continue;
+    bytes += aligned(size_t(r.n_values) * value_bytes);
+    if (host_dtype == DType::I8) bytes += aligned(size_t(r.n_values / scale_width) * sizeof(float));
+  }
+  GatherStaging& staging = gather_staging_[gather_turn_];
+  gather_turn_ = 1 - gather_turn_;
+  if (!staging.uploaded) LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&staging.uploaded, cudaEventDisableTiming));
+  LTRI_CUDA_CHECK(cudaEventSynchronize(staging.uploaded));  // its last upload has read it
+  if (staging.capacity < bytes) {
+    if (staging.host) LTRI_CUDA_CHECK(cudaFreeHost(staging.host));
+    staging.host = nullptr;
+    staging.capacity = std::max(bytes, 2 * staging.capacity);
+    LTRI_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&staging.host), staging.capacity, cudaHostAllocDefault));
+  }
+  auto* table = reinterpret_cast<cuda::GatherEntry*>(staging.host);
+  size_t at = aligned(runs.size() * sizeof(cuda::GatherEntry));
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const GatherRun& r = runs[i];
+    cuda::GatherEntry& e = table[i];
+    e = {r.dst, r.device_src, r.n_values, 0, 0};
+    if (r.device_src) continue;
+    const size_t n = size_t(r.n_values) * value_bytes;
+    std::memcpy(staging.host + at, r.host_src, n);
+    e.values_offset = int64_t(at);
+    at += aligned(n);
+    if (host_dtype == DType::I8) {
+      const size_t scales = size_t(r.n_values / scale_width) * sizeof(float);
+      std::memcpy(staging.host + at, r.host_scales, scales);
+      e.scales_offset = int64_t(at);
+      at += aligned(scales);
+    }
+  }
+  auto* device = reinterpret_cast<unsigned char*>(scratch(gather_scratch_, gather_scratch_capacity_, (bytes + 3) / 4));
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(device, staging.host, bytes, cudaMemcpyHostToDevice, stream_));
+  LTRI_CUDA_CHECK(cudaEventRecord(staging.uploaded, stream_));
+  allocations_.on_upload(bytes);
+  cuda::launch_gather_rows(device, reinterpret_cast<const cuda::GatherEntry*>(device), int64_t(runs.size()), max_values,
+                           source, scale_width, stream_);
 }
 
 void CudaBackend::upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows,

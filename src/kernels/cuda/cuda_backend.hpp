@@ -24,6 +24,7 @@
 #include "ops/backend.hpp"
 
 struct CUstream_st;    // cudaStream_t
+struct CUevent_st;     // cudaEvent_t
 struct CUmemPoolHandle_st;  // cudaMemPool_t
 struct cublasContext;  // cublasHandle_t
 
@@ -60,6 +61,9 @@ class CudaBackend : public Backend {
   void upload_stable(float* dst, const float* host_src, size_t n) override;
   void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) override;
   void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) override;
+  // The host runs packed into page-locked staging (table of runs, then their bytes), one upload,
+  // one kernel for every run (cuda_gather.cu).
+  void gather_rows_stable(const std::vector<GatherRun>& runs, DType host_dtype, int64_t scale_width) override;
   // Uploads the int8 values and their scales into a device staging buffer, then one kernel
   // dequantises them into dst (cuda_int8.cu); no synchronisation, as upload_bf16_stable.
   void upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width) override;
@@ -153,6 +157,17 @@ class CudaBackend : public Backend {
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots
   size_t score_scratch_capacity_ = 0;
   std::vector<float> score_host_;  // score_input_'s host staging
+  // gather_rows_stable's page-locked host staging, two taking turns: a buffer is refilled only
+  // once the upload that read it last is done (its event), which by then it nearly always is.
+  struct GatherStaging {
+    unsigned char* host = nullptr;
+    size_t capacity = 0;
+    CUevent_st* uploaded = nullptr;  // recorded after the upload from `host`
+  };
+  GatherStaging gather_staging_[2];
+  int gather_turn_ = 0;
+  float* gather_scratch_ = nullptr;  // the staging's bytes on the device
+  size_t gather_scratch_capacity_ = 0;
   std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads
   float* row_means_scratch_ = nullptr;  // row_block_means: the (n_blocks, row) means
   size_t row_means_scratch_capacity_ = 0;

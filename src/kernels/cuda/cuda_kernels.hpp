@@ -45,6 +45,22 @@ void launch_embed_bf16(const uint16_t* table, const int32_t* ids, int64_t n, int
 void launch_int8_dequantize(const int8_t* values, const float* scales, int64_t n_rows, int64_t width, float* out,
                             cudaStream_t stream);
 
+// --- batched retrieved-KV load (cuda_gather.cu) ---
+// How the staged host values of a gather are held.
+enum class GatherSource : int { F32, BF16, I8 };
+// One run of a gather as the kernel reads it (16-byte aligned in the staging bytes).
+struct alignas(16) GatherEntry {
+  float* dst;                // n_values f32 written here
+  const float* device_src;   // read from here (device, f32) if set, else from the staged bytes
+  int64_t n_values;
+  int64_t values_offset;     // bytes from the staging base to the run's staged values
+  int64_t scales_offset;     // I8: bytes to its f32 scales, one per scale_width values
+};
+// Writes every run of table[0, n_runs) (device memory, like `staged`); max_values: the
+// longest run's n_values, to size the grid.
+void launch_gather_rows(const unsigned char* staged, const GatherEntry* table, int64_t n_runs, int64_t max_values,
+                        GatherSource host_dtype, int64_t scale_width, cudaStream_t stream);
+
 // --- decode GEMV (cuda_gemv.cu) ---
 // out (m) f32 = w (m, k) bf16 bits . x (k) f32 rounded to bf16, sums in f32: the products of
 // launch_f32_to_bf16 + a bf16 GEMM, in one launch for one row of x.

@@ -189,7 +189,7 @@ TEST(CudaHostKv, gathered_runs_equal_the_cpu_backends_copies_and_uploads) {
     for (float& x : scales) x = std::fabs(x) * 0.01f;
     BackendBuffer device_source(gpu, source.size()), gpu_out(gpu, source.size());
     gpu.upload(device_source.data(), source.data(), source.size());
-    std::vector<float> cpu_out(source.size(), -1.0f);
+    std::vector<float> cpu_out(source.size(), std::nanf(""));
     std::vector<GatherRun> on_gpu, on_cpu;
     // Destinations in reverse order of the sources, so a misplaced run shows.
     int64_t src_row = 0, dst_row = total;
@@ -211,7 +211,7 @@ TEST(CudaHostKv, gathered_runs_equal_the_cpu_backends_copies_and_uploads) {
     cpu.gather_rows_stable(on_cpu, dtype, width);
     const std::vector<float> got = to_host(gpu, gpu_out.data(), source.size());
     ASSERT_EQ(std::memcmp(got.data(), cpu_out.data(), got.size() * sizeof(float)), 0);
-    EXPECT_EQ(std::count(cpu_out.begin(), cpu_out.end(), -1.0f), 0);  // every value written
+    EXPECT_EQ(std::count_if(cpu_out.begin(), cpu_out.end(), [](float x) { return std::isnan(x); }), 0);  // all written
   }
 }
 

@@ -61,8 +61,8 @@ class CudaBackend : public Backend {
   void upload_stable(float* dst, const float* host_src, size_t n) override;
   void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) override;
   void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) override;
-  // The host runs packed into page-locked staging (table of runs, then their bytes), one upload,
-  // one kernel for every run (cuda_gather.cu).
+  // bf16 and int8: the host runs packed into page-locked staging (table of runs, then their
+  // bytes), one upload, one kernel for every run (cuda_gather.cu); f32: the default, per run.
   void gather_rows_stable(const std::vector<GatherRun>& runs, DType host_dtype, int64_t scale_width) override;
   // Uploads the int8 values and their scales into a device staging buffer, then one kernel
   // dequantises them into dst (cuda_int8.cu); no synchronisation, as upload_bf16_stable.

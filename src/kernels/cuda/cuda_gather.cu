@@ -1,9 +1,10 @@
 // A retrieved-KV load in one launch (Backend::gather_rows_stable on CUDA): every run of the
 // batch is one row of the grid (blockIdx.y); its blocks stride over the run's values and write
 // them to the run's destination, read either from device memory (units the retrieved buffer
-// already held) or from the staged host bytes (units uploaded now: f32, bf16 bits widened
-// exactly, or int8 times its row's scale with one rounding, __fmul_rn, as the host default and
+// already held) or from the staged host bytes (units uploaded now: bf16 bits widened exactly,
+// or int8 times its row's scale with one rounding, __fmul_rn, as the host default and
 // int8_dequantize_kernel do). The results equal the per-run copies and uploads bit for bit.
+// (An f32 store's rows are copied per run, straight from its page-locked slabs.)
 // Checked in tests/kernels/test_cuda_host_kv.cpp.
 #include <algorithm>
 
@@ -25,8 +26,6 @@ __global__ void gather_rows_kernel(const unsigned char* staged, const GatherEntr
     float x;
     if (e.device_src) {
       x = e.device_src[i];
-    } else if (host_dtype == GatherSource::F32) {
-      x = reinterpret_cast<const float*>(staged + e.values_offset)[i];
     } else if (host_dtype == GatherSource::BF16) {
       x = __uint_as_float(uint32_t(reinterpret_cast<const uint16_t*>(staged + e.values_offset)[i]) << 16);
     } else {

@@ -47,7 +47,7 @@ void launch_int8_dequantize(const int8_t* values, const float* scales, int64_t n
 
 // --- batched retrieved-KV load (cuda_gather.cu) ---
 // How the staged host values of a gather are held.
-enum class GatherSource : int { F32, BF16, I8 };
+enum class GatherSource : int { BF16, I8 };
 // One run of a gather as the kernel reads it (16-byte aligned in the staging bytes).
 struct alignas(16) GatherEntry {
   float* dst;                // n_values f32 written here

@@ -145,10 +145,10 @@ struct PickOrder {
 
 // Takes units from `next()` (candidates in pick order; -1 when none is left) while the budget
 // has room for the shortest candidate; each unit that still fits is picked.
+// taken: the tokens picked before (continuing a walk); returns the tokens picked in all.
 template <class Next>
 int64_t take_in_order(const std::vector<StoredUnit>& units, int64_t budget, int64_t shortest, Next next,
-                      std::vector<int64_t>& picked, bool& exhausted) {
-  int64_t taken = 0;
+                      std::vector<int64_t>& picked, bool& exhausted, int64_t taken = 0) {
   exhausted = false;
   while (taken != budget && budget - taken >= shortest) {
     const int64_t u = next();
@@ -187,25 +187,27 @@ int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector
   const int64_t n_units = int64_t(std::min(units.size(), rank.size()));
   const auto candidate = [&](int64_t u) { return !skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]; };
   int64_t shortest = std::numeric_limits<int64_t>::max();  // among the candidates
-  int64_t n_candidates = 0;
+  int64_t n_candidates = 0, candidate_tokens = 0;
   for (int64_t u = 0; u < n_units; ++u) {
     if (candidate(u)) {
       ++n_candidates;
       shortest = std::min(shortest, units[size_t(u)].length);
+      candidate_tokens += units[size_t(u)].length;
     }
   }
   const PickOrder pick_order{rank, tie};
   bool exhausted = false;
-  // While every unit popped fits, the budget is full after budget / shortest of them; past that
-  // only skipped (too long) units make the walk longer.
-  const int64_t want = n_candidates == 0 ? 0 : budget / std::max<int64_t>(shortest, 1) + 64;
+  // While the units popped fit, the budget is full after about budget / (mean length) of them;
+  // twice that, and more for skipped (too long) units, is asked of the prefix. (Not budget /
+  // shortest: one unit of a token, as the last of a chunk can be, made that the whole store.)
+  const int64_t mean_length = n_candidates == 0 ? 1 : std::max<int64_t>(1, candidate_tokens / n_candidates);
+  const int64_t want = n_candidates == 0 ? 0 : 2 * (budget / mean_length) + 64;
 
   if (n_candidates > 8 * want + 1024) {
     // Many candidates (a layer's units at 128K+ tokens): rather than ordering all of them, take
     // a prefix of the pick order a few times longer than the walk needs, order it and walk it.
     // It is a prefix by construction (every unit ranking above its last one is in it), so the
-    // walk is the full one's as long as it ends inside the prefix; if it runs out first, the
-    // whole walk is done again over every candidate below. Prefix: the units ranking above a
+    // walk is the full one's while it is inside the prefix; past it, see below. Prefix: the units ranking above a
     // threshold t, then, among those ranking exactly t (with voting, most units rank 0), the
     // ones whose tie is above t2, then, among those tying exactly t2, the earliest.
     std::vector<float> sample;
@@ -253,15 +255,28 @@ int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector
     }
     std::sort(prefix.begin(), prefix.end(), [&](int64_t a, int64_t b) { return pick_order.before(a, b); });
     size_t next = 0;
-    const int64_t taken = take_in_order(units, budget, shortest,
-                                        [&] { return next < prefix.size() ? prefix[next++] : int64_t(-1); }, picked,
-                                        exhausted);
-    if (!exhausted || int64_t(prefix.size()) == n_candidates) {
-      std::sort(picked.begin(), picked.end());
-      return taken;
+    int64_t taken = take_in_order(units, budget, shortest,
+                                  [&] { return next < prefix.size() ? prefix[next++] : int64_t(-1); }, picked, exhausted);
+    if (exhausted && int64_t(prefix.size()) < n_candidates) {
+      // The walk goes on past the prefix. Only units no longer than what is left of the budget
+      // can still be taken (it only shrinks): those of the other candidates, in pick order. A
+      // one-token unit (the last of a chunk) kept a walk going over every unit to fill the last
+      // few tokens of the budget.
+      const int64_t left = budget - taken;
+      std::sort(prefix.begin(), prefix.end());  // by unit, to look members up
+      std::vector<int64_t> rest;
+      for (int64_t u = 0; u < n_units; ++u) {
+        if (units[size_t(u)].length <= left && candidate(u) && !std::binary_search(prefix.begin(), prefix.end(), u)) {
+          rest.push_back(u);
+        }
+      }
+      std::sort(rest.begin(), rest.end(), [&](int64_t a, int64_t b) { return pick_order.before(a, b); });
+      next = 0;
+      taken = take_in_order(units, budget, shortest, [&] { return next < rest.size() ? rest[next++] : int64_t(-1); },
+                            picked, exhausted, taken);
     }
-    picked.clear();  // the walk needs more than the prefix: the full walk below
-    order.clear();
+    std::sort(picked.begin(), picked.end());
+    return taken;
   }
 
   // A heap, not a sort: only the units popped until the budget is full (or nothing left is

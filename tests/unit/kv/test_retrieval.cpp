@@ -156,7 +156,8 @@ TEST(Retrieval, budget_selection_matches_sorting_every_unit) {
 // everything again when the prefix runs out: the picks must be those of sorting every unit,
 // whether ranks are spread (scores), mostly equal (votes: most units 0, ties deciding), all
 // equal without a tie (unit order decides), or the walk outruns the prefix or ends deep in it
-// (most units too long for the budget, with spread or with mostly equal ranks).
+// (most units too long for the budget, with spread or with mostly equal ranks; a few units of
+// 1-3 tokens, which keep a walk going to fill the budget's last tokens).
 TEST(Retrieval, budget_selection_over_many_units_matches_sorting_every_unit) {
   std::mt19937 rng(12);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -169,6 +170,7 @@ TEST(Retrieval, budget_selection_over_many_units_matches_sorting_every_unit) {
     for (StoredUnit& u : units) {
       const bool too_long = (kind == 3 && rng() % 64 != 0) || (kind == 4 && rng() % 3 == 0);
       u.length = too_long ? 3000 + int64_t(rng() % 100) : 4 + int64_t(rng() % 12);
+      if (rng() % 500 == 0) u.length = 1 + int64_t(rng() % 3);  // a few short units: the walk goes on for them
     }
     std::vector<float> rank(n_units, 0.0f), tie(n_units);
     for (float& t : tie) t = rng() % 4 == 0 ? 0.5f : normal(rng);  // some ties tie exactly

@@ -65,6 +65,12 @@ struct AttentionOptions {
   // the plain per-query max; larger blocks cut the scoring cost, which grows with the chunk
   // times the number of index vectors, by the block size.
   int64_t query_block = 32;
+  // ltri: the spans pinned for decode (persistence) are scored with the queries of the
+  // prompt's last question_tokens tokens only (rounded up to whole query blocks), where the
+  // question sits. The other queries of the last chunk are prose before the question and
+  // rank spans of similar prose first (niah_single_2 at 32K: the needle's span 40th with the
+  // whole chunk, docs/kv-policies.md). 0 = every query of the last chunk, as in prefill.
+  int64_t question_tokens = 64;
   bool voting = true;           // cross-layer collaborative voting
   bool persist = true;          // spans retrieved for the last prefill chunk stay for decode
   bool decode_retrieval = true; // with persist: each decode step also retrieves (adds to the pinned spans)

@@ -257,9 +257,12 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
     // blocks counted back from the chunk's end (the question's last tokens form one block).
     const int64_t block = std::max<int64_t>(1, params_.query_block);
     const float* means = query_means(q, n, block);
-    score_stored_units(layer, means, (n + block - 1) / block, false, L.head_weights, L.scores);
+    const int64_t n_means = (n + block - 1) / block;
+    score_stored_units(layer, means, n_means, false, L.head_weights, L.scores);
+    if (!decoding_) save_question_means(L, q, n, means, n_means);
   } else {
     score_stored_units(layer, query_means(q, n, n), 1, true, L.head_weights, L.scores);
+    if (!decoding_) save_question_means(L, q, n, nullptr, 0);
   }
   ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);
@@ -297,8 +300,32 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
   }
 }
 
+void LtriPolicy::save_question_means(Layer& L, const float* q, int64_t n, const float* means, int64_t n_means) {
+  L.question_blocks = 0;
+  if (params_.question_tokens <= 0 || !params_.persist) return;
+  const int64_t q_row = shape_.n_heads * shape_.head_dim;
+  if (means == nullptr) {  // the mean query: one mean over the chunk's tail
+    const int64_t tail = std::min(n, params_.question_tokens);
+    means = query_means(q + (n - tail) * q_row, tail, tail);
+    n_means = 1;
+  } else {  // the first means: blocks are counted back from the chunk's end, mean 0 is the last
+    const int64_t block = std::max<int64_t>(1, params_.query_block);
+    n_means = std::min(n_means, (params_.question_tokens + block - 1) / block);
+  }
+  L.question_means.assign(means, means + n_means * q_row);
+  L.question_blocks = n_means;
+}
+
 void LtriPolicy::build_persistent_sets() {
   wait_for_stores();  // every layer's units are read, not only the planned one's
+  // Rank the units for the question itself: the prompt's last tokens, not the whole chunk,
+  // whose other queries favour spans like the prose around the question.
+  for (int64_t l = 0; l < shape_.n_layers; ++l) {
+    Layer& L = layers_[size_t(l)];
+    if (L.question_blocks == 0) continue;
+    score_stored_units(l, L.question_means.data(), L.question_blocks, false, L.head_weights, L.saved_scores);
+    select_by_budget(store(l).units(), L.saved_scores, nullptr, nullptr, params_.budget, L.saved_top, order_);
+  }
   // After the question's chunk all layers vote (LTRI_SPEC.md, "Collaborative voting").
   clear_votes();
   if (params_.voting) {
@@ -343,6 +370,7 @@ void LtriPolicy::on_begin_chunk(int64_t n) {
       L.persistent_tokens = 0;
       L.saved_scores.clear();
       L.saved_top.clear();
+      L.question_blocks = 0;
     }
   }
 }
@@ -362,6 +390,7 @@ void LtriPolicy::on_reset() {
     L.persistent.clear();
     L.is_persistent.clear();
     L.persistent_tokens = 0;
+    L.question_blocks = 0;
   }
 }
 

@@ -33,6 +33,10 @@ struct LtriParams {
   double phi = 0.3;
   bool per_query_max = false;  // score spans by their best query, not the mean query
   int64_t query_block = 1;     // per_query_max: queries averaged in blocks of this many first
+  // The spans pinned for decode are scored with the queries of the prompt's last
+  // question_tokens tokens only (whole query blocks with per_query_max), where the question
+  // sits; 0 = with every query of the last chunk, as in prefill.
+  int64_t question_tokens = 0;
   bool dynamic_index = true;  // false: index_static vectors per span
   int64_t index_static = 4;
   double lambda = 1.0;        // dynamic: retained fraction r_v = min(1, lambda * r_a)
@@ -74,6 +78,10 @@ class LtriPolicy : public StreamingPolicyBase {
     // Saved from the last multi-token chunk, for the persistent set.
     std::vector<float> saved_scores;
     std::vector<int64_t> saved_top;
+    // (question_blocks, n_heads * head_dim) the last chunk's rotated query means over its
+    // last question_tokens tokens: they rescore the units for the persistent set.
+    std::vector<float> question_means;
+    int64_t question_blocks = 0;
     std::vector<int64_t> persistent;  // pinned units, store order
     std::vector<uint8_t> is_persistent;
     int64_t persistent_tokens = 0;
@@ -84,6 +92,9 @@ class LtriPolicy : public StreamingPolicyBase {
   // Mean token vote of every unit of the store (first n_units).
   void unit_votes(int64_t layer, int64_t n_units, std::vector<float>& out) const;
   void clear_votes();
+  // Keeps the query means of the chunk's last question_tokens tokens (means: the chunk's
+  // query means as scored, (n_means, q_row)).
+  void save_question_means(Layer& L, const float* q, int64_t n, const float* means, int64_t n_means);
   void build_persistent_sets();
 
   LtriParams params_;

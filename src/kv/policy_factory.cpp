@@ -168,6 +168,7 @@ void check_ltri_options(const AttentionOptions& o) {
   }
   check_at_least("--attn-span-cache", o.span_cache_tokens, 0);
   check_at_least("--attn-query-block", o.query_block, 1);
+  check_at_least("--attn-question-tokens", o.question_tokens, 0);
   if (o.retrieval_query != "mean" && o.retrieval_query != "max") {
     fail("--attn-query ", o.retrieval_query, ": expected mean or max");
   }
@@ -234,6 +235,7 @@ std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape
   lp.phi = o.phi;
   lp.per_query_max = o.retrieval_query == "max";
   lp.query_block = o.query_block;
+  lp.question_tokens = o.question_tokens;
   lp.dynamic_index = o.index == "dynamic";
   lp.index_static = o.index_static;
   lp.lambda = o.lambda;

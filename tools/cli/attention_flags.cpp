@@ -60,6 +60,10 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
   app->add_option("--attn-query-block", o.query_block,
                   "ltri: with --attn-query max, average queries in blocks of this many tokens first (1 = every query)")
       ->check(integer_at_least(1))->capture_default_str()->group(group);
+  app->add_option("--attn-question-tokens", o.question_tokens,
+                  "ltri: score the spans pinned for decode with the queries of the prompt's last N tokens (the "
+                  "question; whole query blocks), 0 = every query of the last chunk")
+      ->check(integer_at_least(0))->capture_default_str()->group(group);
   app->add_option("--attn-score-heads", o.score_heads,
                   "ltri: heads that score spans: retrieval (the layer's best retrieval head), retrieval-heads (the "
                   "mean of its retrieval heads) or mean (of all heads; layers without a retrieval head always)")

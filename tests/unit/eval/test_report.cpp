@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 7);
+  EXPECT_EQ(j["version"], 8);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,20 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 8;  // a version this build does not know
+  j["version"] = 9;  // a version this build does not know
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionEightTheWholeLastChunkScoredThePersistentSet) {
+  EvalReport r = example();
+  r.config.attention.question_tokens = 96;
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(report_from_json(j).config.attention.question_tokens, 96);  // version 8 keeps it
+  j["version"] = 7;
+  j["config"]["attention"].erase("question_tokens");
+  EXPECT_EQ(report_from_json(j).config.attention.question_tokens, 0);  // what version 7 ran with
+  j["version"] = 8;
+  EXPECT_THROW(report_from_json(j), Error);  // version 8 requires it
 }
 
 TEST(Report, BeforeVersionSevenTheIndexWasF32) {

@@ -214,7 +214,9 @@ TEST(LtriPolicy, without_decode_retrieval_decode_sees_exactly_the_pinned_spans) 
         }
       });
     }
-    if (decode_retrieval) EXPECT_GT(steps_with_additions, 0);
+    if (decode_retrieval) {
+      EXPECT_GT(steps_with_additions, 0);
+    }
   }
 }
 
@@ -259,6 +261,83 @@ TEST(LtriPolicy, a_short_question_at_the_end_of_a_chunk_finds_its_needle_with_pe
       }
     });
   }
+}
+
+TEST(LtriPolicy, the_persistent_set_is_scored_with_the_question_not_the_whole_last_chunk) {
+  // The last chunk is prose (queries pointing hard at their own blocks) ending in a 2-token
+  // question that asks for the needle. Every query of the chunk ranks a prose span first; the
+  // question's queries alone rank the needle's span first, and with question_tokens 2 that
+  // span is pinned for decode. The chunk's own retrieval (prefill) still uses every query.
+  for (const int64_t question_tokens : {int64_t(0), int64_t(2)}) {
+    SCOPED_TRACE("question_tokens " + std::to_string(question_tokens));
+    PlantedStream stream(600, 25);
+    stream.needle_block = find_block_of_length(stream, 8, 150);
+    ASSERT_GE(stream.needle_block, 0);
+    const int64_t needle_first = stream.block_start[size_t(stream.needle_block)];
+    AttentionOptions o = ltri_options(8);  // budget: one span
+    o.query_block = 1;
+    o.question_tokens = question_tokens;
+    StreamDriver d(test::policy_test_config(), o, 16);
+    stream.attach(d);
+    for (int step = 0; step < 30; ++step) d.feed(16);
+    const int64_t question = d.policy().n_past() + 14;
+    d.fill_query = [&](int64_t t, int64_t, float* q) {
+      stream.direction(std::min<int64_t>(t, 599), q, 4, 12.0f);
+      if (t >= question) {
+        std::fill(q, q + 4 * kHeadDim, 0.0f);
+        for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 4.0f;
+      }
+    };
+    d.feed(16, [&](int64_t layer, const AttentionPlan&) {
+      const LtriPolicy& p = ltri_of(d);
+      const RetrievedKv& r = p.retrieved(layer);
+      ASSERT_EQ(r.units().size(), 1u);
+      EXPECT_NE(p.store(layer).units()[size_t(r.units()[0])].first_token, needle_first) << "layer " << layer;
+    });
+    stream.attach(d);
+    d.feed(1, [&](int64_t layer, const AttentionPlan&) {
+      const LtriPolicy& p = ltri_of(d);
+      const std::vector<int64_t>& pinned = p.persistent_units(layer);
+      ASSERT_EQ(pinned.size(), 1u);
+      const int64_t first = p.store(layer).units()[size_t(pinned[0])].first_token;
+      if (question_tokens > 0) {
+        EXPECT_EQ(first, needle_first) << "layer " << layer;
+      } else {
+        EXPECT_NE(first, needle_first) << "layer " << layer;
+      }
+    });
+  }
+}
+
+TEST(LtriPolicy, the_question_tokens_round_up_to_whole_query_blocks) {
+  // Blocks of 4 counted back from the chunk's end: question_tokens 2 keeps the last block,
+  // whose mean still points at the needle (2 of its 4 queries ask for it, the other 2 are
+  // silent), while the chunk's other blocks point hard at prose.
+  PlantedStream stream(600, 25);
+  stream.needle_block = find_block_of_length(stream, 8, 150);
+  ASSERT_GE(stream.needle_block, 0);
+  const int64_t needle_first = stream.block_start[size_t(stream.needle_block)];
+  AttentionOptions o = ltri_options(8);
+  o.query_block = 4;
+  o.question_tokens = 2;
+  StreamDriver d(test::policy_test_config(), o, 16);
+  stream.attach(d);
+  for (int step = 0; step < 30; ++step) d.feed(16);
+  const int64_t tail = d.policy().n_past() + 12;
+  d.fill_query = [&](int64_t t, int64_t, float* q) {
+    stream.direction(std::min<int64_t>(t, 599), q, 4, 12.0f);
+    if (t >= tail) std::fill(q, q + 4 * kHeadDim, 0.0f);
+    if (t >= tail + 2) {
+      for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 8.0f;
+    }
+  };
+  d.feed(16);
+  stream.attach(d);
+  d.feed(1, [&](int64_t layer, const AttentionPlan&) {
+    const LtriPolicy& p = ltri_of(d);
+    ASSERT_EQ(p.persistent_units(layer).size(), 1u);
+    EXPECT_EQ(p.store(layer).units()[size_t(p.persistent_units(layer)[0])].first_token, needle_first);
+  });
 }
 
 fs::path write_heads_file(const std::string& text) {

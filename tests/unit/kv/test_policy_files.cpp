@@ -182,6 +182,7 @@ TEST_F(PolicyFiles, bad_ltri_parameters_name_the_flag) {
   EXPECT_EQ(error_with([](auto& o) { o.seg_heads = "all"; }), "--attn-seg-heads all: expected retrieval or mean");
   EXPECT_EQ(error_with([](auto& o) { o.index_max = 0; }), "--attn-index-max must be >= 1, got 0");
   EXPECT_EQ(error_with([](auto& o) { o.span_cache_tokens = -1; }), "--attn-span-cache must be >= 0, got -1");
+  EXPECT_EQ(error_with([](auto& o) { o.question_tokens = -5; }), "--attn-question-tokens must be >= 0, got -5");
   EXPECT_EQ(error_with([](auto& o) { o.policy = "infllm"; o.block_repr = 200; }),
             "--attn-block-repr 200 exceeds the block size 128 (--attn-block)");
   EXPECT_EQ(error_with([](auto&) {}), "");

@@ -11,6 +11,13 @@ namespace ltri::eval {
 
 namespace {
 
+// Tokens to generate for the instance's answer when -n does not say (task.hpp).
+int64_t answer_allowance(const TaskInstance& instance, const PromptFormat& format) {
+  if (instance.max_new_tokens > 0) return instance.max_new_tokens;
+  const int64_t answer_tokens = format.count_piece(" " + join_values(instance.expected) + ".");
+  return default_max_new_tokens(instance.expected, answer_tokens);
+}
+
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
   size_t start = 0;
@@ -158,7 +165,7 @@ EvalSample fit_sized_prompt(TaskInstance& instance, const PromptFormat& format, 
   s.ids = format.encode(s.prompt);
   s.expected = instance.expected;
   s.scoring = instance.scoring;
-  s.max_new_tokens = instance.max_new_tokens > 0 ? instance.max_new_tokens : default_max_new_tokens(instance.expected);
+  s.max_new_tokens = answer_allowance(instance, format);
   s.haystack_tokens = format.count_piece(haystack);
   s.haystack_units = size_t(best);
   return s;
@@ -247,7 +254,7 @@ EvalSample fit_prompt(TaskInstance& instance, const PromptFormat& format, int64_
   s.ids = format.encode(r.prompt);
   s.expected = instance.expected;
   s.scoring = instance.scoring;
-  s.max_new_tokens = instance.max_new_tokens > 0 ? instance.max_new_tokens : default_max_new_tokens(instance.expected);
+  s.max_new_tokens = answer_allowance(instance, format);
   s.haystack_tokens = format.count_piece(r.haystack);
   s.haystack_units = best.units;
   const size_t used_units = best.units + (best.words > 0 || best.bytes > 0 ? 1 : 0);

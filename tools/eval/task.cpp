@@ -39,9 +39,9 @@ void apply_question_placement(PromptParts& parts, QuestionPlacement placement) {
                  (separator.empty() ? " " : separator);
 }
 
-int64_t default_max_new_tokens(const std::vector<std::string>& expected) {
+int64_t default_max_new_tokens(const std::vector<std::string>& expected, int64_t answer_tokens) {
   const size_t answer_chars = join_values(expected).size() + 2;  // " " + values + "."
-  return std::min<int64_t>(96, int64_t(double(answer_chars) / 1.5) + 8);
+  return std::min<int64_t>(96, std::max(int64_t(double(answer_chars) / 1.5), answer_tokens) + 8);
 }
 
 }  // namespace ltri::eval

@@ -73,7 +73,9 @@ struct TaskInstance {
 std::string join_values(const std::vector<std::string>& values);
 
 // Tokens to generate when none are asked for: enough for the answer " v1, v2 and v3." with
-// slack (uuids take about one token per 1.6 characters), as tools/train_demo/tasks.py.
-int64_t default_max_new_tokens(const std::vector<std::string>& expected);
+// slack. tools/train_demo/tasks.py allows len / 1.5 + 8; answer_tokens (the answer's own
+// length in the model's tokens, 0 = unknown) + 8 when that is more: the demo tokenizer
+// writes a uuid in up to 31 tokens, and 33 cut some answers short. At most 96.
+int64_t default_max_new_tokens(const std::vector<std::string>& expected, int64_t answer_tokens = 0);
 
 }  // namespace ltri::eval

@@ -109,6 +109,10 @@ TEST(Task, AnswersJoinLikeTheTrainingDataAndBudgetTokensForThem) {
   EXPECT_EQ(join_values({"a", "b", "c"}), "a, b and c");
   EXPECT_EQ(default_max_new_tokens({"71432"}), 12);  // tasks.py: int(len(" 71432.") / 1.5) + 8
   EXPECT_EQ(default_max_new_tokens({"8c7b1c9e-2f1a-4d3b-9a6e-0c5d2b7f4e21"}), 33);
+  // The answer's own token count, when known and larger, plus the same slack; at most 96.
+  EXPECT_EQ(default_max_new_tokens({"8c7b1c9e-2f1a-4d3b-9a6e-0c5d2b7f4e21"}, 31), 39);
+  EXPECT_EQ(default_max_new_tokens({"71432"}, 3), 12);
+  EXPECT_EQ(default_max_new_tokens({"71432"}, 200), 96);
 }
 
 }  // namespace

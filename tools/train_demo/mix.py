@@ -55,21 +55,31 @@ def _niah_multiquery(rng):
 
 # Re-weighted (second recipe) toward what the first model missed: multi-value, multi-key in
 # needle haystacks, kv at long range, the templated families and variable tracking in phrasing.
+# Third recipe (prepared, not trained yet): the second recipe's shares x 0.86, and 0.14 of
+# free-form facts (tasks.fact_free), whose needles and questions are random filler around subject,
+# attribute and value. Held-out phrasings stay at 32% after three calls (docs/demo-model.md): the
+# model learns the templates, not the lookup; with no wording to learn, fact_free leaves only the
+# match of the question's subject and attribute to the needle that holds both.
+OLD = 0.86 / 0.99  # the second recipe's weights summed to 0.99 (pick_task normalises by the sum)
 MIX = [
-    (0.02, tasks.passkey, lambda rng: {"hay_kind": "prose" if rng.random() < 0.15 else "noise"}),
-    (0.05, tasks.niah, _niah_single),
-    (0.10, tasks.niah, _niah_multikey),
-    (0.11, tasks.niah, _niah_multivalue),
-    (0.05, tasks.niah, _niah_multiquery),
-    (0.05, tasks.vt, lambda rng: {"n_hops": rng.randint(1, 5), "hay_kind": "prose" if rng.random() < 0.3 else "noise"}),
-    (0.07, tasks.kv, lambda rng: {}),
-    (0.11, tasks.fact, lambda rng: {"mode": "single", "combo": _combo(rng)}),
-    (0.08, tasks.fact, lambda rng: {"mode": "multikey", "combo": _combo(rng)}),
-    (0.09, tasks.fact, lambda rng: {"mode": "multivalue", "combo": _combo(rng), "depth": _depth(rng)}),
-    (0.06, tasks.fact, lambda rng: {"mode": "multiquery", "combo": _combo(rng), "depth": _depth(rng)}),
-    (0.11, tasks.vt_phrased, lambda rng: {"combo": _combo(rng)}),
-    (0.09, tasks.kv_list, lambda rng: {"combo": _combo(rng)}),
+    (OLD * 0.02, tasks.passkey, lambda rng: {"hay_kind": "prose" if rng.random() < 0.15 else "noise"}),
+    (OLD * 0.05, tasks.niah, _niah_single),
+    (OLD * 0.10, tasks.niah, _niah_multikey),
+    (OLD * 0.11, tasks.niah, _niah_multivalue),
+    (OLD * 0.05, tasks.niah, _niah_multiquery),
+    (OLD * 0.05, tasks.vt, lambda rng: {"n_hops": rng.randint(1, 5), "hay_kind": "prose" if rng.random() < 0.3 else "noise"}),
+    (OLD * 0.07, tasks.kv, lambda rng: {}),
+    (OLD * 0.11, tasks.fact, lambda rng: {"mode": "single", "combo": _combo(rng)}),
+    (OLD * 0.08, tasks.fact, lambda rng: {"mode": "multikey", "combo": _combo(rng)}),
+    (OLD * 0.09, tasks.fact, lambda rng: {"mode": "multivalue", "combo": _combo(rng), "depth": _depth(rng)}),
+    (OLD * 0.06, tasks.fact, lambda rng: {"mode": "multiquery", "combo": _combo(rng), "depth": _depth(rng)}),
+    (OLD * 0.11, tasks.vt_phrased, lambda rng: {"combo": _combo(rng)}),
+    (OLD * 0.09, tasks.kv_list, lambda rng: {"combo": _combo(rng)}),
+    (0.07, tasks.fact_free, lambda rng: {"mode": "single"}),
+    (0.04, tasks.fact_free, lambda rng: {"mode": "multivalue", "depth": _depth(rng)}),
+    (0.03, tasks.fact_free, lambda rng: {"mode": "multiquery", "depth": _depth(rng)}),
 ]
+assert abs(sum(w for w, _, _ in MIX) - 1.0) < 1e-9, "MIX weights must sum to 1"
 _CUM = []
 _acc = 0.0
 for w, _, _ in MIX:

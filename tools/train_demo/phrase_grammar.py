@@ -12,7 +12,9 @@ Held-out guarantee (checked by check_no_heldout, run by train.py before training
   - subject and attribute pools exclude every held-out name, adjective, noun, place and
     attribute of phrasings.py (whole words, case-insensitive),
   - no generated needle or question matches any held-out template of phrasings.py as a regex
-    (placeholders -> any text), over many thousand generated samples.
+    (placeholders -> any text), over many thousand generated samples,
+  - the random filler of the free-form facts (tasks.fact_free) never draws a held-out name,
+    attribute or template word, and no BANNED fragment can be made of it.
 Only the training split uses this module; the evaluation's held-out families use the held-out
 lists of phrasings.py alone.
 """
@@ -378,6 +380,131 @@ def kv_question(rng, k):
 
 
 # ---------------------------------------------------------------------------------------------
+# Free-form facts (tasks.fact_free, training only): needles and questions whose wording is random
+# filler around the slots, so that nothing but the subject and the attribute tells the target
+# needle apart. A frame is a template with the placeholders {s}, {a}, {v}; one frame serves every
+# needle of an episode.
+
+# Common function words mixed into the filler. None holds a BANNED fragment, none is a held-out
+# name, and no BANNED fragment is made of them alone (checked below): every fragment needs a word
+# that the random filler pool (free_filler_words) never draws either.
+FREE_FUNCTION_WORDS = ["the", "of", "is", "for", "to", "has", "with", "was", "a", "its", "and", "in", "on",
+                       "at", "as", "by", "an", "be", "are", "or", "so", "then", "now", "also", "all", "not",
+                       "but", "here", "there", "our", "their", "his", "her", "we", "they", "it", "that",
+                       "very", "just", "only", "some", "no", "into", "than", "had", "were", "from", "new"]
+# Marks between the slots (never first or last): "," ":" ";" cling to the word before them.
+FREE_MARKS = [",", ":", ";", "-", "=", "|", "/", "->", "--"]
+_FREE_CLING = re.compile(r" ([,:;])")
+_SLOT = re.compile(r"\{([sav])\}")
+
+
+def _check_free_words():
+    for w in FREE_FUNCTION_WORDS:
+        if w in HELDOUT_NAMES or any(b in w for b in BANNED):
+            raise AssertionError("free filler word %r is held out" % w)
+    for b in BANNED:
+        if all(w in FREE_FUNCTION_WORDS for w in re.findall(r"[a-z]+", b)):
+            raise AssertionError("held-out fragment %r can be made of free filler words" % b)
+
+
+_check_free_words()
+
+
+def free_filler_words(words):
+    """The random filler pool: training words (no held-out name or attribute word, train_words)
+    less every word of a held-out template and every word holding a word of a BANNED fragment
+    (so 'on' + 'file' can never meet). Cached on the Words object."""
+    pool = getattr(words, "_free_filler", None)
+    if pool is None:
+        template_words = {w for t in HELDOUT_TEMPLATES + BANNED for w in re.findall(r"[a-z]+", t.lower())}
+        fragment_words = {w for b in BANNED for w in re.findall(r"[a-z]+", b) if len(w) >= 4}
+        pool = [w for w in train_words(words) if w not in template_words and w not in FREE_FUNCTION_WORDS
+                and not any(f in w for f in fragment_words)]
+        words._free_filler = pool
+    return pool
+
+
+def _free_filler(rng, pool, avoid, n, marks=False):
+    """n filler tokens: function words, random pool words (never one of the episode's slot words,
+    avoid), and with marks=True now and then a punctuation mark."""
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.45:
+            out.append(rng.choice(FREE_FUNCTION_WORDS))
+        elif r < 0.85 or not marks:
+            w = rng.choice(pool)
+            while w in avoid:
+                w = rng.choice(pool)
+            out.append(w)
+        else:
+            out.append(rng.choice(FREE_MARKS))
+    return out
+
+
+def _free_join(rng, toks):
+    text = _FREE_CLING.sub(r"\1", " ".join(toks))
+    if not text.startswith("{") and rng.random() < 0.5:
+        text = cap(text)
+    return text
+
+
+def free_needle_frame(rng, pool, avoid=()):
+    """'<0-4 filler> X <0-4> Y <0-4> Z <0-4>.' with X, Y, Z the slots {s}, {a}, {v} in a random
+    order (all six occur); marks only between slots."""
+    order = rng.sample("sav", 3)
+    toks = _free_filler(rng, pool, avoid, rng.randint(0, 4))
+    for i, slot in enumerate(order):
+        if i:
+            toks += _free_filler(rng, pool, avoid, rng.randint(0, 4), marks=True)
+        toks.append("{%s}" % slot)
+    toks += _free_filler(rng, pool, avoid, rng.randint(0, 4))
+    return _free_join(rng, toks) + "."
+
+
+def free_question_frame(rng, pool, avoid=(), plural=False):
+    """'<filler> {a}/{s} in a random order <filler>?' then an answer lead-in of 1-6 filler words
+    that may repeat {s} and/or {a}, ending in ':', 'is' / 'are' (plural) or nothing."""
+    order = rng.sample("as", 2)
+    toks = _free_filler(rng, pool, avoid, rng.randint(0, 4)) + ["{%s}" % order[0]]
+    toks += _free_filler(rng, pool, avoid, rng.randint(0, 3), marks=True) + ["{%s}" % order[1]]
+    toks += _free_filler(rng, pool, avoid, rng.randint(0, 3))
+    lead = _free_filler(rng, pool, avoid, rng.randint(1, 6))
+    for slot in "sa":
+        if rng.random() < 0.3:
+            lead.insert(rng.randint(0, len(lead)), "{%s}" % slot)
+    end = rng.choice([":", " are" if plural else " is", ""])
+    lead = _free_join(rng, lead) + end
+    return _free_join(rng, toks) + "? " + lead
+
+
+def free_render(frame, s, a, v=""):
+    slots = {"s": s, "a": a, "v": v}
+    return _SLOT.sub(lambda m: slots[m.group(1)], frame)
+
+
+def check_free_frames(n, words):
+    """Fail if the filler pool holds a held-out word or a frame (placeholders left in) holds a
+    BANNED fragment or a held-out name. Returns the number of frames checked."""
+    import random
+    pool = free_filler_words(words)
+    bad = [w for w in pool if w in HELDOUT_LEXICON or any(b in w for b in BANNED)]
+    if bad:
+        raise AssertionError("free filler pool holds held-out words %r" % bad[:5])
+    rng = random.Random(2)
+    for i in range(n):
+        for frame in (free_needle_frame(rng, pool), free_question_frame(rng, pool, plural=i % 2 == 1)):
+            low = _SLOT.sub(" ", frame).lower()
+            for b in BANNED:
+                if b in low:
+                    raise AssertionError("free frame %r holds held-out fragment %r" % (frame, b))
+            for w in re.findall(r"[a-z]+", low):
+                if w in HELDOUT_NAMES:
+                    raise AssertionError("free frame %r holds held-out word %r" % (frame, w))
+    return 2 * n
+
+
+# ---------------------------------------------------------------------------------------------
 # Held-out check
 
 
@@ -399,9 +526,10 @@ def heldout_hits(text):
 
 
 def check_no_heldout(n=3000, seed=1, words_path=None):
-    """Generate n training samples of every templated family (grammar and fixed train templates)
-    and fail on any held-out template match or held-out name in their needles and questions.
-    Returns the number of texts checked."""
+    """Generate n training samples of every templated family (grammar and fixed train templates,
+    and the free-form facts of tasks.fact_free) and fail on any held-out template match or
+    held-out name in their needles and questions; check the free-form filler pool and n frames
+    (check_free_frames). Returns the number of texts checked."""
     import os
     import random
     import tasks
@@ -411,7 +539,8 @@ def check_no_heldout(n=3000, seed=1, words_path=None):
     for i in range(n):
         for builder, kw in ((tasks.fact, dict(mode="single")), (tasks.fact, dict(mode="multikey")),
                             (tasks.fact, dict(mode="multivalue")), (tasks.fact, dict(mode="multiquery")),
-                            (tasks.vt_phrased, {}), (tasks.kv_list, {})):
+                            (tasks.vt_phrased, {}), (tasks.kv_list, {}), (tasks.fact_free, dict(mode="single")),
+                            (tasks.fact_free, dict(mode="multivalue")), (tasks.fact_free, dict(mode="multiquery"))):
             s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw)
             for text in s.parts:
                 checked += 1
@@ -421,7 +550,7 @@ def check_no_heldout(n=3000, seed=1, words_path=None):
                 for w in re.findall(r"[A-Za-z]+", text):
                     if w.lower() in HELDOUT_NAMES:
                         raise AssertionError("training text %r holds held-out word %r" % (text, w))
-    return checked
+    return checked + check_free_frames(n, words)
 
 
 if __name__ == "__main__":
@@ -434,4 +563,23 @@ if __name__ == "__main__":
     for _ in range(8):
         s, (a, ap, _k) = subject(rng, _W), attribute(rng, _W)
         print(needle(rng, s, a, "4711"), "||", question(rng, s, a))
-    print("checked %d training texts: no held-out template or word" % check_no_heldout(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    print("checked %d training texts: no held-out template or word" % check_no_heldout(n))
+
+    # Free-form facts (tasks.fact_free): examples and the self-check, n episodes per mode. The
+    # held-out Austen novels serve only as haystack text here to exercise the prose path; nothing
+    # is trained by this script.
+    import os
+    import tasks
+    words = tasks.Words(os.environ.get("LTRI_WORDS", "/usr/share/dict/american-english"))
+    prose = tasks.Prose.from_files(tasks.heldout_prose_paths()[:1])
+    for mode in ("single", "single", "multivalue", "multiquery"):
+        smp, info = tasks._fact_free(rng, 200, words, None, None, mode, False)
+        print("\n[fact_free_%s] frame: %s" % (mode, info["frame"]))
+        for (_, _, role), text in zip(info["slots"], info["needles"]):
+            print("  %-15s %s" % (role, text))
+        print("  question        %s%s" % (info["question"], smp.answer))
+    for mode, st in tasks.check_fact_free(n, words, prose).items():
+        print("fact_free_%s: %d episodes ok; distractors: %d other subject, %d other attribute, %d episodes "
+              "with both; %d of 6 slot orders" % (mode, st["episodes"], st["other_subject"],
+                                                  st["other_attribute"], st["both_kinds"], st["orders"]))

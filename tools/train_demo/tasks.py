@@ -12,6 +12,8 @@ Public formats (trained and evaluated exactly as written here):
   kv        InfiniteBench kv_retrieval (JSON object of uuid pairs)
 Templated families with many phrasings (phrasings.py), train and held-out splits:
   fact_single, fact_multikey, fact_multivalue, fact_multiquery, vt_phrased, kv_list
+Training only, free-form wording (random filler around the slots; phrase_grammar.py):
+  fact_free_single, fact_free_multivalue, fact_free_multiquery
 """
 
 import json
@@ -431,6 +433,132 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
     return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
                   parts=needles + [q] + ([instr] if instr else []))
+
+
+FREE_VALUE_KINDS = ("number", "code", "uuid")  # a word value would look like the filler around it
+
+
+def _apart(make, n, key=lambda x: x, taken=()):
+    """n draws of make() whose key strings are distinct and none holds another, nor one of taken
+    (case-insensitive): "PIN" beside "bank PIN" would let the filler turn one into the other."""
+    out, keys = [], [t.lower() for t in taken]
+    while len(out) < n:
+        x = make()
+        k = key(x).lower()
+        if all(k not in y and y not in k for y in keys):
+            out.append(x)
+            keys.append(k)
+    return out
+
+
+def fact_free(rng, hay_chars, words, prose=None, depth=None, mode="single", heldout=False, heldout_words=None, **_):
+    """Facts in free-form wording (training only): random filler around the slots subject,
+    attribute and value, so the only signal is the needle that holds both the asked subject and
+    the asked attribute. mode single | multivalue | multiquery; distractor needles share either
+    the attribute (another subject) or the subject (another attribute)."""
+    return _fact_free(rng, hay_chars, words, prose, depth, mode, heldout or bool(heldout_words))[0]
+
+
+def _fact_free(rng, hay_chars, words, prose, depth, mode, heldout):
+    """fact_free's Sample and what the self-check needs: the slots of every needle and the frame."""
+    assert not heldout, "fact_free is for training only (its words and fillers are the training split)"
+    n_subj = rng.randint(2, 4) if mode == "multiquery" else 1
+    n_vals = rng.randint(2, 4) if mode == "multivalue" else 1
+    n_distract = rng.randint(0, 5) if mode == "single" else rng.randint(0, 2)
+    kinds = [rng.choice(("other_subject", "other_attribute")) for _ in range(n_distract)]
+    n_other_s = kinds.count("other_subject")
+    attrs = _apart(lambda: pg.attribute(rng, words), 1 + len(kinds) - n_other_s, key=lambda t: t[0])
+    attr, attr_pl, attr_kinds = attrs[0]
+    subjects = _apart(lambda: pg.subject(rng, words), n_subj + n_other_s, taken=[a[0] for a in attrs])
+    kind = rng.choice([k for k in attr_kinds if k in FREE_VALUE_KINDS] or FREE_VALUE_KINDS)
+    # (subject, attribute, role) of every needle: the targets first, then the distractors
+    slots = [(s, attr, "target") for s in subjects[:n_subj] for _ in range(n_vals)]
+    other_s, other_a = iter(subjects[n_subj:]), iter(attrs[1:])
+    for k in kinds:
+        if k == "other_subject":
+            slots.append((next(other_s), attr, k))
+        else:
+            slots.append((rng.choice(subjects[:n_subj]), next(other_a)[0], k))
+    values = distinct(rng, lambda: rand_value(rng, kind, words, False), len(slots))
+    pool = pg.free_filler_words(words)
+    avoid = {w for x in subjects + [a for t in attrs for a in t[:2]] for w in re.findall(r"[a-z]+", x.lower())}
+    frame = pg.free_needle_frame(rng, pool, avoid)  # one needle shape per episode
+    needles = [pg.free_render(frame, s, a, v) for (s, a, _), v in zip(slots, values)]
+    n_true = n_subj * n_vals
+    if depth is None:
+        depths = [rng.random() for _ in needles]
+    else:  # all needles, distractors too, around the requested depth
+        depths = [min(1.0, max(0.0, depth + 0.08 * (i - (len(needles) - 1) / 2))) for i in range(len(needles))]
+    rng.shuffle(depths)  # which needle sits where
+    hay = _haystack(rng, hay_chars, prose, needles, depths)
+    if mode == "multivalue":  # in the order the needles appear in the text
+        answers = [v for _, v in sorted(zip(needles[:n_true], values[:n_true]), key=lambda t: hay.find(t[0]))]
+    else:
+        answers = values[:n_true]
+    plural = mode != "single"
+    q = pg.free_render(pg.free_question_frame(rng, pool, avoid, plural=plural),
+                       join_values(subjects[:n_subj]), attr_pl if plural else attr)
+    instr = rng.choice(pg.INSTRUCTIONS)
+    prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
+    sample = Sample("fact_free_%s" % mode, prompt, " " + join_values(answers) + ".", answers, "all",
+                    depths[:n_true], parts=needles + [q] + ([instr] if instr else []))
+    info = dict(frame=frame, slots=slots, values=values, needles=needles, question=q, hay=hay,
+                subjects=subjects[:n_subj], attr=attr, attr_q=attr_pl if plural else attr)
+    return sample, info
+
+
+def check_fact_free(n, words, prose=None, seed=3):
+    """Self-check of fact_free (no torch): n episodes per mode. Fails on a target needle without
+    its subject, attribute and value, an answer value missing from the prompt, a distractor that
+    holds both the asked subject and attribute, a multi-value answer out of text order, a mode
+    without both distractor kinds or without all six slot orders, or any held-out template or
+    name in its needles and questions (phrase_grammar.heldout_hits). Returns counts per mode.
+    Use n >= 200: with fewer episodes a slot order or a distractor kind may not come up at all."""
+    import random
+    rng = random.Random(seed)
+    stats = {}
+    for mode in ("single", "multivalue", "multiquery"):
+        st = stats[mode] = {"episodes": n, "other_subject": 0, "other_attribute": 0, "both_kinds": 0,
+                            "orders": set()}
+        for i in range(n):
+            hay_chars = int(rng.uniform(200, 4000))
+            s, info = _fact_free(rng, hay_chars, words, prose if i % 2 else None,
+                                 rng.random() if i % 3 == 0 else None, mode, False)
+            fr = info["frame"]
+            assert all(fr.count("{%s}" % c) == 1 for c in "sav"), fr
+            st["orders"].add("".join(sorted("sav", key=lambda c: fr.index("{%s}" % c))))
+            roles = [r for _, _, r in info["slots"]]
+            for k in ("other_subject", "other_attribute"):
+                st[k] += roles.count(k)
+            st["both_kinds"] += "other_subject" in roles and "other_attribute" in roles
+            assert s.family == "fact_free_" + mode and s.scoring == "all"
+            assert s.answer == " " + join_values(s.expected) + "." and s.prompt.endswith(info["question"])
+            q = info["question"]
+            assert info["attr_q"] in q and all(x in q for x in info["subjects"]), q
+            for (subj, attr, role), v, ndl in zip(info["slots"], info["values"], info["needles"]):
+                assert subj in ndl and attr in ndl and v in ndl and ndl.endswith("."), ndl
+                assert info["hay"].count(ndl) == 1 and ndl in s.prompt, ndl
+                if role != "target":  # only the target needles hold an asked subject and the attribute
+                    assert not (info["attr"] in ndl and any(x in ndl for x in info["subjects"])), (role, ndl)
+            for v in s.expected:
+                assert v in s.prompt, v
+            tv = [v for (_, _, r), v in zip(info["slots"], info["values"]) if r == "target"]
+            tn = [x for (_, _, r), x in zip(info["slots"], info["needles"]) if r == "target"]
+            if mode == "multivalue":
+                pos = [s.prompt.find(tn[tv.index(v)]) for v in s.expected]
+                assert pos == sorted(pos) and sorted(s.expected) == sorted(tv), (pos, s.expected)
+            else:
+                assert s.expected == tv
+            assert len(s.depths) == len(tv)
+            for text in s.parts:
+                hits = pg.heldout_hits(text)
+                assert not hits, (text, hits)
+                for w in re.findall(r"[A-Za-z]+", text):
+                    assert w.lower() not in pg.HELDOUT_NAMES, (text, w)
+        assert st["other_subject"] and st["other_attribute"] and st["both_kinds"], (mode, st)
+        assert len(st["orders"]) == 6, (mode, st["orders"])
+        st["orders"] = len(st["orders"])
+    return stats
 
 
 def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, combo=False, **_):

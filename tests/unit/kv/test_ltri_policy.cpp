@@ -86,6 +86,18 @@ struct PlantedStream {
       for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 4.0f;
     };
   }
+  // The next chunk of `chunk` tokens is prose (queries pointing at their own blocks with
+  // `prose_scale`) ending in a question of `question` tokens that looks for the needle.
+  void ask_at_end_of_next_chunk(StreamDriver& d, int64_t chunk, int64_t question, float prose_scale) const {
+    const int64_t from = d.policy().n_past() + chunk - question;
+    d.fill_query = [this, from, prose_scale](int64_t t, int64_t, float* q) {
+      direction(std::min<int64_t>(t, int64_t(block_of.size()) - 1), q, 4, prose_scale);
+      if (t >= from) {
+        std::fill(q, q + 4 * kHeadDim, 0.0f);
+        for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 4.0f;
+      }
+    };
+  }
 };
 
 void expect_exact_partition(const LtriPolicy& policy, int64_t layer) {
@@ -241,14 +253,7 @@ TEST(LtriPolicy, a_short_question_at_the_end_of_a_chunk_finds_its_needle_with_pe
     StreamDriver d(test::policy_test_config(), o, 16);
     stream.attach(d);
     for (int step = 0; step < 30; ++step) d.feed(16);
-    const int64_t question = d.policy().n_past() + 14;
-    d.fill_query = [&](int64_t t, int64_t, float* q) {
-      stream.direction(std::min<int64_t>(t, 599), q, 4, 4.0f);
-      if (t >= question) {
-        std::fill(q, q + 4 * kHeadDim, 0.0f);
-        for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 4.0f;
-      }
-    };
+    stream.ask_at_end_of_next_chunk(d, 16, 2, 4.0f);
     d.feed(16, [&](int64_t layer, const AttentionPlan&) {
       const LtriPolicy& p = ltri_of(d);
       const RetrievedKv& r = p.retrieved(layer);
@@ -280,14 +285,7 @@ TEST(LtriPolicy, the_persistent_set_is_scored_with_the_question_not_the_whole_la
     StreamDriver d(test::policy_test_config(), o, 16);
     stream.attach(d);
     for (int step = 0; step < 30; ++step) d.feed(16);
-    const int64_t question = d.policy().n_past() + 14;
-    d.fill_query = [&](int64_t t, int64_t, float* q) {
-      stream.direction(std::min<int64_t>(t, 599), q, 4, 12.0f);
-      if (t >= question) {
-        std::fill(q, q + 4 * kHeadDim, 0.0f);
-        for (int64_t h = 0; h < 4; ++h) q[h * kHeadDim + 7] = 4.0f;
-      }
-    };
+    stream.ask_at_end_of_next_chunk(d, 16, 2, 12.0f);
     d.feed(16, [&](int64_t layer, const AttentionPlan&) {
       const LtriPolicy& p = ltri_of(d);
       const RetrievedKv& r = p.retrieved(layer);

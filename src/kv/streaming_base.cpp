@@ -141,6 +141,7 @@ void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
 const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, const float* k,
                                                const float* v, int64_t n) {
   const size_t l = size_t(layer);
+  run_pending_evict();
 
   if (jobs_ && jobs_->threads() > 0) {
     ProfileScope phase(backend_, "policy/store_wait");  // the layer's store job, from its last plan
@@ -180,8 +181,18 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
   }
 
   build_plan(layer, n);
-  evict_for_next_chunk(layer);
+  // Step 5 waits for the next plan() or end_chunk(): by then the caller has queued this layer's
+  // attention and MLP on the backend, so the host decides what leaves the window while the
+  // accelerator computes, instead of before the attention is even queued.
+  pending_evict_ = layer;
   return plan_;
+}
+
+void StreamingPolicyBase::run_pending_evict() {
+  if (pending_evict_ < 0) return;
+  const int64_t layer = pending_evict_;
+  pending_evict_ = -1;
+  evict_for_next_chunk(layer);
 }
 
 void StreamingPolicyBase::evict_for_next_chunk(int64_t layer) {
@@ -224,6 +235,7 @@ void StreamingPolicyBase::build_plan(int64_t layer, int64_t n) {
 }
 
 void StreamingPolicyBase::end_chunk(int64_t n) {
+  run_pending_evict();  // the last layer's step 5, with n_past() still before the chunk
   n_past_ += n;
   on_end_chunk(n);
 }
@@ -253,6 +265,7 @@ int64_t StreamingPolicyBase::bytes_uploaded() const {
 void StreamingPolicyBase::reset() {
   // The jobs still running store what the next chunk would have needed: nothing will now.
   if (jobs_) jobs_->discard_all();
+  pending_evict_ = -1;  // the stream it belonged to is gone
   n_past_ = 0;
   chunk_n_ = 0;
   window_.reset();

@@ -16,7 +16,10 @@
 //      On the calling thread evict() decides what leaves and downloads it (ordered with the
 //      backend's work); the store step (index vectors, ContextStore::add_unit) it hands to
 //      store_evicted(), which runs it as the layer's job on a worker thread (layer_jobs.hpp,
-//      --attn-async-store) while the other layers compute, or at once.
+//      --attn-async-store) while the other layers compute, or at once. Step 5 itself runs at
+//      the start of the next plan() call (the next layer's) or in end_chunk(), not inside this
+//      plan(): the caller queues the layer's attention and MLP in between, so on an accelerator
+//      the host's part of the eviction overlaps them.
 // Evicting after the chunk rather than before the next one changes nothing any chunk sees:
 // evict() reads only the window, the votes and the segmentation rows, which are final once the
 // chunk's band is in, and leaving the window moves no memory, so the plan being returned stays
@@ -164,6 +167,7 @@ class StreamingPolicyBase : public KvPolicy {
  private:
   void build_plan(int64_t layer, int64_t n);
   void evict_for_next_chunk(int64_t layer);  // step 5
+  void run_pending_evict();                   // step 5 of the layer whose plan() came last, if any
   void recycle(std::shared_ptr<EvictedTokens> evicted);  // back to the pool (any thread)
 
   Backend& backend_;
@@ -176,6 +180,7 @@ class StreamingPolicyBase : public KvPolicy {
   BandCollector band_;
   int64_t n_past_ = 0;
   int64_t chunk_n_ = 0;
+  int64_t pending_evict_ = -1;  // the layer whose step 5 waits for the next plan() or end_chunk(); -1: none
   // Host scratch, sized once.
   std::vector<float> query_means_;  // (max_chunk, n_heads, head_dim): at most one mean per query
   std::vector<int64_t> chosen_;

@@ -197,11 +197,25 @@ void LtriPolicy::cast_votes(int64_t layer, const std::vector<int64_t>& units, fl
   const ContextStore& s = store(layer);
   const int64_t needed = s.end_token() - shape_.n_init;
   if (int64_t(token_votes_.size()) < needed) token_votes_.resize(size_t(needed), 0.0f);
+  cast_.clear();
   for (int64_t u : units) {
     const StoredUnit& unit = s.units()[size_t(u)];
     const int64_t from = unit.first_token - shape_.n_init;
     for (int64_t t = from; t < from + unit.length; ++t) token_votes_[size_t(t)] += weight;
-    touched_.push_back({from, unit.length});
+    cast_.push_back({from, from + unit.length});
+  }
+  // Keep voted_ sorted and disjoint: one merge of this layer's ranges (in store order, as
+  // select_by_budget returns units) with the ranges voted before.
+  if (!std::is_sorted(cast_.begin(), cast_.end())) std::sort(cast_.begin(), cast_.end());
+  merged_.clear();
+  std::merge(voted_.begin(), voted_.end(), cast_.begin(), cast_.end(), std::back_inserter(merged_));
+  voted_.clear();
+  for (const auto& [from, end] : merged_) {
+    if (!voted_.empty() && from <= voted_.back().second) {
+      voted_.back().second = std::max(voted_.back().second, end);
+    } else {
+      voted_.push_back({from, end});
+    }
   }
 }
 
@@ -215,27 +229,34 @@ void LtriPolicy::unit_votes(int64_t layer, int64_t n_units, std::vector<float>& 
     for (int64_t t = from; t < std::min(stored, from + unit.length); ++t) sum += token_votes_[size_t(t)];
     return float(sum / double(unit.length));
   };
-  // Votes are nonzero only on the token ranges voted for since the last clear (touched_), so
+  // Votes are nonzero only on the token ranges voted for since the last clear (voted_), so
   // only the units overlapping one can get a vote: the others stay 0, as their sum of zeros
   // would be. Walking every unit cost a pass over every stored token per layer and chunk,
-  // quadratic in the prompt. A unit overlapping several ranges is summed again, to the same value.
-  for (const auto& [from, length] : touched_) {
-    const int64_t first = from + shape_.n_init, end = first + length;  // token ids
-    // The unit holding token `first`: the last one starting at or before it.
-    auto it = std::upper_bound(units.begin(), units.begin() + n_units, first,
-                               [](int64_t token, const StoredUnit& unit) { return token < unit.first_token; });
+  // quadratic in the prompt; a binary search per voted unit of every earlier layer cost about
+  // 1 ms per layer and chunk at 128K. voted_ is sorted and disjoint, so one sweep over the
+  // ranges and the units (both in token order) visits each overlapping unit once.
+  const auto units_end = units.begin() + n_units;
+  auto it = units.begin();
+  for (const auto& [from, end] : voted_) {
+    const int64_t first = from + shape_.n_init, last = end + shape_.n_init;  // token ids [first, last)
+    // The unit holding token `first`: the last one starting at or before it. The search starts
+    // at `it`, the first unit starting at or after the previous range's end (below `first`),
+    // so only `it - 1` of the units before it can reach `first` (it is summed again if it
+    // overlapped the previous range too, to the same value).
+    it = std::upper_bound(it, units_end, first,
+                          [](int64_t token, const StoredUnit& unit) { return token < unit.first_token; });
     if (it != units.begin()) --it;
-    for (; it != units.begin() + n_units && it->first_token < end; ++it) {
+    for (; it != units_end && it->first_token < last; ++it) {
       if (it->first_token + it->length > first) out[size_t(it - units.begin())] = unit_vote(*it);
     }
   }
 }
 
 void LtriPolicy::clear_votes() {
-  for (const auto& [from, length] : touched_) {
-    std::fill(token_votes_.begin() + from, token_votes_.begin() + from + length, 0.0f);
+  for (const auto& [from, end] : voted_) {
+    std::fill(token_votes_.begin() + from, token_votes_.begin() + end, 0.0f);
   }
-  touched_.clear();
+  voted_.clear();
 }
 
 void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {
@@ -381,7 +402,7 @@ void LtriPolicy::on_reset() {
   decoding_ = false;
   previous_chunk_ = 0;
   token_votes_.assign(token_votes_.size(), 0.0f);
-  touched_.clear();
+  voted_.clear();
   for (Layer& L : layers_) {
     L.scores.clear();
     L.top.clear();

@@ -101,10 +101,12 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<Layer> layers_;
   bool decoding_ = false;
   int64_t previous_chunk_ = 0;
-  // Cross-layer votes per stored token (index: token id - n_init), with the touched ranges
-  // so clearing costs what voting did.
+  // Cross-layer votes per stored token (index: token id - n_init), with the ranges voted for
+  // since the last clear, [from, end) in that index, sorted and disjoint: clearing and summing
+  // the votes per unit cost what voting did.
   std::vector<float> token_votes_;
-  std::vector<std::pair<int64_t, int64_t>> touched_;
+  std::vector<std::pair<int64_t, int64_t>> voted_;
+  std::vector<std::pair<int64_t, int64_t>> cast_, merged_;  // scratch of cast_votes()
   // Scratch, reused.
   std::vector<float> stretch_;    // (stretch, span_max) segmentation rows for span discovery
   std::vector<float> ones_;       // row maxima: rows are already scaled to max 1

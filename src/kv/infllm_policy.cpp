@@ -38,11 +38,11 @@ void store_blocks(int64_t block_size, int64_t repr, int64_t n_kv_heads, int64_t 
       float* out = e.vectors.data() + g * hd;
       std::fill(out, out + hd, 0.0f);
       for (int64_t r = 0; r < repr; ++r) {
-        const float* key = e.k.data() + (e.tokens[size_t(r)] - e.first) * kv_row + g * hd;
+        const float* key = e.k + (e.tokens[size_t(r)] - e.first) * kv_row + g * hd;
         for (int64_t c = 0; c < hd; ++c) out[c] += key[c] / float(repr);
       }
     }
-    store.add_unit(e.k.data() + b * block_size * kv_row, e.v.data() + b * block_size * kv_row, block_size,
+    store.add_unit(e.k + b * block_size * kv_row, e.v + b * block_size * kv_row, block_size,
                    e.vectors.data(), 1);
   }
   if (profile) PhaseProfile::add("policy/evict/store", timer.elapsed_ms());
@@ -58,10 +58,10 @@ void InfllmPolicy::evict(int64_t layer) {
   const int64_t n_kv_heads = shape_.n_kv_heads, hd = shape_.head_dim;
   // The votes stay as they are until the layer's next plan(), which waits for this job.
   const TokenRows* token_votes = &votes(layer);
-  store_evicted(layer, take_front(layer, n_blocks * bs),
-                [bs, repr, n_kv_heads, hd, token_votes](EvictedTokens& e, ContextStore& store) {
-                  store_blocks(bs, repr, n_kv_heads, hd, *token_votes, e, store);
-                });
+  evict_async(layer, n_blocks * bs, [bs, repr, n_kv_heads, hd, token_votes](EvictedTokens& e, ContextStore& store) {
+    store_blocks(bs, repr, n_kv_heads, hd, *token_votes, e, store);
+    return e.count;  // every candidate: whole blocks
+  });
 }
 
 void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {

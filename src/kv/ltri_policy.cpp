@@ -120,18 +120,49 @@ void store_spans(const SpanIndexSetup& s, const std::vector<Span>& spans, const 
       std::sort(e.tokens.begin(), e.tokens.begin() + count);  // index in token order
       if (tracing) trace_index_tokens(trace, s.layer, first + span.start, span.length, g, e.tokens.data(), count);
       for (int64_t r = 0; r < count; ++r) {
-        const float* key = e.k.data() + (e.tokens[size_t(r)] - first) * kv_row + g * hd;
+        const float* key = e.k + (e.tokens[size_t(r)] - first) * kv_row + g * hd;
         std::copy(key, key + hd, e.vectors.data() + (g * count + r) * hd);
       }
     }
     if (profile) PhaseProfile::add("policy/evict/store/vectors", timer.elapsed_ms());
     if (tracing) trace_stored_span(trace, s.layer, first + span.start, span.length, count);
     timer.reset();
-    store.add_unit(e.k.data() + span.start * kv_row, e.v.data() + span.start * kv_row, span.length,
+    store.add_unit(e.k + span.start * kv_row, e.v + span.start * kv_row, span.length,
                    e.vectors.data(), count);
     if (profile) PhaseProfile::add("policy/evict/store/add_unit", timer.elapsed_ms());
   }
   if (profile) PhaseProfile::add("policy/evict/store", step_timer.elapsed_ms());
+}
+
+// The job of an ltri eviction (StreamingPolicyBase::EvictStep): the spans of the candidates
+// e.first .. + e.count (the tokens beyond n_local), found on the layer's segmentation rows; those
+// that end before the cut close and are stored, the one across it stays open in the window.
+// Returns the tokens of the closed spans.
+int64_t evict_spans(const SpanParams& sp, const SpanIndexSetup& setup, const TokenRows& rows, const TokenRows& votes,
+                    EvictedTokens& e, ContextStore& store) {
+  const Timer timer;
+  const int64_t overflow = e.count;
+  const int64_t w = sp.span_max;
+  const int64_t first = e.first;
+  // The stretch reaches span_max past the cut, so spans near the cut see what follows them
+  // (rows exist for every window token).
+  const int64_t stretch_end = std::min(rows.end(), first + overflow + w);
+  const int64_t m = stretch_end - first;
+  e.rows.resize(size_t(m * w));
+  e.ones.assign(size_t(m), 1.0f);  // row maxima: rows are already scaled to max 1
+  for (int64_t i = 0; i < m; ++i) std::copy(rows.row(first + i), rows.row(first + i) + w, e.rows.data() + i * w);
+  std::vector<Span> spans = find_spans({e.rows.data(), e.ones.data(), m, w}, sp);
+  if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/find_spans", timer.elapsed_ms());
+
+  int64_t closed = 0;
+  size_t n_closed = 0;
+  while (n_closed < spans.size() && spans[n_closed].start + spans[n_closed].length <= overflow) {
+    closed += spans[n_closed].length;
+    ++n_closed;
+  }
+  spans.resize(n_closed);
+  if (closed > 0) store_spans(setup, spans, rows, votes, e, store);
+  return closed;
 }
 
 }  // namespace
@@ -141,36 +172,11 @@ void LtriPolicy::evict(int64_t layer) {
   // Wait until a whole span's worth has overflowed: then at least one span closes (the first
   // span is at most span_max long), and decode segments once per span, not once per token.
   if (overflow < params_.span_max) return;
-  const int64_t w = params_.span_max;
-  const int64_t first = window().begin(layer);
-  const int64_t end = window().end(layer);  // rows exist for every window token
-  // The stretch reaches span_max past the cut, so spans near the cut see what follows them.
-  const int64_t stretch_end = std::min(end, first + overflow + w);
-  const int64_t m = stretch_end - first;
-  const TokenRows& rows = segmentation_rows(layer);
-  stretch_.resize(size_t(m * w));
-  ones_.assign(size_t(m), 1.0f);
-  for (int64_t i = 0; i < m; ++i) std::copy(rows.row(first + i), rows.row(first + i) + w, stretch_.data() + i * w);
   SpanParams sp;
   sp.theta = float(params_.layers[size_t(layer)].theta);
   sp.phi = float(params_.phi);
   sp.span_min = params_.span_min;
   sp.span_max = params_.span_max;
-  std::vector<Span> spans;
-  {
-    ProfileScope phase(backend(), "policy/evict/find_spans");
-    spans = find_spans({stretch_.data(), ones_.data(), m, w}, sp);
-  }
-
-  // Spans that end before the cut close; the one across it stays open in the window.
-  int64_t closed = 0;
-  size_t n_closed = 0;
-  while (n_closed < spans.size() && spans[n_closed].start + spans[n_closed].length <= overflow) {
-    closed += spans[n_closed].length;
-    ++n_closed;
-  }
-  if (closed == 0) return;
-  spans.resize(n_closed);
   SpanIndexSetup setup;
   setup.dynamic = params_.dynamic_index;
   setup.index_static = params_.index_static;
@@ -182,12 +188,12 @@ void LtriPolicy::evict(int64_t layer) {
   setup.head_dim = shape_.head_dim;
   setup.layer = layer;
   // The band rows stay as they are until the layer's next plan(), which waits for this job.
-  const TokenRows* seg_rows = &rows;
+  const TokenRows* seg_rows = &segmentation_rows(layer);
   const TokenRows* token_votes = &votes(layer);
-  store_evicted(layer, take_front(layer, closed),
-                [setup, spans = std::move(spans), seg_rows, token_votes](EvictedTokens& e, ContextStore& store) {
-                  store_spans(setup, spans, *seg_rows, *token_votes, e, store);
-                });
+  // Every overflowing token is a candidate; the spans found decide how many leave.
+  evict_async(layer, overflow, [sp, setup, seg_rows, token_votes](EvictedTokens& e, ContextStore& store) {
+    return evict_spans(sp, setup, *seg_rows, *token_votes, e, store);
+  });
 }
 
 // --- retrieval: scores, votes, persistence ---

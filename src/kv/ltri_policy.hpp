@@ -108,8 +108,6 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<std::pair<int64_t, int64_t>> voted_;
   std::vector<std::pair<int64_t, int64_t>> cast_, merged_;  // scratch of cast_votes()
   // Scratch, reused.
-  std::vector<float> stretch_;    // (stretch, span_max) segmentation rows for span discovery
-  std::vector<float> ones_;       // row maxima: rows are already scaled to max 1
   std::vector<float> rank_;
   std::vector<int64_t> order_, chosen_;
 };

@@ -75,27 +75,35 @@ void StreamingPolicyBase::wait_for_stores() const {
   if (jobs_) jobs_->wait_all();
 }
 
-std::shared_ptr<EvictedTokens> StreamingPolicyBase::take_front(int64_t layer, int64_t count) {
-  std::shared_ptr<EvictedTokens> e;
+EvictedTokens::EvictedTokens(Backend& backend, int64_t capacity, int64_t kv_row)
+    : backend_(backend), capacity_(capacity) {
+  k = backend_.alloc_host(size_t(capacity * kv_row));
+  v = backend_.alloc_host(size_t(capacity * kv_row));
+}
+
+EvictedTokens::~EvictedTokens() {
+  // A job dropped before it ran (the policy going away) never waited for its copy.
+  if (copied) {
+    try {
+      copied->wait();
+    } catch (...) {  // nobody is left to report to; the memory goes regardless
+    }
+  }
+  backend_.free_host(k);
+  backend_.free_host(v);
+}
+
+std::shared_ptr<EvictedTokens> StreamingPolicyBase::spare_tokens() {
   {
     std::lock_guard lock(spare_mutex_);
     if (!spare_.empty()) {
-      e = std::move(spare_.back());
+      std::shared_ptr<EvictedTokens> e = std::move(spare_.back());
       spare_.pop_back();
+      return e;
     }
   }
-  if (!e) e = std::make_shared<EvictedTokens>();
-  const int64_t kv_row = shape_.n_kv_heads * shape_.head_dim;
-  e->first = window_.begin(layer);
-  e->count = count;
-  e->k.resize(size_t(count * kv_row));
-  e->v.resize(size_t(count * kv_row));
-  {
-    ProfileScope phase(backend_, "policy/evict/download");
-    window_.download(layer, e->first, count, e->k.data(), e->v.data());
-  }
-  drop_front(layer, count);
-  return e;
+  // Any eviction takes at most what the window holds beyond n_local.
+  return std::make_shared<EvictedTokens>(backend_, shape_.max_lag + shape_.max_chunk, shape_.n_kv_heads * shape_.head_dim);
 }
 
 void StreamingPolicyBase::recycle(std::shared_ptr<EvictedTokens> evicted) {
@@ -103,11 +111,27 @@ void StreamingPolicyBase::recycle(std::shared_ptr<EvictedTokens> evicted) {
   spare_.push_back(std::move(evicted));
 }
 
-void StreamingPolicyBase::store_evicted(int64_t layer, std::shared_ptr<EvictedTokens> evicted, StoreStep step) {
+void StreamingPolicyBase::evict_async(int64_t layer, int64_t count, EvictStep step) {
+  std::shared_ptr<EvictedTokens> e = spare_tokens();
+  if (count > e->capacity()) {
+    fail("KV policy: ", count, " tokens to evict from layer ", layer, "; room for ", e->capacity());
+  }
+  e->first = window_.begin(layer);
+  e->count = count;
+  {
+    ProfileScope phase(backend_, "policy/evict/download");
+    window_.download_async(layer, e->first, count, e->k, e->v);
+    e->copied = backend_.download_fence();
+  }
   ContextStore* store = &stores_[size_t(layer)];
-  jobs_->submit(layer, [this, store, evicted = std::move(evicted), step = std::move(step)] {
-    step(*evicted, *store);
-    recycle(evicted);
+  jobs_->submit(layer, [this, layer, store, e = std::move(e), step = std::move(step)] {
+    e->copied->wait();
+    e->copied.reset();
+    const int64_t leaving = step(*e, *store);
+    // The window's and band rows' bookkeeping of this layer: nobody else reads it before the
+    // layer's next plan(), which waits for this job.
+    drop_front(layer, leaving);
+    recycle(e);
   });
 }
 

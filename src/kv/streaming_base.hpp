@@ -13,13 +13,16 @@
 //   4. the plan: [init | retrieved | window | chunk (causal)];
 //   5. for the next chunk: tokens below n_init move from the window to the init buffer (sinks,
 //      kept forever), and evict() moves tokens beyond n_local (+ its lag) out of the window.
-//      On the calling thread evict() decides what leaves and downloads it (ordered with the
-//      backend's work); the store step (index vectors, ContextStore::add_unit) it hands to
-//      store_evicted(), which runs it as the layer's job on a worker thread (layer_jobs.hpp,
-//      --attn-async-store) while the other layers compute, or at once. Step 5 itself runs at
-//      the start of the next plan() call (the next layer's) or in end_chunk(), not inside this
-//      plan(): the caller queues the layer's attention and MLP in between, so on an accelerator
-//      the host's part of the eviction overlaps them.
+//      On the calling thread evict() only says how many tokens may leave (the candidates) and
+//      starts copying them to the host (Backend::download_async: on an accelerator the copy
+//      runs beside its work); the rest is the layer's job (layer_jobs.hpp, --attn-async-store),
+//      on a worker thread while the other layers compute, or at once without workers: it
+//      waits for the copy, decides how many candidates leave (ltri: span discovery on the
+//      band's rows), stores them (index vectors, ContextStore::add_unit), and drops them from
+//      the window. The layer's next plan() waits for the job, so it sees the window settled.
+//      Step 5 itself runs at the start of the next plan() call (the next layer's) or in
+//      end_chunk(), not inside this plan(): the caller has queued the layer's attention and
+//      MLP by then, so the host starts the eviction while the accelerator computes.
 // Evicting after the chunk rather than before the next one changes nothing any chunk sees:
 // evict() reads only the window, the votes and the segmentation rows, which are final once the
 // chunk's band is in, and leaving the window moves no memory, so the plan being returned stays
@@ -52,6 +55,7 @@
 namespace ltri {
 
 class Backend;
+class BackendFence;
 
 enum class Placement { Fixed, Ordered };
 
@@ -79,14 +83,30 @@ struct StreamingShape {
   int64_t positions_needed(int64_t n) const;
 };
 
-// What evict() hands to a store job: the evicted tokens' K/V on the host, and scratch for the
+// What evict() hands to its job: the candidate tokens' K/V on the host, and scratch for the
 // step. Reused from a pool (one per job in flight), so a warm stream allocates nothing.
-struct EvictedTokens {
-  int64_t first = 0;             // token id of the first evicted token
-  int64_t count = 0;
-  std::vector<float> k, v;       // (count, n_kv_heads, head_dim), host
+class EvictedTokens {
+ public:
+  // Room for `capacity` tokens of kv_row floats each, in host memory from backend.alloc_host.
+  EvictedTokens(Backend& backend, int64_t capacity, int64_t kv_row);
+  // Waits for the copy into k/v (if one is in flight) before freeing them.
+  ~EvictedTokens();
+  EvictedTokens(const EvictedTokens&) = delete;
+  EvictedTokens& operator=(const EvictedTokens&) = delete;
+
+  int64_t first = 0;             // token id of the first candidate
+  int64_t count = 0;             // candidates
+  float* k = nullptr;            // (count, n_kv_heads, head_dim), host, once `copied` has passed
+  float* v = nullptr;
+  std::shared_ptr<BackendFence> copied;  // the download of k/v
   std::vector<float> vectors;    // scratch: a unit's index vectors
   std::vector<int64_t> tokens;   // scratch
+  std::vector<float> rows, ones; // scratch: band rows for span discovery
+  int64_t capacity() const { return capacity_; }
+
+ private:
+  Backend& backend_;
+  int64_t capacity_;
 };
 
 class StreamingPolicyBase : public KvPolicy {
@@ -108,6 +128,8 @@ class StreamingPolicyBase : public KvPolicy {
 
   // For tests and reports.
   const StreamingShape& shape() const { return shape_; }
+  // A layer's window is settled once its eviction job is done: plan() and evict() see it so;
+  // elsewhere wait with store(layer) first.
   const StreamingWindow& window() const { return window_; }
   // Waits for the layer's store job first (rethrowing its error).
   const ContextStore& store(int64_t layer) const;
@@ -129,18 +151,18 @@ class StreamingPolicyBase : public KvPolicy {
   virtual void on_end_chunk(int64_t /*n*/) {}
   virtual void on_reset() {}
 
-  // The store step of an eviction: index vectors and add_unit of `evicted` into the layer's
-  // store. It runs on a worker thread, so it may use only its arguments, what it captured by
-  // value, and the layer's votes() / segmentation_rows() rows (read-only: the policy does not
-  // touch them again before the layer's next plan(), which waits for the job). Never the
-  // backend (ProfileScope included: time with PhaseProfile::add).
-  using StoreStep = std::function<void(EvictedTokens& evicted, ContextStore& store)>;
+  // The job of an eviction: `candidates` holds the K/V of window tokens [first, first +
+  // count) on the host; the step stores the ones that leave, which must be the first ones, and
+  // returns how many leave (0..count). It runs on a worker thread, so it may use only its
+  // arguments, what it captured by value, and the layer's votes() / segmentation_rows() rows
+  // (read-only: the policy does not touch them again before the layer's next plan(), which
+  // waits for the job). Never the backend (ProfileScope included: time with PhaseProfile::add).
+  using EvictStep = std::function<int64_t(EvictedTokens& candidates, ContextStore& store)>;
 
-  // For evict(): downloads window tokens [window().begin(layer), + count) to the host, then
-  // they leave the window (drop_front).
-  std::shared_ptr<EvictedTokens> take_front(int64_t layer, int64_t count);
-  // For evict(): runs `step` as the layer's store job (on a worker, or now with no workers).
-  void store_evicted(int64_t layer, std::shared_ptr<EvictedTokens> evicted, StoreStep step);
+  // For evict(): starts the copy of window tokens [window().begin(layer), + count) to the host
+  // and queues the layer's job: once they are there, `step` runs and the tokens it names leave
+  // the window (with their band rows). Without workers all of it happens before this returns.
+  void evict_async(int64_t layer, int64_t count, EvictStep step);
   // The first `count` window tokens leave the window (and their band rows).
   void drop_front(int64_t layer, int64_t count);
   // For steps that read stores outside the layer's plan(): every layer's store job done.
@@ -168,6 +190,7 @@ class StreamingPolicyBase : public KvPolicy {
   void build_plan(int64_t layer, int64_t n);
   void evict_for_next_chunk(int64_t layer);  // step 5
   void run_pending_evict();                   // step 5 of the layer whose plan() came last, if any
+  std::shared_ptr<EvictedTokens> spare_tokens();          // from the pool, or new
   void recycle(std::shared_ptr<EvictedTokens> evicted);  // back to the pool (any thread)
 
   Backend& backend_;

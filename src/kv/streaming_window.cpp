@@ -78,14 +78,27 @@ void StreamingWindow::append(int64_t layer, const float* k, const float* v, int6
 
 void StreamingWindow::download(int64_t layer, int64_t first, int64_t count, float* host_k,
                                float* host_v) const {
+  const int64_t row = window_row(layer, first, count);
+  const Layer& L = layers_[size_t(layer)];
+  backend_.download(host_k, L.win_k + row * kv_row_, size_t(count * kv_row_));
+  backend_.download(host_v, L.win_v + row * kv_row_, size_t(count * kv_row_));
+}
+
+void StreamingWindow::download_async(int64_t layer, int64_t first, int64_t count, float* host_k,
+                                     float* host_v) const {
+  const int64_t row = window_row(layer, first, count);
+  const Layer& L = layers_[size_t(layer)];
+  backend_.download_async(host_k, L.win_k + row * kv_row_, size_t(count * kv_row_));
+  backend_.download_async(host_v, L.win_v + row * kv_row_, size_t(count * kv_row_));
+}
+
+int64_t StreamingWindow::window_row(int64_t layer, int64_t first, int64_t count) const {
   const Layer& L = layers_[size_t(layer)];
   if (first < L.begin || first + count > L.end) {
     fail("streaming window: tokens [", first, ", ", first + count, ") are not in the window [",
          L.begin, ", ", L.end, ")");
   }
-  const int64_t row = L.offset + (first - L.begin);
-  backend_.download(host_k, L.win_k + row * kv_row_, size_t(count * kv_row_));
-  backend_.download(host_v, L.win_v + row * kv_row_, size_t(count * kv_row_));
+  return L.offset + (first - L.begin);
 }
 
 void StreamingWindow::drop_front(int64_t layer, int64_t count) {

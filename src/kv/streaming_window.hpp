@@ -32,6 +32,9 @@ class StreamingWindow {
   void append(int64_t layer, const float* k, const float* v, int64_t n);
   // Copies window tokens [first, first + count) (token ids) to host (count, n_kv_heads, head_dim).
   void download(int64_t layer, int64_t first, int64_t count, float* host_k, float* host_v) const;
+  // download without waiting (Backend::download_async): the rows are on the host once a
+  // download_fence() taken after this call has passed; until then they must stay in the window.
+  void download_async(int64_t layer, int64_t first, int64_t count, float* host_k, float* host_v) const;
   // The first `count` window tokens leave the window.
   void drop_front(int64_t layer, int64_t count);
 
@@ -62,6 +65,8 @@ class StreamingWindow {
     int64_t end = 0;
   };
   void make_room(Layer& L, int64_t n);
+  // The buffer row of window token `first`, after checking tokens [first, first + count) are in the window.
+  int64_t window_row(int64_t layer, int64_t first, int64_t count) const;
 
   Backend& backend_;
   int64_t kv_row_;

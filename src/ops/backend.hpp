@@ -32,6 +32,15 @@ struct BackendStats {
   size_t device_peak_bytes = 0;  // most device_bytes since creation or the last reset_peak()
 };
 
+// A point in a backend's queue of downloads (Backend::download_fence): wait() returns once
+// every download_async issued before it has landed in host memory. Any thread may wait; an
+// error of the copies is thrown from wait() as the backend's usual ltri::Error.
+class BackendFence {
+ public:
+  virtual ~BackendFence() = default;
+  virtual void wait() = 0;
+};
+
 // A weight matrix (matmul weight, embedding table) in backend memory and the dtype it is held
 // in there: F32 everywhere, BF16 on backends whose supports_weight_dtype says so (CUDA).
 struct WeightRef {
@@ -52,6 +61,13 @@ class Backend {
   virtual void upload(float* dst, const float* host_src, size_t n) = 0;
   // Copies n floats from backend memory to host memory.
   virtual void download(float* host_dst, const float* src, size_t n) = 0;
+  // Copies n floats from backend memory to host memory without the host waiting: the copy
+  // follows every op queued before it, and host_dst (memory from alloc_host, so a device can
+  // write it directly) holds the values once a download_fence() taken after this call has
+  // passed. src must stay unchanged until then. Default: download(), done on return.
+  virtual void download_async(float* host_dst, const float* src, size_t n) { download(host_dst, src, n); }
+  // A fence after every download_async so far. Default: one that has already passed.
+  virtual std::shared_ptr<BackendFence> download_fence();
   // Copies n floats within backend memory.
   virtual void copy(float* dst, const float* src, size_t n) = 0;
   // Copies `bytes` raw bytes from host memory (any alignment) into backend memory: weights in a

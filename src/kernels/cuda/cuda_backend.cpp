@@ -44,6 +44,8 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   LTRI_CUDA_CHECK(cudaSetDevice(device));
   LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
   LTRI_CUDA_CHECK(cudaStreamCreate(&stream_));
+  LTRI_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+  LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&copy_after_, cudaEventDisableTiming));
   // Device memory comes from the stream-ordered pool (cudaMallocAsync): a free is queued behind
   // the ops that may still read the memory instead of draining the stream, so buffers that grow
   // while the GPU works (the span index mirror, scratch) do not stall the host. The pool keeps
@@ -60,6 +62,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
+  if (copy_stream_) (void)cudaStreamSynchronize(copy_stream_);
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
                    score_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_, gather_scratch_}) {
@@ -72,6 +75,8 @@ CudaBackend::~CudaBackend() {
   }
   if (pool_) (void)cudaMemPoolTrimTo(pool_, 0);  // the pool's cached memory goes back to the device
   if (cublas_) (void)cublasDestroy(cublas_);
+  if (copy_after_) (void)cudaEventDestroy(copy_after_);
+  if (copy_stream_) (void)cudaStreamDestroy(copy_stream_);
   if (stream_) (void)cudaStreamDestroy(stream_);
 }
 
@@ -79,7 +84,10 @@ void CudaBackend::allow_tf32(bool allow) {
   LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, allow ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
-void CudaBackend::synchronize() { LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaBackend::synchronize() {
+  LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  LTRI_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));  // download_async's copies too
+}
 
 void CudaBackend::set_attention_precision(DType dtype) {
   if (dtype != DType::F32 && dtype != DType::BF16) {
@@ -136,6 +144,41 @@ void CudaBackend::download(float* host_dst, const float* src, size_t n) {
   allocations_.on_download(n * sizeof(float));
 }
 
+void CudaBackend::download_async(float* host_dst, const float* src, size_t n) {
+  if (n == 0) return;
+  // The copy stream waits for what the compute stream has queued so far (src's values), then
+  // copies while the compute stream runs on.
+  LTRI_CUDA_CHECK(cudaEventRecord(copy_after_, stream_));
+  LTRI_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, copy_after_, 0));
+  LTRI_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, copy_stream_));
+  allocations_.on_download(n * sizeof(float));
+}
+
+namespace {
+
+class CudaFence final : public BackendFence {
+ public:
+  CudaFence(int device, cudaStream_t stream) : device_(device) {
+    LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+    LTRI_CUDA_CHECK(cudaEventRecord(event_, stream));
+  }
+  ~CudaFence() override { (void)cudaEventDestroy(event_); }
+  CudaFence(const CudaFence&) = delete;
+  CudaFence& operator=(const CudaFence&) = delete;
+  void wait() override {
+    LTRI_CUDA_CHECK(cudaSetDevice(device_));  // a worker thread's current device is its own
+    LTRI_CUDA_CHECK(cudaEventSynchronize(event_));
+  }
+
+ private:
+  int device_;
+  cudaEvent_t event_ = nullptr;
+};
+
+}  // namespace
+
+std::shared_ptr<BackendFence> CudaBackend::download_fence() { return std::make_shared<CudaFence>(device_, copy_stream_); }
+
 void CudaBackend::upload_bytes(void* dst, const void* host_src, size_t bytes) {
   const CudaOpTimer::Scope op(*op_timer_, "h2d");
   if (bytes == 0) return;
@@ -186,6 +229,7 @@ void CudaBackend::free_host(float* p) {
       registered_host_.erase(it);
       (void)cudaSetDevice(device_);
       (void)cudaStreamSynchronize(stream_);  // an upload from p may still be in flight
+      (void)cudaStreamSynchronize(copy_stream_);  // or a download into it
       cuda::unpin_registered(p, mapped);
       return;
     }
@@ -193,6 +237,7 @@ void CudaBackend::free_host(float* p) {
   // An upload from p may still be in flight; cudaFreeHost waits for the device. Never throws.
   (void)cudaSetDevice(device_);
   (void)cudaStreamSynchronize(stream_);
+  (void)cudaStreamSynchronize(copy_stream_);
   (void)cudaFreeHost(p);
 }
 

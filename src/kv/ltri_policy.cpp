@@ -238,20 +238,20 @@ void LtriPolicy::unit_votes(int64_t layer, int64_t n_units, std::vector<float>& 
   // Votes are nonzero only on the token ranges voted for since the last clear (voted_), so
   // only the units overlapping one can get a vote: the others stay 0, as their sum of zeros
   // would be. Walking every unit cost a pass over every stored token per layer and chunk,
-  // quadratic in the prompt; a binary search per voted unit of every earlier layer cost about
-  // 1 ms per layer and chunk at 128K. voted_ is sorted and disjoint, so one sweep over the
+  // quadratic in the prompt, and a binary search per voted unit of every earlier layer was a
+  // large part of a select at 128K. voted_ is sorted and disjoint, so one sweep over the
   // ranges and the units (both in token order) visits each overlapping unit once.
   const auto units_end = units.begin() + n_units;
   auto it = units.begin();
   for (const auto& [from, end] : voted_) {
     const int64_t first = from + shape_.n_init, last = end + shape_.n_init;  // token ids [first, last)
-    // The unit holding token `first`: the last one starting at or before it. The search starts
-    // at `it`, the first unit starting at or after the previous range's end (below `first`),
-    // so only `it - 1` of the units before it can reach `first` (it is summed again if it
-    // overlapped the previous range too, to the same value).
-    it = std::upper_bound(it, units_end, first,
-                          [](int64_t token, const StoredUnit& unit) { return token < unit.first_token; });
+    // The first unit ending after `first`. `it` is the first unit starting at or after the
+    // previous range's end (below `first`), so of the units before it only `it - 1` can reach
+    // `first` (summed again if it overlapped the previous range too, to the same value). A
+    // walk, not a binary search per range: ranges and units are both in token order, so the
+    // walks of one call cover the layer's units once.
     if (it != units.begin()) --it;
+    while (it != units_end && it->first_token + it->length <= first) ++it;
     for (; it != units_end && it->first_token < last; ++it) {
       if (it->first_token + it->length > first) out[size_t(it - units.begin())] = unit_vote(*it);
     }

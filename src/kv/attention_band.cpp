@@ -23,6 +23,69 @@ void TokenRows::drop_until(int64_t token) { begin_ = std::min(std::max(begin_, t
 BandCollector::BandCollector(int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t width)
     : n_heads_(n_heads), n_kv_heads_(n_kv_heads), head_dim_(head_dim), width_(width) {}
 
+PendingBand::~PendingBand() {
+  discard();
+  if (out_) backend_.free_host(out_);
+}
+
+void PendingBand::discard() {
+  if (!ready_) return;
+  try {
+    ready_->wait();
+  } catch (...) {  // the rows are not read again; a device error surfaces at the next op
+  }
+  ready_.reset();
+}
+
+void PendingBand::apply(TokenRows& votes, TokenRows* seg) {
+  if (!ready_) return;
+  ready_->wait();
+  ready_.reset();
+  for (int64_t j = 0; j < n_keys_; ++j) {
+    float* row = votes.row(first_key_ + j);
+    const float* add = out_ + j * n_kv_heads_;
+    for (int64_t g = 0; g < n_kv_heads_; ++g) row[g] += add[g];
+  }
+  if (!seg_ || !seg) return;
+  const float* rows = out_ + std::max<int64_t>(n_keys_, 0) * n_kv_heads_;
+  for (int64_t i = 0; i < n_; ++i) std::copy(rows + i * width_, rows + (i + 1) * width_, seg->row(first_query_ + i));
+}
+
+bool BandCollector::start(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys,
+                          int64_t first_key, const RopeTable& rope, int64_t seg_head, bool want_seg,
+                          PendingBand& pending) {
+  if (!backend.has_attention_band_async()) return false;
+  if (pending.pending()) fail("attention band: a band is still pending for these rows");
+  AttentionBandArgs args;
+  args.q = q;
+  args.keys = keys;
+  args.n = n;
+  args.first_query = first_query;
+  args.first_key = first_key;
+  args.n_heads = n_heads_;
+  args.n_kv_heads = n_kv_heads_;
+  args.head_dim = head_dim_;
+  args.width = width_;
+  args.seg_head = seg_head;
+  const int64_t n_keys = std::max<int64_t>(args.n_keys(), 0);
+  const size_t floats = size_t(n_keys * n_kv_heads_ + (want_seg ? n * width_ : 0));
+  if (floats > pending.capacity_) {
+    if (pending.out_) backend.free_host(pending.out_);
+    pending.out_ = nullptr;  // (alloc_host may throw)
+    pending.out_ = backend.alloc_host(floats);
+    pending.capacity_ = floats;
+  }
+  pending.ready_ = backend.attention_band_async(args, rope, pending.out_, want_seg);
+  pending.n_ = n;
+  pending.first_query_ = first_query;
+  pending.first_key_ = first_key;
+  pending.n_keys_ = n_keys;
+  pending.n_kv_heads_ = n_kv_heads_;
+  pending.width_ = width_;
+  pending.seg_ = want_seg;
+  return true;
+}
+
 void BandCollector::compute(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys,
                             int64_t first_key, const RopeTable& rope, int64_t seg_head, TokenRows* seg,
                             TokenRows& votes) {

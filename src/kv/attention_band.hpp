@@ -6,6 +6,7 @@
 // BandCollector hands it a chunk and files its results into the policy's TokenRows.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ops/attention_band_host.hpp"
@@ -13,6 +14,7 @@
 namespace ltri {
 
 class Backend;
+class BackendFence;
 class RopeTable;
 
 // Fixed-width rows (f32) for a run of consecutive tokens, indexed by token id; a ring whose
@@ -37,6 +39,33 @@ class TokenRows {
   std::vector<float> data_;  // (capacity, width)
 };
 
+// A band queued with Backend::attention_band_async whose results are not yet in the policy's
+// rows: apply() files them, as BandCollector::compute would have (the same sums bit for bit).
+// One per layer; its host buffer (from alloc_host) is reused chunk after chunk.
+class PendingBand {
+ public:
+  explicit PendingBand(Backend& backend) : backend_(backend) {}
+  ~PendingBand();  // waits for a copy still in flight into the buffer, then frees it
+  PendingBand(const PendingBand&) = delete;
+  PendingBand& operator=(const PendingBand&) = delete;
+
+  bool pending() const { return ready_ != nullptr; }
+  // Waits for the results, adds the chunk's votes to votes' rows and writes seg's rows (when
+  // the band was queued with them); afterwards nothing is pending. Any thread.
+  void apply(TokenRows& votes, TokenRows* seg);
+  // Waits for a copy in flight and forgets it (a reset: nobody reads those rows again).
+  void discard();
+
+ private:
+  friend class BandCollector;
+  Backend& backend_;
+  float* out_ = nullptr;  // host: [votes (n_keys, n_kv_heads) | seg (n, width)]
+  size_t capacity_ = 0;   // floats
+  std::shared_ptr<BackendFence> ready_;
+  int64_t n_ = 0, first_query_ = 0, first_key_ = 0, n_keys_ = 0, n_kv_heads_ = 0, width_ = 0;
+  bool seg_ = false;
+};
+
 class BandCollector {
  public:
   BandCollector() = default;
@@ -54,6 +83,14 @@ class BandCollector {
   // `seg_head` or the mean of heads (kMeanOfHeads). Rows of both must already exist.
   void compute(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys,
                int64_t first_key, const RopeTable& rope, int64_t seg_head, TokenRows* seg, TokenRows& votes);
+
+  // compute() without the host waiting for the band, where the backend can
+  // (Backend::attention_band_async): queues it into `pending`, whose apply() later files its
+  // results into the rows (which must still exist then). Returns false, queuing nothing, when
+  // the backend has no asynchronous band (Backend::has_attention_band_async): call compute().
+  // `pending` must have nothing pending.
+  bool start(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys, int64_t first_key,
+             const RopeTable& rope, int64_t seg_head, bool want_seg, PendingBand& pending);
 
   int64_t width() const { return width_; }
 

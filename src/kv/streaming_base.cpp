@@ -39,6 +39,7 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
     for (int64_t l = 0; l < n_layers; ++l) {
       votes_.emplace_back(shape.n_kv_heads, shape.max_window());
       if (shape.segmentation_map) seg_rows_.emplace_back(shape.band_width, shape.max_window());
+      bands_.push_back(std::make_unique<PendingBand>(backend));
     }
   }
   if (shape.keeps_store) {
@@ -125,6 +126,7 @@ void StreamingPolicyBase::evict_async(int64_t layer, int64_t count, EvictStep st
   }
   ContextStore* store = &stores_[size_t(layer)];
   jobs_->submit(layer, [this, layer, store, e = std::move(e), step = std::move(step)] {
+    apply_band(layer);  // the step reads the band's rows
     e->copied->wait();
     e->copied.reset();
     const int64_t leaving = step(*e, *store);
@@ -171,6 +173,7 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
     ProfileScope phase(backend_, "policy/store_wait");  // the layer's store job, from its last plan
     jobs_->wait(layer);
   }
+  apply_band(layer);  // the last chunk's band, if no eviction job filed it
 
   if (!stores_.empty()) {
     if (stores_[l].units().empty()) {
@@ -198,7 +201,11 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
     // Local columns only: no sinks, nothing evicted, at most band_width back from the chunk.
     const int64_t first_key = std::max({window_.begin(layer), shape_.n_init, n_past_ - (shape_.band_width - 1)});
     // The backend computes the band where q and the keys are; only votes and seg rows come back.
-    if (first_key < n_past_ + n) {
+    // Where the backend can, only queued here: its results are filed into the rows by the
+    // eviction's job or the layer's next plan(), the first to read them (apply_band).
+    if (first_key < n_past_ + n &&
+        !band_.start(backend_, q, n, n_past_, window_.k(layer, first_key), first_key, rope_, segmentation_head(layer),
+                     seg != nullptr, *bands_[l])) {
       band_.compute(backend_, q, n, n_past_, window_.k(layer, first_key), first_key, rope_, segmentation_head(layer),
                     seg, votes_[l]);
     }
@@ -210,6 +217,11 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
   // accelerator computes, instead of before the attention is even queued.
   pending_evict_ = layer;
   return plan_;
+}
+
+void StreamingPolicyBase::apply_band(int64_t layer) {
+  if (bands_.empty()) return;
+  bands_[size_t(layer)]->apply(votes_[size_t(layer)], seg_rows_.empty() ? nullptr : &seg_rows_[size_t(layer)]);
 }
 
 void StreamingPolicyBase::run_pending_evict() {
@@ -296,6 +308,7 @@ void StreamingPolicyBase::reset() {
   for (ContextStore& s : stores_) s.reset(shape_.n_init);
   for (UnitIndexMirror& m : index_mirrors_) m.clear();
   for (RetrievedKv& r : retrieved_) r.clear();
+  for (auto& b : bands_) b->discard();
   for (TokenRows& t : votes_) t.reset(0);
   for (TokenRows& t : seg_rows_) t.reset(0);
   on_reset();

@@ -190,6 +190,9 @@ class StreamingPolicyBase : public KvPolicy {
   void build_plan(int64_t layer, int64_t n);
   void evict_for_next_chunk(int64_t layer);  // step 5
   void run_pending_evict();                   // step 5 of the layer whose plan() came last, if any
+  // Files the layer's queued band into votes_ / seg_rows_ (waiting for it), if one is pending:
+  // in the layer's eviction job, or in its next plan() (any thread that owns the layer).
+  void apply_band(int64_t layer);
   std::shared_ptr<EvictedTokens> spare_tokens();          // from the pool, or new
   void recycle(std::shared_ptr<EvictedTokens> evicted);  // back to the pool (any thread)
 
@@ -201,6 +204,7 @@ class StreamingPolicyBase : public KvPolicy {
   std::vector<TokenRows> votes_;          // per layer: (window tokens, n_kv_heads)
   std::vector<TokenRows> seg_rows_;       // per layer: (window tokens, band_width)
   BandCollector band_;
+  std::vector<std::unique_ptr<PendingBand>> bands_;  // per layer (with a band): the band queued asynchronously
   int64_t n_past_ = 0;
   int64_t chunk_n_ = 0;
   int64_t pending_evict_ = -1;  // the layer whose step 5 waits for the next plan() or end_chunk(); -1: none

@@ -107,6 +107,10 @@ void Backend::embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64
   embed(static_cast<const float*>(table.data), ids, n, dim, out);
 }
 
+std::shared_ptr<BackendFence> Backend::attention_band_async(const AttentionBandArgs&, const RopeTable&, float*, bool) {
+  fail("attention_band_async: the ", name(), " backend has no asynchronous band");
+}
+
 void Backend::attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) {
   check_attention_band_args(args, "attention_band");
   if (!band_fallback_) band_fallback_ = std::make_unique<BandFallback>();

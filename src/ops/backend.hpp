@@ -165,6 +165,16 @@ class Backend {
   // overwritten. The default downloads q and keys and runs AttentionBandHost (the CPU backend's
   // op, bit for bit); a device backend computes it there and downloads only votes and seg.
   virtual void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg);
+  // Whether attention_band_async is there. Not on the CPU backend, whose band adds each head's
+  // vote to the running sums in place (sums a separate pass would round differently).
+  virtual bool has_attention_band_async() const { return false; }
+  // attention_band without the host waiting: queues the band and the copy of its results to
+  // `out` (host memory from alloc_host): [the chunk's own votes (args.n_keys(), n_kv_heads),
+  // not added to anything | seg (args.n, width) if want_seg], there once the returned fence has
+  // passed. Adding those votes to the running ones gives attention_band's sums bit for bit.
+  // Default: an error (see has_attention_band_async).
+  virtual std::shared_ptr<BackendFence> attention_band_async(const AttentionBandArgs& args, const RopeTable& table,
+                                                             float* out, bool want_seg);
   // Retrieval scores of a layer's stored units (LTRI_SPEC.md "Retrieval", kv/retrieval.hpp):
   // scores[u] = sum over query heads h with head_weights[h] != 0 of head_weights[h] * max over
   // the n_q queries i and unit u's index vectors k (of h's KV head) of <q_ih, k>.

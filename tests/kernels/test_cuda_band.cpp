@@ -9,6 +9,7 @@
 #include "cuda_test_util.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kv/attention_band.hpp"
 #include "ops/rope_table.hpp"
 
 namespace ltri {
@@ -74,6 +75,17 @@ void check_band(CpuBackend& cpu, CudaBackend& gpu, const BandCase& c, uint32_t s
   std::vector<float> votes_only = votes_before;
   gpu.attention_band(a, table, votes_only.data(), nullptr);
   EXPECT_EQ(votes_only, got_votes) << where << " (votes without seg)";
+
+  // The asynchronous band: the chunk's own votes, added to the earlier ones afterwards, are the
+  // same sums bit for bit, and the seg rows the same.
+  const int64_t vote_floats = a.n_keys() * c.n_kv_heads;
+  float* out = gpu.alloc_host(size_t(vote_floats + c.n * c.width));
+  gpu.attention_band_async(a, table, out, true)->wait();
+  std::vector<float> async_votes = votes_before;
+  for (int64_t k = 0; k < vote_floats; ++k) async_votes[size_t(k)] += out[k];
+  EXPECT_EQ(async_votes, got_votes) << where << " (async)";
+  EXPECT_EQ(std::vector<float>(out + vote_floats, out + vote_floats + c.n * c.width), got_seg) << where << " (async)";
+  gpu.free_host(out);
 }
 
 TEST(CudaBand, matches_cpu_on_head_dims_gqa_chunk_lengths_widths_and_window_edges) {
@@ -155,6 +167,66 @@ TEST(CudaBand, rejects_a_head_dim_it_is_not_compiled_for) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("head_dim 48"), std::string::npos) << e.what();
   }
+}
+
+TEST(CudaBand, queued_bands_filed_later_equal_bands_filed_at_once) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  // Two layers' bands queued back to back (the second kernel reuses the first's scratch while
+  // its copy may be in flight), then filed: the same rows as compute() gives, bit for bit.
+  const int64_t n_heads = 8, n_kv = 2, hd = 128, width = 256, n = 131, first_query = 700, first_key = 700 - 255;
+  ModelConfig config;
+  config.head_dim = hd;
+  config.rope_theta = 500000.0;
+  RopeTable table(config);
+  table.ensure(width + n);
+  BandCollector band(n_heads, n_kv, hd, width);
+  ASSERT_TRUE(gpu.has_attention_band_async());
+  std::vector<BackendBuffer> qs, keys;
+  std::vector<TokenRows> votes_now, seg_now, votes_later, seg_later;
+  std::vector<std::unique_ptr<PendingBand>> pending;
+  for (int layer = 0; layer < 2; ++layer) {
+    qs.push_back(to_device(gpu, randn(size_t(n * n_heads * hd), 40 + layer)));
+    keys.push_back(to_device(gpu, randn(size_t((first_query + n - first_key) * n_kv * hd), 50 + layer)));
+    for (auto* rows : {&votes_now, &votes_later}) {
+      rows->emplace_back(n_kv, 2048);
+      rows->back().reset(first_key);
+      rows->back().push(first_query + n - first_key);
+      for (int64_t t = first_key; t < first_query; ++t) rows->back().row(t)[t % n_kv] = 0.25f * float(t % 7);  // earlier votes
+    }
+    for (auto* rows : {&seg_now, &seg_later}) {
+      rows->emplace_back(width, 2048);
+      rows->back().reset(first_key);
+      rows->back().push(first_query + n - first_key);
+    }
+    pending.push_back(std::make_unique<PendingBand>(gpu));
+  }
+  for (int layer = 0; layer < 2; ++layer) {
+    ASSERT_TRUE(band.start(gpu, qs[size_t(layer)].data(), n, first_query, keys[size_t(layer)].data(), first_key, table,
+                           layer == 0 ? BandCollector::kMeanOfHeads : 3, true, *pending[size_t(layer)]));
+    EXPECT_TRUE(pending[size_t(layer)]->pending());
+  }
+  for (int layer = 0; layer < 2; ++layer) {
+    band.compute(gpu, qs[size_t(layer)].data(), n, first_query, keys[size_t(layer)].data(), first_key, table,
+                 layer == 0 ? BandCollector::kMeanOfHeads : 3, &seg_now[size_t(layer)], votes_now[size_t(layer)]);
+    pending[size_t(layer)]->apply(votes_later[size_t(layer)], &seg_later[size_t(layer)]);
+    EXPECT_FALSE(pending[size_t(layer)]->pending());
+    for (int64_t t = first_key; t < first_query + n; ++t) {
+      const float* a = votes_now[size_t(layer)].row(t);
+      const float* b = votes_later[size_t(layer)].row(t);
+      ASSERT_EQ(std::vector<float>(a, a + n_kv), std::vector<float>(b, b + n_kv)) << "layer " << layer << " token " << t;
+    }
+    for (int64_t t = first_query; t < first_query + n; ++t) {
+      const float* a = seg_now[size_t(layer)].row(t);
+      const float* b = seg_later[size_t(layer)].row(t);
+      ASSERT_EQ(std::vector<float>(a, a + width), std::vector<float>(b, b + width)) << "layer " << layer << " token " << t;
+    }
+  }
+  // The CPU backend has no asynchronous band: start() queues nothing.
+  CpuBackend cpu(1);
+  PendingBand cpu_pending(cpu);
+  EXPECT_FALSE(band.start(cpu, nullptr, n, first_query, nullptr, first_key, table, 0, true, cpu_pending));
+  EXPECT_FALSE(cpu_pending.pending());
 }
 
 }  // namespace

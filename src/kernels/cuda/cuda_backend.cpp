@@ -46,6 +46,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   LTRI_CUDA_CHECK(cudaStreamCreate(&stream_));
   LTRI_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&copy_after_, cudaEventDisableTiming));
+  LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&band_copied_, cudaEventDisableTiming));
   // Device memory comes from the stream-ordered pool (cudaMallocAsync): a free is queued behind
   // the ops that may still read the memory instead of draining the stream, so buffers that grow
   // while the GPU works (the span index mirror, scratch) do not stall the host. The pool keeps
@@ -76,6 +77,7 @@ CudaBackend::~CudaBackend() {
   if (pool_) (void)cudaMemPoolTrimTo(pool_, 0);  // the pool's cached memory goes back to the device
   if (cublas_) (void)cublasDestroy(cublas_);
   if (copy_after_) (void)cudaEventDestroy(copy_after_);
+  if (band_copied_) (void)cudaEventDestroy(band_copied_);
   if (copy_stream_) (void)cudaStreamDestroy(copy_stream_);
   if (stream_) (void)cudaStreamDestroy(stream_);
 }
@@ -551,12 +553,11 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   cuda::launch_attention(args, splits, partials, stream_);
 }
 
-void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) {
-  const CudaOpTimer::Scope op(*op_timer_, "band");
+float* CudaBackend::queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg,
+                               size_t* out_floats) {
   check_attention_band_args(args, "attention_band");
   const int64_t n_keys = args.n_keys();
-  if (seg && n_keys <= 0) std::fill(seg, seg + args.n * args.width, 0.0f);
-  if (args.n <= 0 || n_keys <= 0) return;  // only sinks so far: nothing local to attend to
+  if (args.n <= 0 || n_keys <= 0) return nullptr;  // only sinks so far: nothing local to attend to
   if (!cuda::band_supports_head_dim(args.head_dim)) {
     fail("attention_band: head_dim ", args.head_dim, " is not supported by the CUDA backend (64 or 128)");
   }
@@ -576,20 +577,49 @@ void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable&
   band.head_dim = args.head_dim;
   band.width = args.width;
   band.seg_head = args.seg_head;
-  band.want_seg = seg != nullptr;
+  band.want_seg = want_seg;
   band.cos = rope_cos_;
   band.sin = rope_sin_;
+  // An asynchronous copy of the last band's output may still read the scratch.
+  LTRI_CUDA_CHECK(cudaStreamWaitEvent(stream_, band_copied_, 0));
   float* device = scratch(band_scratch_, band_scratch_capacity_, cuda::band_scratch_floats(band));
   cuda::launch_attention_band(band, device, stream_);
+  *out_floats = cuda::band_output_floats(band);
+  return device;
+}
 
+void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) {
+  const CudaOpTimer::Scope op(*op_timer_, "band");
+  size_t out_floats = 0;
+  const float* device = queue_band(args, table, seg != nullptr, &out_floats);
+  if (device == nullptr) {
+    if (seg) std::fill(seg, seg + std::max<int64_t>(args.n, 0) * args.width, 0.0f);
+    return;
+  }
   // One download of [votes (n_keys, n_kv_heads) | seg (n, width)]; the chunk's votes are added
   // on the host, where the policy keeps every window token's running sum.
-  const size_t vote_floats = size_t(n_keys * args.n_kv_heads);
-  const size_t out_floats = cuda::band_output_floats(band);
+  const size_t vote_floats = size_t(args.n_keys() * args.n_kv_heads);
   if (band_host_.size() < out_floats) band_host_.resize(out_floats);
   download(band_host_.data(), device, out_floats);
   for (size_t k = 0; k < vote_floats; ++k) votes[k] += band_host_[k];
   if (seg) std::copy(band_host_.begin() + ptrdiff_t(vote_floats), band_host_.begin() + ptrdiff_t(out_floats), seg);
+}
+
+std::shared_ptr<BackendFence> CudaBackend::attention_band_async(const AttentionBandArgs& args, const RopeTable& table,
+                                                                float* out, bool want_seg) {
+  const CudaOpTimer::Scope op(*op_timer_, "band");
+  size_t out_floats = 0;
+  const float* device = queue_band(args, table, want_seg, &out_floats);
+  if (device == nullptr) {
+    // No votes (no local keys); seg rows of zeros, as attention_band writes.
+    if (want_seg) std::fill(out + std::max<int64_t>(args.n_keys(), 0) * args.n_kv_heads,
+                            out + std::max<int64_t>(args.n_keys(), 0) * args.n_kv_heads + std::max<int64_t>(args.n, 0) * args.width,
+                            0.0f);
+    return download_fence();
+  }
+  download_async(out, device, out_floats);
+  LTRI_CUDA_CHECK(cudaEventRecord(band_copied_, copy_stream_));
+  return download_fence();
 }
 
 void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,

@@ -98,6 +98,10 @@ class CudaBackend : public Backend {
                  float* out) override;
   // The band on the GPU (cuda_band.cu); one download of the votes and seg rows.
   void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) override;
+  // The same kernel; its output goes to the host on the copy stream (download_async).
+  bool has_attention_band_async() const override { return true; }
+  std::shared_ptr<BackendFence> attention_band_async(const AttentionBandArgs& args, const RopeTable& table, float* out,
+                                                     bool want_seg) override;
   // Unit scoring on the GPU (cuda_score.cu): syncs the store's mirror (new vectors only),
   // uploads the active heads' queries, downloads the n_units scores. Always f32 (no TF32).
   void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q, bool mean_query,
@@ -119,6 +123,9 @@ class CudaBackend : public Backend {
   // Device copy of `table`'s cos/sin rows, re-uploaded when the table grew past it or has other
   // frequencies (a row is a pure function of inv_freq and the position, so that is the key).
   void sync_rope_table(const RopeTable& table);
+  // Checks args and queues the band kernel; returns its output in device memory ([votes | seg],
+  // *out_floats floats), or null when there is nothing to compute (no queries or no local keys).
+  float* queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg, size_t* out_floats);
   // Device scratch of at least n floats (grown geometrically, contents not kept).
   float* scratch(float*& buffer, size_t& capacity, size_t n);
 
@@ -159,6 +166,9 @@ class CudaBackend : public Backend {
   float* band_scratch_ = nullptr;  // attention_band: its output, then the (n_heads, n, width) band
   size_t band_scratch_capacity_ = 0;
   std::vector<float> band_host_;  // attention_band's output downloaded: votes, then seg rows
+  // Recorded on the copy stream after attention_band_async's copy out of band_scratch_: the
+  // next band waits for it before writing the scratch again.
+  CUevent_st* band_copied_ = nullptr;
   float* score_input_ = nullptr;  // score_units: (n_active, n_q, head_dim) queries, then (n_active) weights
   size_t score_input_capacity_ = 0;
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots

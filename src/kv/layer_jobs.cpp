@@ -44,7 +44,7 @@ int LayerJobs::default_threads() {
     return int(n);
   }
   const int hardware = int(std::thread::hardware_concurrency());  // 0 when unknown
-  return std::clamp(hardware - 1, 1, 4);
+  return std::clamp(hardware - 1, 1, 8);
 }
 
 void LayerJobs::check_layer(int64_t layer) const {

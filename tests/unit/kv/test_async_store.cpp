@@ -163,7 +163,7 @@ class ScopedStoreThreads {
 TEST(LayerJobs, default_threads_are_a_few_unless_the_environment_says) {
   const int n = LayerJobs::default_threads();
   EXPECT_GE(n, 1);
-  EXPECT_LE(n, 4);
+  EXPECT_LE(n, 8);
   {
     ScopedStoreThreads env("7");
     EXPECT_EQ(LayerJobs::default_threads(), 7);

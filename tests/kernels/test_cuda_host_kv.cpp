@@ -170,10 +170,12 @@ TEST(CudaHostKv, gathered_runs_equal_the_cpu_backends_copies_and_uploads) {
   LTRI_SKIP_WITHOUT_CUDA();
   CudaBackend gpu(0);
   CpuBackend cpu(1);
-  const int64_t width = 64, n_runs = 300;
+  const int64_t n_runs = 300;
   std::mt19937 rng(9);
+  // Rows of 1024 values make a staging of several MB, which is packed on several threads.
+  for (const int64_t width : {int64_t(64), int64_t(1024)})
   for (DType dtype : {DType::F32, DType::BF16, DType::I8}) {
-    SCOPED_TRACE(dtype_name(dtype));
+    SCOPED_TRACE(std::string(dtype_name(dtype)) + " width " + std::to_string(width));
     // Runs of 0..20 rows of `width` values; every third one copies from a device buffer.
     std::vector<int64_t> rows(n_runs);
     int64_t total = 0;

@@ -321,15 +321,24 @@ void CudaBackend::gather_rows_stable(const std::vector<GatherRun>& runs, DType h
     cuda::GatherEntry& e = table[i];
     e = {r.dst, r.device_src, r.n_values, 0, 0};
     if (r.device_src) continue;
-    const size_t n = size_t(r.n_values) * value_bytes;
-    std::memcpy(staging.host + at, r.host_src, n);
     e.values_offset = int64_t(at);
-    at += aligned(n);
+    at += aligned(size_t(r.n_values) * value_bytes);
     if (host_dtype == DType::I8) {
-      const size_t scales = size_t(r.n_values / scale_width) * sizeof(float);
-      std::memcpy(staging.host + at, r.host_scales, scales);
       e.scales_offset = int64_t(at);
-      at += aligned(scales);
+      at += aligned(size_t(r.n_values / scale_width) * sizeof(float));
+    }
+  }
+  // The copies into the staging on a few threads: a layer's retrieved rows are a few MB, which
+  // one thread packed at memcpy speed while the GPU waited for them.
+  const int64_t n_runs = int64_t(runs.size());
+#pragma omp parallel for schedule(dynamic, 16) num_threads(4) if (bytes >= (size_t(1) << 20))
+  for (int64_t i = 0; i < n_runs; ++i) {
+    const GatherRun& r = runs[size_t(i)];
+    if (r.device_src) continue;
+    const cuda::GatherEntry& e = table[i];
+    std::memcpy(staging.host + e.values_offset, r.host_src, size_t(r.n_values) * value_bytes);
+    if (host_dtype == DType::I8) {
+      std::memcpy(staging.host + e.scales_offset, r.host_scales, size_t(r.n_values / scale_width) * sizeof(float));
     }
   }
   auto* device = reinterpret_cast<unsigned char*>(scratch(gather_scratch_, gather_scratch_capacity_, (bytes + 3) / 4));

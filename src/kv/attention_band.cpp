@@ -51,11 +51,8 @@ void PendingBand::apply(TokenRows& votes, TokenRows* seg) {
   for (int64_t i = 0; i < n_; ++i) std::copy(rows + i * width_, rows + (i + 1) * width_, seg->row(first_query_ + i));
 }
 
-bool BandCollector::start(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys,
-                          int64_t first_key, const RopeTable& rope, int64_t seg_head, bool want_seg,
-                          PendingBand& pending) {
-  if (!backend.has_attention_band_async()) return false;
-  if (pending.pending()) fail("attention band: a band is still pending for these rows");
+AttentionBandArgs BandCollector::band_args(const float* q, int64_t n, int64_t first_query, const float* keys,
+                                           int64_t first_key, int64_t seg_head) const {
   AttentionBandArgs args;
   args.q = q;
   args.keys = keys;
@@ -67,6 +64,15 @@ bool BandCollector::start(Backend& backend, const float* q, int64_t n, int64_t f
   args.head_dim = head_dim_;
   args.width = width_;
   args.seg_head = seg_head;
+  return args;
+}
+
+bool BandCollector::start(Backend& backend, const float* q, int64_t n, int64_t first_query, const float* keys,
+                          int64_t first_key, const RopeTable& rope, int64_t seg_head, bool want_seg,
+                          PendingBand& pending) {
+  if (!backend.has_attention_band_async()) return false;
+  if (pending.pending()) fail("attention band: a band is still pending for these rows");
+  const AttentionBandArgs args = band_args(q, n, first_query, keys, first_key, seg_head);
   const int64_t n_keys = std::max<int64_t>(args.n_keys(), 0);
   const size_t floats = size_t(n_keys * n_kv_heads_ + (want_seg ? n * width_ : 0));
   if (floats > pending.capacity_) {
@@ -101,17 +107,7 @@ void BandCollector::compute(Backend& backend, const float* q, int64_t n, int64_t
     std::copy(row, row + n_kv_heads_, votes_.data() + j * n_kv_heads_);
   }
 
-  AttentionBandArgs args;
-  args.q = q;
-  args.keys = keys;
-  args.n = n;
-  args.first_query = first_query;
-  args.first_key = first_key;
-  args.n_heads = n_heads_;
-  args.n_kv_heads = n_kv_heads_;
-  args.head_dim = head_dim_;
-  args.width = width_;
-  args.seg_head = seg_head;
+  const AttentionBandArgs args = band_args(q, n, first_query, keys, first_key, seg_head);
   backend.attention_band(args, rope, votes_.data(), seg ? seg_.data() : nullptr);
 
   for (int64_t j = 0; j < n_keys; ++j) {

@@ -95,6 +95,9 @@ class BandCollector {
   int64_t width() const { return width_; }
 
  private:
+  AttentionBandArgs band_args(const float* q, int64_t n, int64_t first_query, const float* keys, int64_t first_key,
+                              int64_t seg_head) const;
+
   int64_t n_heads_ = 0, n_kv_heads_ = 0, head_dim_ = 0, width_ = 0;
   std::vector<float> votes_;  // (n_keys, n_kv_heads): the keys' rows of TokenRows, contiguous
   std::vector<float> seg_;    // (n, width): the chunk's segmentation rows

@@ -79,7 +79,12 @@ void StreamingPolicyBase::wait_for_stores() const {
 EvictedTokens::EvictedTokens(Backend& backend, int64_t capacity, int64_t kv_row)
     : backend_(backend), capacity_(capacity) {
   k = backend_.alloc_host(size_t(capacity * kv_row));
-  v = backend_.alloc_host(size_t(capacity * kv_row));
+  try {
+    v = backend_.alloc_host(size_t(capacity * kv_row));
+  } catch (...) {  // no destructor runs for a constructor that throws
+    backend_.free_host(k);
+    throw;
+  }
 }
 
 EvictedTokens::~EvictedTokens() {

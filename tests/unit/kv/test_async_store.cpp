@@ -299,12 +299,18 @@ TEST(AsyncStore, a_model_computes_the_same_logits_bit_for_bit) {
   }
 }
 
-// A CPU backend whose host allocation number `fail_at` (1-based) fails, from whichever thread.
+// A CPU backend whose store-sized host allocation number `fail_at` (1-based) fails, from
+// whichever thread. Store slabs and index blocks are tens of thousands of floats here; the
+// evictions' copy buffers, a few hundred, are not counted: how many of those are made depends
+// on how soon the jobs hand them back.
 class FailingHostBackend : public CpuBackend {
  public:
+  static constexpr size_t kStoreSized = 4096;  // floats
   explicit FailingHostBackend(int fail_at) : CpuBackend(1), fail_at_(fail_at) {}
   float* alloc_host(size_t n_floats) override {
-    if (calls_.fetch_add(1) + 1 == fail_at_) fail("test backend: no host memory for ", n_floats, " floats");
+    if (n_floats >= kStoreSized && calls_.fetch_add(1) + 1 == fail_at_) {
+      fail("test backend: no host memory for ", n_floats, " floats");
+    }
     return CpuBackend::alloc_host(n_floats);
   }
 

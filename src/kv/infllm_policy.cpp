@@ -18,7 +18,7 @@ InfllmPolicy::InfllmPolicy(Backend& backend, const ModelConfig& config, const St
 namespace {
 
 // Adds the blocks of `e` to the store, each represented by the mean of its `repr` most-voted
-// keys per KV head: the store step of an eviction, possibly on a worker thread (StoreStep).
+// keys per KV head: the store step of an eviction, possibly on a worker thread (EvictStep).
 void store_blocks(int64_t block_size, int64_t repr, int64_t n_kv_heads, int64_t hd, const TokenRows& votes,
                   EvictedTokens& e, ContextStore& store) {
   const bool profile = PhaseProfile::enabled();

@@ -47,7 +47,7 @@ int64_t LtriPolicy::segmentation_head(int64_t layer) const {
 namespace {
 
 // What the store step of an ltri eviction reads besides its tokens and band rows, copied from
-// the policy: the step may run on a worker thread after the policy moved on (StoreStep).
+// the policy: the step may run on a worker thread after the policy moved on (EvictStep).
 struct SpanIndexSetup {
   bool dynamic = true;
   int64_t index_static = 4, index_max = 32, span_max = 256;

@@ -106,8 +106,12 @@ def episode_length(rng, seq_len):
 
 
 class Packer:
-    def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second"):
+    def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0):
         self.table = MIXES[mix_name]
+        # Up to this many further questions about the same context after an episode's answer
+        # (families that have other needles to ask about: multi-key niah and facts, multi-query
+        # facts, kv, kv lists, vt in phrasing). 0: one question per episode, the committed recipe.
+        self.followups = followups
         self.tok = tokenizer
         self.prose = prose
         self.words = words
@@ -119,20 +123,29 @@ class Packer:
         rng = self.rng
         builder, kwargs = pick_task(rng, self.table)
         overhead = 70
+        if self.followups:
+            kwargs["followups"] = rng.randint(0, self.followups)
+            overhead += 45 * kwargs["followups"]
         hay_chars = max(60, int((target_tokens - overhead) * self.chars_per_token))
         s = builder(rng, hay_chars, words=self.words, prose=self.prose,
                     heldout=False, **kwargs)
-        text = s.prompt + s.answer
-        enc = self.tok.encode(text, add_special_tokens=False)
-        ids = enc.ids
-        a0, a1 = len(s.prompt), len(s.prompt) + len(s.answer) - 1  # the final "." weighs 1
-        weights = [ANSWER_WEIGHT if a0 <= st < a1 else 1.0 for st, _ in enc.offsets]
-        ids = ids + [EOS_ID]
-        weights.append(ANSWER_WEIGHT)
+        ids, weights = self._answered(s.prompt, s.answer)
         if len(ids) > 50:
-            r = len(text) / len(ids)
+            r = (len(s.prompt) + len(s.answer)) / len(ids)
             self.chars_per_token = 0.9 * self.chars_per_token + 0.1 * r
+        for question, answer in s.followups:
+            f_ids, f_w = self._answered(question, answer)
+            ids += f_ids
+            weights += f_w
         return ids, weights
+
+    def _answered(self, prompt, answer):
+        """Token ids and loss weights of prompt + answer + <|end_of_text|>: the answer's tokens and
+        the end token weigh ANSWER_WEIGHT, the rest 1."""
+        enc = self.tok.encode(prompt + answer, add_special_tokens=False)
+        a0, a1 = len(prompt), len(prompt) + len(answer) - 1  # the final "." weighs 1
+        weights = [ANSWER_WEIGHT if a0 <= st < a1 else 1.0 for st, _ in enc.offsets]
+        return list(enc.ids) + [EOS_ID], weights + [ANSWER_WEIGHT]
 
     def sequence(self, seq_len):
         """seq_len + 1 token ids and weights (inputs are [:-1], targets [1:])."""

@@ -37,9 +37,9 @@ _NOISE_BOUNDARY = re.compile(r"again\.(?= |$)")
 
 
 class Sample:
-    __slots__ = ("family", "prompt", "answer", "expected", "scoring", "depths", "parts")
+    __slots__ = ("family", "prompt", "answer", "expected", "scoring", "depths", "parts", "followups")
 
-    def __init__(self, family, prompt, answer, expected, scoring, depths=(), parts=()):
+    def __init__(self, family, prompt, answer, expected, scoring, depths=(), parts=(), followups=()):
         self.family = family
         self.prompt = prompt          # text given to the model (no BOS: the tokenizer adds it)
         self.answer = answer          # " value." : the continuation trained on / teacher-forced
@@ -47,6 +47,9 @@ class Sample:
         self.scoring = scoring        # "all" (RULER string_match_all) or "first_number"
         self.depths = list(depths)    # needle depths in [0, 1], for the depth x length grid
         self.parts = list(parts)      # templated texts (needles, question) for the held-out check
+        # Training only: further (question, answer) pairs about the same context, asked after the
+        # answer and its <|end_of_text|> (mix.Packer). Evaluation prompts have none.
+        self.followups = list(followups)
 
     def to_json(self):
         return {k: getattr(self, k) for k in self.__slots__}
@@ -224,20 +227,25 @@ def ruler_value(rng, kind, words, hw):
 
 
 def niah(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None,
-         value_kind="number", key_kind="word", hay_kind="prose", n_distract=0, n_values=1, n_queries=1, **_):
+         value_kind="number", key_kind="word", hay_kind="prose", n_distract=0, n_values=1, n_queries=1,
+         followups=0, **_):
     """RULER niah_*: hay_kind "noise" | "prose" | "needles" (the haystack is other needles)."""
     hw = heldout if heldout_words is None else heldout_words
     t_pl = RULER_TYPES[value_kind]
     keys = distinct(rng, lambda: ruler_key(rng, words, hw, key_kind), n_queries + n_distract)
     query_keys, distract_keys = keys[:n_queries], keys[n_queries:]
     needles, answers = [], []
+    pairs = []  # (key, value) of the needles with one value: what follow-up questions can ask about
     for k in query_keys:
         vals = distinct(rng, lambda: ruler_value(rng, value_kind, words, hw), n_values)
         answers.extend(vals)
+        if n_values == 1 and n_queries > 1:
+            pairs.append((k, vals[0]))
         needles.extend("One of the special magic %s for %s is: %s." % (t_pl, k, v) for v in vals)
     for k in distract_keys:
-        needles.append("One of the special magic %s for %s is: %s." % (
-            t_pl, k, ruler_value(rng, value_kind, words, hw)))
+        v = ruler_value(rng, value_kind, words, hw)
+        pairs.append((k, v))
+        needles.append("One of the special magic %s for %s is: %s." % (t_pl, k, v))
     n_true = n_queries * n_values
     if depth is None:
         depths = [rng.random() for _ in needles]
@@ -249,7 +257,9 @@ def niah(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         total = 0
         while total < hay_chars:
             k = ruler_key(rng, words, hw, key_kind)
-            s = "One of the special magic %s for %s is: %s." % (t_pl, k, ruler_value(rng, value_kind, words, hw))
+            v = ruler_value(rng, value_kind, words, hw)
+            pairs.append((k, v))
+            s = "One of the special magic %s for %s is: %s." % (t_pl, k, v)
             filler.append(s)
             total += len(s) + 1
         hay = insert_needles(" ".join(filler), needles, depths, _PROSE_BOUNDARY)
@@ -263,15 +273,27 @@ def niah(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     header = ("Some special magic %s are hidden within the following text. Make sure to memorize "
               "it. I will quiz you about the %s afterwards.\n" % (t_pl, t_pl))
     qk = join_values(query_keys)
-    if n_values == 1 and n_queries == 1:
+
+    def single_question(k):
         t = value_kind
-        q = ("What is the special magic %s for %s mentioned in the provided text? The special magic "
-             "%s for %s mentioned in the provided text is" % (t, qk, t, qk))
+        return ("What is the special magic %s for %s mentioned in the provided text? The special magic "
+                "%s for %s mentioned in the provided text is" % (t, k, t, k))
+
+    if n_values == 1 and n_queries == 1:
+        q = single_question(qk)
     else:
         q = ("What are all the special magic %s for %s mentioned in the provided text? The special "
              "magic %s for %s mentioned in the provided text are" % (t_pl, qk, t_pl, qk))
     prompt = header + hay + "\n" + q
-    return Sample("niah", prompt, " " + join_values(answers) + ".", answers, "all", depths[:n_true])
+    extra = []
+    if followups:
+        # Single questions about the other needles (and each key of a multi-query); only keys
+        # named by exactly one needle of the text have one answer.
+        pool = [(k, v) for k, v in pairs if hay.count(" for %s is: " % k) == 1]
+        rng.shuffle(pool)
+        extra = [("\n" + single_question(k), " %s." % v) for k, v in pool[:followups]]
+    return Sample("niah", prompt, " " + join_values(answers) + ".", answers, "all", depths[:n_true],
+                  followups=extra)
 
 
 def vt(rng, hay_chars, n_hops=4, depth=None, prose=None, hay_kind="noise", **_):
@@ -296,15 +318,25 @@ def vt(rng, hay_chars, n_hops=4, depth=None, prose=None, hay_kind="noise", **_):
     return Sample("vt", prompt, " " + " ".join(names) + ".", names, "all", depths[:1])
 
 
-def kv(rng, hay_chars, depth=None, **_):
+def kv(rng, hay_chars, depth=None, followups=0, **_):
     """InfiniteBench kv_retrieval: a JSON object of uuid -> uuid; the prompt asks for one key."""
     n = max(2, hay_chars // 84)  # one '"uuid": "uuid", ' pair is 80 characters
     pairs = [(rand_uuid(rng), rand_uuid(rng)) for _ in range(n)]
     i = min(n - 1, int((rng.random() if depth is None else depth) * n))
     body = json.dumps(dict(pairs), ensure_ascii=False)
-    prompt = ("Extract the value corresponding to the specified key in the JSON object below.\n\n"
-              "%s\n\nKey: \"%s\"\nThe value associated with the specified key is:" % (body, pairs[i][0]))
-    return Sample("kv", prompt, " " + pairs[i][1] + ".", [pairs[i][1]], "all", [i / n])
+    ask = "\n\nKey: \"%s\"\nThe value associated with the specified key is:"
+    prompt = "Extract the value corresponding to the specified key in the JSON object below.\n\n" + body + ask % pairs[i][0]
+    others = _followup_indices(rng, n, i, followups)
+    return Sample("kv", prompt, " " + pairs[i][1] + ".", [pairs[i][1]], "all", [i / n],
+                  followups=[(ask % pairs[j][0], " " + pairs[j][1] + ".") for j in others])
+
+
+def _followup_indices(rng, n, i, count):
+    """Up to count indices of range(n) other than i, in random order (none when count is 0: the
+    evaluation's random draws stay as they were)."""
+    if not count:
+        return []
+    return rng.sample([j for j in range(n) if j != i], min(count, n - 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +373,7 @@ def _haystack(rng, hay_chars, prose, needles, depths):
 
 
 def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single",
-         combo=False, **_):
+         combo=False, followups=0, **_):
     """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
     multiquery. Distractors share the attribute so only the subject tells them apart.
     combo=True (training only): subjects, attributes, needles and questions are composed by
@@ -404,8 +436,10 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
             target_depths = depths
         instr = rng.choice(pg.INSTRUCTIONS)
         prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
+        extra = _fact_followups(rng, mode, subjects, values, followups,
+                                lambda s: pg.question(rng, s, attr))
         return Sample("fact_%s" % mode, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
-                      parts=needles + [q] + ([instr] if instr else []))
+                      parts=needles + [q] + ([instr] if instr else []) + [f for f, _ in extra], followups=extra)
     if mode == "single" or mode == "multikey":
         q_subj = subjects[0]
         answers = [values[0]]
@@ -430,9 +464,30 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         qp = rng.choice(ph.QUESTION_PREFIXES_TRAIN)
         q = (qp + " " + q) if qp else q
     prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
+
+    def fixed_question(s):  # as the single question above, for a follow-up (training only)
+        if rng.random() < 0.5:
+            form = rng.choice(ph.QUESTION_FORMS_TRAIN) + " " + rng.choice(ph.LEADINS_TRAIN)
+        else:
+            form = rng.choice(p["q"])
+        qp = rng.choice(ph.QUESTION_PREFIXES_TRAIN)
+        return ((qp + " ") if qp else "") + form.format(s=s, S=cap(s), a=attr)
+
+    assert not (followups and heldout), "follow-up questions are for training only"
+    extra = _fact_followups(rng, mode, subjects, values, followups, fixed_question)
     family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
     return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
-                  parts=needles + [q] + ([instr] if instr else []))
+                  parts=needles + [q] + ([instr] if instr else []) + [f for f, _ in extra], followups=extra)
+
+
+def _fact_followups(rng, mode, subjects, values, count, ask):
+    """Follow-up questions of a fact episode, one subject each: in multikey the distractors'
+    subjects, in multiquery any of the queried subjects (one value per subject in both)."""
+    if not count or mode not in ("multikey", "multiquery"):
+        return []
+    first = 1 if mode == "multikey" else 0
+    idx = rng.sample(range(first, len(subjects)), min(count, len(subjects) - first))
+    return [("\n\n" + ask(subjects[i]), " %s." % values[i]) for i in idx]
 
 
 FREE_VALUE_KINDS = ("number", "code", "uuid")  # a word value would look like the filler around it
@@ -561,7 +616,8 @@ def check_fact_free(n, words, prose=None, seed=3):
     return stats
 
 
-def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, combo=False, **_):
+def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, combo=False,
+               followups=0, **_):
     """A variable chain in varied phrasing: one value, then 2-5 copies, plus a distractor chain.
     combo=True (training only): assignment and question phrasings from phrase_grammar."""
     hw = heldout if heldout_words is None else heldout_words
@@ -603,10 +659,16 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
     q = pg.vt_question(rng, value) if combo else rng.choice(qs).format(v=value)
     prompt = "Track the variable assignments in the text below.\n\n" + hay + "\n\n" + q
     fam = "vt_phrased" + ("_heldout" if heldout else "")
-    return Sample(fam, prompt, " " + join_values(chain) + ".", chain, "all", d[:1], parts=needles + distract + [q])
+    extra = []
+    if followups:  # the other chain, asked by its own value
+        assert not heldout, "follow-up questions are for training only"
+        q2 = pg.vt_question(rng, other_value) if combo else rng.choice(qs).format(v=other_value)
+        extra = [("\n\n" + q2, " " + join_values(other) + ".")]
+    return Sample(fam, prompt, " " + join_values(chain) + ".", chain, "all", d[:1],
+                  parts=needles + distract + [q] + [f for f, _ in extra], followups=extra)
 
 
-def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, combo=False, **_):
+def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, combo=False, followups=0, **_):
     """A list of key/value lines in one of many formats; ask for one key's value.
     combo=True (training only): line format and question from phrase_grammar."""
     hw = heldout if heldout_words is None else heldout_words
@@ -632,7 +694,11 @@ def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None
     q = pg.kv_question(rng, keys[i]) if combo else rng.choice(qs).format(k=keys[i])
     prompt = "Here is a list of keys and values.\n\n" + body + "\n\n" + q
     fam = "kv_list" + ("_heldout" if heldout else "")
-    return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n], parts=lines_out[:3] + [q])
+    assert not (followups and heldout), "follow-up questions are for training only"
+    extra = [("\n\n" + (pg.kv_question(rng, keys[j]) if combo else rng.choice(qs).format(k=keys[j])), " " + vals[j] + ".")
+             for j in _followup_indices(rng, n, i, followups)]
+    return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n],
+                  parts=lines_out[:3] + [q] + [f for f, _ in extra], followups=extra)
 
 
 # ---------------------------------------------------------------------------------------------

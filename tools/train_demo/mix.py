@@ -106,12 +106,15 @@ def episode_length(rng, seq_len):
 
 
 class Packer:
-    def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0):
+    def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0, open_slots=0.0):
         self.table = MIXES[mix_name]
         # Up to this many further questions about the same context after an episode's answer
         # (families that have other needles to ask about: multi-key niah and facts, multi-query
         # facts, kv, kv lists, vt in phrasing). 0: one question per episode, the committed recipe.
         self.followups = followups
+        # Probability of an open connective (random filler words) in the composed fact phrasings
+        # (tasks.fact, phrase_grammar._rel); 0: the closed lists only, the committed recipe.
+        self.open_slots = open_slots
         self.tok = tokenizer
         self.prose = prose
         self.words = words
@@ -126,6 +129,8 @@ class Packer:
         if self.followups:
             kwargs["followups"] = rng.randint(0, self.followups)
             overhead += 45 * kwargs["followups"]
+        if self.open_slots:
+            kwargs["open_slots"] = self.open_slots
         hay_chars = max(60, int((target_tokens - overhead) * self.chars_per_token))
         s = builder(rng, hay_chars, words=self.words, prose=self.prose,
                     heldout=False, **kwargs)

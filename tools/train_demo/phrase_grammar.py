@@ -226,10 +226,57 @@ def cap(s):
     return s[:1].upper() + s[1:]
 
 
-def _fill(rng, t, s, a, ap="", k="", v=""):
+# Open connectives (training only, `opn` = (filler pool, probability)): in place of a relation,
+# copula or verb from the closed lists above, now and then one made of random filler words
+# ("glimmer for", "tusk with the", "bristles as"). A model that has only seen the closed lists
+# learns them and copies whatever follows the attribute when a needle joins its slots with words
+# it never saw (a held-out needle's "on file for ... reads ..." came back as the answer); with
+# open connectives the slots, not the words between them, have to carry the lookup. The pool is
+# free_filler_words (no held-out template word, no word of a BANNED fragment).
+OPEN_PREPS = ["of", "for", "to", "with", "by", "at", "in", "from", "under", "about"]
+
+
+def _open_word(rng, opn):
+    return rng.choice(opn[0])
+
+
+def _rel(rng, opn=None):
+    if opn and rng.random() < opn[1]:
+        w, p = _open_word(rng, opn), rng.choice(OPEN_PREPS)
+        return rng.choice(["%s %s" % (w, p), "%s the %s %s" % (p, w, rng.choice(OPEN_PREPS)), "now %s %s" % (w, p)])
+    return rng.choice(REL)
+
+
+def _cop(rng, opn=None):
+    if opn and rng.random() < opn[1]:
+        w = _open_word(rng, opn)
+        return rng.choice([w, "%s as" % w, "is %s at" % w, "%s to be" % w, "was %s as" % w])
+    return rng.choice(COPULA)
+
+
+def _has(rng, opn=None):
+    if opn and rng.random() < opn[1]:
+        w = _open_word(rng, opn)
+        return rng.choice(["%s the" % w, "%s with the" % w, "was %s the" % w, "has %s the" % w])
+    return rng.choice(VERB_HAS)
+
+
+def _vhp(rng, opn=None):
+    if opn and rng.random() < opn[1]:
+        return "%s %s" % (_open_word(rng, opn), rng.choice(OPEN_PREPS))
+    return rng.choice(VHP)
+
+
+def _vpast(rng, opn=None):
+    if opn and rng.random() < opn[1]:
+        return _open_word(rng, opn)
+    return rng.choice(VPAST)
+
+
+def _fill(rng, t, s, a, ap="", k="", v="", opn=None):
     """Fill a template; {r} relation, {vhp}/{vpast} verbs, {A}/{S}/{AP} capitalised forms."""
-    return (t.replace("{r}", rng.choice(REL)).replace("{vhp}", rng.choice(VHP))
-            .replace("{vpast}", rng.choice(VPAST)).replace("{S}", cap(s)).replace("{s}", s)
+    return (t.replace("{r}", _rel(rng, opn)).replace("{vhp}", _vhp(rng, opn))
+            .replace("{vpast}", _vpast(rng, opn)).replace("{S}", cap(s)).replace("{s}", s)
             .replace("{AP}", cap(ap)).replace("{ap}", ap).replace("{A}", cap(a)).replace("{a}", a)
             .replace("{k}", k).replace("{v}", v))
 
@@ -287,18 +334,18 @@ def _prefix(rng):
     return (p % rng.randint(1, 99)) if "%d" in p else p
 
 
-def needle(rng, s, a, v):
-    """One fact sentence in a freshly composed phrasing."""
+def needle(rng, s, a, v, opn=None):
+    """One fact sentence in a freshly composed phrasing (opn: open connectives, see _rel)."""
     k = rng.randrange(7)
     if k == 0:
-        core = "%s %s %s %s." % (cap(s), rng.choice(VERB_HAS), a, v)
+        core = "%s %s %s %s." % (cap(s), _has(rng, opn), a, v)
     elif k == 1:
-        cop = rng.choice(COPULA)
+        cop = _cop(rng, opn)
         sep = "" if cop == ":" else " "
-        core = "The %s %s %s%s%s %s." % (a, rng.choice(REL), s, sep, cop, v)
+        core = "The %s %s %s%s%s %s." % (a, _rel(rng, opn), s, sep, cop, v)
     elif k == 2:
         core = rng.choice(["%s is the %s %s %s.", "%s - the %s %s %s.", "%s was chosen as the %s %s %s.",
-                           "%s: that is the %s %s %s.", "%s, the %s %s %s."]) % (v, a, rng.choice(REL), s)
+                           "%s: that is the %s %s %s.", "%s, the %s %s %s."]) % (v, a, _rel(rng, opn), s)
         core = cap(core)
     elif k == 3:
         core = rng.choice(["%s's %s is %s.", "%s's %s: %s.", "%s's %s was changed to %s.", "%s's %s equals %s.",
@@ -307,8 +354,8 @@ def needle(rng, s, a, v):
         core = rng.choice(["%s | %s | %s", "[%s] %s = %s", "(%s; %s: %s)", "%s -- %s: %s.", "%s / %s / %s"]) % (s, a, v)
     elif k == 5:
         frame = rng.choice(FRAMES).replace("{S}", cap(s))
-        inner = rng.choice(["the %s %s %s is %s." % (a, rng.choice(REL), s, v), "%s's %s is %s." % (s, a, v),
-                            "%s %s %s %s." % (s, rng.choice(VERB_HAS), a, v)])
+        inner = rng.choice(["the %s %s %s is %s." % (a, _rel(rng, opn), s, v), "%s's %s is %s." % (s, a, v),
+                            "%s %s %s %s." % (s, _has(rng, opn), a, v)])
         core = frame + " " + inner
     else:
         core = rng.choice(["For %s, the %s is %s.", "As for %s, the %s is %s.", "Regarding %s: %s %s.",
@@ -320,35 +367,35 @@ def needle(rng, s, a, v):
     return core
 
 
-def _question(rng, form, s, a, ap=""):
+def _question(rng, form, s, a, ap="", opn=None):
     op = rng.choice(Q_OPENERS)
-    q = _fill(rng, form, s, a, ap)
+    q = _fill(rng, form, s, a, ap, opn=opn)
     return (op + " " + q) if op else cap(q)
 
 
-def _lead(rng, restate, labels, s, a, ap=""):
+def _lead(rng, restate, labels, s, a, ap="", opn=None):
     if rng.random() < 0.35:
-        lab = _fill(rng, rng.choice(labels), s, a, ap)
+        lab = _fill(rng, rng.choice(labels), s, a, ap, opn=opn)
         return cap(lab) + ":"
     op = rng.choice(LEAD_OPENERS)
-    r = _fill(rng, rng.choice(restate), s, a, ap)
+    r = _fill(rng, rng.choice(restate), s, a, ap, opn=opn)
     if not op:
         return cap(r)
     return op + " " + (r if op.endswith(",") else cap(r))
 
 
-def question(rng, s, a):
-    return _question(rng, rng.choice(Q_FORMS), s, a) + " " + _lead(rng, RESTATE, LABELS, s, a)
+def question(rng, s, a, opn=None):
+    return _question(rng, rng.choice(Q_FORMS), s, a, opn=opn) + " " + _lead(rng, RESTATE, LABELS, s, a, opn=opn)
 
 
-def question_multivalue(rng, s, a, ap):
-    lead = _fill(rng, rng.choice(MV_LEADS), s, a, ap)
-    return _question(rng, rng.choice(MV_FORMS), s, a, ap) + " " + cap(lead)
+def question_multivalue(rng, s, a, ap, opn=None):
+    lead = _fill(rng, rng.choice(MV_LEADS), s, a, ap, opn=opn)
+    return _question(rng, rng.choice(MV_FORMS), s, a, ap, opn=opn) + " " + cap(lead)
 
 
-def question_multiquery(rng, s, a, ap):
-    lead = _fill(rng, rng.choice(MQ_LEADS), s, a, ap)
-    return _question(rng, rng.choice(MQ_FORMS), s, a, ap) + " " + cap(lead)
+def question_multiquery(rng, s, a, ap, opn=None):
+    lead = _fill(rng, rng.choice(MQ_LEADS), s, a, ap, opn=opn)
+    return _question(rng, rng.choice(MQ_FORMS), s, a, ap, opn=opn) + " " + cap(lead)
 
 
 def vt_step(rng, template, i, **kw):
@@ -527,7 +574,8 @@ def heldout_hits(text):
 
 def check_no_heldout(n=3000, seed=1, words_path=None):
     """Generate n training samples of every templated family (grammar and fixed train templates,
-    and the free-form facts of tasks.fact_free) and fail on any held-out template match or
+    with and without open connectives and follow-up questions, and the free-form facts of
+    tasks.fact_free) and fail on any held-out template match or
     held-out name in their needles and questions; check the free-form filler pool and n frames
     (check_free_frames). Returns the number of texts checked."""
     import os
@@ -541,7 +589,9 @@ def check_no_heldout(n=3000, seed=1, words_path=None):
                             (tasks.fact, dict(mode="multivalue")), (tasks.fact, dict(mode="multiquery")),
                             (tasks.vt_phrased, {}), (tasks.kv_list, {}), (tasks.fact_free, dict(mode="single")),
                             (tasks.fact_free, dict(mode="multivalue")), (tasks.fact_free, dict(mode="multiquery"))):
-            s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw)
+            # every other composed sample with open connectives and follow-up questions
+            extra = dict(open_slots=0.5, followups=2) if i % 4 in (1, 3) else {}
+            s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw, **extra)
             for text in s.parts:
                 checked += 1
                 hits = heldout_hits(text)

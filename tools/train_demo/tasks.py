@@ -373,13 +373,16 @@ def _haystack(rng, hay_chars, prose, needles, depths):
 
 
 def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single",
-         combo=False, followups=0, **_):
+         combo=False, followups=0, open_slots=0.0, **_):
     """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
     multiquery. Distractors share the attribute so only the subject tells them apart.
     combo=True (training only): subjects, attributes, needles and questions are composed by
-    phrase_grammar instead of drawn from the fixed templates; one needle phrasing per episode."""
+    phrase_grammar instead of drawn from the fixed templates; one needle phrasing per episode.
+    open_slots=p (training only, with combo): connectives made of random filler words with
+    probability p (phrase_grammar._rel)."""
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
+    opn = (pg.free_filler_words(words), open_slots) if (combo and open_slots) else None
     p = _phr(heldout)
     attr, attr_pl, kinds = pg.attribute(rng, words) if combo else rng.choice(p["attr"])
     kind = rng.choice(kinds)
@@ -399,7 +402,7 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
             for j in range(n_vals):
                 v = values[i * n_vals + j]
                 nrng.setstate(state)
-                needles.append(pg.needle(nrng, s, attr, v))
+                needles.append(pg.needle(nrng, s, attr, v, opn))
                 owner.append((s, v))
     else:
         tmpl = rng.choice(p["needle"])
@@ -424,20 +427,20 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     if combo:
         if mode in ("single", "multikey"):
             answers = [values[0]]
-            q = pg.question(rng, subjects[0], attr)
+            q = pg.question(rng, subjects[0], attr, opn)
             target_depths = depths[:1]
         elif mode == "multivalue":
             answers = sorted(values, key=lambda v: hay.find(v))
-            q = pg.question_multivalue(rng, subjects[0], attr, attr_pl)
+            q = pg.question_multivalue(rng, subjects[0], attr, attr_pl, opn)
             target_depths = depths
         else:
             answers = values
-            q = pg.question_multiquery(rng, join_values(subjects), attr, attr_pl)
+            q = pg.question_multiquery(rng, join_values(subjects), attr, attr_pl, opn)
             target_depths = depths
         instr = rng.choice(pg.INSTRUCTIONS)
         prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
         extra = _fact_followups(rng, mode, subjects, values, followups,
-                                lambda s: pg.question(rng, s, attr))
+                                lambda s: pg.question(rng, s, attr, opn))
         return Sample("fact_%s" % mode, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
                       parts=needles + [q] + ([instr] if instr else []) + [f for f, _ in extra], followups=extra)
     if mode == "single" or mode == "multikey":

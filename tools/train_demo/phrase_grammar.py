@@ -414,16 +414,30 @@ def vt_question(rng, v):
     return q + " " + rng.choice(VT_LEADS).format(v=v)
 
 
-def kv_line_format(rng):
+# Open key/value separators (training only, with opn): one or two marks or a filler word.
+OPEN_MARKS = "!$%&*+=:;|/^_.,#@"
+
+
+def kv_line_format(rng, opn=None):
     sep, wrap = rng.choice(KV_SEPS), rng.choice(KV_WRAP)
+    if opn and rng.random() < opn[1]:
+        marks = "".join(rng.choice(OPEN_MARKS) for _ in range(rng.randint(1, 2)))
+        sep = rng.choice([" %s " % marks, "%s " % marks, " %s " % _open_word(rng, opn)])
     return wrap.replace("{line}", "{k}" + sep + "{v}")
 
 
-def kv_question(rng, k):
+def kv_question(rng, k, opn=None):
     op = rng.choice(Q_OPENERS)
-    q = rng.choice(KV_Q).format(k=k)
+    if opn and rng.random() < opn[1]:
+        w, w2 = _open_word(rng, opn), _open_word(rng, opn)
+        q = rng.choice(["%s the value for %s." % (w, k), "which value %s %s?" % (w, k),
+                        "the value %s %s?" % (w, k), "%s %s?" % (w, k)])
+        lead = rng.choice(["%s:" % cap(w2), "It %s" % w2, "The value %s" % w2, "%s value:" % cap(w2)])
+    else:
+        q = rng.choice(KV_Q).format(k=k)
+        lead = rng.choice(KV_LEADS).format(k=k)
     q = (op + " " + q) if op else cap(q)
-    return q + " " + rng.choice(KV_LEADS).format(k=k)
+    return q + " " + lead
 
 
 # ---------------------------------------------------------------------------------------------

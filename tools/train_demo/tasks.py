@@ -671,14 +671,17 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
                   parts=needles + distract + [q] + [f for f, _ in extra], followups=extra)
 
 
-def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, combo=False, followups=0, **_):
+def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, combo=False, followups=0,
+            open_slots=0.0, **_):
     """A list of key/value lines in one of many formats; ask for one key's value.
-    combo=True (training only): line format and question from phrase_grammar."""
+    combo=True (training only): line format and question from phrase_grammar; open_slots=p: now and
+    then a separator made of marks or a filler word, and a question in filler words (phrase_grammar)."""
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     lines = ph.KV_LINES_HELDOUT if heldout else ph.KV_LINES_TRAIN
     qs = ph.KV_QUESTIONS_HELDOUT if heldout else ph.KV_QUESTIONS_TRAIN
-    fmt = pg.kv_line_format(rng) if combo else rng.choice(lines)
+    opn = (pg.free_filler_words(words), open_slots) if (combo and open_slots) else None
+    fmt = pg.kv_line_format(rng, opn) if combo else rng.choice(lines)
     key_kind, val_kind = rng.choice(["word", "code", "uuid"]), rng.choice(["number", "word", "uuid", "code"])
     wl = words.pick(hw)
 
@@ -694,11 +697,11 @@ def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None
     i = min(n - 1, int((rng.random() if depth is None else depth) * n))
     lines_out = [fmt.replace("{i}", str(j + 1)).format(k=k, v=v) for j, (k, v) in enumerate(zip(keys, vals))]
     body = "\n".join(lines_out)
-    q = pg.kv_question(rng, keys[i]) if combo else rng.choice(qs).format(k=keys[i])
+    q = pg.kv_question(rng, keys[i], opn) if combo else rng.choice(qs).format(k=keys[i])
     prompt = "Here is a list of keys and values.\n\n" + body + "\n\n" + q
     fam = "kv_list" + ("_heldout" if heldout else "")
     assert not (followups and heldout), "follow-up questions are for training only"
-    extra = [("\n\n" + (pg.kv_question(rng, keys[j]) if combo else rng.choice(qs).format(k=keys[j])), " " + vals[j] + ".")
+    extra = [("\n\n" + (pg.kv_question(rng, keys[j], opn) if combo else rng.choice(qs).format(k=keys[j])), " " + vals[j] + ".")
              for j in _followup_indices(rng, n, i, followups)]
     return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n],
                   parts=lines_out[:3] + [q] + [f for f, _ in extra], followups=extra)

@@ -45,10 +45,25 @@ void trace_needle(const Engine& engine, const EvalSample& sample) {
   setenv("LTRI_TRACE_TOKENS", range.c_str(), 1);
 }
 
+// Debugging aid (LTRI_TRACE_PROMPT=FILE): the sample's prompt text, as given to the tokenizer, is
+// written to FILE (each sample overwrites it), to rerun or cut the exact prompt elsewhere.
+void dump_prompt(const EvalSample& sample) {
+  const char* path = std::getenv("LTRI_TRACE_PROMPT");
+  if (path == nullptr || *path == '\0') return;
+  std::FILE* f = std::fopen(path, "wb");
+  if (f == nullptr) {
+    std::fprintf(stderr, "warning: LTRI_TRACE_PROMPT %s: cannot write\n", path);
+    return;
+  }
+  std::fwrite(sample.prompt.data(), 1, sample.prompt.size(), f);
+  std::fclose(f);
+}
+
 }  // namespace
 
 SampleResult run_sample(const Engine& engine, const EvalSample& sample, const RunSettings& settings, int64_t index) {
   trace_needle(engine, sample);
+  dump_prompt(sample);
   const int64_t max_new = settings.max_new_tokens > 0 ? settings.max_new_tokens
                           : sample.max_new_tokens > 0 ? sample.max_new_tokens
                                                       : default_max_new_tokens(sample.expected);

@@ -71,6 +71,11 @@ struct AttentionOptions {
   // rank spans of similar prose first (niah_single_2 at 32K: the needle's span 40th with the
   // whole chunk, docs/kv-policies.md). 0 = every query of the last chunk, as in prefill.
   int64_t question_tokens = 64;
+  // ltri: the prompt's last question_tokens tokens are prefilled as a chunk of their own, so the
+  // first answer token sees spans retrieved for the question (without it the last chunk's prose
+  // queries rank prose spans first for that token; the pinned spans only serve the tokens after:
+  // niah_single_3 and niah_multikey_1 at 128K, depth 20%, were missed so, docs/kv-policies.md).
+  bool question_chunk = true;
   bool voting = true;           // cross-layer collaborative voting
   bool persist = true;          // spans retrieved for the last prefill chunk stay for decode
   bool decode_retrieval = true; // with persist: each decode step also retrieves (adds to the pinned spans)

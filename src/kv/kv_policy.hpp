@@ -55,6 +55,10 @@ class KvPolicy {
   // Bytes held in host memory by streaming policies (the store of evicted KV, its index and
   // the attention rows kept for segmentation); 0 for policies that keep everything in kv_bytes.
   virtual size_t host_bytes() const { return 0; }
+  // Tokens at the end of a prompt (a forward of more than one token) that the session runs as a
+  // chunk of their own, so that the chunk computing the first answer token holds only the
+  // question (ltri: its retrieval is then ranked by the question alone); 0 = no such split.
+  virtual int64_t prompt_tail_chunk() const { return 0; }
   virtual void reset() = 0;
 };
 

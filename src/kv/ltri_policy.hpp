@@ -37,6 +37,10 @@ struct LtriParams {
   // question_tokens tokens only (whole query blocks with per_query_max), where the question
   // sits; 0 = with every query of the last chunk, as in prefill.
   int64_t question_tokens = 0;
+  // The prompt's last question_tokens tokens are prefilled as a chunk of their own: the first
+  // answer token is then computed with spans retrieved for the question, not for the prose
+  // that shares its chunk (KvPolicy::prompt_tail_chunk).
+  bool question_chunk = false;
   bool dynamic_index = true;  // false: index_static vectors per span
   int64_t index_static = 4;
   double lambda = 1.0;        // dynamic: retained fraction r_v = min(1, lambda * r_a)
@@ -57,6 +61,10 @@ class LtriPolicy : public StreamingPolicyBase {
   LtriPolicy(Backend& backend, const ModelConfig& config, const StreamingShape& shape,
              const LtriParams& params);
   const char* name() const override { return "ltri"; }
+  int64_t prompt_tail_chunk() const override {
+    // A one-token chunk would be taken for a decode step (on_begin_chunk): at least two.
+    return params_.question_chunk && params_.question_tokens >= 2 ? params_.question_tokens : 0;
+  }
 
   const LtriParams& params() const { return params_; }
   // Units pinned for decoding (store order); empty before the first decode step.

@@ -236,6 +236,7 @@ std::unique_ptr<KvPolicy> make_ltri(const AttentionOptions& o, const PolicyShape
   lp.per_query_max = o.retrieval_query == "max";
   lp.query_block = o.query_block;
   lp.question_tokens = o.question_tokens;
+  lp.question_chunk = o.question_chunk;
   lp.dynamic_index = o.index == "dynamic";
   lp.index_static = o.index_static;
   lp.lambda = o.lambda;

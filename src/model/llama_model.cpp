@@ -114,11 +114,15 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
            c_.vocab_size, ")");
     }
   }
+  // A policy may ask for the prompt's last tokens (its question) in a chunk of their own.
+  const int64_t tail = n > 1 ? std::min(policy_->prompt_tail_chunk(), chunk_) : 0;
+  const int64_t head = tail >= 2 && n > tail + 1 ? n - tail : n;  // tokens before that chunk
   for (int64_t done = 0; done < n;) {
     // A prompt never ends in a lone one-token chunk (n = chunk * k + 1): the streaming policies
     // take a one-token step after a longer chunk for the first decode step (ltri builds its
     // persistent sets then), so the chunk before it gives up a token and the last has two.
-    const int64_t m = chunk_ >= 3 && n - done == chunk_ + 1 ? chunk_ - 1 : std::min(chunk_, n - done);
+    const int64_t end = done < head ? head : n;
+    const int64_t m = chunk_ >= 3 && end - done == chunk_ + 1 ? chunk_ - 1 : std::min(chunk_, end - done);
     const bool last = done + m == n;
     // Logits are computed only where asked: every row for all_logits, else the last row.
     float* out = all_logits ? all_logits + done * c_.vocab_size : (last ? last_logits : nullptr);

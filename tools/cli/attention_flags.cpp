@@ -64,6 +64,10 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
                   "ltri: score the spans pinned for decode with the queries of the prompt's last N tokens (the "
                   "question; whole query blocks), 0 = every query of the last chunk")
       ->check(integer_at_least(0))->capture_default_str()->group(group);
+  app->add_option("--attn-question-chunk", o.question_chunk,
+                  "ltri: prefill the prompt's last --attn-question-tokens tokens as a chunk of their own, so the "
+                  "first answer token sees spans retrieved for the question (true/false)")
+      ->capture_default_str()->group(group);
   app->add_option("--attn-score-heads", o.score_heads,
                   "ltri: heads that score spans: retrieval (the layer's best retrieval head), retrieval-heads (the "
                   "mean of its retrieval heads) or mean (of all heads; layers without a retrieval head always)")

@@ -44,6 +44,7 @@ json attention_to_json(const AttentionOptions& a) {
           {"retrieval_query", a.retrieval_query},
           {"query_block", a.query_block},
           {"question_tokens", a.question_tokens},
+          {"question_chunk", a.question_chunk},
           {"span_cache_tokens", a.span_cache_tokens},
           {"heads_file", a.heads_file},
           {"calibration_file", a.calibration_file}};
@@ -114,6 +115,8 @@ AttentionOptions attention_from_json(const json& j, int version) {
   read_v2(j, p, "query_block", a.query_block, version);
   a.question_tokens = 0;  // before version 8 the whole last chunk scored the persistent set
   if (version >= 8) read(j, p, "question_tokens", a.question_tokens);
+  a.question_chunk = false;  // before version 9 the question shared the prompt's last chunk
+  if (version >= 9) read(j, p, "question_chunk", a.question_chunk);
   read(j, p, "span_cache_tokens", a.span_cache_tokens);
   read(j, p, "heads_file", a.heads_file);
   read(j, p, "calibration_file", a.calibration_file);
@@ -172,7 +175,7 @@ json report_to_json(const EvalReport& report) {
                        {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 8}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 9}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
@@ -181,7 +184,7 @@ EvalReport report_from_json(const json& j) {
   }
   int version = 0;
   read(j, "", "version", version);
-  if (version < 1 || version > 8) fail("eval results: version ", version, " is not one this build reads (1 to 8)");
+  if (version < 1 || version > 9) fail("eval results: version ", version, " is not one this build reads (1 to 9)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");

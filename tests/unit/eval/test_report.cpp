@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 8);
+  EXPECT_EQ(j["version"], 9);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,20 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 9;  // a version this build does not know
+  j["version"] = 10;  // a version this build does not know
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionNineTheQuestionSharedTheLastChunk) {
+  EvalReport r = example();
+  r.config.attention.question_chunk = true;
+  nlohmann::json j = report_to_json(r);
+  EXPECT_TRUE(report_from_json(j).config.attention.question_chunk);  // version 9 keeps it
+  j["version"] = 8;
+  j["config"]["attention"].erase("question_chunk");
+  EXPECT_FALSE(report_from_json(j).config.attention.question_chunk);  // what version 8 ran with
+  j["version"] = 9;
+  EXPECT_THROW(report_from_json(j), Error);  // version 9 requires it
 }
 
 TEST(Report, BeforeVersionEightTheWholeLastChunkScoredThePersistentSet) {
@@ -115,6 +127,7 @@ TEST(Report, BeforeVersionEightTheWholeLastChunkScoredThePersistentSet) {
   EXPECT_EQ(report_from_json(j).config.attention.question_tokens, 96);  // version 8 keeps it
   j["version"] = 7;
   j["config"]["attention"].erase("question_tokens");
+  j["config"]["attention"].erase("question_chunk");
   EXPECT_EQ(report_from_json(j).config.attention.question_tokens, 0);  // what version 7 ran with
   j["version"] = 8;
   EXPECT_THROW(report_from_json(j), Error);  // version 8 requires it

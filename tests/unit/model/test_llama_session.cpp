@@ -78,6 +78,40 @@ TEST(LlamaSession, a_prompt_never_ends_in_a_one_token_chunk) {
   EXPECT_EQ(chunk_ends(3, 1), (std::vector<int64_t>{1, 2, 3}));  // one-token chunks asked for
 }
 
+TEST(LlamaSession, ltri_question_chunk_prefills_the_prompt_tail_as_its_own_chunk) {
+  const auto model = tiny_random_model();
+  const auto run = [&](size_t n, bool question_chunk, int64_t n_local, std::vector<float>* last_logits) {
+    AttentionOptions a;
+    a.policy = "ltri";
+    a.n_init = 4;
+    a.n_local = n_local;
+    a.budget = 16;
+    a.span_min = 2;
+    a.span_max = 8;
+    a.question_tokens = 6;
+    a.question_chunk = question_chunk;
+    auto s = model->new_session({.max_context = 512, .chunk = 16, .attention = a, .observer = nullptr});
+    std::vector<float> last(97);
+    std::vector<int64_t> ends;
+    s->forward(random_ids(n, 97, 5), last.data(), nullptr, [&](int64_t done, int64_t) { ends.push_back(done); });
+    if (last_logits) *last_logits = last;
+    return ends;
+  };
+  EXPECT_EQ(run(40, false, 32, nullptr), (std::vector<int64_t>{16, 32, 40}));
+  EXPECT_EQ(run(40, true, 32, nullptr), (std::vector<int64_t>{16, 32, 34, 40}));
+  // 33 tokens before the question: 16 + 17 would leave a lone token, so 16 + 15 + 2.
+  EXPECT_EQ(run(39, true, 32, nullptr), (std::vector<int64_t>{16, 31, 33, 39}));
+  EXPECT_EQ(run(7, true, 32, nullptr), (std::vector<int64_t>{7}));  // no room for a chunk before it
+  EXPECT_EQ(run(8, true, 32, nullptr), (std::vector<int64_t>{2, 8}));
+  // With a local window holding the whole prompt the split changes nothing: full attention's logits.
+  std::vector<float> split, whole;
+  run(40, true, 256, &split);
+  auto s = model->new_session({.max_context = 512, .chunk = 16, .attention = {}, .observer = nullptr});
+  whole.resize(97);
+  s->forward(random_ids(40, 97, 5), whole.data(), nullptr);
+  for (size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(split[i], whole[i], 1e-4) << i;
+}
+
 TEST(LlamaSession, decode_after_prefill_equals_prefill_of_whole_sequence) {
   const auto model = tiny_random_model();
   const int64_t vocab = model->config().vocab_size;

@@ -2,7 +2,8 @@
 // double-precision direct sum in tests/unit/kernels/test_cpu_ops.cpp) on the plans the policies
 // build: full attention (past + causal chunk), streaming with fixed placement (init and retrieved
 // at stride 0 with a pinned query_position, window, chunk) and ordered placement; head dims 64
-// and 128, GQA ratios 1, 4 and 8, odd lengths (1, 7, 131, 1000), decode (n = 1, split keys).
+// and 128, GQA ratios 1, 4 and 8, odd lengths (1, 7, 131, 1000), decode (n = 1, split keys, the
+// one-token kernel of cuda_attention_decode.cu, GQA ratios 1 to 8).
 // Every test skips when no GPU is present.
 #include <gtest/gtest.h>
 
@@ -121,14 +122,32 @@ TEST(CudaAttention, long_chunk_with_causal_tiles_matches_cpu) {
 
 TEST(CudaAttention, decode_over_many_keys_splits_and_matches_cpu) {
   LTRI_SKIP_WITHOUT_CUDA();
-  // n = 1 over ~3K keys: the kernel splits the keys across blocks and merges the parts.
+  // n = 1 over ~3K keys: the decode kernel splits the keys across blocks and merges the parts.
+  // Groups 3 and 6 leave some of its compiled heads (4, 8) unused.
   CpuBackend cpu(2);
   CudaBackend gpu(0);
   for (const int64_t head_dim : {64, 128}) {
-    for (const int64_t group : {1, 4, 8}) {
+    for (const int64_t group : {1, 2, 3, 4, 6, 8}) {
       check_attention(cpu, gpu, head_dim, 2, group,
                       {"decode_3k", 1, 3000, {{4, 0, 0, false, 2900}, {2996, 4, 1, false, -1}, {1, 3000, 1, true, -1}}},
                       11);
+    }
+  }
+}
+
+TEST(CudaAttention, decode_over_an_ltri_plan_matches_cpu) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  // The plan of an ltri decode step with fixed placement: init and retrieved keys at stride 0
+  // seen from one query position, the window at its own positions, then the token itself;
+  // segment lengths that leave partial steps of keys in several warps.
+  CpuBackend cpu(2);
+  CudaBackend gpu(0);
+  for (const int64_t head_dim : {64, 128}) {
+    for (const int64_t group : {3, 4}) {
+      check_attention(cpu, gpu, head_dim, 2, group,
+                      {"ltri_decode", 1, 3500,
+                       {{64, 0, 0, false, 2100}, {517, 0, 0, false, 2100}, {2049, 1451, 1, false, -1}, {1, 3500, 1, true, -1}}},
+                      23 + uint32_t(group));
     }
   }
 }

@@ -13,8 +13,9 @@
 // updated (online softmax: earlier output is rescaled by e^(m_old - m_new)), and the thread's
 // D / TPR output elements accumulate p v. A row's threads are neighbours in one warp, so row
 // reductions are warp shuffles and no block barrier. Chunks use TPR = 4 (32 rows a block);
-// decode has only `group` rows per KV head (n = 1), so it uses 16 or 32 threads a row (8 or 4
-// rows a block) rather than leave most of a 32-row block idle.
+// a call with few rows uses 16 or 32 threads a row (8 or 4 rows a block) rather than leave
+// most of a 32-row block idle. (Decode steps go to cuda_attention_decode.cu when a KV head has
+// at most 8 query heads; this kernel takes the others.)
 //
 // Split keys (flash-decoding): when the rows alone give too few blocks to fill the GPU (decode,
 // short chunks), grid.z splits the visible keys into parts; each writes its unnormalised output

@@ -546,14 +546,21 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   sync_rope_table(table);
   args.cos = rope_cos_;
   args.sin = rope_sin_;
-  // Chunks of queries on a model with bf16 weights go to tensor cores; decode and short chunks
-  // (too few rows to fill a 128-row block) stay on the f32 kernel and its split keys.
+  // Chunks of queries on a model with bf16 weights go to tensor cores; a decode step to the
+  // one-token kernel; short chunks (too few rows to fill a 128-row block) to the f32 kernel.
   if (attention_precision_ == DType::BF16 && n >= kMmaMinQueries && cuda::attention_mma_supports(args)) {
     const int splits = cuda::attention_mma_splits(args, sm_count_);
     // The bf16 keys and values of the call, then the partial softmaxes: never empty.
     const size_t workspace_floats = cuda::attention_mma_scratch_floats(args, splits);
     float* workspace = scratch(attention_scratch_, attention_scratch_capacity_, workspace_floats);
     cuda::launch_attention_mma(args, splits, workspace, stream_);
+    return;
+  }
+  if (cuda::attention_decode_supports(args)) {  // a decode step: one query token
+    const int splits = cuda::attention_decode_splits(args, sm_count_);
+    const size_t scratch_floats = cuda::attention_decode_scratch_floats(args, splits);
+    float* partials = scratch_floats > 0 ? scratch(attention_scratch_, attention_scratch_capacity_, scratch_floats) : nullptr;
+    cuda::launch_attention_decode(args, splits, partials, stream_);
     return;
   }
   const int splits = cuda::attention_splits(args, sm_count_);

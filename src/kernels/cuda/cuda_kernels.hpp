@@ -117,6 +117,17 @@ void launch_attention_merge(const float* partial_o, const float* partial_ml, int
 size_t attention_scratch_floats(const AttentionArgs& args, int splits);
 void launch_attention(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
 
+// --- attention for one query token (cuda_attention_decode.cu) ---
+// The same contract as launch_attention for n == 1: a warp per few keys, the head dimension over
+// its lanes, every head of a KV head's group scored from registers (decode steps).
+// Whether it takes these arguments: n == 1, head_dim 64 or 128, at most 8 query heads per KV head.
+bool attention_decode_supports(const AttentionArgs& args);
+// Parts the visible keys are split into (flash-decoding), given the GPU's SM count.
+int attention_decode_splits(const AttentionArgs& args, int sm_count);
+// Device floats of scratch launch_attention_decode needs for `splits` parts (0 when splits == 1).
+size_t attention_decode_scratch_floats(const AttentionArgs& args, int splits);
+void launch_attention_decode(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
+
 // --- attention on tensor cores (cuda_attention_mma.cu) ---
 // The same contract as launch_attention, computed with q, k, v and p rounded to bf16 and f32
 // accumulation (mma.sync); for prefill of models whose weights are bf16 (CudaBackend chooses).

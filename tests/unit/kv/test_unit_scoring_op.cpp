@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -89,7 +90,13 @@ TEST(UnitScoringOp, cpu_op_equals_the_host_scorers_bit_for_bit) {
       ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "n_q " << n_q;
       const auto ref = reference_scores(s, q, n_q, w);
       for (size_t u = 0; u < ref.size(); ++u) ASSERT_NEAR(got[u], ref[u], 1e-4) << "unit " << u;
-      for (size_t u = 6; u < got.size(); u += 7) ASSERT_EQ(got[u], got[3]) << "tied unit " << u;
+      // Units with unit 3's vectors score as unit 3 to within rounding: the dot products are one
+      // GEMM over the whole index, and OpenBLAS's kernels for some CPUs (Zen: AMD EPYC) sum the
+      // rows of a tile's edge in another order than its interior, so bits may differ (SkylakeX
+      // kernels give equal bits on the same machine).
+      for (size_t u = 6; u < got.size(); u += 7) {
+        ASSERT_NEAR(got[u], got[3], 1e-6 * std::max(1.0f, std::fabs(got[3]))) << "tied unit " << u;
+      }
       if (n_q == 1) {  // the mean-query route: score_units' matrix-vector product
         backend.score_units(s, mirror, q.data(), 1, true, w, got);
         score_units(s, q.data(), w, want, dots);

@@ -80,6 +80,11 @@ struct AttentionOptions {
   bool persist = true;          // spans retrieved for the last prefill chunk stay for decode
   bool decode_retrieval = true; // with persist: each decode step also retrieves (adds to the pinned spans)
   int64_t span_cache_tokens = 8192;  // bound of the span cache (tokens)
+  // infllm, ltri: the band (votes and segmentation rows, read only when a token leaves the
+  // window) of this many decode steps computed at once, one launch per layer instead of one per
+  // step. 1 = every step its own. Where the window is too small for that (n_local < the band's
+  // width + N) or chunks are shorter than N (-b), every step runs its own band.
+  int64_t decode_band_batch = 32;
   std::string heads_file;       // retrieval heads (ltri heads); "" = <model dir>/ltri_heads.json
   std::string calibration_file; // per-layer theta (ltri calibrate); "" = <model dir>/ltri_calibration.json
 };

@@ -88,6 +88,8 @@ StreamingShape common_shape(const AttentionOptions& o, const PolicyShape& p) {
   s.host_kv = parse_host_kv(o.host_kv);
   s.index_dtype = parse_index_dtype(o.index_dtype, s.host_kv);
   s.store_threads = parse_async_store(o.async_store, p.backend);
+  check_at_least("--attn-decode-band-batch", o.decode_band_batch, 1);
+  s.decode_band_batch = o.decode_band_batch;
   return s;
 }
 

@@ -18,6 +18,12 @@ int64_t StreamingShape::positions_needed(int64_t n) const {
   return std::max(contiguous, n_local + 1);
 }
 
+int64_t StreamingShape::deferred_band_steps() const {
+  const int64_t steps = decode_band_batch;
+  if (steps <= 1 || band_width <= 0 || n_local < band_width + steps || steps > max_chunk) return 1;
+  return steps;
+}
+
 StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& config,
                                          const StreamingShape& shape)
     : shape_(shape),
@@ -40,6 +46,12 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
       votes_.emplace_back(shape.n_kv_heads, shape.max_window());
       if (shape.segmentation_map) seg_rows_.emplace_back(shape.band_width, shape.max_window());
       bands_.push_back(std::make_unique<PendingBand>(backend));
+    }
+    if (shape.deferred_band_steps() > 1) {
+      const size_t q_floats = size_t(shape.deferred_band_steps() * shape.n_heads * shape.head_dim);
+      for (int64_t l = 0; l < n_layers; ++l) deferred_q_.emplace_back(backend, q_floats);
+      deferred_first_.assign(size_t(n_layers), 0);
+      deferred_n_.assign(size_t(n_layers), 0);
     }
   }
   if (shape.keeps_store) {
@@ -201,18 +213,20 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
   if (!votes_.empty()) {
     ProfileScope phase(backend_, "policy/band");
     votes_[l].push(n);
-    TokenRows* seg = seg_rows_.empty() ? nullptr : &seg_rows_[l];
-    if (seg) seg->push(n);
-    // Local columns only: no sinks, nothing evicted, at most band_width back from the chunk.
-    const int64_t first_key = std::max({window_.begin(layer), shape_.n_init, n_past_ - (shape_.band_width - 1)});
-    // The backend computes the band where q and the keys are; only votes and seg rows come back.
-    // Where the backend can, only queued here: its results are filed into the rows by the
-    // eviction's job or the layer's next plan(), the first to read them (apply_band).
-    if (first_key < n_past_ + n &&
-        !band_.start(backend_, q, n, n_past_, window_.k(layer, first_key), first_key, rope_, segmentation_head(layer),
-                     seg != nullptr, *bands_[l])) {
-      band_.compute(backend_, q, n, n_past_, window_.k(layer, first_key), first_key, rope_, segmentation_head(layer),
-                    seg, votes_[l]);
+    if (!seg_rows_.empty()) seg_rows_[l].push(n);
+    const int64_t steps = shape_.deferred_band_steps();
+    if (n == 1 && steps > 1) {
+      // A decode step: its query waits, the band runs once for `steps` of them.
+      const int64_t q_row = shape_.n_heads * shape_.head_dim;
+      if (deferred_n_[l] == 0) deferred_first_[l] = n_past_;
+      backend_.copy(deferred_q_[l].data() + deferred_n_[l] * q_row, q, size_t(q_row));
+      if (++deferred_n_[l] == steps) flush_decode_band(layer);
+    } else {
+      if (!deferred_n_.empty() && deferred_n_[l] > 0) {  // decode steps before this chunk
+        flush_decode_band(layer);
+        apply_band(layer);
+      }
+      queue_band(layer, q, n, n_past_);
     }
   }
 
@@ -243,6 +257,33 @@ void StreamingPolicyBase::evict_for_next_chunk(int64_t layer) {
   if (!seg_rows_.empty()) seg_rows_[size_t(layer)].drop_until(window_.begin(layer));
   ProfileScope phase(backend_, "policy/evict");
   evict(layer);
+}
+
+void StreamingPolicyBase::queue_band(int64_t layer, const float* q, int64_t n, int64_t first_query) {
+  const size_t l = size_t(layer);
+  TokenRows* seg = seg_rows_.empty() ? nullptr : &seg_rows_[l];
+  // Local columns only: no sinks, nothing evicted, at most band_width back from the queries.
+  const int64_t first_key = std::max({window_.begin(layer), shape_.n_init, first_query - (shape_.band_width - 1)});
+  if (first_key >= first_query + n) return;
+  // The backend computes the band where q and the keys are; only votes and seg rows come back.
+  // Where the backend can, only queued here: its results are filed into the rows by the
+  // eviction's job or the layer's next plan(), the first to read them (apply_band).
+  const float* keys = window_.k(layer, first_key);
+  if (!band_.start(backend_, q, n, first_query, keys, first_key, rope_, segmentation_head(layer), seg != nullptr,
+                   *bands_[l])) {
+    band_.compute(backend_, q, n, first_query, keys, first_key, rope_, segmentation_head(layer), seg, votes_[l]);
+  }
+}
+
+void StreamingPolicyBase::flush_decode_band(int64_t layer) {
+  int64_t& waiting = deferred_n_[size_t(layer)];
+  if (waiting == 0) return;
+  apply_band(layer);  // the band queued before takes no second place in the layer's PendingBand
+  // Every key these queries vote for is still in the window (deferred_band_steps), so the band
+  // is the one each step would have computed; its votes are summed per key before they are
+  // added to the rows, not step by step.
+  queue_band(layer, deferred_q_[size_t(layer)].data(), waiting, deferred_first_[size_t(layer)]);
+  waiting = 0;
 }
 
 void StreamingPolicyBase::build_plan(int64_t layer, int64_t n) {
@@ -314,6 +355,7 @@ void StreamingPolicyBase::reset() {
   for (UnitIndexMirror& m : index_mirrors_) m.clear();
   for (RetrievedKv& r : retrieved_) r.clear();
   for (auto& b : bands_) b->discard();
+  std::fill(deferred_n_.begin(), deferred_n_.end(), 0);  // their tokens are gone
   for (TokenRows& t : votes_) t.reset(0);
   for (TokenRows& t : seg_rows_) t.reset(0);
   on_reset();

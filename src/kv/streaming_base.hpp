@@ -50,6 +50,7 @@
 #include "kv/retrieved_kv.hpp"
 #include "kv/streaming_window.hpp"
 #include "kv/unit_index_mirror.hpp"
+#include "ops/backend.hpp"
 #include "ops/rope_table.hpp"
 
 namespace ltri {
@@ -76,6 +77,13 @@ struct StreamingShape {
   Placement placement = Placement::Fixed;
   // Worker threads for the store step of evictions (keeps_store); 0: on the calling thread.
   int store_threads = 0;
+  // Decode steps whose band is computed in one go (see deferred_band_steps()).
+  int64_t decode_band_batch = 1;
+  // Steps the band of decode may wait for: decode_band_batch where that cannot change what an
+  // eviction reads (every key a waiting query votes for stays in the window until the band has
+  // run: n_local >= band_width + batch) and the band's rotations cover it (batch <= max_chunk);
+  // else 1.
+  int64_t deferred_band_steps() const;
 
   // Most tokens the window holds right after a chunk is appended.
   int64_t max_window() const { return n_local + max_lag + max_chunk; }
@@ -193,6 +201,11 @@ class StreamingPolicyBase : public KvPolicy {
   // Files the layer's queued band into votes_ / seg_rows_ (waiting for it), if one is pending:
   // in the layer's eviction job, or in its next plan() (any thread that owns the layer).
   void apply_band(int64_t layer);
+  // Queues (or computes) the band of queries q (n, n_heads, head_dim), backend memory, of tokens
+  // [first_query, first_query + n) over the window's local keys.
+  void queue_band(int64_t layer, const float* q, int64_t n, int64_t first_query);
+  // The band of the layer's waiting decode steps, if any (they wait in deferred_q_).
+  void flush_decode_band(int64_t layer);
   std::shared_ptr<EvictedTokens> spare_tokens();          // from the pool, or new
   void recycle(std::shared_ptr<EvictedTokens> evicted);  // back to the pool (any thread)
 
@@ -205,6 +218,10 @@ class StreamingPolicyBase : public KvPolicy {
   std::vector<TokenRows> seg_rows_;       // per layer: (window tokens, band_width)
   BandCollector band_;
   std::vector<std::unique_ptr<PendingBand>> bands_;  // per layer (with a band): the band queued asynchronously
+  // Decode steps whose band waits (StreamingShape::deferred_band_steps() > 1), per layer:
+  std::vector<BackendBuffer> deferred_q_;  // (steps, n_heads, head_dim), backend: their queries
+  std::vector<int64_t> deferred_first_;    // token of the first waiting query
+  std::vector<int64_t> deferred_n_;        // how many wait
   int64_t n_past_ = 0;
   int64_t chunk_n_ = 0;
   int64_t pending_evict_ = -1;  // the layer whose step 5 waits for the next plan() or end_chunk(); -1: none

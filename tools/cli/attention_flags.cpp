@@ -83,6 +83,9 @@ void add_attention_parameter_flags(CLI::App* app, AttentionOptions& o) {
                   "ltri: with --attn-persist, each decode step also retrieves spans for its own query, added to "
                   "the pinned ones (true/false; false: decode sees the pinned spans only, no per-step scoring or copies)")
       ->capture_default_str()->group(group);
+  app->add_option("--attn-decode-band-batch", o.decode_band_batch,
+                  "infllm, ltri: decode steps whose band (votes, segmentation rows) is computed in one go (1 = each step)")
+      ->check(integer_at_least(1))->capture_default_str()->group(group);
   app->add_option("--attn-span-cache", o.span_cache_tokens, "ltri: span cache bound in tokens")
       ->check(integer_at_least(0))->capture_default_str()->group(group);
   app->add_option("--attn-heads-file", o.heads_file,

@@ -46,6 +46,7 @@ json attention_to_json(const AttentionOptions& a) {
           {"question_tokens", a.question_tokens},
           {"question_chunk", a.question_chunk},
           {"span_cache_tokens", a.span_cache_tokens},
+          {"decode_band_batch", a.decode_band_batch},
           {"heads_file", a.heads_file},
           {"calibration_file", a.calibration_file}};
 }
@@ -118,6 +119,8 @@ AttentionOptions attention_from_json(const json& j, int version) {
   a.question_chunk = false;  // before version 9 the question shared the prompt's last chunk
   if (version >= 9) read(j, p, "question_chunk", a.question_chunk);
   read(j, p, "span_cache_tokens", a.span_cache_tokens);
+  a.decode_band_batch = 1;  // before version 10 every decode step ran its own band
+  if (version >= 10) read(j, p, "decode_band_batch", a.decode_band_batch);
   read(j, p, "heads_file", a.heads_file);
   read(j, p, "calibration_file", a.calibration_file);
   return a;
@@ -175,7 +178,7 @@ json report_to_json(const EvalReport& report) {
                        {"kv_host_bytes", s.kv_host_bytes},
                        {"haystack_repeated", s.haystack_repeated}});
   }
-  return {{"format", "ltri-eval"}, {"version", 9}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
+  return {{"format", "ltri-eval"}, {"version", 10}, {"config", config}, {"samples", samples}, {"wall_s", report.wall_s}};
 }
 
 EvalReport report_from_json(const json& j) {
@@ -184,7 +187,7 @@ EvalReport report_from_json(const json& j) {
   }
   int version = 0;
   read(j, "", "version", version);
-  if (version < 1 || version > 9) fail("eval results: version ", version, " is not one this build reads (1 to 9)");
+  if (version < 1 || version > 10) fail("eval results: version ", version, " is not one this build reads (1 to 10)");
   EvalReport r;
   const json& c = object_at(j, "", "config");
   const json& model = object_at(c, "config.", "model");

@@ -88,7 +88,7 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   EvalReport r = example();
   r.samples.push_back(result("niah_single_1", 1024, 0.5, 1.0));
   nlohmann::json j = report_to_json(r);
-  EXPECT_EQ(j["version"], 9);
+  EXPECT_EQ(j["version"], 10);
   EXPECT_EQ(j["samples"][0]["policy"], "");
   // A file written before the policy grid: no policies, policy, kv_host_bytes, retrieval_query.
   j["version"] = 1;
@@ -104,8 +104,20 @@ TEST(Report, VersionOneFilesReadWithTheirSinglePolicy) {
   // Version 2 requires them.
   j["version"] = 2;
   EXPECT_THROW(report_from_json(j), Error);
-  j["version"] = 10;  // a version this build does not know
+  j["version"] = 11;  // a version this build does not know
   EXPECT_THROW(report_from_json(j), Error);
+}
+
+TEST(Report, BeforeVersionTenEveryDecodeStepRanItsOwnBand) {
+  EvalReport r = example();
+  r.config.attention.decode_band_batch = 16;
+  nlohmann::json j = report_to_json(r);
+  EXPECT_EQ(report_from_json(j).config.attention.decode_band_batch, 16);  // version 10 keeps it
+  j["version"] = 9;
+  j["config"]["attention"].erase("decode_band_batch");
+  EXPECT_EQ(report_from_json(j).config.attention.decode_band_batch, 1);  // what version 9 ran with
+  j["version"] = 10;
+  EXPECT_THROW(report_from_json(j), Error);  // version 10 requires it
 }
 
 TEST(Report, BeforeVersionNineTheQuestionSharedTheLastChunk) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "kv/streaming_base.hpp"
 #include "kv_test_util.hpp"
 
 namespace ltri {
@@ -134,6 +135,63 @@ TEST(PolicyInvariants, positions_and_backend_memory_stay_bounded_on_a_long_strea
       EXPECT_EQ(d.policy().n_past(), 150 * chunk + 150);
     }
   }
+}
+
+TEST(PolicyInvariants, decode_steps_whose_band_waits_store_what_each_step_alone_stores) {
+  // 480 tokens of prefill, then 120 decode steps: the window (32) evicts decode tokens too, so
+  // their spans / blocks and index vectors come from votes and segmentation rows of decode
+  // bands. Computed 8 steps at a time they must give the stored units of one band per step
+  // (votes summed per key before they reach the rows, so the index vectors within rounding).
+  for (const std::string& policy : kRetrievalPolicies) {
+    AttentionOptions o = small(policy, 32, 16, "fixed");
+    o.index = "dynamic";
+    std::vector<const ContextStore*> stores[2];
+    std::unique_ptr<test::StreamDriver> drivers[2];
+    for (int b = 0; b < 2; ++b) {
+      o.decode_band_batch = b == 0 ? 1 : 8;
+      drivers[b] = std::make_unique<test::StreamDriver>(test::policy_test_config(), o, 16);
+      for (int step = 0; step < 30 + 120; ++step) drivers[b]->feed(step < 30 ? 16 : 1);
+      const auto& base = dynamic_cast<const StreamingPolicyBase&>(drivers[b]->policy());
+      for (int64_t l = 0; l < 2; ++l) stores[b].push_back(&base.store(l));
+    }
+    for (size_t l = 0; l < 2; ++l) {
+      const ContextStore& one = *stores[0][l];
+      const ContextStore& batched = *stores[1][l];
+      ASSERT_EQ(one.units().size(), batched.units().size()) << policy << " layer " << l;
+      EXPECT_GT(one.end_token(), 480) << policy << ": decode tokens must have been stored";
+      for (size_t u = 0; u < one.units().size(); ++u) {
+        const StoredUnit& a = one.units()[u];
+        const StoredUnit& c = batched.units()[u];
+        ASSERT_EQ(a.first_token, c.first_token) << policy << " layer " << l << " unit " << u;
+        ASSERT_EQ(a.length, c.length) << policy << " layer " << l << " unit " << u;
+        ASSERT_EQ(a.n_vectors, c.n_vectors) << policy << " layer " << l << " unit " << u;
+        for (int64_t g = 0; g < one.n_kv_heads(); ++g) {
+          for (int64_t i = 0; i < a.n_vectors; ++i) {
+            const float* x = one.index_vector(g, a.first_vector + i);
+            const float* y = batched.index_vector(g, c.first_vector + i);
+            for (int64_t d = 0; d < one.head_dim(); ++d) EXPECT_NEAR(x[d], y[d], 1e-5f) << policy << " unit " << u;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(PolicyInvariants, the_decode_band_waits_only_where_no_eviction_can_read_its_rows) {
+  StreamingShape s;
+  s.band_width = 12;
+  s.n_local = 32;
+  s.max_chunk = 16;
+  s.decode_band_batch = 8;
+  EXPECT_EQ(s.deferred_band_steps(), 8);
+  s.decode_band_batch = 21;  // 12 + 21 > 32: a waiting query's keys could leave the window
+  EXPECT_EQ(s.deferred_band_steps(), 1);
+  s.decode_band_batch = 8;
+  s.max_chunk = 4;  // the band's rotations are sized for chunks of at most 4 queries
+  EXPECT_EQ(s.deferred_band_steps(), 1);
+  s.max_chunk = 16;
+  s.band_width = 0;  // no band at all
+  EXPECT_EQ(s.deferred_band_steps(), 1);
 }
 
 }  // namespace

@@ -326,6 +326,7 @@ size_t StreamingPolicyBase::kv_bytes() const {
   size_t bytes = window_.bytes();
   for (const RetrievedKv& r : retrieved_) bytes += r.bytes();
   for (const UnitIndexMirror& m : index_mirrors_) bytes += m.bytes();
+  for (const BackendBuffer& q : deferred_q_) bytes += q.size() * sizeof(float);
   return bytes;
 }
 

@@ -138,10 +138,11 @@ TEST(PolicyInvariants, positions_and_backend_memory_stay_bounded_on_a_long_strea
 }
 
 TEST(PolicyInvariants, decode_steps_whose_band_waits_store_what_each_step_alone_stores) {
-  // 480 tokens of prefill, then 120 decode steps: the window (32) evicts decode tokens too, so
-  // their spans / blocks and index vectors come from votes and segmentation rows of decode
-  // bands. Computed 8 steps at a time they must give the stored units of one band per step
-  // (votes summed per key before they reach the rows, so the index vectors within rounding).
+  // 480 tokens of prefill, then 123 decode steps, a second turn of 16 tokens (the waiting
+  // steps' band runs before its own) and 61 more steps: the window (32) evicts decode tokens
+  // too, so their spans / blocks and index vectors come from votes and segmentation rows of
+  // decode bands. Computed 8 steps at a time they must give the stored units of one band per
+  // step (votes summed per key before they reach the rows, so the index vectors within rounding).
   for (const std::string& policy : kRetrievalPolicies) {
     AttentionOptions o = small(policy, 32, 16, "fixed");
     o.index = "dynamic";
@@ -150,7 +151,9 @@ TEST(PolicyInvariants, decode_steps_whose_band_waits_store_what_each_step_alone_
     for (int b = 0; b < 2; ++b) {
       o.decode_band_batch = b == 0 ? 1 : 8;
       drivers[b] = std::make_unique<test::StreamDriver>(test::policy_test_config(), o, 16);
-      for (int step = 0; step < 30 + 120; ++step) drivers[b]->feed(step < 30 ? 16 : 1);
+      for (int step = 0; step < 30 + 123; ++step) drivers[b]->feed(step < 30 ? 16 : 1);
+      drivers[b]->feed(16);
+      for (int step = 0; step < 61; ++step) drivers[b]->feed(1);
       const auto& base = dynamic_cast<const StreamingPolicyBase&>(drivers[b]->policy());
       for (int64_t l = 0; l < 2; ++l) stores[b].push_back(&base.store(l));
     }
@@ -158,7 +161,7 @@ TEST(PolicyInvariants, decode_steps_whose_band_waits_store_what_each_step_alone_
       const ContextStore& one = *stores[0][l];
       const ContextStore& batched = *stores[1][l];
       ASSERT_EQ(one.units().size(), batched.units().size()) << policy << " layer " << l;
-      EXPECT_GT(one.end_token(), 480) << policy << ": decode tokens must have been stored";
+      EXPECT_GT(one.end_token(), 480 + 123 + 16) << policy << ": tokens of both turns must have been stored";
       for (size_t u = 0; u < one.units().size(); ++u) {
         const StoredUnit& a = one.units()[u];
         const StoredUnit& c = batched.units()[u];

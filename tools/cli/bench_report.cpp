@@ -78,7 +78,10 @@ std::string bench_json(const BenchSetup& s, const BenchOptions& o, const std::ve
                           {"block_size", a.block_size},
                           {"span_min", a.span_min},
                           {"span_max", a.span_max},
-                          {"span_cache_tokens", a.span_cache_tokens}}},
+                          {"span_cache_tokens", a.span_cache_tokens},
+                          {"lambda", a.lambda},
+                          {"decode_retrieval", a.decode_retrieval},
+                          {"decode_band_batch", a.decode_band_batch}}},
                         {"tests", nlohmann::json::array()}};
   for (const BenchTest& t : tests) {
     nlohmann::json row = {{"test", t.name()},

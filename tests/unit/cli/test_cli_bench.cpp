@@ -154,10 +154,13 @@ TEST(CliBench, markdown_table_has_a_row_per_test) {
 // The demo model from its directory (real weights) still benchmarks; its parameter count is
 // the sum of the checkpoint's tensor sizes.
 TEST(CliBench, bundled_model_json) {
-  const ProcessResult r = ltri({"bench", "-m", demo_dir(), "-p", "64", "-n", "4", "-r", "1", "-o", "json", "-t", "1"});
+  const ProcessResult r = ltri({"bench", "-m", demo_dir(), "-p", "64", "-n", "4", "-r", "1", "-o", "json", "-t", "1",
+                                "--attn-decode-band-batch", "8"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   const nlohmann::json doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["params"], 15733632);
+  EXPECT_EQ(doc["attention"]["decode_band_batch"], 8);  // the flags that shape decode are recorded
+  EXPECT_EQ(doc["attention"]["decode_retrieval"], true);
   EXPECT_EQ(doc["random_weights"], false);
   ASSERT_EQ(doc["tests"].size(), 2u);
   EXPECT_EQ(doc["tests"][0]["test"], "pp64");

@@ -27,6 +27,9 @@ class InfllmPolicy : public StreamingPolicyBase {
  protected:
   void evict(int64_t layer) override;
   void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) override;
+  // One averaged vector per block: the floor is the density.
+  double index_vectors_per_token_floor() const override { return 1.0 / double(params_.block_size); }
+  const char* index_name() const override { return "block index"; }
 
  private:
   InfllmParams params_;

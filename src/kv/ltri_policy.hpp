@@ -74,6 +74,10 @@ class LtriPolicy : public StreamingPolicyBase {
   void evict(int64_t layer) override;
   void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) override;
   int64_t segmentation_head(int64_t layer) const override;
+  // At least one vector per span, spans at most span_max long. How many more depends on the
+  // attention (dynamic index): measured once tokens are stored.
+  double index_vectors_per_token_floor() const override { return 1.0 / double(params_.span_max); }
+  const char* index_name() const override { return "span index"; }
   void on_begin_chunk(int64_t n) override;
   void on_end_chunk(int64_t n) override;
   void on_reset() override;

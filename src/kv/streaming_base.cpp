@@ -146,7 +146,10 @@ void StreamingPolicyBase::evict_async(int64_t layer, int64_t count, EvictStep st
     apply_band(layer);  // the step reads the band's rows
     e->copied->wait();
     e->copied.reset();
+    const int64_t tokens_before = store->end_token(), vectors_before = store->n_vectors();
     const int64_t leaving = step(*e, *store);
+    stored_tokens_ += store->end_token() - tokens_before;
+    stored_vectors_ += store->n_vectors() - vectors_before;
     // The window's and band rows' bookkeeping of this layer: nobody else reads it before the
     // layer's next plan(), which waits for this job.
     drop_front(layer, leaving);
@@ -339,6 +342,25 @@ size_t StreamingPolicyBase::host_bytes() const {
   return bytes;
 }
 
+KvPolicy::DeviceGrowth StreamingPolicyBase::device_growth(int64_t tokens) const {
+  DeviceGrowth growth;
+  if (stores_.empty() || tokens <= 0) return growth;
+  const double layers = double(shape_.n_layers);
+  const int64_t stored_tokens = stored_tokens_.load(), stored_vectors = stored_vectors_.load();
+  growth.measured = stored_tokens >= shape_.n_layers * kGrowthSampleTokens;
+  const double per_token = growth.measured ? double(stored_vectors) / double(stored_tokens) : index_vectors_per_token_floor();
+  // A mirrored vector: its KV heads' rows, and at most one unit boundary (int32) per vector.
+  const double vector_bytes = double(shape_.n_kv_heads * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
+  growth.bytes_per_token = per_token * vector_bytes * layers;
+  const double vectors_then = double(stored_vectors) + per_token * double(tokens) * layers;
+  const double needed = vectors_then * vector_bytes * UnitIndexMirror::kGrowth;
+  double held = 0.0;
+  for (const UnitIndexMirror& m : index_mirrors_) held += double(m.bytes());
+  growth.bytes = needed > held ? size_t(needed - held) : 0;
+  growth.what = index_name();
+  return growth;
+}
+
 int64_t StreamingPolicyBase::bytes_uploaded() const {
   int64_t bytes = 0;
   for (const RetrievedKv& r : retrieved_) bytes += r.bytes_uploaded();
@@ -352,6 +374,8 @@ void StreamingPolicyBase::reset() {
   n_past_ = 0;
   chunk_n_ = 0;
   window_.reset();
+  stored_tokens_ = 0;  // the jobs are done (discard_all)
+  stored_vectors_ = 0;
   for (ContextStore& s : stores_) s.reset(shape_.n_init);
   for (UnitIndexMirror& m : index_mirrors_) m.clear();
   for (RetrievedKv& r : retrieved_) r.clear();

@@ -35,6 +35,7 @@
 // "fixed" (InfLLM), window and chunk keep true relative distances from 0, and every query sees
 // init and retrieved keys at the one distance n_local (keys at 0, stride 0, query_position).
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -132,6 +133,13 @@ class StreamingPolicyBase : public KvPolicy {
   int64_t positions_needed(int64_t n) const override { return shape_.positions_needed(n); }
   size_t kv_bytes() const override;
   size_t host_bytes() const override;  // waits for every store job
+  // The index mirror's growth for `tokens` more stored tokens per layer: vectors per stored
+  // token as measured so far (once every layer has stored kGrowthSampleTokens on average; until
+  // then the policy's floor, index_vectors_per_token_floor), times the bytes of a mirrored
+  // vector, with the mirror's growth slack (UnitIndexMirror::kGrowth), less what the mirrors hold.
+  // Does not wait for the store jobs: it reads counters they publish when done.
+  DeviceGrowth device_growth(int64_t tokens) const override;
+  static constexpr int64_t kGrowthSampleTokens = 2048;
   void reset() override;                // waits for every store job (forgetting their errors)
 
   // For tests and reports.
@@ -155,6 +163,10 @@ class StreamingPolicyBase : public KvPolicy {
   virtual void choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units);
   // Which segmentation map the band keeps for the layer: a query head, or kMeanOfHeads.
   virtual int64_t segmentation_head(int64_t layer) const;
+  // The fewest index vectors a stored token can bring (before any is stored, device_growth
+  // counts this many), and what the index is called in messages.
+  virtual double index_vectors_per_token_floor() const { return 0.0; }
+  virtual const char* index_name() const { return "index"; }
   virtual void on_begin_chunk(int64_t /*n*/) {}
   virtual void on_end_chunk(int64_t /*n*/) {}
   virtual void on_reset() {}
@@ -224,6 +236,10 @@ class StreamingPolicyBase : public KvPolicy {
   std::vector<int64_t> deferred_n_;        // how many wait
   int64_t n_past_ = 0;
   int64_t chunk_n_ = 0;
+  // Tokens and index vectors stored, summed over the layers, added by each store job when it is
+  // done (read by device_growth without waiting for the jobs).
+  std::atomic<int64_t> stored_tokens_{0};
+  std::atomic<int64_t> stored_vectors_{0};
   int64_t pending_evict_ = -1;  // the layer whose step 5 waits for the next plan() or end_chunk(); -1: none
   // Host scratch, sized once.
   std::vector<float> query_means_;  // (max_chunk, n_heads, head_dim): at most one mean per query

@@ -10,6 +10,7 @@ namespace ltri {
 
 namespace {
 constexpr int64_t kMinCapacity = 256;  // vectors per KV head, units: first allocation
+int64_t grown_capacity(int64_t capacity) { return int64_t(double(capacity) * UnitIndexMirror::kGrowth); }
 }  // namespace
 
 UnitIndexMirror::~UnitIndexMirror() { release(); }
@@ -57,9 +58,11 @@ size_t UnitIndexMirror::bytes() const {
 
 void UnitIndexMirror::grow_vectors(int64_t needed) {
   if (needed <= vector_capacity_) return;
-  // Doubling: the copies of the old rows add up to at most the rows uploaded. Capacities are
-  // multiples of kMinCapacity rows, so every KV head's rows start on a float (even for bf16).
-  const int64_t capacity = (std::max({needed, 2 * vector_capacity_, kMinCapacity}) + kMinCapacity - 1) / kMinCapacity * kMinCapacity;
+  // By a quarter (kGrowth): the copies of the old rows add up to about four times the rows
+  // uploaded. Capacities are multiples of kMinCapacity rows, so every KV head's rows start on a
+  // float (even for bf16).
+  const int64_t capacity = (std::max({needed, grown_capacity(vector_capacity_), kMinCapacity}) + kMinCapacity - 1) /
+                           kMinCapacity * kMinCapacity;
   float* grown = backend_->alloc((row_bytes(n_kv_heads_ * capacity) + sizeof(float) - 1) / sizeof(float));
   for (int64_t g = 0; g < n_kv_heads_ && n_vectors_ > 0; ++g) {
     // Rows of even length in bf16 (head_dim is even), so whole floats.
@@ -73,7 +76,7 @@ void UnitIndexMirror::grow_vectors(int64_t needed) {
 
 void UnitIndexMirror::grow_units(int64_t needed) {
   if (needed <= unit_capacity_ && unit_starts_) return;
-  const int64_t capacity = std::max({needed, 2 * unit_capacity_, kMinCapacity});
+  const int64_t capacity = std::max({needed, grown_capacity(unit_capacity_), kMinCapacity});
   float* grown = backend_->alloc(size_t(capacity + 1));  // zeroed: starts[0] = 0
   // int32 entries moved as raw 4-byte words (copy is a byte copy on every backend).
   if (unit_starts_) backend_->copy(grown, unit_starts_, size_t(n_units_ + 1));

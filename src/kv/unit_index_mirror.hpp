@@ -4,7 +4,10 @@
 // layer next to the store and hands both to the op; the op decides whether it needs the
 // mirror: the default (host) op reads the store and never touches it, so on the CPU backend
 // it stays empty and costs nothing. sync() appends only what the store gained since the last
-// call, into buffers whose capacity doubles, so a chunk uploads only its new vectors.
+// call, into buffers that grow by a quarter, so a chunk uploads only its new vectors. (Doubling
+// left up to half of the largest buffers empty: at 8B shape the mirror grows ~16-33 KB a
+// token, and what the GPU holds at 1M tokens is bounded by it. A quarter costs more copies of
+// old rows, device-to-device, about four times the final size in all: milliseconds.)
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -17,6 +20,9 @@ class Backend;
 
 class UnitIndexMirror {
  public:
+  // Capacity after a growth: at least this times the old one (device_growth counts the slack).
+  static constexpr double kGrowth = 1.25;
+
   UnitIndexMirror() = default;
   ~UnitIndexMirror();
   UnitIndexMirror(UnitIndexMirror&& o) noexcept;

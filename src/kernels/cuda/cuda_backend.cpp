@@ -368,7 +368,12 @@ std::optional<size_t> CudaBackend::device_free_bytes() const {
   size_t free_bytes = 0, total_bytes = 0;
   LTRI_CUDA_CHECK(cudaSetDevice(device_));
   LTRI_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  return free_bytes;
+  // The pool keeps what was freed (alloc() hands it back when an allocation fails): reserved
+  // but unused memory counts as free.
+  uint64_t reserved = 0, used = 0;  // the attributes are 64-bit counts
+  LTRI_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  LTRI_CUDA_CHECK(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrUsedMemCurrent, &used));
+  return free_bytes + size_t(reserved > used ? reserved - used : 0);
 }
 
 float* CudaBackend::scratch(float*& buffer, size_t& capacity, size_t n) {

@@ -1,13 +1,16 @@
 // The decode GEMV of the CUDA backend: one token's activations times a bf16 weight matrix.
 // cuBLAS needs both inputs in bf16, so a GEMM with n = 1 costs a rounding kernel plus the GEMM
-// launch; decode runs seven of them per layer, and every launch is time when a token's whole
-// layer takes ~0.3 ms. Here the rounding happens in registers as the weights stream past:
+// launch; decode runs four of them per layer, and every launch is time when a token's whole
+// layer takes ~0.2 ms. Here the rounding happens in registers as the weights stream past:
 // x is rounded to bf16 exactly as launch_f32_to_bf16 rounds it, the products are exact in f32,
 // so the result differs from the cuBLAS path only in the order of the f32 sums.
-// Bound by memory bandwidth: each weight byte is read once, x (k floats) stays in L1. Measured on
-// the H200 over the 8B decode (LTRI_PROFILE=gpu): 24.4 us per GEMV on average, ~57% of the
-// memory bandwidth; one row per warp in blocks of 4 warps with 8 loads in flight measured slower
-// (26.4 us), so two rows per warp stay.
+// Bound by memory bandwidth: each weight byte is read once, x (k floats) comes from L1/L2.
+// A block of 256 threads takes 4 rows and its threads share each row's k, so the grid has m / 4
+// short blocks. The kernel before it gave each warp two whole rows: at m = 4096 (o_proj,
+// down_proj) its 256 blocks filled under a quarter of the H200's warp slots, and Nsight Compute
+// measured 50-64% of the DRAM bandwidth on those GEMVs (gate_up, m = 28672: 80%). 8B decode
+// at 16K, tg128 on the H200: 142.68 and 143.58 tok/s before, 152.28 and 153.06 with 4 rows a
+// block (2 rows: 153.26, 8 rows: 150.29; docs/performance.md, tenth run).
 // Checked against the CPU in tests/kernels/test_cuda_bf16.cpp.
 #include <algorithm>
 
@@ -17,9 +20,6 @@
 namespace ltri::cuda {
 
 namespace {
-
-constexpr int kWarpsPerBlock = 8;
-constexpr int kRowsPerWarp = 2;  // two rows per warp: each x load serves two weight rows
 
 __device__ inline float bf16_bits_to_f32(uint32_t bits) { return __uint_as_float(bits << 16); }
 
@@ -52,42 +52,59 @@ __device__ inline float warp_sum(float v) {
   return v;
 }
 
-// w (m, k) bf16 bits, row-major; x (k) f32; out (m) f32. Vec: k % 8 == 0 and w, x 16-byte
-// aligned, so every lane reads whole 16-byte pieces of a row; else one element at a time.
-template <bool Vec>
-__global__ void gemv_bf16_kernel(const uint16_t* __restrict__ w, const float* __restrict__ x, int64_t k, int64_t m,
-                                 float* __restrict__ out) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t row0 = (int64_t(blockIdx.x) * kWarpsPerBlock + warp) * kRowsPerWarp;
-  if (row0 >= m) return;
-  const bool two = row0 + 1 < m;
-  const uint16_t* w0 = w + row0 * k;
-  const uint16_t* w1 = two ? w0 + k : w0;
-  float s0 = 0.0f, s1 = 0.0f;
+// w (m, k) bf16 bits, row-major; x (k) f32; out (m) f32. A block of kSplitThreads threads
+// takes Rows rows and its threads share each row's k (thread t reads 16-byte pieces t, t +
+// kSplitThreads, ...); each x piece is loaded once for the Rows rows. Sums: per thread, then per
+// warp, then over the warps through shared memory. Vec: k % 8 == 0 and w, x 16-byte aligned,
+// so every thread reads whole 16-byte pieces of a row; else one element at a time.
+constexpr int kSplitThreads = 256;
+constexpr int kRowsPerBlock = 4;
+
+template <int Rows, bool Vec>
+__global__ void __launch_bounds__(kSplitThreads) gemv_bf16_split_kernel(const uint16_t* __restrict__ w,
+                                                                          const float* __restrict__ x, int64_t k,
+                                                                          int64_t m, float* __restrict__ out) {
+  const int64_t row0 = int64_t(blockIdx.x) * Rows;
+  const int rows = int(min(int64_t(Rows), m - row0));
+  // Rows past m read the last row again (their sums are not written).
+  const uint16_t* wr[Rows];
+#pragma unroll
+  for (int r = 0; r < Rows; ++r) wr[r] = w + (row0 + min(r, rows - 1)) * k;
+  float s[Rows];
+#pragma unroll
+  for (int r = 0; r < Rows; ++r) s[r] = 0.0f;
   if constexpr (Vec) {
-    const uint4* w0v = reinterpret_cast<const uint4*>(w0);
-    const uint4* w1v = reinterpret_cast<const uint4*>(w1);
     const float4* xv = reinterpret_cast<const float4*>(x);
     const int64_t pieces = k / 8;
-#pragma unroll 4
-    for (int64_t i = lane; i < pieces; i += 32) {
-      const uint4 a = __ldg(w0v + i), b = __ldg(w1v + i);
+#pragma unroll 2
+    for (int64_t i = threadIdx.x; i < pieces; i += kSplitThreads) {
+      uint4 a[Rows];
+#pragma unroll
+      for (int r = 0; r < Rows; ++r) a[r] = __ldg(reinterpret_cast<const uint4*>(wr[r]) + i);
       const float4 x0 = round4(__ldg(xv + 2 * i)), x1 = round4(__ldg(xv + 2 * i + 1));
-      s0 += dot8(a, x0, x1);
-      s1 += dot8(b, x0, x1);
+#pragma unroll
+      for (int r = 0; r < Rows; ++r) s[r] += dot8(a[r], x0, x1);
     }
   } else {
-    for (int64_t i = lane; i < k; i += 32) {
+    for (int64_t i = threadIdx.x; i < k; i += kSplitThreads) {
       const float xi = round_bf16(x[i]);
-      s0 = fmaf(bf16_bits_to_f32(w0[i]), xi, s0);
-      s1 = fmaf(bf16_bits_to_f32(w1[i]), xi, s1);
+#pragma unroll
+      for (int r = 0; r < Rows; ++r) s[r] = fmaf(bf16_bits_to_f32(wr[r][i]), xi, s[r]);
     }
   }
-  s0 = warp_sum(s0);
-  s1 = warp_sum(s1);
-  if (lane == 0) {
-    out[row0] = s0;
-    if (two) out[row0 + 1] = s1;
+  __shared__ float partial[kSplitThreads / 32][Rows];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int r = 0; r < Rows; ++r) {
+    const float v = warp_sum(s[r]);
+    if (lane == 0) partial[warp][r] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x < rows) {
+    float t = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kSplitThreads / 32; ++j) t += partial[j][threadIdx.x];
+    out[row0 + threadIdx.x] = t;
   }
 }
 
@@ -95,16 +112,15 @@ __global__ void gemv_bf16_kernel(const uint16_t* __restrict__ w, const float* __
 
 void launch_gemv_bf16(const uint16_t* w, const float* x, int64_t k, int64_t m, float* out, cudaStream_t stream) {
   if (m <= 0) return;
-  const int64_t rows_per_block = int64_t(kWarpsPerBlock) * kRowsPerWarp;
-  const int64_t blocks = (m + rows_per_block - 1) / rows_per_block;
+  const int64_t blocks = (m + kRowsPerBlock - 1) / kRowsPerBlock;
   if (blocks > 0x7fffffff) fail("gemv: ", m, " rows are more than one launch takes");
   const bool vec = k % 8 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   if (vec) {
-    gemv_bf16_kernel<true><<<unsigned(blocks), kWarpsPerBlock * 32, 0, stream>>>(w, x, k, m, out);
+    gemv_bf16_split_kernel<kRowsPerBlock, true><<<unsigned(blocks), kSplitThreads, 0, stream>>>(w, x, k, m, out);
   } else {
-    gemv_bf16_kernel<false><<<unsigned(blocks), kWarpsPerBlock * 32, 0, stream>>>(w, x, k, m, out);
+    gemv_bf16_split_kernel<kRowsPerBlock, false><<<unsigned(blocks), kSplitThreads, 0, stream>>>(w, x, k, m, out);
   }
-  LTRI_CUDA_CHECK_LAUNCH("gemv_bf16_kernel");
+  LTRI_CUDA_CHECK_LAUNCH("gemv_bf16_split_kernel");
 }
 
 }  // namespace ltri::cuda

@@ -84,7 +84,22 @@ FREE = [(w * 0.86 / 0.99, b, d) for w, b, d in SECOND] + [
 ]
 assert abs(sum(w for w, _, _ in FREE) - 1.0) < 1e-9, "FREE weights must sum to 1"
 
-MIXES = {"second": SECOND, "free": FREE}
+
+def _vt_curriculum(rng):
+    """Variable tracking in phrasing, easier on average: no model so far answers it (0-19% in
+    trained phrasing), copying the first variable and repeating it. Half the chains have 1-2
+    copies (the second recipe: 2-5), and 40% of episodes leave out the interleaved second chain,
+    so that following one chain can be learned before keeping two apart."""
+    return {"combo": _combo(rng), "hops": rng.choice([1, 1, 2, 2, 3, 4, 5]), "distractor": rng.random() < 0.6,
+            "open_vt": True}
+
+
+# The third recipe (prepared in session 15, not trained yet): the second recipe with vt in
+# phrasing on the curriculum above; with --open-slots its assignments get open verbs too
+# (tasks.vt_phrased).
+THIRD = [(w, b, _vt_curriculum if b is tasks.vt_phrased else d) for w, b, d in SECOND]
+
+MIXES = {"second": SECOND, "free": FREE, "third": THIRD}
 
 
 def pick_task(rng, table):

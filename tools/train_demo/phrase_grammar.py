@@ -407,6 +407,17 @@ def vt_step(rng, template, i, **kw):
     return (p + " " + t) if p else t
 
 
+def vt_open_template(rng, opn, copy):
+    """An assignment with an open verb (training only, with opn): a random filler word from opn's
+    pool in a frame no closed template has, e.g. "{x} ventures with {v}." or "Pollinate {x} from
+    the value of {y}."; copy=True takes {y} (a copy of another variable), else {v}."""
+    w = _open_word(rng, opn)
+    src = ("the value of {y}" if rng.random() < 0.5 else "{y}") if copy else "{v}"
+    p = rng.choice(OPEN_PREPS)
+    return rng.choice(["{x} %s %s %s." % (w, p, src), "%s {x} %s %s." % (cap(w), p, src),
+                       "{x} is %s %s %s." % (w, p, src), "{x}, %s %s %s." % (w, p, src)])
+
+
 def vt_question(rng, v):
     op = rng.choice(Q_OPENERS)
     q = rng.choice(VT_Q).format(v=v)
@@ -604,7 +615,7 @@ def check_no_heldout(n=3000, seed=1, words_path=None):
                             (tasks.vt_phrased, {}), (tasks.kv_list, {}), (tasks.fact_free, dict(mode="single")),
                             (tasks.fact_free, dict(mode="multivalue")), (tasks.fact_free, dict(mode="multiquery"))):
             # every other composed sample with open connectives and follow-up questions
-            extra = dict(open_slots=0.5, followups=2) if i % 4 in (1, 3) else {}
+            extra = dict(open_slots=0.5, followups=2, open_vt=True) if i % 4 in (1, 3) else {}
             s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw, **extra)
             for text in s.parts:
                 checked += 1

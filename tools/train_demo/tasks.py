@@ -620,9 +620,14 @@ def check_fact_free(n, words, prose=None, seed=3):
 
 
 def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, combo=False,
-               followups=0, **_):
+               followups=0, hops=None, distractor=True, open_slots=0.0, open_vt=False, **_):
     """A variable chain in varied phrasing: one value, then 2-5 copies, plus a distractor chain.
-    combo=True (training only): assignment and question phrasings from phrase_grammar."""
+    combo=True (training only): assignment and question phrasings from phrase_grammar.
+    Training only: hops=n copies instead of 2-5 (a curriculum can start short), distractor=False
+    leaves the second chain out, open_vt=True with open_slots=p (and combo) makes each of the
+    episode's two assignment phrasings an open one (phrase_grammar.vt_open_template) with
+    probability p (open_vt keeps the second recipe's vt as it was under --open-slots)."""
+    assert not heldout or (hops is None and distractor and not open_slots), "curriculum knobs are for training only"
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     a_val = ph.VT_ASSIGN_VALUE_HELDOUT if heldout else ph.VT_ASSIGN_VALUE_TRAIN
@@ -638,12 +643,14 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
             return rng.choice(wl) + "_" + str(rng.randint(1, 99))
         return rng.choice(wl).upper()
 
-    hops = rng.randint(2, 5)
+    hops = rng.randint(2, 5) if hops is None else hops
     names = distinct(rng, name, 2 * (hops + 1))
     chain, other = names[:hops + 1], names[hops + 1:]
     value, other_value = distinct(rng, lambda: rand_number(rng, 3, 6), 2)
     if combo:
-        av, ac = rng.choice(pg.VT_VALUE), rng.choice(pg.VT_COPY)
+        opn = (pg.free_filler_words(words), open_slots) if (open_vt and open_slots) else None
+        av = pg.vt_open_template(rng, opn, False) if opn and rng.random() < open_slots else rng.choice(pg.VT_VALUE)
+        ac = pg.vt_open_template(rng, opn, True) if opn and rng.random() < open_slots else rng.choice(pg.VT_COPY)
         needles = [pg.vt_step(rng, av, 0, x=chain[0], v=value)]
         needles += [pg.vt_step(rng, ac, i + 1, x=chain[i + 1], y=chain[i]) for i in range(hops)]
         distract = [pg.vt_step(rng, av, 0, x=other[0], v=other_value)]
@@ -657,13 +664,15 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
     else:
         lo = max(0.0, min(depth, 1.0 - 0.04 * hops))
         d = [lo + 0.04 * i for i in range(len(needles))]
+    if not distractor:
+        distract = []
     dd = sorted(rng.random() for _ in distract)
     hay = _haystack(rng, hay_chars, prose, needles + distract, d + dd)
     q = pg.vt_question(rng, value) if combo else rng.choice(qs).format(v=value)
     prompt = "Track the variable assignments in the text below.\n\n" + hay + "\n\n" + q
     fam = "vt_phrased" + ("_heldout" if heldout else "")
     extra = []
-    if followups:  # the other chain, asked by its own value
+    if followups and distract:  # the other chain, asked by its own value
         assert not heldout, "follow-up questions are for training only"
         q2 = pg.vt_question(rng, other_value) if combo else rng.choice(qs).format(v=other_value)
         extra = [("\n\n" + q2, " " + join_values(other) + ".")]

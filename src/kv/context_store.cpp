@@ -212,6 +212,9 @@ void ContextStore::add_unit(const float* k, const float* v, int64_t length, cons
   copy_index_vectors(vectors, n_vectors);
   if (PhaseProfile::enabled()) PhaseProfile::add("policy/evict/store/add_unit/index", index_timer.elapsed_ms());
   units_.push_back({first_token_ + n_tokens_, length, n_vectors_, n_vectors});
+  summary_.count += 1;
+  summary_.tokens += length;
+  summary_.shortest = std::min(summary_.shortest, length);
   n_tokens_ += length;
   n_vectors_ += n_vectors;
   allocate_ahead();
@@ -248,6 +251,7 @@ void ContextStore::reset(int64_t first_token) {
   n_tokens_ = 0;
   n_vectors_ = 0;
   units_.clear();
+  summary_ = {};
 }
 
 }  // namespace ltri

@@ -58,6 +58,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -73,6 +74,14 @@ struct StoredUnit {
   int64_t length = 0;
   int64_t first_vector = 0;  // its first index vector, ContextStore::index_vector(g, first_vector)
   int64_t n_vectors = 0;     // the same count for every KV head
+};
+
+// What select_by_budget needs of a store's units besides their order, kept as units are added so
+// that a selection need not pass over every unit to find it (ContextStore::unit_summary).
+struct UnitSummary {
+  int64_t count = 0;     // units
+  int64_t tokens = 0;    // their summed lengths
+  int64_t shortest = std::numeric_limits<int64_t>::max();  // the shortest unit's length
 };
 
 class ContextStore {
@@ -120,6 +129,7 @@ class ContextStore {
   DType kv_dtype() const { return kv_dtype_; }
   DType index_dtype() const { return index_dtype_; }
   const std::vector<StoredUnit>& units() const { return units_; }
+  const UnitSummary& unit_summary() const { return summary_; }  // of units()
   // The (n_kv_heads, head_dim) K or V row of stored token `token`, in kv_dtype (bf16 as raw
   // bits, int8 as int8_t); the rows of the tokens after it follow in memory for
   // contiguous_tokens(token) tokens, not necessarily further.
@@ -233,6 +243,7 @@ class ContextStore {
   std::vector<IndexBlock> index_blocks_;
   DType index_dtype_ = DType::F32;
   std::vector<StoredUnit> units_;
+  UnitSummary summary_;
 };
 
 }  // namespace ltri

@@ -69,7 +69,7 @@ void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<
   const float* qbar = query_means(q, n, n);  // the chunk's mean query (n_heads, head_dim)
   score_stored_units(layer, qbar, 1, true, head_weights_, scores_);
   ProfileScope phase(backend(), "policy/choose/select");
-  select_by_budget(s.units(), scores_, nullptr, nullptr, params_.budget, units, order_);
+  select_by_budget(s.units(), scores_, nullptr, nullptr, params_.budget, units, order_, &s.unit_summary());
 }
 
 }  // namespace ltri

@@ -292,13 +292,13 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
     if (!decoding_) save_question_means(L, q, n, nullptr, 0);
   }
   ProfileScope phase(backend(), "policy/choose/select");
-  select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_);
+  select_by_budget(s.units(), L.scores, nullptr, skip, budget, L.top, order_, &s.unit_summary());
   if (params_.voting) {
     // This layer's own top units, plus the votes of the layers already computed for this
     // chunk, weighted by their retrieval scores; own scores break ties.
     unit_votes(layer, int64_t(s.units().size()), rank_);
     for (int64_t u : L.top) rank_[size_t(u)] += weight;
-    select_by_budget(s.units(), rank_, &L.scores, skip, budget, chosen_, order_);
+    select_by_budget(s.units(), rank_, &L.scores, skip, budget, chosen_, order_, &s.unit_summary());
     cast_votes(layer, L.top, weight);
   } else {
     chosen_ = L.top;
@@ -351,7 +351,8 @@ void LtriPolicy::build_persistent_sets() {
     Layer& L = layers_[size_t(l)];
     if (L.question_blocks == 0) continue;
     score_stored_units(l, L.question_means.data(), L.question_blocks, false, L.head_weights, L.saved_scores);
-    select_by_budget(store(l).units(), L.saved_scores, nullptr, nullptr, params_.budget, L.saved_top, order_);
+    select_by_budget(store(l).units(), L.saved_scores, nullptr, nullptr, params_.budget, L.saved_top, order_,
+                     &store(l).unit_summary());
   }
   // After the question's chunk all layers vote (LTRI_SPEC.md, "Collaborative voting").
   clear_votes();
@@ -368,7 +369,7 @@ void LtriPolicy::build_persistent_sets() {
     if (params_.voting) {
       unit_votes(l, n_units, rank_);
       L.persistent_tokens = select_by_budget(store(l).units(), rank_, &L.saved_scores, nullptr,
-                                             params_.budget, L.persistent, order_);
+                                             params_.budget, L.persistent, order_, &store(l).unit_summary());
     } else {
       L.persistent = L.saved_top;
       L.persistent_tokens = 0;

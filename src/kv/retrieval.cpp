@@ -181,18 +181,25 @@ float threshold_for(int64_t n, int64_t want, Get get, std::vector<float>& sample
 
 int64_t select_by_budget(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
                          const std::vector<float>* tie, const std::vector<uint8_t>* skip,
-                         int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order) {
+                         int64_t budget, std::vector<int64_t>& picked, std::vector<int64_t>& order,
+                         const UnitSummary* all) {
   picked.clear();
   order.clear();
   const int64_t n_units = int64_t(std::min(units.size(), rank.size()));
   const auto candidate = [&](int64_t u) { return !skip || u >= int64_t(skip->size()) || !(*skip)[size_t(u)]; };
   int64_t shortest = std::numeric_limits<int64_t>::max();  // among the candidates
   int64_t n_candidates = 0, candidate_tokens = 0;
-  for (int64_t u = 0; u < n_units; ++u) {
-    if (candidate(u)) {
-      ++n_candidates;
-      shortest = std::min(shortest, units[size_t(u)].length);
-      candidate_tokens += units[size_t(u)].length;
+  if (all && !skip && all->count == n_units && n_units == int64_t(units.size())) {
+    shortest = all->shortest;  // every unit is a candidate
+    n_candidates = all->count;
+    candidate_tokens = all->tokens;
+  } else {
+    for (int64_t u = 0; u < n_units; ++u) {
+      if (candidate(u)) {
+        ++n_candidates;
+        shortest = std::min(shortest, units[size_t(u)].length);
+        candidate_tokens += units[size_t(u)].length;
+      }
     }
   }
   const PickOrder pick_order{rank, tie};

@@ -122,6 +122,39 @@ int64_t reference_select(const std::vector<StoredUnit>& units, const std::vector
   return taken;
 }
 
+// What ContextStore::unit_summary() keeps, worked out from the units.
+UnitSummary summary_of(const std::vector<StoredUnit>& units) {
+  UnitSummary s;
+  for (const StoredUnit& u : units) {
+    s.count += 1;
+    s.tokens += u.length;
+    s.shortest = std::min(s.shortest, u.length);
+  }
+  return s;
+}
+
+// select_by_budget with the units' summary (the policies' call) picks what it picks without.
+void expect_same_with_summary(const std::vector<StoredUnit>& units, const std::vector<float>& rank,
+                              const std::vector<float>* tie, const std::vector<uint8_t>* skip, int64_t budget,
+                              const std::vector<int64_t>& picked, int64_t taken) {
+  std::vector<int64_t> with, order;
+  const UnitSummary all = summary_of(units);
+  EXPECT_EQ(select_by_budget(units, rank, tie, skip, budget, with, order, &all), taken);
+  EXPECT_EQ(with, picked);
+}
+
+TEST(Retrieval, the_store_keeps_its_units_summary_and_forgets_it_on_reset) {
+  ContextStore s = random_store(300, 5);
+  const UnitSummary want = summary_of(s.units());
+  EXPECT_EQ(s.unit_summary().count, 300);
+  EXPECT_EQ(s.unit_summary().tokens, want.tokens);
+  EXPECT_EQ(s.unit_summary().shortest, want.shortest);
+  EXPECT_EQ(s.unit_summary().tokens, s.end_token());  // the units cover the stored tokens
+  s.reset(0);
+  EXPECT_EQ(s.unit_summary().count, 0);
+  EXPECT_EQ(s.unit_summary().tokens, 0);
+}
+
 TEST(Retrieval, budget_selection_matches_sorting_every_unit) {
   std::mt19937 rng(11);
   std::vector<int64_t> picked, want, order;
@@ -148,6 +181,7 @@ TEST(Retrieval, budget_selection_matches_sorting_every_unit) {
         reference_select(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget, want);
     ASSERT_EQ(picked, want) << "trial " << trial;
     ASSERT_EQ(taken, want_taken) << "trial " << trial;
+    expect_same_with_summary(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget, picked, taken);
   }
 }
 
@@ -189,6 +223,7 @@ TEST(Retrieval, budget_selection_over_many_units_matches_sorting_every_unit) {
         reference_select(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget, want);
     ASSERT_EQ(picked, want) << "kind " << kind << " units " << n_units << " budget " << budget;
     ASSERT_EQ(taken, want_taken);
+    expect_same_with_summary(units, rank, use_tie ? &tie : nullptr, use_skip ? &skip : nullptr, budget, picked, taken);
     ASSERT_GT(picked.size(), 0u);
   }
 }

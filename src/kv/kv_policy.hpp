@@ -52,17 +52,21 @@ class KvPolicy {
   virtual int64_t positions_needed(int64_t n) const = 0;
   // Bytes of KV memory in the backend (accelerator side: init, window, retrieved copies).
   virtual size_t kv_bytes() const = 0;
-  // Backend memory the policy will add for `tokens` more tokens of the stream (a prompt still to
-  // come): 0 where everything is sized up front. infllm and ltri mirror their block / span index
-  // in device memory (Backend::score_units), which grows with every stored token; see
-  // StreamingPolicyBase::device_growth.
-  struct DeviceGrowth {
+  // Memory the policy will add for `tokens` more tokens of the stream (a prompt still to come),
+  // so that a session can refuse a prompt that cannot fit before it runs out of memory halfway.
+  struct MemoryGrowth {
     size_t bytes = 0;              // more than held now, growth slack included
-    double bytes_per_token = 0.0;  // of the index, over all layers
-    bool measured = false;         // bytes_per_token measured on the stored tokens (else the policy's floor)
-    const char* what = "";         // what grows, for messages: "span index", "block index"
+    double bytes_per_token = 0.0;  // what one more token adds, over all layers
+    bool measured = false;         // the index part measured on the stored tokens (else the policy's floor)
+    const char* what = "";         // what grows, for messages: "span index", "block index", "store"
   };
-  virtual DeviceGrowth device_growth(int64_t /*tokens*/) const { return {}; }
+  // Backend memory: 0 where everything is sized up front. infllm and ltri mirror their block /
+  // span index in device memory (Backend::score_units), which grows with every stored token;
+  // see StreamingPolicyBase::device_growth.
+  virtual MemoryGrowth device_growth(int64_t /*tokens*/) const { return {}; }
+  // Host memory: infllm's and ltri's store of evicted K/V and its index
+  // (StreamingPolicyBase::host_growth); 0 for the others.
+  virtual MemoryGrowth host_growth(int64_t /*tokens*/) const { return {}; }
   // Bytes held in host memory by streaming policies (the store of evicted KV, its index and
   // the attention rows kept for segmentation); 0 for policies that keep everything in kv_bytes.
   virtual size_t host_bytes() const { return 0; }

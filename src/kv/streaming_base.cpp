@@ -342,22 +342,45 @@ size_t StreamingPolicyBase::host_bytes() const {
   return bytes;
 }
 
-KvPolicy::DeviceGrowth StreamingPolicyBase::device_growth(int64_t tokens) const {
-  DeviceGrowth growth;
+double StreamingPolicyBase::index_vectors_per_token(bool& measured) const {
+  const int64_t stored_tokens = stored_tokens_.load(), stored_vectors = stored_vectors_.load();
+  measured = stored_tokens >= shape_.n_layers * kGrowthSampleTokens;
+  return measured ? double(stored_vectors) / double(stored_tokens) : index_vectors_per_token_floor();
+}
+
+KvPolicy::MemoryGrowth StreamingPolicyBase::device_growth(int64_t tokens) const {
+  MemoryGrowth growth;
   if (stores_.empty() || tokens <= 0) return growth;
   const double layers = double(shape_.n_layers);
-  const int64_t stored_tokens = stored_tokens_.load(), stored_vectors = stored_vectors_.load();
-  growth.measured = stored_tokens >= shape_.n_layers * kGrowthSampleTokens;
-  const double per_token = growth.measured ? double(stored_vectors) / double(stored_tokens) : index_vectors_per_token_floor();
+  const int64_t stored_vectors = stored_vectors_.load();
+  const double per_token = index_vectors_per_token(growth.measured);
   // A mirrored vector: its KV heads' rows, and at most one unit boundary (int32) per vector.
   const double vector_bytes = double(shape_.n_kv_heads * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
   growth.bytes_per_token = per_token * vector_bytes * layers;
   const double vectors_then = double(stored_vectors) + per_token * double(tokens) * layers;
-  const double needed = vectors_then * vector_bytes * UnitIndexMirror::kGrowth;
+  // At most kGrowth times the vectors (UnitIndexMirror's growth), and while a layer's mirror
+  // grows its old buffer lives until the copy is done: one layer's share more.
+  const double needed = vectors_then * vector_bytes * UnitIndexMirror::kGrowth * (1.0 + 1.0 / layers);
   double held = 0.0;
   for (const UnitIndexMirror& m : index_mirrors_) held += double(m.bytes());
   growth.bytes = needed > held ? size_t(needed - held) : 0;
   growth.what = index_name();
+  return growth;
+}
+
+KvPolicy::MemoryGrowth StreamingPolicyBase::host_growth(int64_t tokens) const {
+  MemoryGrowth growth;
+  if (stores_.empty() || tokens <= 0) return growth;
+  const double layers = double(shape_.n_layers);
+  const double per_token = index_vectors_per_token(growth.measured);
+  // The formats are fixed at construction: reading them races with no store job.
+  const ContextStore& s = stores_.front();
+  const double kv_bytes = 2.0 * double(s.stored_row_bytes());  // K and V rows, int8 scales included
+  const double vector_bytes = double(shape_.n_kv_heads * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype)));
+  growth.bytes_per_token = (kv_bytes + per_token * (vector_bytes + double(sizeof(StoredUnit)))) * layers;
+  const double slabs = kv_bytes * double(ContextStore::kMaxSlabTokens) * layers;
+  growth.bytes = size_t(growth.bytes_per_token * double(tokens) + slabs);
+  growth.what = "store";
   return growth;
 }
 

@@ -34,8 +34,8 @@
 // init at 0.., retrieved after, window and chunk after them at true relative distances. With
 // "fixed" (InfLLM), window and chunk keep true relative distances from 0, and every query sees
 // init and retrieved keys at the one distance n_local (keys at 0, stride 0, query_position).
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -138,7 +138,11 @@ class StreamingPolicyBase : public KvPolicy {
   // then the policy's floor, index_vectors_per_token_floor), times the bytes of a mirrored
   // vector, with the mirror's growth slack (UnitIndexMirror::kGrowth), less what the mirrors hold.
   // Does not wait for the store jobs: it reads counters they publish when done.
-  DeviceGrowth device_growth(int64_t tokens) const override;
+  MemoryGrowth device_growth(int64_t tokens) const override;
+  // The store's growth for `tokens` more stored tokens per layer: their K/V rows in the store's
+  // format (int8 scales included), their index vectors (density as for device_growth) and unit
+  // entries, and one slab per layer (the store allocates whole slabs). Does not wait either.
+  MemoryGrowth host_growth(int64_t tokens) const override;
   static constexpr int64_t kGrowthSampleTokens = 2048;
   void reset() override;                // waits for every store job (forgetting their errors)
 
@@ -166,6 +170,9 @@ class StreamingPolicyBase : public KvPolicy {
   // The fewest index vectors a stored token can bring (before any is stored, device_growth
   // counts this many), and what the index is called in messages.
   virtual double index_vectors_per_token_floor() const { return 0.0; }
+  // Index vectors per stored token: measured once every layer has stored kGrowthSampleTokens on
+  // average (measured = true), else the floor.
+  double index_vectors_per_token(bool& measured) const;
   virtual const char* index_name() const { return "index"; }
   virtual void on_begin_chunk(int64_t /*n*/) {}
   virtual void on_end_chunk(int64_t /*n*/) {}

@@ -20,7 +20,9 @@ class Backend;
 
 class UnitIndexMirror {
  public:
-  // Capacity after a growth: at least this times the old one (device_growth counts the slack).
+  // Capacity after a growth: this times the old one, or what is needed if more (rounded up to
+  // 256 rows), so a mirror never holds more than kGrowth times its vectors plus the rounding;
+  // StreamingPolicyBase::device_growth counts on that bound.
   static constexpr double kGrowth = 1.25;
 
   UnitIndexMirror() = default;

@@ -95,15 +95,4 @@ void check_gpu_memory(const GpuMemoryEstimate& need, size_t free_bytes, int devi
        gib(need.kv), " + scratch ", gib(need.scratch), ") but GPU ", device, " has ", gib(free_bytes), " GiB free");
 }
 
-void check_gpu_growth(const KvPolicy::DeviceGrowth& growth, const char* policy, int64_t tokens_left,
-                      int64_t prompt_tokens, size_t free_bytes, int device) {
-  if (growth.bytes <= free_bytes) return;
-  char per_token[32];
-  std::snprintf(per_token, sizeof(per_token), "%.1f", growth.bytes_per_token / 1024.0);
-  fail("--device cuda: the ", policy, " ", growth.what, " would outgrow GPU memory: the ", tokens_left,
-       " prompt tokens left (of ", prompt_tokens, ") need about ", gib(growth.bytes), " GiB more (", per_token,
-       " KB a token, ", growth.measured ? "measured" : "at least", ") but GPU ", device, " has ", gib(free_bytes),
-       " GiB free (try a shorter prompt; for ltri a sparser index: a lower --attn-lambda or --attn-index static)");
-}
-
 }  // namespace ltri

@@ -8,7 +8,6 @@
 
 #include "core/dtype.hpp"
 #include "io/model_config.hpp"
-#include "kv/kv_policy.hpp"
 #include "model/model.hpp"
 
 namespace ltri {
@@ -40,12 +39,5 @@ GpuMemoryEstimate estimate_gpu_memory(const ModelConfig& config, DType matrix_dt
 // "--device cuda: needs 18.2 GiB of GPU memory (weights 15.0 + KV 2.9 + scratch 0.3) but GPU 0
 // has 7.5 GiB free".
 void check_gpu_memory(const GpuMemoryEstimate& need, size_t free_bytes, int device);
-
-// Throws ltri::Error, one line, when the index of `policy` would grow past `free_bytes` over
-// the `tokens_left` tokens still to come of a prompt of `prompt_tokens` (KvPolicy::device_growth):
-// "--device cuda: the ltri span index would outgrow GPU memory: the 1040000 prompt tokens left (of
-// 1048576) need about 31.4 GiB more (32.4 KB a token, measured) but GPU 0 has 7.5 GiB free (...)".
-void check_gpu_growth(const KvPolicy::DeviceGrowth& growth, const char* policy, int64_t tokens_left,
-                      int64_t prompt_tokens, size_t free_bytes, int device);
 
 }  // namespace ltri

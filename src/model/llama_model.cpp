@@ -9,6 +9,7 @@
 #include "io/model_config.hpp"
 #include "kv/policy_factory.hpp"
 #include "model/gpu_memory_estimate.hpp"
+#include "model/memory_growth_check.hpp"
 #include "ops/profile_scope.hpp"
 #include "ops/host_threads.hpp"
 
@@ -117,13 +118,14 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
   // A policy may ask for the prompt's last tokens (its question) in a chunk of their own.
   const int64_t tail = n > 1 ? std::min(policy_->prompt_tail_chunk(), chunk_) : 0;
   const int64_t head = tail >= 2 && n > tail + 1 ? n - tail : n;  // tokens before that chunk
-  // The streaming policies' index grows in device memory with every stored token: checked
-  // before the first chunk (at the index's floor) and after each (at its measured density,
-  // once the layers have stored a few thousand tokens: a second into an 8B prefill), so a
-  // prompt that cannot fit stops with one line early rather than at an allocation much later.
+  // The streaming policies' store grows in host memory and their index in device memory with
+  // every stored token: checked before the first chunk (the index at its floor) and after each
+  // (at its measured density, once the layers have stored a few thousand tokens: a second into
+  // an 8B prefill), so a prompt that cannot fit stops with one line early rather than at an
+  // allocation (or the kernel's OOM killer) much later.
   // Not for one-token steps (decode), where the growth is a token's.
   const bool check_growth = n > 1;
-  if (check_growth) check_device_growth(n, n);
+  if (check_growth) check_memory_growth(n, n);
   for (int64_t done = 0; done < n;) {
     // A prompt never ends in a lone one-token chunk (n = chunk * k + 1): the streaming policies
     // take a one-token step after a longer chunk for the first decode step (ltri builds its
@@ -139,16 +141,23 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
       std::memcpy(last_logits, all_logits + (n - 1) * c_.vocab_size, size_t(c_.vocab_size) * 4);
     }
     done += m;
-    if (check_growth && done < n) check_device_growth(n - done, n);
+    if (check_growth && done < n) check_memory_growth(n - done, n);
     if (progress) progress(done, n);
   }
 }
 
-void LlamaSession::check_device_growth(int64_t tokens_left, int64_t n) const {
-  const KvPolicy::DeviceGrowth growth = policy_->device_growth(tokens_left);
-  if (growth.bytes == 0) return;
-  if (const std::optional<size_t> free_bytes = backend_.device_free_bytes()) {
-    check_gpu_growth(growth, policy_->name(), tokens_left, n, *free_bytes, 0);
+void LlamaSession::check_memory_growth(int64_t tokens_left, int64_t n) const {
+  const KvPolicy::MemoryGrowth device = policy_->device_growth(tokens_left);
+  if (device.bytes > 0) {
+    if (const std::optional<size_t> free_bytes = backend_.device_free_bytes()) {
+      check_gpu_growth(device, policy_->name(), tokens_left, n, *free_bytes, 0);
+    }
+  }
+  const KvPolicy::MemoryGrowth host = policy_->host_growth(tokens_left);
+  if (host.bytes > 0) {
+    if (const size_t available = backend_.host_available_bytes(); available > 0) {
+      check_host_growth(host, policy_->name(), tokens_left, n, available);
+    }
   }
 }
 

@@ -51,9 +51,9 @@ class LlamaSession : public Session {
  private:
   // One chunk through every layer; logits of rows [first_row, n) go to `logits` (host).
   void forward_chunk(const int32_t* ids, int64_t n, int64_t first_row, float* logits);
-  // One line (model/gpu_memory_estimate.hpp) when the policy's device memory would grow past
-  // what the device has free over the `tokens_left` tokens still to come of a prompt of n.
-  void check_device_growth(int64_t tokens_left, int64_t n) const;
+  // One line (model/memory_growth_check.hpp) when the policy's device or host memory would grow
+  // past what is free over the `tokens_left` tokens still to come of a prompt of n.
+  void check_memory_growth(int64_t tokens_left, int64_t n) const;
 
   const LlamaModel& model_;
   const ModelConfig& c_;

@@ -57,7 +57,10 @@ class Session {
   // Runs `tokens` through the model at positions n_past() .. n_past()+n-1, in chunks, appending
   // their keys/values to the cache. Writes the logits (vocab_size floats) of the last token to
   // `last_logits`; if `all_logits` is not null it receives (n, vocab_size) logits of every token.
-  // Throws ltri::Error if the tokens would exceed max_context or an id is out of range.
+  // Throws ltri::Error if the tokens would exceed max_context or an id is out of range, and when
+  // a streaming policy's store or index would outgrow the host or device memory left
+  // (model/memory_growth_check.hpp): before the first chunk, or after a chunk once the growth
+  // is measured; the session then holds the chunks done so far, and reset() starts it over.
   virtual void forward(std::span<const int32_t> tokens, float* last_logits,
                        float* all_logits = nullptr, const ProgressFn& progress = {}) = 0;
   virtual int64_t n_past() const = 0;

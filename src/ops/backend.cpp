@@ -4,9 +4,12 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/memory_stats.hpp"
 #include "kv/retrieval.hpp"
 
 namespace ltri {
+
+size_t Backend::host_available_bytes() const { return available_memory_bytes(); }
 
 struct Backend::BandFallback {
   AttentionBandHost band;

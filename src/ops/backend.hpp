@@ -111,6 +111,9 @@ class Backend {
   // Bytes of device memory free now, where the backend has a device of its own (CUDA:
   // cudaMemGetInfo); nullopt for host memory.
   virtual std::optional<size_t> device_free_bytes() const { return std::nullopt; }
+  // Bytes of host memory that can still be allocated (MemAvailable of /proc/meminfo); 0 when
+  // unknown. Virtual so tests can pose as a smaller host.
+  virtual size_t host_available_bytes() const;
 
   // Bytes moved and held so far. CUDA counts every upload/download and every alloc/free; the
   // CPU backend counts alloc/free (host memory held for weights, KV, activations) and leaves

@@ -87,7 +87,7 @@ assert abs(sum(w for w, _, _ in FREE) - 1.0) < 1e-9, "FREE weights must sum to 1
 
 def _vt_curriculum(rng):
     """Variable tracking in phrasing, easier on average: no model so far answers it (0-19% in
-    trained phrasing), copying the first variable and repeating it. Half the chains have 1-2
+    trained phrasing), copying the first variable and repeating it. 4 of 7 chains have 1-2
     copies (the second recipe: 2-5), and 40% of episodes leave out the interleaved second chain,
     so that following one chain can be learned before keeping two apart."""
     return {"combo": _combo(rng), "hops": rng.choice([1, 1, 2, 2, 3, 4, 5]), "distractor": rng.random() < 0.6,

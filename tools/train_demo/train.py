@@ -165,7 +165,8 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mix", choices=sorted(mix.MIXES), default="second",
-                    help="training mix (mix.py): second = the committed model's recipe, free = with free-form facts")
+                    help="training mix (mix.py): second = the committed model's recipe, free = with free-form facts, "
+                         "third = vt in phrasing on a curriculum")
     ap.add_argument("--followups", type=int, default=0,
                     help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = the committed recipe")
     ap.add_argument("--open-slots", type=float, default=0.0,

@@ -72,7 +72,9 @@ class CudaBackend : public Backend {
   // Uploads the int8 values and their scales into a device staging buffer, then one kernel
   // dequantises them into dst (cuda_int8.cu); no synchronisation, as upload_bf16_stable.
   void upload_int8_stable(float* dst, const int8_t* values, const float* scales, size_t n_rows, size_t width) override;
-  // cudaMemGetInfo's free bytes on this device plus what its memory pool holds unused.
+  // cudaMemGetInfo's free bytes on this device plus what its memory pool holds unused (which
+  // only alloc() can use: it trims the pool when an allocation fails; cuBLAS's own workspace
+  // cannot, so this slightly overstates what any allocation could get).
   std::optional<size_t> device_free_bytes() const override;
   // Every upload/download and every alloc/free, scratch buffers included.
   BackendStats stats() const override { return allocations_.stats(); }

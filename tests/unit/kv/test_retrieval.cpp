@@ -153,6 +153,7 @@ TEST(Retrieval, the_store_keeps_its_units_summary_and_forgets_it_on_reset) {
   s.reset(0);
   EXPECT_EQ(s.unit_summary().count, 0);
   EXPECT_EQ(s.unit_summary().tokens, 0);
+  EXPECT_EQ(s.unit_summary().shortest, std::numeric_limits<int64_t>::max());
 }
 
 TEST(Retrieval, budget_selection_matches_sorting_every_unit) {

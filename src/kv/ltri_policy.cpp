@@ -37,6 +37,18 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
   }
 }
 
+int64_t LtriPolicy::scored_kv_heads(int64_t layer) const {
+  // The KV heads of the heads with a weight (one per layer with --attn-score-heads retrieval);
+  // the per-head scores of a trace (LTRI_TRACE) read every head and are not counted.
+  const std::vector<float>& w = layers_[size_t(layer)].head_weights;
+  const int64_t group = shape_.n_heads / shape_.n_kv_heads;
+  int64_t n = 0;
+  for (int64_t g = 0; g < shape_.n_kv_heads; ++g) {
+    n += std::any_of(w.begin() + g * group, w.begin() + (g + 1) * group, [](float x) { return x != 0.0f; });
+  }
+  return n;
+}
+
 int64_t LtriPolicy::segmentation_head(int64_t layer) const {
   const int64_t head = params_.layers[size_t(layer)].seg_head;
   return head < 0 ? BandCollector::kMeanOfHeads : head;

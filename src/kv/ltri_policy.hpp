@@ -78,6 +78,7 @@ class LtriPolicy : public StreamingPolicyBase {
   // attention (dynamic index): measured once tokens are stored.
   double index_vectors_per_token_floor() const override { return 1.0 / double(params_.span_max); }
   const char* index_name() const override { return "span index"; }
+  int64_t scored_kv_heads(int64_t layer) const override;
   void on_begin_chunk(int64_t n) override;
   void on_end_chunk(int64_t n) override;
   void on_reset() override;

@@ -354,8 +354,13 @@ KvPolicy::MemoryGrowth StreamingPolicyBase::device_growth(int64_t tokens) const 
   const double layers = double(shape_.n_layers);
   const int64_t stored_vectors = stored_vectors_.load();
   const double per_token = index_vectors_per_token(growth.measured);
-  // A mirrored vector: its KV heads' rows, and at most one unit boundary (int32) per vector.
-  const double vector_bytes = double(shape_.n_kv_heads * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
+  // A mirrored vector: the rows of the KV heads its layer scores with, and at most one unit
+  // boundary (int32). Stored vectors are counted over all layers, so they take the mean.
+  double vector_bytes = 0.0;
+  for (int64_t l = 0; l < shape_.n_layers; ++l) {
+    vector_bytes += double(scored_kv_heads(l) * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
+  }
+  vector_bytes /= layers;
   growth.bytes_per_token = per_token * vector_bytes * layers;
   const double vectors_then = double(stored_vectors) + per_token * double(tokens) * layers;
   // At most kGrowth times the vectors (UnitIndexMirror's growth), and while a layer's mirror

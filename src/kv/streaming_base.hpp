@@ -174,6 +174,9 @@ class StreamingPolicyBase : public KvPolicy {
   // average (measured = true), else the floor.
   double index_vectors_per_token(bool& measured) const;
   virtual const char* index_name() const { return "index"; }
+  // How many KV heads' index vectors the layer's scoring reads: what a backend that scores in
+  // its own memory mirrors (UnitIndexMirror). Every one, unless a policy scores with some heads.
+  virtual int64_t scored_kv_heads(int64_t /*layer*/) const { return shape_.n_kv_heads; }
   virtual void on_begin_chunk(int64_t /*n*/) {}
   virtual void on_end_chunk(int64_t /*n*/) {}
   virtual void on_reset() {}

@@ -1,7 +1,9 @@
 #include "kv/unit_index_mirror.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
+#include <numeric>
 
 #include "core/error.hpp"
 #include "ops/backend.hpp"
@@ -23,6 +25,7 @@ UnitIndexMirror& UnitIndexMirror::operator=(UnitIndexMirror&& o) noexcept {
     backend_ = o.backend_;
     n_kv_heads_ = o.n_kv_heads_;
     head_dim_ = o.head_dim_;
+    heads_ = std::move(o.heads_);
     dtype_ = o.dtype_;
     vectors_ = o.vectors_;
     vector_capacity_ = o.vector_capacity_;
@@ -51,7 +54,7 @@ void UnitIndexMirror::clear() {
 
 size_t UnitIndexMirror::bytes() const {
   size_t bytes = 0;
-  if (vectors_) bytes += row_bytes(n_kv_heads_ * vector_capacity_);
+  if (vectors_) bytes += row_bytes(n_slots() * vector_capacity_);
   if (unit_starts_) bytes += size_t(unit_capacity_ + 1) * sizeof(float);
   return bytes;
 }
@@ -63,11 +66,11 @@ void UnitIndexMirror::grow_vectors(int64_t needed) {
   // float (even for bf16).
   const int64_t capacity = (std::max({needed, grown_capacity(vector_capacity_), kMinCapacity}) + kMinCapacity - 1) /
                            kMinCapacity * kMinCapacity;
-  float* grown = backend_->alloc((row_bytes(n_kv_heads_ * capacity) + sizeof(float) - 1) / sizeof(float));
-  for (int64_t g = 0; g < n_kv_heads_ && n_vectors_ > 0; ++g) {
+  float* grown = backend_->alloc((row_bytes(n_slots() * capacity) + sizeof(float) - 1) / sizeof(float));
+  for (int64_t s = 0; s < n_slots() && n_vectors_ > 0; ++s) {
     // Rows of even length in bf16 (head_dim is even), so whole floats.
-    backend_->copy(reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(grown) + row_bytes(g * capacity)),
-                   vector_element(g, 0), row_bytes(n_vectors_) / sizeof(float));
+    backend_->copy(reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(grown) + row_bytes(s * capacity)),
+                   vector_element(s, 0), row_bytes(n_vectors_) / sizeof(float));
   }
   if (vectors_) backend_->free(vectors_);
   vectors_ = grown;
@@ -85,13 +88,39 @@ void UnitIndexMirror::grow_units(int64_t needed) {
   unit_capacity_ = capacity;
 }
 
+int64_t UnitIndexMirror::slot(int64_t kv_head) const {
+  const auto it = std::lower_bound(heads_.begin(), heads_.end(), kv_head);
+  return it != heads_.end() && *it == kv_head ? int64_t(it - heads_.begin()) : -1;
+}
+
 void UnitIndexMirror::sync(Backend& backend, const ContextStore& store) {
+  std::vector<int64_t> every(size_t(std::max<int64_t>(store.n_kv_heads(), 0)));
+  std::iota(every.begin(), every.end(), int64_t(0));
+  sync(backend, store, every);
+}
+
+void UnitIndexMirror::sync(Backend& backend, const ContextStore& store, const std::vector<int64_t>& kv_heads) {
   if (backend_ != &backend) {
     release();
     backend_ = &backend;
   }
   if (vectors_ && (store.n_kv_heads() != n_kv_heads_ || store.head_dim() != head_dim_ || store.index_dtype() != dtype_)) {
     release();
+    heads_.clear();
+  }
+  for (size_t i = 0; i < kv_heads.size(); ++i) {
+    if (kv_heads[i] < 0 || kv_heads[i] >= store.n_kv_heads() || (i > 0 && kv_heads[i] <= kv_heads[i - 1])) {
+      fail("unit index: KV heads to mirror must be distinct, ascending and below ", store.n_kv_heads());
+    }
+  }
+  if (!std::includes(heads_.begin(), heads_.end(), kv_heads.begin(), kv_heads.end())) {
+    // A head more: the buffer's layout changes, so every row goes up again.
+    std::vector<int64_t> wider;
+    std::set_union(heads_.begin(), heads_.end(), kv_heads.begin(), kv_heads.end(), std::back_inserter(wider));
+    if (vectors_) backend_->free(vectors_);
+    vectors_ = nullptr;
+    vector_capacity_ = n_vectors_ = 0;
+    heads_ = std::move(wider);
   }
   n_kv_heads_ = store.n_kv_heads();
   head_dim_ = store.head_dim();
@@ -112,10 +141,10 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store) {
     // One upload per KV head and contiguous run of the store's index (a run ends at an index
     // block: one or two runs per chunk's worth of new vectors). The store's index blocks are
     // written once per request, like its slabs, so the copies need not wait for the stream.
-    for (int64_t g = 0; g < n_kv_heads_; ++g) {
+    for (int64_t s = 0; s < n_slots(); ++s) {
       for (int64_t v0 = n_vectors_; v0 < n_vectors;) {
         const int64_t rows = std::min(store.contiguous_vectors(v0), n_vectors - v0);
-        backend_->upload_bytes_stable(vector_element(g, v0), store.index_data(g, v0), row_bytes(rows));
+        backend_->upload_bytes_stable(vector_element(s, v0), store.index_data(heads_[size_t(s)], v0), row_bytes(rows));
         v0 += rows;
       }
     }

@@ -112,6 +112,32 @@ TEST(CudaScore, mirror_follows_a_growing_and_a_reset_store) {
   check_scores(cpu, gpu, mirror, s, 17, w, 200, "after reset");
 }
 
+TEST(CudaScore, a_mirror_of_the_scored_kv_heads_only_scores_as_the_cpu_and_widens_when_asked) {
+  // One retrieval head (head 5 of 8, GQA 2: KV head 2 of 4) mirrors one KV head of four; the
+  // mean of heads afterwards needs them all, and the same mirror then holds them all.
+  LTRI_SKIP_WITHOUT_CUDA();
+  CpuBackend cpu(2);
+  CudaBackend gpu(0);
+  for (const DType dtype : {DType::F32, DType::BF16}) {
+    std::mt19937 rng(60);
+    ContextStore s(4, 128, 128, nullptr, DType::F32, ContextStore::kFirstSlabTokens, ContextStore::kMaxSlabTokens, 0,
+                   dtype);
+    fill_store(s, 8000, rng);
+    UnitIndexMirror mirror;
+    std::vector<float> one_hot(8, 0.0f), mean(8, 0.125f);
+    one_hot[5] = 1.0f;
+    const std::string where = dtype_name(dtype);
+    check_scores(cpu, gpu, mirror, s, 16, one_hot, 61, where + " one head");
+    EXPECT_EQ(mirror.heads(), std::vector<int64_t>({2})) << where;
+    EXPECT_LT(mirror.bytes(), size_t(2 * s.n_vectors() * 128) * dtype_size(dtype)) << where;
+    fill_store(s, 3000, rng);  // appended one head wide
+    check_scores(cpu, gpu, mirror, s, 17, one_hot, 62, where + " one head, grown");
+    check_scores(cpu, gpu, mirror, s, 16, mean, 63, where + " mean after one head");
+    EXPECT_EQ(mirror.heads(), std::vector<int64_t>({0, 1, 2, 3})) << where;
+    check_scores(cpu, gpu, mirror, s, 16, one_hot, 64, where + " one head of a full mirror");
+  }
+}
+
 TEST(CudaScore, a_planted_needle_unit_ranks_first) {
   LTRI_SKIP_WITHOUT_CUDA();
   CudaBackend gpu(0);

@@ -663,7 +663,12 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
   }
   const int64_t n_active = int64_t(score_heads_.size());
   if (n_units == 0 || store.n_vectors() == 0 || n_active == 0 || n_q <= 0) return;
-  mirror.sync(*this, store);
+  // Only the KV heads scored are mirrored; the kernels then name a KV head by its mirror slot
+  // (in the same order, so still non-decreasing).
+  mirrored_heads_.assign(score_kv_heads_.begin(), score_kv_heads_.end());
+  mirrored_heads_.erase(std::unique(mirrored_heads_.begin(), mirrored_heads_.end()), mirrored_heads_.end());
+  mirror.sync(*this, store, mirrored_heads_);
+  for (int64_t& g : score_kv_heads_) g = mirror.slot(g);
 
   // One upload: each active head's queries as (n_q, head_dim) rows, so the heads of one KV head
   // are one contiguous GEMM operand (bf16 bits, two per float, for a bf16 index: the products

@@ -187,7 +187,8 @@ class CudaBackend : public Backend {
   int gather_turn_ = 0;
   float* gather_scratch_ = nullptr;  // the staging's bytes on the device
   size_t gather_scratch_capacity_ = 0;
-  std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads
+  std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads (then mirror slots)
+  std::vector<int64_t> mirrored_heads_;                // the KV heads score_units asks the mirror for
   float* row_means_scratch_ = nullptr;  // row_block_means: the (n_blocks, row) means
   size_t row_means_scratch_capacity_ = 0;
 };

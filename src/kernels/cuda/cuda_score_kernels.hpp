@@ -18,9 +18,10 @@ struct ScoreArgs {
   bool bf16 = false;
   const void* q = nullptr;         // (n_active, n_q, head_dim), device: each active head's queries
   const float* weights = nullptr;  // (n_active), device: the active heads' weights
-  const int64_t* kv_head = nullptr;  // (n_active), HOST: KV head of each active head, non-decreasing
+  const int64_t* kv_head = nullptr;  // (n_active), HOST: index slot of each active head's KV head, non-decreasing
   int64_t n_active = 0, n_q = 0, head_dim = 0;
-  // KV head g's vectors (n_vectors, head_dim) start g * index_head_stride elements after index, device
+  // Slot g's vectors (n_vectors, head_dim) start g * index_head_stride elements after index, device
+  // (UnitIndexMirror: the slots are the mirrored KV heads)
   const void* index = nullptr;
   int64_t index_head_stride = 0;
   int64_t n_vectors = 0;

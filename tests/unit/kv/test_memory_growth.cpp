@@ -6,11 +6,15 @@
 // backend that reports a device and a host of given free sizes.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
+
+#include <unistd.h>
 
 #include "core/error.hpp"
 #include "io/model_config.hpp"
@@ -57,6 +61,24 @@ TEST(MemoryGrowth, before_any_store_the_policy_counts_its_floor) {
   }
   test::StreamDriver streaming(test::policy_test_config(), small("streaming"), 16);
   EXPECT_EQ(streaming.policy().device_growth(1000).bytes, 0u);  // nothing grows
+}
+
+TEST(MemoryGrowth, a_layer_scored_by_one_retrieval_head_mirrors_one_kv_head) {
+  // --attn-score-heads retrieval: layer 0 scores with head 3 (KV head 1), layer 1 has no
+  // retrieval head and scores with the mean of heads (both KV heads). A mirrored vector is then
+  // one KV head's row in layer 0 and two in layer 1: (8 * 4 + 4 + 2 * 8 * 4 + 4) / 2 bytes on
+  // average, against 2 * 8 * 4 + 4 when every layer scores with the mean.
+  const std::filesystem::path heads = std::filesystem::temp_directory_path() /
+                                      ("ltri_growth_heads_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(heads) << R"({"format": "ltri-heads-1", "n_layers": 2, "n_heads": 4,
+      "scores": [[0, 0, 0, 0.9], [0, 0, 0, 0]], "threshold": 0.1})";
+  AttentionOptions o = small("ltri");
+  o.heads_file = heads.string();
+  o.score_heads = "retrieval";
+  test::StreamDriver d(test::policy_test_config(), o, 16);
+  const double mean_bytes = (8 * 4 + 4 + 2 * 8 * 4 + 4) / 2.0;
+  EXPECT_DOUBLE_EQ(d.policy().device_growth(1000).bytes_per_token, 1.0 / 12 * mean_bytes * kLayers);
+  std::filesystem::remove(heads);
 }
 
 TEST(MemoryGrowth, once_the_layers_have_stored_enough_the_density_is_the_stores) {

@@ -116,9 +116,11 @@ void expect_mirror_equals_store(Backend& backend, const UnitIndexMirror& m, cons
   ASSERT_EQ(m.n_units(), int64_t(s.units().size()));
   ASSERT_EQ(m.dtype(), s.index_dtype());
   const size_t row_bytes = size_t(kHd) * dtype_size(s.index_dtype());
-  for (int64_t g = 0; g < kKv; ++g) {
+  for (int64_t slot = 0; slot < int64_t(m.heads().size()); ++slot) {
+    const int64_t g = m.heads()[size_t(slot)];
+    ASSERT_EQ(m.slot(g), slot);
     std::vector<unsigned char> rows(size_t(s.n_vectors()) * row_bytes), want;
-    const auto* head = static_cast<const unsigned char*>(m.vectors()) + size_t(g * m.head_stride()) * dtype_size(m.dtype());
+    const auto* head = static_cast<const unsigned char*>(m.vectors()) + size_t(slot * m.head_stride()) * dtype_size(m.dtype());
     backend.download(reinterpret_cast<float*>(rows.data()), reinterpret_cast<const float*>(head), rows.size() / sizeof(float));
     for (int64_t i = 0; i < s.n_vectors(); ++i) {
       const auto* v = static_cast<const unsigned char*>(s.index_data(g, i));
@@ -187,6 +189,58 @@ TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
     m.sync(backend, s);
     expect_mirror_equals_store(backend, m, s);
   }
+}
+
+TEST(UnitScoringOp, mirror_holds_the_kv_heads_asked_for_and_widens_to_a_new_one) {
+  constexpr int64_t kKvMany = 4;
+  std::mt19937 rng(13);
+  ContextStore s(kKvMany, kHd, 0);
+  const auto add = [&](int64_t n_units) {  // units of 1..8 vectors per KV head
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t i = 0; i < n_units; ++i) {
+      const int64_t m = 1 + int64_t(rng() % 8), len = 8;
+      std::vector<float> kv(size_t(len * kKvMany * kHd), 0.0f), vec(size_t(kKvMany * m * kHd));
+      for (float& x : vec) x = normal(rng);
+      s.add_unit(kv.data(), kv.data(), len, vec.data(), m);
+    }
+  };
+  const auto expect_rows = [&](const UnitIndexMirror& m, CpuBackend& backend) {
+    for (int64_t slot = 0; slot < int64_t(m.heads().size()); ++slot) {
+      std::vector<float> rows(size_t(s.n_vectors() * kHd));
+      backend.download(rows.data(), static_cast<const float*>(m.vectors()) + slot * m.head_stride(), rows.size());
+      for (int64_t i = 0; i < s.n_vectors(); ++i) {
+        ASSERT_EQ(std::memcmp(rows.data() + i * kHd, s.index_vector(m.heads()[size_t(slot)], i), kHd * sizeof(float)), 0)
+            << "slot " << slot << " vector " << i;
+      }
+    }
+  };
+  CountingBackend backend;
+  UnitIndexMirror m;
+  add(50);
+  m.sync(backend, s, {2});  // one retrieval head's KV head
+  EXPECT_EQ(m.heads(), std::vector<int64_t>({2}));
+  EXPECT_EQ(m.slot(2), 0);
+  EXPECT_EQ(m.slot(0), -1);
+  EXPECT_EQ(backend.uploaded, size_t(s.n_vectors() * kHd) * sizeof(float));
+  EXPECT_LT(m.bytes(), size_t(2 * s.n_vectors() * kHd) * sizeof(float));  // not the other three heads
+  expect_rows(m, backend);
+  add(30);  // appends stay one head wide
+  const int64_t before = m.n_vectors();
+  backend.uploaded = 0;
+  m.sync(backend, s, {2});
+  EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kHd) * sizeof(float));
+  expect_rows(m, backend);
+  backend.uploaded = 0;
+  m.sync(backend, s, {0, 3});  // heads not held: the union, uploaded from the start
+  EXPECT_EQ(m.heads(), std::vector<int64_t>({0, 2, 3}));
+  EXPECT_EQ(backend.uploaded, size_t(3 * s.n_vectors() * kHd) * sizeof(float));
+  expect_rows(m, backend);
+  backend.uploaded = 0;
+  m.sync(backend, s, {3});  // a subset of what is held: nothing to do
+  EXPECT_EQ(backend.uploaded, 0u);
+  EXPECT_EQ(m.heads().size(), 3u);
+  EXPECT_THROW(m.sync(backend, s, {3, 1}), Error);  // not ascending
+  EXPECT_THROW(m.sync(backend, s, {4}), Error);     // no such KV head
 }
 
 // The index in blocks scores exactly as the index in one contiguous matrix per KV head (the

@@ -73,11 +73,12 @@ size_t llama_kv_device_bytes(const ModelConfig& c, const SessionOptions& s) {
 size_t llama_scratch_bytes(const ModelConfig& c, const SessionOptions& s) {
   const SessionShape shape = session_shape(c, s);
   const int64_t q_dim = c.num_attention_heads * c.head_dim, kv_dim = c.num_key_value_heads * c.head_dim;
-  // ids, x, h, q, k, v, attn, gate, up, logits: LlamaSession's buffers.
-  const int64_t per_token = 1 + 2 * c.hidden_size + 2 * q_dim + 2 * kv_dim + 2 * c.intermediate_size + c.vocab_size;
+  // ids, x, h, q, k, v, attn, gate, up per chunk token, and one row of logits: LlamaSession's
+  // buffers.
+  const int64_t per_token = 1 + 2 * c.hidden_size + 2 * q_dim + 2 * kv_dim + 2 * c.intermediate_size;
   const int64_t widest_input = std::max({c.hidden_size, q_dim, c.intermediate_size});
   const int64_t rope_positions = std::min(shape.max_context, kv_tokens_per_layer(c, s) + shape.chunk);
-  return size_t(shape.chunk * per_token) * sizeof(float) + size_t(shape.chunk * widest_input) * 2 +
+  return size_t(shape.chunk * per_token + c.vocab_size) * sizeof(float) + size_t(shape.chunk * widest_input) * 2 +
          size_t(rope_positions * c.head_dim) * sizeof(float) + kGpuHeadroomBytes;
 }
 

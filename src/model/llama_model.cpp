@@ -98,7 +98,9 @@ LlamaSession::LlamaSession(const LlamaModel& model, const SessionOptions& option
   qkv_ = BackendBuffer(backend_, size_t(chunk_ * (q_dim + 2 * kv_dim)));
   attn_ = BackendBuffer(backend_, size_t(chunk_ * q_dim));
   gate_up_ = BackendBuffer(backend_, size_t(chunk_ * 2 * c_.intermediate_size));
-  logits_ = BackendBuffer(backend_, size_t(chunk_ * c_.vocab_size));
+  // One row: a prompt needs the last token's logits only (all_logits, every row, is for tests
+  // and grows it on demand). A chunk's rows would be 1 GiB at 2048 x 128256 floats.
+  logits_ = BackendBuffer(backend_, size_t(c_.vocab_size));
   rope_.ensure(std::min<int64_t>(max_context_, 4096));
 }
 
@@ -244,6 +246,7 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   if (logits && first_row < n) {
     ProfileScope phase(b, "logits");
     const int64_t rows = n - first_row;
+    if (logits_.size() < size_t(rows * c_.vocab_size)) logits_ = BackendBuffer(backend_, size_t(rows * c_.vocab_size));
     b.rmsnorm(x_.data() + first_row * hidden, w.final_norm.data(), rows, hidden, eps, h_.data());
     b.matmul_weight(h_.data(), w.output_matrix(), rows, hidden, c_.vocab_size, logits_.data());
     b.download(logits, logits_.data(), size_t(rows * c_.vocab_size));

@@ -72,7 +72,7 @@ class LlamaSession : public Session {
   BackendBuffer qkv_;     // (chunk, (n_heads + 2 n_kv_heads) * head_dim)
   BackendBuffer attn_;    // (chunk, n_heads, head_dim)
   BackendBuffer gate_up_; // gate (n, ffn), then up (n, ffn): for n = 1 the fused gate/up GEMV's row
-  BackendBuffer logits_;  // (chunk, vocab)
+  BackendBuffer logits_;  // (1, vocab); (chunk, vocab) once every row was asked for
 };
 
 }  // namespace ltri

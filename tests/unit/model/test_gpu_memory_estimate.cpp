@@ -57,13 +57,14 @@ TEST(GpuMemoryEstimate, streaming_policies_hold_a_bounded_window_whatever_the_co
   EXPECT_EQ(llama_kv_device_bytes(c, s), size_t(1000) * per_token_all_layers);
 }
 
-TEST(GpuMemoryEstimate, scratch_is_one_chunk_of_activations_and_logits_plus_headroom) {
+TEST(GpuMemoryEstimate, scratch_is_one_chunk_of_activations_and_a_row_of_logits_plus_headroom) {
   const ModelConfig c = llama_3_8b();
   SessionOptions s;
   s.max_context = 8192;
   s.chunk = 512;
-  // Per token: id + x, h (4096) + q, attn (4096) + k, v (1024) + gate, up (14336) + logits (128256).
-  const size_t activations = size_t(512) * (1 + 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 14336 + 128256) * 4;
+  // Per token: id + x, h (4096) + q, attn (4096) + k, v (1024) + gate, up (14336); logits (128256)
+  // for the last token only.
+  const size_t activations = (size_t(512) * (1 + 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 14336) + 128256) * 4;
   const size_t scratch = llama_scratch_bytes(c, s);
   EXPECT_GE(scratch, activations + kGpuHeadroomBytes);
   // The rest (bf16 copy of a 512 x 14336 input: 14 MiB; RoPE table 8192 x 128 floats: 4 MiB)

@@ -45,6 +45,10 @@ class KvPolicy {
                                     int64_t n) = 0;
   // All layers have processed the chunk.
   virtual void end_chunk(int64_t n) = 0;
+  // After the last chunk of a prompt (a forward of more than one token): what the decode steps
+  // after it need from the whole prompt can be prepared now, as part of the prompt's time
+  // (ltri: the persistent spans). A policy that is not told builds it at its first decode step.
+  virtual void end_prompt() {}
   virtual int64_t n_past() const = 0;
   // One past the largest RoPE position a plan for the next chunk of n tokens may use (the
   // session sizes its RoPE table with it: streaming policies keep positions window-relative,

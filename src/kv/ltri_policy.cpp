@@ -356,6 +356,7 @@ void LtriPolicy::save_question_means(Layer& L, const float* q, int64_t n, const 
 }
 
 void LtriPolicy::build_persistent_sets() {
+  ProfileScope phase(backend(), "policy/persist");
   wait_for_stores();  // every layer's units are read, not only the planned one's
   // Rank the units for the question itself: the prompt's last tokens, not the whole chunk,
   // whose other queries favour spans like the prose around the question.
@@ -397,13 +398,20 @@ void LtriPolicy::build_persistent_sets() {
   clear_votes();
 }
 
+void LtriPolicy::end_prompt() {
+  if (!params_.persist || decoding_ || previous_chunk_ <= 1) return;
+  build_persistent_sets();
+  persistent_built_ = true;
+}
+
 void LtriPolicy::on_begin_chunk(int64_t n) {
   clear_votes();
   if (n == 1 && previous_chunk_ > 1) {
     decoding_ = true;
-    if (params_.persist) build_persistent_sets();
+    if (params_.persist && !persistent_built_) build_persistent_sets();
   } else if (n > 1) {
     decoding_ = false;
+    persistent_built_ = false;
     for (Layer& L : layers_) {
       L.persistent.clear();
       L.is_persistent.clear();
@@ -420,6 +428,7 @@ void LtriPolicy::on_end_chunk(int64_t n) { previous_chunk_ = n; }
 void LtriPolicy::on_reset() {
   decoding_ = false;
   previous_chunk_ = 0;
+  persistent_built_ = false;
   token_votes_.assign(token_votes_.size(), 0.0f);
   voted_.clear();
   for (Layer& L : layers_) {

@@ -66,8 +66,13 @@ class LtriPolicy : public StreamingPolicyBase {
     return params_.question_chunk && params_.question_tokens >= 2 ? params_.question_tokens : 0;
   }
 
+  // The persistent sets, from the prompt's last chunk (the question), built as soon as every
+  // span of the prompt is stored, rather than in the first decode step.
+  void end_prompt() override;
+
   const LtriParams& params() const { return params_; }
-  // Units pinned for decoding (store order); empty before the first decode step.
+  // Units pinned for decoding (store order); empty before the prompt ended (end_prompt) or the
+  // first decode step.
   const std::vector<int64_t>& persistent_units(int64_t layer) const { return layers_[size_t(layer)].persistent; }
 
  protected:
@@ -114,6 +119,7 @@ class LtriPolicy : public StreamingPolicyBase {
   std::vector<Layer> layers_;
   bool decoding_ = false;
   int64_t previous_chunk_ = 0;
+  bool persistent_built_ = false;  // by end_prompt, for the decode steps after the last chunk
   // Cross-layer votes per stored token (index: token id - n_init), with the ranges voted for
   // since the last clear, [from, end) in that index, sorted and disjoint: clearing and summing
   // the votes per unit cost what voting did.

@@ -130,8 +130,9 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
   if (check_growth) check_memory_growth(n, n);
   for (int64_t done = 0; done < n;) {
     // A prompt never ends in a lone one-token chunk (n = chunk * k + 1): the streaming policies
-    // take a one-token step after a longer chunk for the first decode step (ltri builds its
-    // persistent sets then), so the chunk before it gives up a token and the last has two.
+    // take a one-token step after a longer chunk for the first decode step (ltri then starts
+    // decoding with its persistent sets), so the chunk before it gives up a token and the last
+    // has two.
     const int64_t end = done < head ? head : n;
     const int64_t m = chunk_ >= 3 && end - done == chunk_ + 1 ? chunk_ - 1 : std::min(chunk_, end - done);
     const bool last = done + m == n;
@@ -145,6 +146,10 @@ void LlamaSession::forward(std::span<const int32_t> tokens, float* last_logits, 
     done += m;
     if (check_growth && done < n) check_memory_growth(n - done, n);
     if (progress) progress(done, n);
+  }
+  if (n > 1) {  // ltri's persistent sets: in the prompt's time, not the first decode step's
+    ProfileScope phase(backend_, "policy/end_prompt");
+    policy_->end_prompt();
   }
 }
 

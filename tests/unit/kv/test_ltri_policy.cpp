@@ -197,6 +197,47 @@ TEST(LtriPolicy, the_span_of_a_planted_needle_is_retrieved_and_persists_through_
   }
 }
 
+TEST(LtriPolicy, pinned_spans_built_when_the_prompt_ends_equal_those_of_the_first_decode_step) {
+  // The session tells the policy that a prompt ended (end_prompt): the persistent sets are
+  // built then, inside the prompt's time, and the decode steps see what they would have seen
+  // had the first step built them.
+  PlantedStream stream(600, 22);
+  stream.needle_block = find_block_of_length(stream, 8, 150);
+  ASSERT_GE(stream.needle_block, 0);
+  const int64_t needle_first = stream.block_start[size_t(stream.needle_block)];
+  AttentionOptions o = ltri_options(8);
+  StreamDriver told(test::policy_test_config(), o, 16), untold(test::policy_test_config(), o, 16);
+  for (StreamDriver* d : {&told, &untold}) {
+    stream.attach(*d);
+    for (int step = 0; step < 30; ++step) d->feed(16);
+    PlantedStream::ask_for_needle(*d);
+    d->feed(16);
+    stream.attach(*d);  // decode queries point at other blocks
+  }
+  const LtriPolicy& p = ltri_of(told);
+  EXPECT_TRUE(p.persistent_units(0).empty());  // not before the prompt's end
+  told.policy().end_prompt();
+  for (int64_t layer = 0; layer < 2; ++layer) {
+    ASSERT_EQ(p.persistent_units(layer).size(), 1u) << "layer " << layer;
+    EXPECT_EQ(p.store(layer).units()[size_t(p.persistent_units(layer)[0])].first_token, needle_first);
+  }
+  for (int step = 0; step < 6; ++step) {
+    std::vector<std::vector<int64_t>> seen[2];
+    for (int which = 0; which < 2; ++which) {
+      StreamDriver& d = which == 0 ? told : untold;
+      d.feed(1, [&](int64_t layer, const AttentionPlan& plan) {
+        std::vector<int64_t> tokens;
+        for (const auto& k : visible_keys(plan, d.kv_row())) tokens.push_back(k.token);
+        seen[which].push_back(tokens);
+        EXPECT_EQ(ltri_of(d).persistent_units(layer), p.persistent_units(layer)) << "step " << step;
+      });
+    }
+    EXPECT_EQ(seen[0], seen[1]) << "step " << step;
+  }
+  told.feed(16);  // a new prompt chunk: the pinned spans belong to the prompt before it
+  EXPECT_TRUE(p.persistent_units(0).empty());
+}
+
 TEST(LtriPolicy, without_decode_retrieval_decode_sees_exactly_the_pinned_spans) {
   for (bool decode_retrieval : {true, false}) {
     SCOPED_TRACE(decode_retrieval ? "decode retrieval" : "pinned spans only");

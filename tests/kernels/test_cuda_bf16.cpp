@@ -79,6 +79,33 @@ TEST(CudaBf16, matmul_matches_cpu_f32_on_the_same_bf16_values) {
   }
 }
 
+TEST(CudaBf16, gemv_of_an_x_off_16_byte_alignment_matches_the_aligned_one) {
+  // k % 8 == 0 but x starts 4 bytes past a 16-byte boundary: the GEMV reads one element at a
+  // time instead of 16-byte pieces. The products are the same, only the grouping of the f32
+  // sums differs, so the outputs are the aligned x's to within rounding (and both match the CPU
+  // as in matmul_matches_cpu_f32_on_the_same_bf16_values).
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  CpuBackend cpu(2);
+  for (const auto& [k, m] : {std::pair<int64_t, int64_t>{4096, 1031}, {1024, 64}, {8, 5}}) {
+    const auto w_bf16 = to_bf16(randn(size_t(m * k), 3, 0.05f));
+    const auto x = randn(size_t(k), 4);
+    std::vector<float> padded(size_t(k + 1), 0.0f);
+    std::copy(x.begin(), x.end(), padded.begin() + 1);
+    const BackendBuffer dw = bf16_to_device(gpu, w_bf16), dx = to_device(gpu, x), dpadded = to_device(gpu, padded);
+    ASSERT_NE(reinterpret_cast<uintptr_t>(dpadded.data() + 1) % 16, 0u);
+    BackendBuffer aligned(gpu, size_t(m)), unaligned(gpu, size_t(m));
+    gpu.matmul_weight(dx.data(), {dw.data(), DType::BF16}, 1, k, m, aligned.data());
+    gpu.matmul_weight(dpadded.data() + 1, {dw.data(), DType::BF16}, 1, k, m, unaligned.data());
+    const std::vector<float> got = to_host(gpu, unaligned.data(), size_t(m));
+    EXPECT_LT(scaled_max_error(got, to_host(gpu, aligned.data(), size_t(m))), 1e-5) << "k " << k << " m " << m;
+    const std::vector<float> x_rounded = from_bf16(to_bf16(x)), w = from_bf16(w_bf16);
+    std::vector<float> want(static_cast<size_t>(m));
+    cpu.matmul(x_rounded.data(), w.data(), 1, k, m, want.data());
+    EXPECT_LT(scaled_max_error(got, want), 5e-5) << "k " << k << " m " << m;
+  }
+}
+
 TEST(CudaBf16, f32_weights_through_matmul_weight_are_plain_matmul) {
   LTRI_SKIP_WITHOUT_CUDA();
   CudaBackend gpu(0);

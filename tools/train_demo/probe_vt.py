@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""vt in phrasing, taken apart: the committed model through the engine on one chain of 1, 2 or 4
+copies, with and without the second (distractor) chain. The evaluation family (tasks.vt_phrased
+as make_eval_sample draws it) always has 2-5 copies and the second chain; this shows which of the
+two the model fails on. Trained phrasings, held-out words, held-out prose, greedy, RULER scoring.
+
+  python3 tools/train_demo/probe_vt.py --words .train/data/american-english --n 8
+"""
+import argparse
+import os
+import random
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import eval_engine as ee  # noqa: E402
+import tasks  # noqa: E402
+
+
+def main():
+    root = tasks.repo_root()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ltri", default=os.path.join(root, "build", "ltri"))
+    ap.add_argument("-m", "--model", default=os.path.join(root, "models", "ltri-demo"))
+    ap.add_argument("--words", default="/usr/share/dict/american-english")
+    ap.add_argument("--n", type=int, default=8, help="prompts per row")
+    ap.add_argument("--chars", type=int, default=3500, help="haystack characters (3500: ~1K tokens)")
+    ap.add_argument("--show", type=int, default=3, help="outputs shown per row")
+    args = ap.parse_args()
+    bpe = ee.PyBpe(os.path.join(args.model, "tokenizer.json"))
+    words = tasks.Words(args.words)
+    prose = tasks.Prose.from_files(tasks.heldout_prose_paths())
+    print("| second chain | copies | correct |\n|---|---:|---:|")
+    shown = []
+    for distractor in (False, True):
+        for hops in (1, 2, 4):
+            ok = 0
+            for i in range(args.n):
+                rng = random.Random("probe_vt/%d/%d/%d" % (hops, distractor, i))
+                s = tasks.vt_phrased(rng, args.chars, words, prose=prose, heldout=False, heldout_words=True,
+                                     depth=(i + 0.5) / args.n, hops=hops, distractor=distractor)
+                n = bpe.count(s.prompt)
+                out, _, err = ee.run_ltri(args.ltri, args.model, s.prompt, 48, n + 64, ["-t", "1"], 120)
+                good = bool(out is not None and ee.score(out, s))
+                ok += good
+                if i < args.show:
+                    shown.append("%s, %d copies: want %r, got %r" % (
+                        "with" if distractor else "without", hops, s.answer.strip(), (out or str(err)).strip()[:70]))
+            print("| %s | %d | %d/%d |" % ("yes" if distractor else "no", hops, ok, args.n), flush=True)
+    print()
+    for line in shown:
+        print("- " + line)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,8 @@
 copies, with and without the second (distractor) chain. The evaluation family (tasks.vt_phrased
 as make_eval_sample draws it) always has 2-5 copies and the second chain; this shows which of the
 two the model fails on. Trained phrasings, held-out words, held-out prose, greedy, RULER scoring.
+Then RULER vt (tasks.vt, trained with 1-5 copies) as trained, whose answer prefix states how many
+variables hold the value, and with that count left out of the prefix.
 
   python3 tools/train_demo/probe_vt.py --words .train/data/american-english --n 8
 """
@@ -47,6 +49,25 @@ def main():
                     shown.append("%s, %d copies: want %r, got %r" % (
                         "with" if distractor else "without", hops, s.answer.strip(), (out or str(err)).strip()[:70]))
             print("| %s | %d | %d/%d |" % ("yes" if distractor else "no", hops, ok, args.n), flush=True)
+    print("\n| RULER vt | copies | correct |\n|---|---:|---:|")
+    for stated in (True, False):
+        for hops in (1, 2, 4):
+            ok = 0
+            for i in range(args.n):
+                rng = random.Random("probe_vt/ruler/%d/%d" % (hops, i))
+                s = tasks.vt(rng, args.chars, n_hops=hops, depth=(i + 0.5) / args.n, prose=prose, hay_kind="prose")
+                if not stated:  # "..., 3 variables are assigned the value V, they are:" without the count
+                    head, _, _ = s.prompt.rpartition(", %d variables are assigned" % (hops + 1))
+                    value = s.prompt.rsplit("assigned the value ", 1)[1].split(",")[0]
+                    s.prompt = head + ", the variables assigned the value %s are:" % value
+                n = bpe.count(s.prompt)
+                out, _, err = ee.run_ltri(args.ltri, args.model, s.prompt, 48, n + 64, ["-t", "1"], 120)
+                good = bool(out is not None and ee.score(out, s))
+                ok += good
+                if i < 1:
+                    shown.append("RULER, count %s, %d copies: want %r, got %r" % (
+                        "stated" if stated else "left out", hops, s.answer.strip(), (out or str(err)).strip()[:70]))
+            print("| count %s | %d | %d/%d |" % ("stated" if stated else "left out", hops, ok, args.n), flush=True)
     print()
     for line in shown:
         print("- " + line)

@@ -94,9 +94,9 @@ def _vt_curriculum(rng):
             "open_vt": True}
 
 
-# The third recipe (prepared in session 15, not trained yet): the second recipe with vt in
-# phrasing on the curriculum above; with --open-slots its assignments get open verbs too
-# (tasks.vt_phrased).
+# The third recipe (call 9, session 16, not adopted: vt in phrasing stayed at 0-19%,
+# docs/demo-model.md): the second recipe with vt in phrasing on the curriculum above; with
+# --open-slots its assignments get open verbs too (tasks.vt_phrased).
 THIRD = [(w, b, _vt_curriculum if b is tasks.vt_phrased else d) for w, b, d in SECOND]
 
 MIXES = {"second": SECOND, "free": FREE, "third": THIRD}

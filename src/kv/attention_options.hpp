@@ -52,7 +52,8 @@ struct AttentionOptions {
   // layer's retrieval heads (score >= the heads file's threshold), not measured on the GPU yet.
   // Layers without a retrieval head score with the mean. Votes are weighted by retrieval scores.
   // On CUDA the span index mirrored in GPU memory holds only the KV heads that score: with
-  // retrieval one per layer (Llama-3-8B: 1/8 of the mean's, docs/performance.md).
+  // retrieval the KV head of the layer's retrieval head (Llama-3-8B: 1/8 of the mean's,
+  // docs/performance.md).
   std::string score_heads = "mean";
   // mean | retrieval: which heads' attention forms the segmentation map that spans are cut
   // from (a [choice] of the spec). The mean, because the bundled model's theta was calibrated

@@ -357,6 +357,7 @@ void LtriPolicy::save_question_means(Layer& L, const float* q, int64_t n, const 
 
 void LtriPolicy::build_persistent_sets() {
   ProfileScope phase(backend(), "policy/persist");
+  ++persistent_builds_;
   wait_for_stores();  // every layer's units are read, not only the planned one's
   // Rank the units for the question itself: the prompt's last tokens, not the whole chunk,
   // whose other queries favour spans like the prose around the question.

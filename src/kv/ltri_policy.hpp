@@ -71,6 +71,8 @@ class LtriPolicy : public StreamingPolicyBase {
   void end_prompt() override;
 
   const LtriParams& params() const { return params_; }
+  // How many times the persistent sets were built (once a prompt), for tests.
+  int64_t persistent_builds() const { return persistent_builds_; }
   // Units pinned for decoding (store order); empty before the prompt ended (end_prompt) or the
   // first decode step.
   const std::vector<int64_t>& persistent_units(int64_t layer) const { return layers_[size_t(layer)].persistent; }
@@ -120,6 +122,7 @@ class LtriPolicy : public StreamingPolicyBase {
   bool decoding_ = false;
   int64_t previous_chunk_ = 0;
   bool persistent_built_ = false;  // by end_prompt, for the decode steps after the last chunk
+  int64_t persistent_builds_ = 0;
   // Cross-layer votes per stored token (index: token id - n_init), with the ranges voted for
   // since the last clear, [from, end) in that index, sorted and disjoint: clearing and summing
   // the votes per unit cost what voting did.

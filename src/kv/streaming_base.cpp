@@ -355,17 +355,21 @@ KvPolicy::MemoryGrowth StreamingPolicyBase::device_growth(int64_t tokens) const 
   const int64_t stored_vectors = stored_vectors_.load();
   const double per_token = index_vectors_per_token(growth.measured);
   // A mirrored vector: the rows of the KV heads its layer scores with, and at most one unit
-  // boundary (int32). Stored vectors are counted over all layers, so they take the mean.
-  double vector_bytes = 0.0;
+  // boundary (int32). Stored vectors are counted over all layers, so they take the mean (the
+  // layers store about as many); the widest layer bounds the old buffer below. (A trace's
+  // per-head scores, LTRI_TRACE_HEADS, widen the mirrors to every head: not counted.)
+  double vector_bytes = 0.0, widest = 0.0;
   for (int64_t l = 0; l < shape_.n_layers; ++l) {
-    vector_bytes += double(scored_kv_heads(l) * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
+    const double bytes = double(scored_kv_heads(l) * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
+    vector_bytes += bytes;
+    widest = std::max(widest, bytes);
   }
   vector_bytes /= layers;
   growth.bytes_per_token = per_token * vector_bytes * layers;
   const double vectors_then = double(stored_vectors) + per_token * double(tokens) * layers;
   // At most kGrowth times the vectors (UnitIndexMirror's growth), and while a layer's mirror
-  // grows its old buffer lives until the copy is done: one layer's share more.
-  const double needed = vectors_then * vector_bytes * UnitIndexMirror::kGrowth * (1.0 + 1.0 / layers);
+  // grows its old buffer lives until the copy is done: one layer's share more, the widest's.
+  const double needed = vectors_then * UnitIndexMirror::kGrowth * (vector_bytes + widest / layers);
   double held = 0.0;
   for (const UnitIndexMirror& m : index_mirrors_) held += double(m.bytes());
   growth.bytes = needed > held ? size_t(needed - held) : 0;

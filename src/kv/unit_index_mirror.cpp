@@ -11,7 +11,7 @@
 namespace ltri {
 
 namespace {
-constexpr int64_t kMinCapacity = 256;  // vectors per KV head, units: first allocation
+constexpr int64_t kMinCapacity = 256;  // vectors per mirrored KV head, units: first allocation
 int64_t grown_capacity(int64_t capacity) { return int64_t(double(capacity) * UnitIndexMirror::kGrowth); }
 }  // namespace
 
@@ -36,6 +36,7 @@ UnitIndexMirror& UnitIndexMirror::operator=(UnitIndexMirror&& o) noexcept {
     starts_host_ = std::move(o.starts_host_);
     o.vectors_ = o.unit_starts_ = nullptr;
     o.vector_capacity_ = o.unit_capacity_ = o.n_vectors_ = o.n_units_ = 0;
+    o.heads_.clear();
   }
   return *this;
 }
@@ -62,7 +63,7 @@ size_t UnitIndexMirror::bytes() const {
 void UnitIndexMirror::grow_vectors(int64_t needed) {
   if (needed <= vector_capacity_) return;
   // By a quarter (kGrowth): the copies of the old rows add up to about four times the rows
-  // uploaded. Capacities are multiples of kMinCapacity rows, so every KV head's rows start on a
+  // uploaded. Capacities are multiples of kMinCapacity rows, so every mirrored KV head's rows start on a
   // float (even for bf16).
   const int64_t capacity = (std::max({needed, grown_capacity(vector_capacity_), kMinCapacity}) + kMinCapacity - 1) /
                            kMinCapacity * kMinCapacity;
@@ -104,7 +105,10 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store, const st
     release();
     backend_ = &backend;
   }
-  if (vectors_ && (store.n_kv_heads() != n_kv_heads_ || store.head_dim() != head_dim_ || store.index_dtype() != dtype_)) {
+  // A store of another shape (never the case for one layer's mirror, whose store is fixed):
+  // nothing held applies to it, the mirrored heads included.
+  if (n_kv_heads_ != 0 &&
+      (store.n_kv_heads() != n_kv_heads_ || store.head_dim() != head_dim_ || store.index_dtype() != dtype_)) {
     release();
     heads_.clear();
   }

@@ -188,7 +188,8 @@ class Backend {
   // store on the host and leaves the mirror empty (the CPU backend's op): score_units when
   // mean_query (n_q == 1, the chunk's mean query), else score_units_per_query; the two round
   // differently (matrix-vector vs matrix product), so mean_query keeps each caller's numbers.
-  // A device backend syncs the mirror (only new vectors go up), scores there and downloads the
+  // A device backend syncs the mirror (only new vectors go up, of the KV heads it scores with;
+  // a head not asked for before sends the mirror up again), scores there and downloads the
   // scores only; it ignores mean_query.
   virtual void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                            bool mean_query, const std::vector<float>& head_weights, std::vector<float>& scores);

@@ -99,7 +99,7 @@ TEST(CudaScore, mirror_follows_a_growing_and_a_reset_store) {
   ContextStore s(8, 128, 128);
   UnitIndexMirror mirror;
   std::vector<float> w(32, 1.0f / 32.0f);
-  // Chunk by chunk, as prefill stores spans: each sync appends, the capacity doubles past 256.
+  // Chunk by chunk, as prefill stores spans: each sync appends, the capacity grows past 256.
   for (int chunk = 0; chunk < 6; ++chunk) {
     fill_store(s, 300 + 1500 * chunk, rng);
     check_scores(cpu, gpu, mirror, s, 16, w, 100 + uint32_t(chunk), "chunk " + std::to_string(chunk));

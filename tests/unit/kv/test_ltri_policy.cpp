@@ -216,7 +216,9 @@ TEST(LtriPolicy, pinned_spans_built_when_the_prompt_ends_equal_those_of_the_firs
   }
   const LtriPolicy& p = ltri_of(told);
   EXPECT_TRUE(p.persistent_units(0).empty());  // not before the prompt's end
+  EXPECT_EQ(p.persistent_builds(), 0);
   told.policy().end_prompt();
+  EXPECT_EQ(p.persistent_builds(), 1);
   for (int64_t layer = 0; layer < 2; ++layer) {
     ASSERT_EQ(p.persistent_units(layer).size(), 1u) << "layer " << layer;
     EXPECT_EQ(p.store(layer).units()[size_t(p.persistent_units(layer)[0])].first_token, needle_first);
@@ -234,6 +236,8 @@ TEST(LtriPolicy, pinned_spans_built_when_the_prompt_ends_equal_those_of_the_firs
     }
     EXPECT_EQ(seen[0], seen[1]) << "step " << step;
   }
+  EXPECT_EQ(p.persistent_builds(), 1);  // not again at the first decode step
+  EXPECT_EQ(ltri_of(untold).persistent_builds(), 1);  // there
   told.feed(16);  // a new prompt chunk: the pinned spans belong to the prompt before it
   EXPECT_TRUE(p.persistent_units(0).empty());
 }

@@ -167,6 +167,7 @@ TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
       add_random_units(s, 20 + round * 15, rng);
       backend.uploaded = 0;
       m.sync(backend, s);
+      ASSERT_EQ(m.heads().size(), size_t(kKv));  // every KV head
       EXPECT_EQ(backend.uploaded, size_t((s.n_vectors() - before) * kKv * kHd) * dtype_size(dtype)) << "round " << round;
       expect_mirror_equals_store(backend, m, s);
       m.sync(backend, s);  // nothing new: nothing changes

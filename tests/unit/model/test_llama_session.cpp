@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "kv/ltri_policy.hpp"
+#include "model/llama_model.hpp"
 #include "model/model.hpp"
 
 namespace ltri {
@@ -110,6 +112,30 @@ TEST(LlamaSession, ltri_question_chunk_prefills_the_prompt_tail_as_its_own_chunk
   whole.resize(97);
   s->forward(random_ids(40, 97, 5), whole.data(), nullptr);
   for (size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(split[i], whole[i], 1e-4) << i;
+}
+
+TEST(LlamaSession, ltri_builds_its_pinned_spans_once_a_prompt_when_the_prompt_ends) {
+  const auto model = tiny_random_model();
+  AttentionOptions a;
+  a.policy = "ltri";
+  a.n_init = 4;
+  a.n_local = 32;
+  a.budget = 16;
+  a.span_min = 2;
+  a.span_max = 8;
+  auto s = model->new_session({.max_context = 512, .chunk = 16, .attention = a, .observer = nullptr});
+  const auto& ltri = dynamic_cast<const LtriPolicy&>(dynamic_cast<const LlamaSession&>(*s).policy());
+  std::vector<float> last(97);
+  s->forward(random_ids(120, 97, 7), last.data());
+  EXPECT_EQ(ltri.persistent_builds(), 1);  // at the prompt's end, before any decode step
+  EXPECT_FALSE(ltri.persistent_units(0).empty());
+  for (int32_t id : {3, 4, 5}) s->forward(std::span<const int32_t>(&id, 1), last.data());
+  EXPECT_EQ(ltri.persistent_builds(), 1);
+  s->forward(random_ids(40, 97, 8), last.data());  // a second turn: its own pinned spans
+  EXPECT_EQ(ltri.persistent_builds(), 2);
+  const int32_t id = 6;
+  s->forward(std::span<const int32_t>(&id, 1), last.data());
+  EXPECT_EQ(ltri.persistent_builds(), 2);
 }
 
 TEST(LlamaSession, decode_after_prefill_equals_prefill_of_whole_sequence) {

@@ -13,44 +13,54 @@
 //    a 512-query chunk at 32 heads / 8 KV heads has 16 row blocks per KV head, each of which would
 //    otherwise rotate and round every key again, and the main loop then reads 2 bytes per element
 //    instead of 4. A tile of one KV head is one contiguous run of kKeys * head_dim bf16.
-// 2. attention_mma_kernel: one block of 8 warps takes kRows = 128 rows of one KV head g (grid.y),
-//    16 rows a warp, and walks its tiles of kKeys = 64 keys (one segment's keys per tile). Tiles
-//    are copied from the bf16 scratch into shared memory with cp.async, two stages: tile j + 1 is
-//    in flight while tile j is computed. Rows are padded by 8 bf16 so the 8 rows an ldmatrix phase
-//    reads fall in distinct banks. Each warp computes its 16 x 64 scores S = Q K^T with mma.sync
-//    m16n8k16 (Q's fragments held in registers, rotated and rounded once per query placement:
-//    a segment with query_position >= 0 gets the queries rotated to that position, the others to
-//    query_first_position + i), masks only tiles that need it (the last, partial tile of a range,
-//    a partial warp, the causal diagonal), updates the rows' running max m and sum l in f32
-//    (online softmax, in log2 units: the score is scaled by log2(e) / sqrt(d) in the fma that
-//    subtracts m, and exp2 used throughout), and accumulates O += P V with P taken straight from S's accumulator
-//    registers: the C fragment of two adjacent 16 x 8 score blocks is, element for element, the
-//    A fragment of a 16 x 16 block of P. V's B fragments come from ldmatrix.trans on the row-major
-//    tile, so V needs no transposed copy. A causal segment's tiles past the block's last query
-//    are never loaded; a warp skips the tiles past its own last query.
+// 2. attention_mma_kernel: one block of 4 warps takes kRows = 128 rows of one KV head g (grid.y),
+//    32 rows a warp (two 16-row mma tiles), and walks its tiles of kKeys = 64 keys (one segment's
+//    keys per tile). Tiles are copied from the bf16 scratch into shared memory with cp.async, two
+//    stages: tile j + 1 is in flight while tile j is computed, and one barrier a tile both waits
+//    for tile j and frees the stage tile j + 1 goes into. Rows are padded by 8 bf16 so the 8 rows
+//    an ldmatrix phase reads fall in distinct banks. Each warp writes its 32 queries, rotated and
+//    rounded to bf16 once per query placement (a segment with query_position >= 0 gets them
+//    rotated to that position, the others to query_first_position + i), into its own rows of a
+//    shared query tile, and computes its 32 x 64 scores S = Q K^T with mma.sync m16n8k16 (Q's
+//    fragments read from that tile by ldmatrix, each K fragment used by both row tiles), masks
+//    only tiles that need it (the last, partial tile of a range, a partial warp, the causal
+//    diagonal), updates the rows' running max m and sum l in f32 (online softmax, in log2 units:
+//    the score is scaled by log2(e) / sqrt(d) in the fma that subtracts m, and ex2.approx used
+//    throughout), and accumulates O += P V with P taken straight from S's accumulator registers:
+//    the C fragment of two adjacent 16 x 8 score blocks is, element for element, the A fragment
+//    of a 16 x 16 block of P. V's B fragments come from ldmatrix.trans on the row-major tile, so V
+//    needs no transposed copy. A causal segment's tiles past the block's last query are never
+//    loaded; a warp skips the tiles past its own last query; row blocks run last-first, so under
+//    a causal chunk the longest start first.
 //
 // mma.sync m16n8k16 fragments (lane = 4 * gq + tq): A (16 x 16, row major) a0 = (gq, 2tq..2tq+1),
 // a1 = (gq + 8, 2tq..), a2 = (gq, 2tq + 8..), a3 = (gq + 8, 2tq + 8..); B (16 x 8, k x n) b0 =
 // (k 2tq..2tq+1, n gq), b1 = (k 2tq + 8.., n gq); C (16 x 8) c0, c1 = (gq, 2tq..2tq+1), c2, c3 =
-// (gq + 8, 2tq..). A thread therefore owns rows gq and gq + 8 of its warp's 16 rows, and a row's
-// reductions are two shuffles across the 4 lanes of a quad.
+// (gq + 8, 2tq..). A thread therefore owns rows gq and gq + 8 of each of its warp's two 16-row
+// tiles, and a row's reductions are two shuffles across the 4 lanes of a quad.
 //
-// Why 128 rows a block: every block streams all the keys it sees through shared memory, so the
-// K/V bytes read from L2 per call are (row blocks) x (visible keys) x 4 x head_dim; 128 rows
-// halve them against 64. ptxas (sm_90, no spills) gives a thread 246 registers at head_dim 128
-// (O holds 64 of them, Q 32, S 32) and 200 at 64, so one block of 8 warps is resident per SM: at
-// head_dim 128 the same 8 warps an SM held with two 4-warp blocks. Shared memory is 68 KiB
-// (head_dim 128, above the 48 KiB default: the launcher opts in) or 36 KiB (64).
+// Why this shape (measured on an H200 at the 8B shape, head_dim 128, with bench/attention_bench.cu
+// timing this file and copies of it built with other constants; docs/performance.md, "Twelfth
+// run"): every warp reads whole K and V tiles from
+// shared memory whatever its rows, so 32 rows a warp halve the ldmatrix traffic per mma against
+// 16 (3.2 mma per ldmatrix instead of 2). Per tile the softmax costs the same per score but the
+// barrier and the O rescale are per tile, so 64-key tiles beat 32-key ones (~315 against ~285
+// TFLOP/s); 128 rows a block keep the K/V bytes read from L2 per call, (row blocks) x (visible
+// keys) x 4 x head_dim, at half those of 64-row blocks. The cost is registers: O holds 128 of a
+// thread's at head_dim 128 and S 64, so ptxas uses all 255 and spills ~50 bytes (measured faster
+// than the spill-free 32-key tiles); 2 blocks are resident per SM (8 warps, 2 x 104 KiB of shared
+// memory at head_dim 128, 2 x 54 KiB at 64: the launcher opts in above 48 KiB). The previous
+// kernel (8 warps x 16 rows, queries in registers) ran at ~237 TFLOP/s on the same shapes.
 //
 // Split keys: as the f32 kernel, grid.z may split the visible keys into parts when the row
 // blocks alone leave SMs idle (attention_mma_splits); each part writes unnormalised o with
 // (m, l) to scratch and launch_attention_merge (cuda_attention_merge.cu) combines them, m in log2 units.
 //
-// Bound: tensor-core issue. Work: 4 * head_dim FLOPs per (row, visible key), half of a causal
-// triangle skipped; the pre-pass moves ~12 bytes per (key, KV head, dim) (f32 K and V in, bf16
-// out) once per call. Error: q, k, v and p rounded to bf16 (relative 2^-9 each), sums in f32:
-// ~1e-3 of the output's scale. Checked against CpuBackend::attention in
-// tests/kernels/test_cuda_attention_mma.cpp.
+// Bound: tensor-core issue and the softmax between the two products. Work: 4 * head_dim FLOPs
+// per (row, visible key), half of a causal triangle skipped; the pre-pass moves ~12 bytes per
+// (key, KV head, dim) (f32 K and V in, bf16 out) once per call (0.4 ms of a 28 ms call at 128K).
+// Error: q, k, v and p rounded to bf16 (relative 2^-9 each), sums in f32: ~1e-3 of the output's
+// scale. Checked against CpuBackend::attention in tests/kernels/test_cuda_attention_mma.cpp.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -63,19 +73,23 @@ namespace ltri::cuda {
 
 namespace {
 
-constexpr int kWarps = 8;
+constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kRows = kWarps * 16;  // rows (query, head) per block: 16 per warp, one mma's M
-constexpr int kKeys = 64;           // keys per tile
-constexpr int kPad = 8;             // bf16 of padding per shared row (16 bytes keep ldmatrix aligned)
-constexpr int kStages = 2;          // tiles in shared memory: the one computed, the one in flight
+constexpr int kMTiles = 2;                 // 16-row mma tiles per warp
+constexpr int kWarpRows = 16 * kMTiles;    // rows (query, head) per warp
+constexpr int kRows = kWarps * kWarpRows;  // rows per block
+constexpr int kKeys = 64;                  // keys per tile
+constexpr int kPad = 8;                    // bf16 of padding per shared row (16 bytes keep ldmatrix aligned)
+constexpr int kStages = 2;                 // tiles in shared memory: the one computed, the one in flight
 
-// Shared memory of one block: kStages tiles of rotated keys and of values, bf16, row major.
+// Shared memory of one block: the block's rotated queries, and kStages tiles of rotated keys and
+// of values, bf16, row major.
 template <int D>
 struct TileLayout {
-  static constexpr int ld = D + kPad;          // bf16 per row; ld / 2 words = 4 (mod 32) for D = 64, 128
-  static constexpr int tile = kKeys * ld;      // one (kKeys, ld) tile
-  static constexpr int k = 0;                  // (kStages, kKeys, ld)
+  static constexpr int ld = D + kPad;           // bf16 per row; ld / 2 words = 4 (mod 32) for D = 64, 128
+  static constexpr int tile = kKeys * ld;       // one (kKeys, ld) tile
+  static constexpr int q = 0;                   // (kRows, ld): warp w owns rows w * kWarpRows ..
+  static constexpr int k = q + kRows * ld;      // (kStages, kKeys, ld)
   static constexpr int v = k + kStages * tile;  // (kStages, kKeys, ld)
   static constexpr int elements = v + kStages * tile;
   static constexpr size_t bytes = size_t(elements) * sizeof(__nv_bfloat16);
@@ -120,6 +134,15 @@ __device__ inline uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// 2^x by the special-function unit alone (ex2.approx.ftz: relative error ~2^-22, results below
+// 2^-126 flushed to 0, -inf gives 0). exp2f without fast-math adds a range fix-up around it for
+// denormal results, which probabilities rounded to bf16 next do not need.
+__device__ inline float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // c (16 x 8, f32) += a (16 x 16, bf16) b (16 x 8, bf16), fragments as in the header.
 __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -130,18 +153,17 @@ __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t 
 }
 
 // Four 8 x 8 bf16 matrices from shared memory: lane l gives the address of row l % 8 of matrix
-// l / 8; register j receives matrix j, lane (gq, tq) holding its row gq, columns 2tq, 2tq + 1
-// (with .trans: its rows 2tq, 2tq + 1 of column gq). "memory": it reads what other warps stored
-// before the barrier, so it must not move above it.
-__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat16* row) {
-  const unsigned addr = unsigned(__cvta_generic_to_shared(row));
+// l / 8 (a shared-window byte address: kernels add compile-time offsets to one base per lane, so
+// the loops need no address registers); register j receives matrix j, lane (gq, tq) holding its
+// row gq, columns 2tq, 2tq + 1 (with .trans: its rows 2tq, 2tq + 1 of column gq). "memory": it
+// reads what other threads stored before a barrier, so it must not move above it.
+__device__ inline void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr)
                : "memory");
 }
-__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* row) {
-  const unsigned addr = unsigned(__cvta_generic_to_shared(row));
+__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr)
@@ -181,58 +203,64 @@ __device__ inline void load_tile_async(const KvBf16& kv, int64_t g, const Tile& 
                                        __nv_bfloat16* vs) {
   using L = TileLayout<D>;
   constexpr int chunks = D / 8;  // 16-byte pieces of a row
-  static_assert(kKeys * chunks % kThreads == 0, "every thread copies the same number of pieces");
-  const int64_t base = (g * kv.visible + t.t0) * D;
+  constexpr int rows_per_pass = kThreads / chunks;  // a pass copies whole rows
+  static_assert(kThreads % chunks == 0 && kKeys % rows_per_pass == 0, "every thread copies the same pieces");
+  // Thread t copies piece t % chunks of rows t / chunks + pass * rows_per_pass: one base per
+  // thread, the passes at fixed offsets from it.
+  const int r0 = int(threadIdx.x) / chunks, col = (int(threadIdx.x) % chunks) * 8;
+  const __nv_bfloat16* k_src = kv.k + (g * kv.visible + t.t0 + r0) * D + col;
+  const __nv_bfloat16* v_src = kv.v + (g * kv.visible + t.t0 + r0) * D + col;
+  ks += r0 * L::ld + col;
+  vs += r0 * L::ld + col;
 #pragma unroll
-  for (int it = 0; it < kKeys * chunks / kThreads; ++it) {
-    const int idx = threadIdx.x + it * kThreads;
-    const int r = idx / chunks, col = (idx % chunks) * 8;
-    const bool valid = r < t.n;
-    const int64_t from = valid ? base + int64_t(r) * D + col : 0;
-    cp_async_16(ks + r * L::ld + col, kv.k + from, valid);
-    cp_async_16(vs + r * L::ld + col, kv.v + from, valid);
+  for (int pass = 0; pass < kKeys / rows_per_pass; ++pass) {
+    const int r = pass * rows_per_pass;
+    const bool valid = r0 + r < t.n;
+    cp_async_16(ks + r * L::ld, valid ? k_src + r * D : kv.k, valid);
+    cp_async_16(vs + r * L::ld, valid ? v_src + r * D : kv.v, valid);
   }
 }
 #endif
 
-// The rows a thread owns: gq and gq + 8 of its warp (index rr = 0, 1).
+// The rows a thread owns: gq and gq + 8 (rr = 0, 1) of each of its warp's 16-row tiles mt.
 struct ThreadRows {
-  bool active[2];
-  int64_t i[2];  // query index in the chunk (0 for inactive rows)
-  int64_t h[2];  // query head
+  bool active[kMTiles][2];
+  int i[kMTiles][2];  // query index in the chunk (0 for inactive rows); chunks are far below 2^31
 };
 
-// Q's A fragments for the thread's two rows, rotated to `placement` (-1: query_first_position + i)
-// and rounded to bf16: qf[kc] covers head dims kc * 16 .. kc * 16 + 15. Rotation pairs d with
-// d + D/2, which lands in fragment kc + D/32 at the same register, so each thread rotates its own
-// elements straight from global memory.
+// The warp's kWarpRows queries, rotated to `placement` (-1: query_first_position + i) and rounded
+// to bf16, into its rows of the block's query tile: lane l writes row l (rows past the chunk are
+// zero). Rows of one query are its group's heads, adjacent in q, so lanes read nearby memory.
+// Only this warp reads these rows (ldmatrix in the QK^T loop), so a warp barrier suffices.
 template <int D>
-__device__ inline void load_query_fragments(const AttentionArgs& a, const ThreadRows& rows, int64_t placement, int tq,
-                                            uint32_t (&qf)[D / 16][4]) {
+__device__ inline void store_query_rows(const AttentionArgs& a, int64_t warp_r0, int64_t rows_total, int64_t g,
+                                        int64_t placement, int lane, __nv_bfloat16* qs) {
   constexpr int half = D / 2;
-#pragma unroll
-  for (int kc = 0; kc < D / 32; ++kc) {
-#pragma unroll
-    for (int col8 = 0; col8 < 2; ++col8) {  // columns 2tq.. (registers 0, 1) or 2tq + 8.. (2, 3)
-      const int d = kc * 16 + col8 * 8 + 2 * tq;
-#pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {  // row gq (registers 0, 2) or gq + 8 (1, 3)
-        float2 x0 = make_float2(0.0f, 0.0f), x1 = make_float2(0.0f, 0.0f);
-        if (rows.active[rr]) {
-          const int64_t p = placement >= 0 ? placement : a.query_first_position + rows.i[rr];
-          const float* qv = a.q + (rows.i[rr] * a.n_heads + rows.h[rr]) * D;
-          const float2 lo = *reinterpret_cast<const float2*>(qv + d);
-          const float2 hi = *reinterpret_cast<const float2*>(qv + d + half);
-          const float2 c = *reinterpret_cast<const float2*>(a.cos + p * half + d);
-          const float2 s = *reinterpret_cast<const float2*>(a.sin + p * half + d);
-          x0 = make_float2(lo.x * c.x - hi.x * s.x, lo.y * c.y - hi.y * s.y);
-          x1 = make_float2(hi.x * c.x + lo.x * s.x, hi.y * c.y + lo.y * s.y);
-        }
-        qf[kc][col8 * 2 + rr] = pack_bf16(x0.x, x0.y);
-        qf[kc + D / 32][col8 * 2 + rr] = pack_bf16(x1.x, x1.y);
-      }
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  const int64_t row = warp_r0 + lane;
+  const bool active = row < rows_total;
+  const int64_t i = active ? row / group : 0;
+  const int64_t p = placement >= 0 ? placement : a.query_first_position + i;
+  const float* qv = a.q + (i * a.n_heads + g * group + (active ? row % group : 0)) * D;
+  __nv_bfloat16* dst = qs + lane * TileLayout<D>::ld;
+  __syncwarp();  // every lane done reading the rows of the previous placement
+#pragma unroll 4
+  for (int d = 0; d < half; d += 4) {
+    uint2 r0 = make_uint2(0u, 0u), r1 = make_uint2(0u, 0u);
+    if (active) {
+      const float4 lo = *reinterpret_cast<const float4*>(qv + d);
+      const float4 hi = *reinterpret_cast<const float4*>(qv + d + half);
+      const float4 c = *reinterpret_cast<const float4*>(a.cos + p * half + d);
+      const float4 sn = *reinterpret_cast<const float4*>(a.sin + p * half + d);
+      r0 = make_uint2(pack_bf16(lo.x * c.x - hi.x * sn.x, lo.y * c.y - hi.y * sn.y),
+                      pack_bf16(lo.z * c.z - hi.z * sn.z, lo.w * c.w - hi.w * sn.w));
+      r1 = make_uint2(pack_bf16(hi.x * c.x + lo.x * sn.x, hi.y * c.y + lo.y * sn.y),
+                      pack_bf16(hi.z * c.z + lo.z * sn.z, hi.w * c.w + lo.w * sn.w));
     }
+    *reinterpret_cast<uint2*>(dst + d) = r0;
+    *reinterpret_cast<uint2*>(dst + d + half) = r1;
   }
+  __syncwarp();  // the rows are written before any lane's ldmatrix reads them
 }
 
 // One thread per (visible key c, KV head g, item j of D / 8): key dims 4j..4j+3 with their
@@ -274,7 +302,7 @@ __global__ void kv_to_bf16_kernel(AttentionArgs a, int64_t visible, __nv_bfloat1
 }
 
 template <int D>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreads, 2)
     attention_mma_kernel(AttentionArgs a, KvBf16 kv, int splits, float* partial_o, float* partial_ml) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // bf16 mma.sync and cp.async need sm_80; the host only launches this on such devices
@@ -286,25 +314,31 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int gq = lane / 4, tq = lane % 4;
-  const int64_t group = a.n_heads / a.n_kv_heads;
-  const int64_t g = blockIdx.y;
-  const int64_t rows_total = a.n * group;
-  const int64_t r0 = int64_t(blockIdx.x) * kRows;
-  const int64_t warp_r0 = r0 + warp * 16;
+  // Rows, queries and keys of one call stay far below 2^31 (a chunk's rows, a segment's keys):
+  // 32-bit indices keep registers for the tiles; pointer offsets are formed in 64 bits.
+  const int group = int(a.n_heads / a.n_kv_heads);
+  const int g = int(blockIdx.y);
+  const int rows_total = int(a.n) * group;
+  // Row blocks in reverse: under a causal chunk the last rows see the most keys, and the GPU
+  // starts blocks in index order, so the longest start first and the short ones fill the tail.
+  const int r0 = int(gridDim.x - 1 - blockIdx.x) * kRows;
+  const int warp_r0 = r0 + warp * kWarpRows;
   const bool warp_active = warp_r0 < rows_total;
-  const bool warp_full = warp_r0 + 16 <= rows_total;
+  const bool warp_full = warp_r0 + kWarpRows <= rows_total;
   // Last query of the block (bounds every causal range) and first and last of this warp (which
   // tiles it needs to mask, which it skips); all only over rows that exist.
   const int64_t i_last = imin(a.n - 1, (imin(r0 + kRows, rows_total) - 1) / group);
-  const int64_t warp_i_first = warp_r0 / group;
-  const int64_t warp_i_last = warp_active ? imin(a.n - 1, (imin(warp_r0 + 16, rows_total) - 1) / group) : -1;
+  const int warp_i_first = warp_r0 / group;
+  const int warp_i_last = warp_active ? int(imin(a.n - 1, (imin(warp_r0 + kWarpRows, rows_total) - 1) / group)) : -1;
   ThreadRows rows;
 #pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    const int64_t row = warp_r0 + gq + 8 * rr;
-    rows.active[rr] = row < rows_total;
-    rows.i[rr] = rows.active[rr] ? row / group : 0;
-    rows.h[rr] = g * group + (rows.active[rr] ? row % group : 0);
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      const int row = warp_r0 + mt * 16 + gq + 8 * rr;
+      rows.active[mt][rr] = row < rows_total;
+      rows.i[mt][rr] = rows.active[mt][rr] ? row / group : 0;
+    }
   }
   const float scale_log2 = rsqrtf(float(D)) * 1.4426950408889634f;  // 1/sqrt(d) * log2(e)
 
@@ -333,159 +367,221 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
   const int n_tiles = sched.first_tile[a.n_segments];
 
-  float m[2] = {-INFINITY, -INFINITY};  // running max of each row, log2 units
-  float l[2] = {0.0f, 0.0f};            // this thread's share of each row's running sum
-  float o[D / 8][4];                    // (16 x D) output of the warp, C fragments per 8 dims
+  float m[kMTiles][2];  // running max of each row, log2 units
+  float l[kMTiles][2];  // this thread's share of each row's running sum
+  float o[kMTiles][D / 8][4];  // (32 x D) output of the warp: per 16-row tile, C fragments per 8 dims
 #pragma unroll
-  for (int nd = 0; nd < D / 8; ++nd) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
-  uint32_t qf[D / 16][4];
+  for (int mt = 0; mt < kMTiles; ++mt) {
+    m[mt][0] = m[mt][1] = -INFINITY;
+    l[mt][0] = l[mt][1] = 0.0f;
+#pragma unroll
+    for (int nd = 0; nd < D / 8; ++nd) o[mt][nd][0] = o[mt][nd][1] = o[mt][nd][2] = o[mt][nd][3] = 0.0f;
+  }
+  __nv_bfloat16* qs = smem + L::q + warp * kWarpRows * L::ld;  // this warp's query rows
+  // Byte addresses in the shared window of what this lane gives ldmatrix (header: Q's A
+  // fragments, row lane % 16, columns + (lane / 16) * 8; K's B fragments, key lane % 8, dims +
+  // (lane / 8) * 8; V's, read transposed, key (lane / 8 % 2) * 8 + lane % 8, dims + lane / 16 * 8).
+  // Each loop step adds a compile-time offset.
+  constexpr uint32_t kRowBytes = L::ld * sizeof(__nv_bfloat16);
+  const uint32_t smem_base = unsigned(__cvta_generic_to_shared(smem));
+  const uint32_t q_lane = unsigned(__cvta_generic_to_shared(qs)) + (lane % 16) * kRowBytes + (lane / 16) * 16;
+  const uint32_t k_lane = (lane % 8) * kRowBytes + (lane / 8) * 16;
+  const uint32_t v_lane = ((lane / 8) % 2 * 8 + lane % 8) * kRowBytes + (lane / 16) * 16;
   int64_t loaded_placement = -2;  // none yet
 
-  if (n_tiles > 0) load_tile_async<D>(kv, g, tile_at(sched, 0), smem + L::k, smem + L::v);
-  cp_async_commit();
-  for (int j = 0; j < n_tiles; ++j) {
-    // Tile j + 1 into the other stage, free since the barrier that ended tile j - 1.
-    if (j + 1 < n_tiles) {
-      const int next = (j + 1) % kStages;
-      load_tile_async<D>(kv, g, tile_at(sched, j + 1), smem + L::k + next * L::tile, smem + L::v + next * L::tile);
+  // Tiles 0 .. kStages - 2 in flight before the loop; each step then waits for its own tile and
+  // issues the one kStages - 1 ahead, into the stage the previous step computed (free: every
+  // warp passed this step's barrier, so every warp finished the previous step). One barrier a
+  // tile.
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < n_tiles) {
+      load_tile_async<D>(kv, g, tile_at(sched, st), smem + L::k + st * L::tile, smem + L::v + st * L::tile);
     }
     cp_async_commit();
-    cp_async_wait<1>();  // this thread's copies of tile j have landed (tile j + 1's may not have)
-    __syncthreads();     // and every thread's
+  }
+  for (int j = 0; j < n_tiles; ++j) {
+    cp_async_wait<kStages - 2>();  // this thread's copies of tile j have landed (later tiles' may not have)
+    __syncthreads();               // and every thread's; the previous step's stage is free
+    if (j + kStages - 1 < n_tiles) {
+      const int ahead = (j + kStages - 1) % kStages;
+      load_tile_async<D>(kv, g, tile_at(sched, j + kStages - 1), smem + L::k + ahead * L::tile,
+                         smem + L::v + ahead * L::tile);
+    }
+    cp_async_commit();  // an empty group past the last tile keeps the count the wait relies on
 
     const Tile tile = tile_at(sched, j);
     const AttentionSegment& seg = a.segments[tile.segment];
     if (placement_of(seg) != loaded_placement) {
-      loaded_placement = placement_of(seg);  // registers only: no barrier needed
-      load_query_fragments<D>(a, rows, loaded_placement, tq, qf);
+      loaded_placement = placement_of(seg);  // the warp's own rows: a warp barrier inside
+      if (warp_active) store_query_rows<D>(a, warp_r0, rows_total, g, loaded_placement, lane, qs);
     }
-    const int64_t k_first = tile.t0 - sched.offset[tile.segment];  // key index in the segment
-    const __nv_bfloat16* ks = smem + L::k + (j % kStages) * L::tile;
-    const __nv_bfloat16* vs = smem + L::v + (j % kStages) * L::tile;
+    const int k_first = int(tile.t0 - sched.offset[tile.segment]);  // key index in the segment
+    const uint32_t stage = (j % kStages) * L::tile * sizeof(__nv_bfloat16);
+    const uint32_t ks = smem_base + L::k * sizeof(__nv_bfloat16) + stage + k_lane;
+    const uint32_t vs = smem_base + L::v * sizeof(__nv_bfloat16) + stage + v_lane;
     // A warp none of whose rows sees a key of this tile leaves m, l, o as they are.
     if (warp_active && !(seg.causal && k_first > warp_i_last)) {
-      // S = Q K^T, 16 x 64: s[nb] holds keys nb * 8 .. nb * 8 + 7.
-      float s[kKeys / 8][4];
+      // S = Q K^T, per 16-row tile 16 x 64: s[mt][nb] holds keys nb * 8 .. nb * 8 + 7. Each K
+      // fragment feeds both row tiles; Q's fragments come from shared memory per 32 dims.
+      float s[kMTiles][kKeys / 8][4];
 #pragma unroll
-      for (int nb = 0; nb < kKeys / 8; ++nb) {
-        s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+      for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
-        for (int kp = 0; kp < D / 32; ++kp) {
-          // Matrices: keys nb * 8 + 0..7 x dims kp * 32 + 8j: b0, b1 of kc = 2kp, then of 2kp + 1.
+        for (int nb = 0; nb < kKeys / 8; ++nb) s[mt][nb][0] = s[mt][nb][1] = s[mt][nb][2] = s[mt][nb][3] = 0.0f;
+      }
+#pragma unroll
+      for (int kp = 0; kp < D / 32; ++kp) {
+        // A fragments of dims kp * 32 .. + 15 and + 16 .. + 31: lane l addresses row l % 16,
+        // columns + (l / 16) * 8, so registers 0..3 are a0..a3 of the header.
+        uint32_t qa[kMTiles][2][4];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+          for (int h2 = 0; h2 < 2; ++h2) {
+            ldmatrix_x4(qa[mt][h2], q_lane + mt * 16 * kRowBytes + (kp * 32 + h2 * 16) * 2);
+          }
+        }
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb) {
+          // Matrices: keys nb * 8 + 0..7 x dims kp * 32 + 8j: b0, b1 of the first 16 dims, then
+          // of the second.
           uint32_t b[4];
-          ldmatrix_x4(b, ks + (nb * 8 + lane % 8) * L::ld + kp * 32 + (lane / 8) * 8);
-          mma_bf16(s[nb], qf[2 * kp], b[0], b[1]);
-          mma_bf16(s[nb], qf[2 * kp + 1], b[2], b[3]);
+          ldmatrix_x4(b, ks + nb * 8 * kRowBytes + kp * 32 * 2);
+#pragma unroll
+          for (int mt = 0; mt < kMTiles; ++mt) {
+            mma_bf16(s[mt][nb], qa[mt][0], b[0], b[1]);
+            mma_bf16(s[mt][nb], qa[mt][1], b[2], b[3]);
+          }
         }
       }
 
       // Mask where some (row, key) of the tile is not seen: a partial tile, a partial warp, or a
-      // causal tile reaching past the warp's first query. Element e of s[nb] is row rr = e / 2,
-      // key nb * 8 + 2tq + e % 2. The scores stay unscaled here: the scale is positive, so the
-      // max of the raw scores times it is the max of the scaled ones, and the scale then goes
-      // into one fma with the subtraction of m below.
+      // causal tile reaching past the warp's first query. Element e of s[mt][nb] is row rr = e / 2
+      // of tile mt, key nb * 8 + 2tq + e % 2. The scores stay unscaled here: the scale is
+      // positive, so the max of the raw scores times it is the max of the scaled ones, and the
+      // scale then goes into one fma with the subtraction of m below.
       const bool all_seen = tile.n == kKeys && warp_full && (!seg.causal || k_first + kKeys - 1 <= warp_i_first);
-      float tile_max[2] = {-INFINITY, -INFINITY};
-      if (all_seen) {
+      float tile_max[kMTiles][2];
 #pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb) {
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        tile_max[mt][0] = tile_max[mt][1] = -INFINITY;
+        if (all_seen) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nb][e]);
-        }
-      } else {
+          for (int nb = 0; nb < kKeys / 8; ++nb) {
 #pragma unroll
-        for (int nb = 0; nb < kKeys / 8; ++nb) {
+            for (int e = 0; e < 4; ++e) tile_max[mt][e / 2] = fmaxf(tile_max[mt][e / 2], s[mt][nb][e]);
+          }
+        } else {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int rr = e / 2;
-            const int c = nb * 8 + 2 * tq + e % 2;
-            const bool seen = rows.active[rr] && c < tile.n && (!seg.causal || k_first + c <= rows.i[rr]);
-            s[nb][e] = seen ? s[nb][e] : -INFINITY;
-            tile_max[rr] = fmaxf(tile_max[rr], s[nb][e]);
+          for (int nb = 0; nb < kKeys / 8; ++nb) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int rr = e / 2;
+              const int c = nb * 8 + 2 * tq + e % 2;
+              const bool seen =
+                  rows.active[mt][rr] && c < tile.n && (!seg.causal || k_first + c <= rows.i[mt][rr]);
+              s[mt][nb][e] = seen ? s[mt][nb][e] : -INFINITY;
+              tile_max[mt][rr] = fmaxf(tile_max[mt][rr], s[mt][nb][e]);
+            }
           }
         }
       }
-      float alpha[2], m_ref[2];
-#pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        tile_max[rr] = fmaxf(tile_max[rr], __shfl_xor_sync(0xffffffffu, tile_max[rr], 1));
-        tile_max[rr] = fmaxf(tile_max[rr], __shfl_xor_sync(0xffffffffu, tile_max[rr], 2));
-        const float m_new = fmaxf(m[rr], tile_max[rr] * scale_log2);  // -inf stays -inf
-        // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf): its
-        // scores are all -inf, and exp2(-inf - 0) = 0.
-        alpha[rr] = m_new == -INFINITY ? 1.0f : exp2f(m[rr] - m_new);
-        m_ref[rr] = m_new == -INFINITY ? 0.0f : m_new;
-        m[rr] = m_new;
-      }
       // P = exp2(S scale - m) (a masked -inf gives 0), packed into A fragments: keys kk * 16 ..
       // kk * 16 + 15 are score blocks 2kk (registers 0, 1) and 2kk + 1 (registers 2, 3).
-      uint32_t pf[kKeys / 16][4];
-      float p_sum[2] = {0.0f, 0.0f};
+      uint32_t pf[kMTiles][kKeys / 16][4];
 #pragma unroll
-      for (int nb = 0; nb < kKeys / 8; ++nb) {
-        const float p0 = exp2f(fmaf(s[nb][0], scale_log2, -m_ref[0]));
-        const float p1 = exp2f(fmaf(s[nb][1], scale_log2, -m_ref[0]));
-        const float p2 = exp2f(fmaf(s[nb][2], scale_log2, -m_ref[1]));
-        const float p3 = exp2f(fmaf(s[nb][3], scale_log2, -m_ref[1]));
-        p_sum[0] += p0 + p1;
-        p_sum[1] += p2 + p3;
-        pf[nb / 2][(nb % 2) * 2 + 0] = pack_bf16(p0, p1);
-        pf[nb / 2][(nb % 2) * 2 + 1] = pack_bf16(p2, p3);
-      }
-      l[0] = l[0] * alpha[0] + p_sum[0];
-      l[1] = l[1] * alpha[1] + p_sum[1];
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        float alpha[2], m_ref[2];
 #pragma unroll
-      for (int nd = 0; nd < D / 8; ++nd) {
-        o[nd][0] *= alpha[0];
-        o[nd][1] *= alpha[0];
-        o[nd][2] *= alpha[1];
-        o[nd][3] *= alpha[1];
+        for (int rr = 0; rr < 2; ++rr) {
+          float t = tile_max[mt][rr];
+          t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, 1));
+          t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, 2));
+          const float m_new = fmaxf(m[mt][rr], t * scale_log2);  // -inf stays -inf
+          // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf): its
+          // scores are all -inf, and exp2(-inf - 0) = 0.
+          alpha[rr] = m_new == -INFINITY ? 1.0f : fast_exp2(m[mt][rr] - m_new);
+          m_ref[rr] = m_new == -INFINITY ? 0.0f : m_new;
+          m[mt][rr] = m_new;
+        }
+        float p_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int nb = 0; nb < kKeys / 8; ++nb) {
+          const float p0 = fast_exp2(fmaf(s[mt][nb][0], scale_log2, -m_ref[0]));
+          const float p1 = fast_exp2(fmaf(s[mt][nb][1], scale_log2, -m_ref[0]));
+          const float p2 = fast_exp2(fmaf(s[mt][nb][2], scale_log2, -m_ref[1]));
+          const float p3 = fast_exp2(fmaf(s[mt][nb][3], scale_log2, -m_ref[1]));
+          p_sum[0] += p0 + p1;
+          p_sum[1] += p2 + p3;
+          pf[mt][nb / 2][(nb % 2) * 2 + 0] = pack_bf16(p0, p1);
+          pf[mt][nb / 2][(nb % 2) * 2 + 1] = pack_bf16(p2, p3);
+        }
+        l[mt][0] = l[mt][0] * alpha[0] + p_sum[0];
+        l[mt][1] = l[mt][1] * alpha[1] + p_sum[1];
+        // Deep into a long row the running max rarely moves, and then alpha is exactly 1: the
+        // warp skips the D / 2 multiplications per row unless some row of its tile moved.
+        if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
+        {
+#pragma unroll
+          for (int nd = 0; nd < D / 8; ++nd) {
+            o[mt][nd][0] *= alpha[0];
+            o[mt][nd][1] *= alpha[0];
+            o[mt][nd][2] *= alpha[1];
+            o[mt][nd][3] *= alpha[1];
+          }
+        }
       }
 
       // O += P V: for keys kk * 16.., dims nd2 * 16..: matrices keys +0..7 / +8..15 x dims +0..7,
-      // then the same keys x dims +8..15, read transposed (b0, b1 of nd = 2nd2, then 2nd2 + 1).
+      // then the same keys x dims +8..15, read transposed (b0, b1 of nd = 2nd2, then 2nd2 + 1);
+      // each V fragment feeds both row tiles.
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
 #pragma unroll
         for (int nd2 = 0; nd2 < D / 16; ++nd2) {
           uint32_t b[4];
-          const int mat = lane / 8;
-          ldmatrix_x4_trans(b, vs + (kk * 16 + (mat % 2) * 8 + lane % 8) * L::ld + nd2 * 16 + (mat / 2) * 8);
-          mma_bf16(o[2 * nd2], pf[kk], b[0], b[1]);
-          mma_bf16(o[2 * nd2 + 1], pf[kk], b[2], b[3]);
+          ldmatrix_x4_trans(b, vs + kk * 16 * kRowBytes + nd2 * 16 * 2);
+#pragma unroll
+          for (int mt = 0; mt < kMTiles; ++mt) {
+            mma_bf16(o[mt][2 * nd2], pf[mt][kk], b[0], b[1]);
+            mma_bf16(o[mt][2 * nd2 + 1], pf[mt][kk], b[2], b[3]);
+          }
         }
       }
     }
-    __syncthreads();  // every warp done with this stage before tile j + 2 is copied into it
   }
 
   if (!warp_active) return;
 #pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 1);
-    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 2);
-  }
+  for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    if (!rows.active[rr]) continue;
-    const int64_t out_row = rows.i[rr] * a.n_heads + rows.h[rr];  // row of out (n, n_heads, head_dim)
-    if (splits == 1) {
-      const float inv = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
-      float* out = a.out + out_row * D + 2 * tq;
+    for (int rr = 0; rr < 2; ++rr) {
+      float sum = l[mt][rr];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      if (!rows.active[mt][rr]) continue;
+      const int row = warp_r0 + mt * 16 + gq + 8 * rr;
+      // Row of out (n, n_heads, head_dim): query i, head g * group + row % group.
+      const int64_t out_row = int64_t(rows.i[mt][rr]) * a.n_heads + g * group + row % group;
+      if (splits == 1) {
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        float* out = a.out + out_row * D + 2 * tq;
 #pragma unroll
-      for (int nd = 0; nd < D / 8; ++nd) {
-        *reinterpret_cast<float2*>(out + nd * 8) = make_float2(o[nd][2 * rr] * inv, o[nd][2 * rr + 1] * inv);
-      }
-    } else {
-      const int64_t scratch_row = int64_t(blockIdx.z) * a.n * a.n_heads + out_row;
-      float* po = partial_o + scratch_row * D + 2 * tq;
+        for (int nd = 0; nd < D / 8; ++nd) {
+          *reinterpret_cast<float2*>(out + nd * 8) = make_float2(o[mt][nd][2 * rr] * inv, o[mt][nd][2 * rr + 1] * inv);
+        }
+      } else {
+        const int64_t scratch_row = int64_t(blockIdx.z) * a.n * a.n_heads + out_row;
+        float* po = partial_o + scratch_row * D + 2 * tq;
 #pragma unroll
-      for (int nd = 0; nd < D / 8; ++nd) {
-        *reinterpret_cast<float2*>(po + nd * 8) = make_float2(o[nd][2 * rr], o[nd][2 * rr + 1]);
-      }
-      if (tq == 0) {
-        partial_ml[2 * scratch_row] = m[rr];
-        partial_ml[2 * scratch_row + 1] = l[rr];
+        for (int nd = 0; nd < D / 8; ++nd) {
+          *reinterpret_cast<float2*>(po + nd * 8) = make_float2(o[mt][nd][2 * rr], o[mt][nd][2 * rr + 1]);
+        }
+        if (tq == 0) {
+          partial_ml[2 * scratch_row] = m[mt][rr];
+          partial_ml[2 * scratch_row + 1] = sum;
+        }
       }
     }
   }
@@ -566,7 +662,8 @@ int attention_mma_splits(const AttentionArgs& a, int sm_count) {
   // The GPU runs `slots` blocks at a time; blocks * s of them take ceil(blocks * s / slots) waves
   // of 1/s the work each, so the time is ~ceil(blocks * s / slots) / s and the busy share of the
   // slots blocks * s / (waves * slots). Fewest parts that keep 7/8 of the slots busy (a prefill
-  // chunk of 512 queries at 32 / 8 heads is 128 blocks: 1 part on 132 SMs), else the best.
+  // chunk of 512 queries at 32 / 8 heads is 128 blocks: 2 parts with 2 blocks an SM on 132
+  // SMs), else the best.
   int best = 1;
   double best_busy = 0.0;
   for (int64_t s = 1; s <= most; ++s) {

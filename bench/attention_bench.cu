@@ -1,0 +1,165 @@
+// The tensor-core prefill attention (cuda_attention_mma.cu) alone, on full-attention plans: a
+// chunk of n queries over `past` earlier keys plus its own causal keys, at the Llama-3-8B shape
+// (32 heads, 8 KV heads, head_dim 128) unless told otherwise. Prints time per call and TFLOP/s
+// (4 * head_dim FLOPs per (query head, visible key), the causal half counted as seen), so a
+// kernel change is measured without the model around it. Inputs are random; timing is CUDA
+// events around repeated launches after one warm-up.
+//
+//   build-gpu/ltri_attention_bench                      # the default shapes
+//   build-gpu/ltri_attention_bench 4096:126976 512:0    # n:past pairs
+//
+// Environment: LTRI_BENCH_HEADS=32,8,128 (heads, KV heads, head_dim), LTRI_BENCH_REPS=5.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
+
+namespace {
+
+using ltri::cuda::AttentionArgs;
+using ltri::cuda::AttentionSegment;
+
+struct Shape {
+  int64_t n;     // queries in the chunk
+  int64_t past;  // keys before it
+};
+
+// Uniform values in [-scale / 2, scale / 2) from a hash of the index: no host round trip.
+__global__ void fill_kernel(float* x, int64_t n, uint32_t seed, float scale) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  uint32_t h = uint32_t(i) * 2654435761u ^ seed;
+  h ^= h >> 13;
+  h *= 0x5bd1e995u;
+  h ^= h >> 15;
+  x[i] = scale * (float(h & 0xffffff) / float(0x1000000) - 0.5f);
+}
+
+float* device_random(int64_t n, uint32_t seed, float scale) {
+  float* x = nullptr;
+  LTRI_CUDA_CHECK(cudaMalloc(&x, size_t(n) * sizeof(float)));
+  fill_kernel<<<unsigned((n + 255) / 256), 256>>>(x, n, seed, scale);
+  LTRI_CUDA_CHECK_LAUNCH("fill_kernel");
+  return x;
+}
+
+// RoPE tables (positions, head_dim / 2) with Llama-3's base; the values only need to be sane.
+void rope_tables(int64_t positions, int64_t head_dim, float** cos_out, float** sin_out) {
+  const int64_t half = head_dim / 2;
+  std::vector<float> c(size_t(positions * half)), s(c.size());
+  for (int64_t p = 0; p < positions; ++p) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = double(p) * std::pow(500000.0, -2.0 * double(i) / double(head_dim));
+      c[size_t(p * half + i)] = float(std::cos(angle));
+      s[size_t(p * half + i)] = float(std::sin(angle));
+    }
+  }
+  LTRI_CUDA_CHECK(cudaMalloc(cos_out, c.size() * sizeof(float)));
+  LTRI_CUDA_CHECK(cudaMalloc(sin_out, s.size() * sizeof(float)));
+  LTRI_CUDA_CHECK(cudaMemcpy(*cos_out, c.data(), c.size() * sizeof(float), cudaMemcpyHostToDevice));
+  LTRI_CUDA_CHECK(cudaMemcpy(*sin_out, s.data(), s.size() * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+Shape parse_shape(const std::string& text) {
+  const size_t colon = text.find(':');
+  char* end = nullptr;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  const long long past = colon == std::string::npos ? -1 : std::strtoll(text.c_str() + colon + 1, &end, 10);
+  if (colon == std::string::npos || n <= 0 || past < 0 || *end != '\0') {
+    ltri::fail("attention_bench: shape '", text, "' is not n:past (n >= 1, past >= 0)");
+  }
+  return {n, past};
+}
+
+void run(int argc, char** argv) {
+  int64_t heads = 32, kv_heads = 8, head_dim = 128;
+  if (const char* h = std::getenv("LTRI_BENCH_HEADS")) {
+    if (std::sscanf(h, "%ld,%ld,%ld", &heads, &kv_heads, &head_dim) != 3 || kv_heads <= 0 || heads % kv_heads != 0) {
+      ltri::fail("attention_bench: LTRI_BENCH_HEADS='", h, "' is not heads,kv_heads,head_dim");
+    }
+  }
+  const int reps = std::getenv("LTRI_BENCH_REPS") ? std::max(1, std::atoi(std::getenv("LTRI_BENCH_REPS"))) : 5;
+  std::vector<Shape> shapes;
+  for (int i = 1; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
+  if (shapes.empty()) shapes = {{512, 32256}, {512, 130560}, {2048, 129024}, {4096, 28672}, {4096, 126976}, {16384, 114688}};
+
+  int64_t positions = 0;
+  for (const Shape& s : shapes) positions = std::max(positions, s.past + s.n);
+  float *cos_table = nullptr, *sin_table = nullptr;
+  rope_tables(positions, head_dim, &cos_table, &sin_table);
+  int sm_count = 0;
+  LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0));
+  cudaDeviceProp prop{};
+  LTRI_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("%s, %d SMs; heads %ld, KV heads %ld, head_dim %ld; %d timed calls per row\n\n", prop.name, sm_count,
+              long(heads), long(kv_heads), long(head_dim), reps);
+  std::printf("| queries | past keys | splits | ms per call | TFLOP/s |\n| ---: | ---: | ---: | ---: | ---: |\n");
+
+  cudaEvent_t start, stop;
+  LTRI_CUDA_CHECK(cudaEventCreate(&start));
+  LTRI_CUDA_CHECK(cudaEventCreate(&stop));
+  for (const Shape& shape : shapes) {
+    const int64_t keys = shape.past + shape.n;
+    float* q = device_random(shape.n * heads * head_dim, 1, 2.0f);
+    float* k = device_random(keys * kv_heads * head_dim, 2, 2.0f);
+    float* v = device_random(keys * kv_heads * head_dim, 3, 1.0f);
+    float* out = nullptr;
+    LTRI_CUDA_CHECK(cudaMalloc(&out, size_t(shape.n * heads * head_dim) * sizeof(float)));
+    AttentionArgs a;
+    a.q = q;
+    a.out = out;
+    a.n = shape.n;
+    a.n_heads = heads;
+    a.n_kv_heads = kv_heads;
+    a.head_dim = head_dim;
+    a.query_first_position = shape.past;
+    a.cos = cos_table;
+    a.sin = sin_table;
+    // The plan FullPolicy makes: earlier keys all visible, then the chunk's own, causal.
+    if (shape.past > 0) a.segments[a.n_segments++] = AttentionSegment{k, v, shape.past, 0, 1, -1, 0};
+    const int64_t own = shape.past * kv_heads * head_dim;
+    a.segments[a.n_segments++] = AttentionSegment{k + own, v + own, shape.n, shape.past, 1, -1, 1};
+    if (!ltri::cuda::attention_mma_supports(a)) ltri::fail("attention_bench: the tensor-core kernel refuses this shape");
+
+    const int splits = ltri::cuda::attention_mma_splits(a, sm_count);
+    float* scratch = nullptr;
+    LTRI_CUDA_CHECK(cudaMalloc(&scratch, ltri::cuda::attention_mma_scratch_floats(a, splits) * sizeof(float)));
+    ltri::cuda::launch_attention_mma(a, splits, scratch, nullptr);  // warm-up
+    LTRI_CUDA_CHECK(cudaEventRecord(start));
+    for (int r = 0; r < reps; ++r) ltri::cuda::launch_attention_mma(a, splits, scratch, nullptr);
+    LTRI_CUDA_CHECK(cudaEventRecord(stop));
+    LTRI_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    LTRI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    ms /= float(reps);
+    const double seen = double(shape.n) * double(shape.past) + double(shape.n) * double(shape.n + 1) / 2.0;
+    const double flops = 4.0 * double(head_dim) * double(heads) * seen;
+    std::printf("| %ld | %ld | %d | %.3f | %.1f |\n", long(shape.n), long(shape.past), splits, ms,
+                flops / (double(ms) * 1e9));
+    for (float* p : {q, k, v, out, scratch}) LTRI_CUDA_CHECK(cudaFree(p));
+  }
+  LTRI_CUDA_CHECK(cudaEventDestroy(start));
+  LTRI_CUDA_CHECK(cudaEventDestroy(stop));
+  LTRI_CUDA_CHECK(cudaFree(cos_table));
+  LTRI_CUDA_CHECK(cudaFree(sin_table));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,9 +1,13 @@
-// The tensor-core prefill attention (cuda_attention_mma.cu) alone, on full-attention plans: a
-// chunk of n queries over `past` earlier keys plus its own causal keys, at the Llama-3-8B shape
-// (32 heads, 8 KV heads, head_dim 128) unless told otherwise. Prints time per call and TFLOP/s
-// (4 * head_dim FLOPs per (query head, visible key), the causal half counted as seen), so a
-// kernel change is measured without the model around it. Inputs are random; timing is CUDA
-// events around repeated launches after one warm-up.
+// The tensor-core prefill attention (cuda_attention_mma.cu) without the model around it, on
+// full-attention plans: a chunk of n queries over `past` earlier keys plus its own causal keys,
+// at the Llama-3-8B shape (32 heads, 8 KV heads, head_dim 128) unless told otherwise. Prints time
+// per call and TFLOP/s (4 * head_dim FLOPs per (query head, visible key), the causal half counted
+// as seen). A call is what the backend runs: launch_attention_mma whole, so the bf16 pre-pass of
+// K and V, the merge of split parts and the shared-memory opt-in are inside the time (the
+// pre-pass is ~1.5% of it at 128K keys). Timing is CUDA events around repeated calls after one
+// warm-up. Inputs are random and uniform, so a row's running max settles early and the kernel's
+// conditional O rescale is skipped more often than on a model's peaked attention: real chunks
+// can be a little slower.
 //
 //   build-gpu/ltri_attention_bench                      # the default shapes
 //   build-gpu/ltri_attention_bench 4096:126976 512:0    # n:past pairs
@@ -12,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -68,25 +73,55 @@ void rope_tables(int64_t positions, int64_t head_dim, float** cos_out, float** s
   LTRI_CUDA_CHECK(cudaMemcpy(*sin_out, s.data(), s.size() * sizeof(float), cudaMemcpyHostToDevice));
 }
 
+// A whole decimal integer, or false ("5x", "" and out-of-range values are not).
+bool parse_integer(const std::string& text, long long* value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  *value = std::strtoll(text.c_str(), &end, 10);
+  return errno == 0 && *end == '\0';
+}
+
 Shape parse_shape(const std::string& text) {
   const size_t colon = text.find(':');
-  char* end = nullptr;
-  const long long n = std::strtoll(text.c_str(), &end, 10);
-  const long long past = colon == std::string::npos ? -1 : std::strtoll(text.c_str() + colon + 1, &end, 10);
-  if (colon == std::string::npos || n <= 0 || past < 0 || *end != '\0') {
-    ltri::fail("attention_bench: shape '", text, "' is not n:past (n >= 1, past >= 0)");
+  long long n = 0, past = -1;
+  if (colon == std::string::npos || !parse_integer(text.substr(0, colon), &n) ||
+      !parse_integer(text.substr(colon + 1), &past) || n <= 0 || past < 0 || n + past > (1LL << 30)) {
+    ltri::fail("attention_bench: shape '", text, "' is not n:past (n >= 1, past >= 0, n + past <= 2^30)");
   }
   return {n, past};
 }
 
+// heads,kv_heads,head_dim from LTRI_BENCH_HEADS.
+void parse_heads(const char* text, int64_t* heads, int64_t* kv_heads, int64_t* head_dim) {
+  long long values[3] = {0, 0, 0};
+  std::string rest = text;
+  bool ok = true;
+  for (int i = 0; i < 3 && ok; ++i) {
+    const size_t comma = i < 2 ? rest.find(',') : std::string::npos;
+    if (i < 2 && comma == std::string::npos) ok = false;
+    if (ok) ok = parse_integer(rest.substr(0, comma), &values[i]) && values[i] > 0;
+    if (ok && i < 2) rest = rest.substr(comma + 1);
+  }
+  if (!ok || values[0] % values[1] != 0) {
+    ltri::fail("attention_bench: LTRI_BENCH_HEADS='", text, "' is not heads,kv_heads,head_dim (heads a multiple of kv_heads)");
+  }
+  *heads = values[0];
+  *kv_heads = values[1];
+  *head_dim = values[2];
+}
+
 void run(int argc, char** argv) {
   int64_t heads = 32, kv_heads = 8, head_dim = 128;
-  if (const char* h = std::getenv("LTRI_BENCH_HEADS")) {
-    if (std::sscanf(h, "%ld,%ld,%ld", &heads, &kv_heads, &head_dim) != 3 || kv_heads <= 0 || heads % kv_heads != 0) {
-      ltri::fail("attention_bench: LTRI_BENCH_HEADS='", h, "' is not heads,kv_heads,head_dim");
+  if (const char* h = std::getenv("LTRI_BENCH_HEADS")) parse_heads(h, &heads, &kv_heads, &head_dim);
+  int reps = 5;
+  if (const char* r = std::getenv("LTRI_BENCH_REPS")) {
+    long long value = 0;
+    if (!parse_integer(r, &value) || value < 1 || value > 10000) {
+      ltri::fail("attention_bench: LTRI_BENCH_REPS='", r, "' is not a count from 1 to 10000");
     }
+    reps = int(value);
   }
-  const int reps = std::getenv("LTRI_BENCH_REPS") ? std::max(1, std::atoi(std::getenv("LTRI_BENCH_REPS"))) : 5;
   std::vector<Shape> shapes;
   for (int i = 1; i < argc; ++i) shapes.push_back(parse_shape(argv[i]));
   if (shapes.empty()) shapes = {{512, 32256}, {512, 130560}, {2048, 129024}, {4096, 28672}, {4096, 126976}, {16384, 114688}};
@@ -99,6 +134,9 @@ void run(int argc, char** argv) {
   LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0));
   cudaDeviceProp prop{};
   LTRI_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  if (prop.major < 8) {
+    ltri::fail("attention_bench: ", prop.name, " is sm_", prop.major, prop.minor, "; the tensor-core kernel needs sm_80 or newer");
+  }
   std::printf("%s, %d SMs; heads %ld, KV heads %ld, head_dim %ld; %d timed calls per row\n\n", prop.name, sm_count,
               long(heads), long(kv_heads), long(head_dim), reps);
   std::printf("| queries | past keys | splits | ms per call | TFLOP/s |\n| ---: | ---: | ---: | ---: | ---: |\n");

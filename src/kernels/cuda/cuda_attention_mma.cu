@@ -31,7 +31,7 @@
 //    of a 16 x 16 block of P. V's B fragments come from ldmatrix.trans on the row-major tile, so V
 //    needs no transposed copy. A causal segment's tiles past the block's last query are never
 //    loaded; a warp skips the tiles past its own last query; row blocks run last-first, so under
-//    a causal chunk the longest start first.
+//    a causal chunk the longest of each (KV head, key part) start first.
 //
 // mma.sync m16n8k16 fragments (lane = 4 * gq + tq): A (16 x 16, row major) a0 = (gq, 2tq..2tq+1),
 // a1 = (gq + 8, 2tq..), a2 = (gq, 2tq + 8..), a3 = (gq + 8, 2tq + 8..); B (16 x 8, k x n) b0 =
@@ -48,8 +48,11 @@
 // TFLOP/s); 128 rows a block keep the K/V bytes read from L2 per call, (row blocks) x (visible
 // keys) x 4 x head_dim, at half those of 64-row blocks. The cost is registers: O holds 128 of a
 // thread's at head_dim 128 and S 64, so ptxas uses all 255 and spills ~50 bytes (measured faster
-// than the spill-free 32-key tiles); 2 blocks are resident per SM (8 warps, 2 x 104 KiB of shared
-// memory at head_dim 128, 2 x 54 KiB at 64: the launcher opts in above 48 KiB). The previous
+// than the spill-free 32-key tiles); 2 blocks are resident per SM on sm_90 (8 warps, 2 x 102 KiB
+// of shared memory at head_dim 128, 2 x 54 KiB at 64: the launcher opts in above 48 KiB). A GPU
+// whose per-block limit is lower (99 KiB on sm_86 / sm_89) cannot run head_dim 128 here:
+// attention_mma_supports says no and the backend takes the f32 kernel; sm_80 (163 KiB an SM)
+// holds one such block per SM. The previous
 // kernel (8 warps x 16 rows, queries in registers) ran at ~237 TFLOP/s on the same shapes.
 //
 // Split keys: as the f32 kernel, grid.z may split the visible keys into parts when the row
@@ -60,11 +63,12 @@
 // per (row, visible key), half of a causal triangle skipped; the pre-pass moves ~12 bytes per
 // (key, KV head, dim) (f32 K and V in, bf16 out) once per call (0.4 ms of a 28 ms call at 128K).
 // Error: q, k, v and p rounded to bf16 (relative 2^-9 each), sums in f32: ~1e-3 of the output's
-// scale. Checked against CpuBackend::attention in tests/kernels/test_cuda_attention_mma.cpp.
+// scale for scores of order one (the rounding of q and k grows with |q . k|). Checked against CpuBackend::attention in tests/kernels/test_cuda_attention_mma.cpp.
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
@@ -320,7 +324,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int g = int(blockIdx.y);
   const int rows_total = int(a.n) * group;
   // Row blocks in reverse: under a causal chunk the last rows see the most keys, and the GPU
-  // starts blocks in index order, so the longest start first and the short ones fill the tail.
+  // starts blocks in index order (x fastest), so within one (KV head, key part) the longest
+  // start first and the short ones fill the tail.
   const int r0 = int(gridDim.x - 1 - blockIdx.x) * kRows;
   const int warp_r0 = r0 + warp * kWarpRows;
   const bool warp_active = warp_r0 < rows_total;
@@ -401,7 +406,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_commit();
   }
   for (int j = 0; j < n_tiles; ++j) {
-    cp_async_wait<kStages - 2>();  // this thread's copies of tile j have landed (later tiles' may not have)
+    cp_async_wait<kStages - 2>();  // this thread's copies of tile j have landed (with kStages >= 3 later ones may not have)
     __syncthreads();               // and every thread's; the previous step's stage is free
     if (j + kStages - 1 < n_tiles) {
       const int ahead = (j + kStages - 1) % kStages;
@@ -595,7 +600,7 @@ size_t kv_bf16_floats(const AttentionArgs& a) { return size_t(visible_keys(a) * 
 
 template <int D>
 void set_shared_memory_limit() {
-  // Above 48 KiB of dynamic shared memory a kernel must opt in (68 KiB at D = 128).
+  // Above 48 KiB of dynamic shared memory a kernel must opt in (102 KiB at D = 128, 54 KiB at 64).
   LTRI_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        int(TileLayout<D>::bytes)));
 }
@@ -641,12 +646,31 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// Whether the current device can run attention_mma_kernel<D> at all: bf16 mma.sync and cp.async
+// need sm_80, and one block's shared memory (the dynamic tiles plus the kernel's own static
+// part) must fit the per-block opt-in limit, which sm_86 / sm_89 set at 99 KiB, below head_dim
+// 128's 102 KiB. Otherwise cudaFuncSetAttribute would fail at the launch.
+template <int D>
+bool kernel_fits_device() {
+  int device = 0, major = 0, optin = 0;
+  cudaFuncAttributes attributes{};
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
+      cudaFuncGetAttributes(&attributes, attention_mma_kernel<D>) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 8 && TileLayout<D>::bytes + attributes.sharedSizeBytes <= size_t(optin);
+}
+
 }  // namespace
 
 bool attention_mma_supports(const AttentionArgs& a) {
   if (a.head_dim != 64 && a.head_dim != 128) return false;
-  // float4 loads of K, V and the RoPE rows, float2 loads of q and stores of out.
+  // float4 loads of K, V, q and the RoPE rows, float2 stores of out.
   if (!aligned16(a.cos) || !aligned16(a.sin) || !aligned16(a.q) || !aligned16(a.out)) return false;
+  if (!(a.head_dim == 64 ? kernel_fits_device<64>() : kernel_fits_device<128>())) return false;
   for (int s = 0; s < a.n_segments; ++s) {
     if (!aligned16(a.segments[s].k) || !aligned16(a.segments[s].v)) return false;
   }
@@ -686,6 +710,11 @@ size_t attention_mma_scratch_floats(const AttentionArgs& a, int splits) {
 void launch_attention_mma(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
   if (a.n <= 0) return;
   if (visible_keys(a) <= 0) fail("attention (bf16 tensor cores): no visible keys");
+  // The kernel indexes rows (query, head) and keys in 32 bits.
+  if (a.n * a.n_heads >= INT32_MAX || visible_keys(a) >= INT32_MAX) {
+    fail("attention (bf16 tensor cores): ", a.n, " queries x ", a.n_heads, " heads over ", visible_keys(a),
+         " keys exceed 32-bit row indices");
+  }
   if (reinterpret_cast<uintptr_t>(scratch) % 16 != 0) {
     fail("attention (bf16 tensor cores): scratch is not 16-byte aligned");
   }

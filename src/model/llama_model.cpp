@@ -205,9 +205,9 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
       if (n == 1 && L.qkv.numel > 0) {
         b.matmul_weight(h_.data(), L.qkv.ref(), 1, hidden, (n_heads + 2 * n_kv) * hd, q);
       } else {
-        b.matmul_weight(h_.data(), L.wq.ref(), n, hidden, n_heads * hd, q);
-        b.matmul_weight(h_.data(), L.wk.ref(), n, hidden, n_kv * hd, k);
-        b.matmul_weight(h_.data(), L.wv.ref(), n, hidden, n_kv * hd, v);
+        const Backend::Projection qkv[] = {{L.wq.ref(), n_heads * hd, q}, {L.wk.ref(), n_kv * hd, k},
+                                           {L.wv.ref(), n_kv * hd, v}};
+        b.matmul_weights(h_.data(), n, hidden, qkv);
       }
       if (c_.attention_bias) {
         b.add_bias(q, L.bq.data(), n, n_heads * hd);
@@ -232,11 +232,10 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
     if (n == 1 && L.gate_up.numel > 0) {
       b.matmul_weight(h_.data(), L.gate_up.ref(), 1, hidden, 2 * ffn, gate);
     } else {
-      b.matmul_weight(h_.data(), L.w_gate.ref(), n, hidden, ffn, gate);
-      b.matmul_weight(h_.data(), L.w_up.ref(), n, hidden, ffn, up);
+      const Backend::Projection gate_up[] = {{L.w_gate.ref(), ffn, gate}, {L.w_up.ref(), ffn, up}};
+      b.matmul_weights(h_.data(), n, hidden, gate_up);
     }
-    b.swiglu(gate, up, n * ffn);
-    b.matmul_weight(gate, L.w_down.ref(), n, ffn, hidden, h_.data());
+    b.swiglu_matmul_weight(gate, up, L.w_down.ref(), n, ffn, hidden, h_.data());
     if (l + 1 < c_.num_hidden_layers) {
       b.add_rmsnorm(x_.data(), h_.data(), w.layers[size_t(l + 1)].attn_norm.data(), n, hidden, eps, h_.data());
     } else {

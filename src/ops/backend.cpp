@@ -105,6 +105,16 @@ void Backend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, i
   matmul(x, static_cast<const float*>(w.data), n, k, m, out);
 }
 
+void Backend::matmul_weights(const float* x, int64_t n, int64_t k, std::span<const Projection> projections) {
+  for (const Projection& p : projections) matmul_weight(x, p.w, n, k, p.m, p.out);
+}
+
+void Backend::swiglu_matmul_weight(float* gate, const float* up, WeightRef w, int64_t n, int64_t k, int64_t m,
+                                   float* out) {
+  swiglu(gate, up, n * k);
+  matmul_weight(gate, w, n, k, m, out);
+}
+
 void Backend::embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
   if (table.dtype != DType::F32) fail("embed: the ", name(), " backend has no ", dtype_name(table.dtype), " weights");
   embed(static_cast<const float*>(table.data), ids, n, dim, out);

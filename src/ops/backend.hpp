@@ -136,6 +136,22 @@ class Backend {
   // matmul with w (m, k) in w.dtype. Backends computing bf16 weights round x to bf16 and
   // accumulate in f32. The default takes F32 weights only (through matmul).
   virtual void matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out);
+  // One output of matmul_weights: out (n, m) = x . w^T, w (m, k).
+  struct Projection {
+    WeightRef w;
+    int64_t m = 0;
+    float* out = nullptr;
+  };
+  // matmul_weight of the same x (n, k) by each projection's weight (q/k/v, gate/up), the same
+  // results as one call each. Default: one call each; the CUDA backend rounds x to bf16 once for
+  // all of them instead of once a GEMM. No projection's out may alias x.
+  virtual void matmul_weights(const float* x, int64_t n, int64_t k, std::span<const Projection> projections);
+  // out (n, m) = (silu(gate) * up) (n, k) . w^T: the MLP's activation and down projection in one
+  // op, the same results as swiglu then matmul_weight. gate (n, k) is scratch: unspecified after
+  // the call. Default: those two ops; the CUDA backend writes the activation straight in bf16
+  // for its GEMM (no f32 product written and read back).
+  virtual void swiglu_matmul_weight(float* gate, const float* up, WeightRef w, int64_t n, int64_t k, int64_t m,
+                                    float* out);
   // embed with table (vocab, dim) in table.dtype; out is f32. Default: F32 only (through embed).
   virtual void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out);
   // The precision attention computes in where the backend has a choice, set by the model from

@@ -5,14 +5,18 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "cuda_test_util.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/cuda_kernels.hpp"
 #include "model/llama_model.hpp"
 
 namespace ltri {
@@ -103,6 +107,78 @@ TEST(CudaBf16, gemv_of_an_x_off_16_byte_alignment_matches_the_aligned_one) {
     std::vector<float> want(static_cast<size_t>(m));
     cpu.matmul(x_rounded.data(), w.data(), 1, k, m, want.data());
     EXPECT_LT(scaled_max_error(got, want), 5e-5) << "k " << k << " m " << m;
+  }
+}
+
+TEST(CudaBf16, rounding_kernels_match_the_host_bit_for_bit_at_any_alignment) {
+  // launch_f32_to_bf16 and launch_swiglu_to_bf16 take 4 elements a step when the pointers are
+  // aligned and one at a time otherwise and for the last n % 4: both paths, against the host's
+  // rounding (special values included) and against launch_swiglu + launch_f32_to_bf16.
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  std::vector<float> x = randn(4103, 20, 30.0f);
+  const float specials[] = {0.0f, -0.0f, 1e-40f, -1e-40f, 3.4e38f, -3.4e38f, INFINITY, -INFINITY, NAN, 1.00390625f,
+                            1.01171875f, 88.0f, -88.0f, -104.0f};
+  std::copy(std::begin(specials), std::end(specials), x.begin() + 1);
+  const std::vector<float> up = randn(x.size(), 21);
+  const BackendBuffer dx = to_device(gpu, x), dup = to_device(gpu, up);
+  gpu.synchronize();
+  for (const int64_t offset : {0, 1, 2}) {  // floats past the 16-byte aligned start
+    for (const int64_t n : {int64_t(4096), int64_t(4101), int64_t(3), int64_t(1)}) {
+      const int64_t elements = std::min<int64_t>(n, int64_t(x.size()) - offset);
+      BackendBuffer rounded(gpu, size_t(elements + 1)), fused(gpu, size_t(elements + 1)), act(gpu, size_t(elements));
+      BackendBuffer act_rounded(gpu, size_t(elements + 1));
+      // out at a 2-byte offset too when the input is misaligned: both vector conditions fail.
+      uint16_t* out = reinterpret_cast<uint16_t*>(rounded.data()) + (offset > 0 ? 1 : 0);
+      uint16_t* out_fused = reinterpret_cast<uint16_t*>(fused.data()) + (offset > 0 ? 1 : 0);
+      cuda::launch_f32_to_bf16(dx.data() + offset, out, elements, nullptr);
+      cuda::launch_swiglu_to_bf16(dx.data() + offset, dup.data() + offset, out_fused, elements, nullptr);
+      gpu.copy(act.data(), dx.data() + offset, size_t(elements));
+      gpu.synchronize();
+      cuda::launch_swiglu(act.data(), dup.data() + offset, elements, nullptr);
+      uint16_t* out_act = reinterpret_cast<uint16_t*>(act_rounded.data());
+      const size_t count = static_cast<size_t>(elements);
+      std::vector<uint16_t> got(count), got_fused(count), want_fused(count);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(got.data(), out, size_t(elements) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(got_fused.data(), out_fused, size_t(elements) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+      for (int64_t i = 0; i < elements; ++i) {
+        ASSERT_EQ(got[size_t(i)], f32_to_bf16(x[size_t(offset + i)])) << "offset " << offset << " n " << n << " i " << i;
+      }
+      cuda::launch_f32_to_bf16(act.data(), out_act, elements, nullptr);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(want_fused.data(), out_act, size_t(elements) * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+      EXPECT_EQ(got_fused, want_fused) << "offset " << offset << " n " << n;
+    }
+  }
+}
+
+TEST(CudaBf16, shared_input_projections_and_swiglu_down_are_the_separate_ops_bit_for_bit) {
+  // matmul_weights rounds x once for all its GEMMs and swiglu_matmul_weight rounds the
+  // activation as it computes it: the GEMMs see the same bf16 values as with one op each, so
+  // the outputs are identical, not just close. Odd sizes take the scalar rounding path.
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  for (const auto& [n, k, ffn] : {std::tuple<int64_t, int64_t, int64_t>{64, 1024, 2816}, {37, 101, 67}, {1, 256, 704}}) {
+    const auto x = randn(size_t(n * k), 30);
+    const auto wq = to_bf16(randn(size_t(3 * k * k), 31, 0.05f)), wv = to_bf16(randn(size_t(17 * k), 32, 0.05f));
+    const BackendBuffer dx = to_device(gpu, x), dwq = bf16_to_device(gpu, wq), dwv = bf16_to_device(gpu, wv);
+    BackendBuffer q(gpu, size_t(n * 3 * k)), v(gpu, size_t(n * 17)), q_want(gpu, size_t(n * 3 * k)), v_want(gpu, size_t(n * 17));
+    const Backend::Projection both[] = {{{dwq.data(), DType::BF16}, 3 * k, q.data()}, {{dwv.data(), DType::BF16}, 17, v.data()}};
+    gpu.matmul_weights(dx.data(), n, k, both);
+    gpu.matmul_weight(dx.data(), {dwq.data(), DType::BF16}, n, k, 3 * k, q_want.data());
+    gpu.matmul_weight(dx.data(), {dwv.data(), DType::BF16}, n, k, 17, v_want.data());
+    EXPECT_EQ(to_host(gpu, q.data(), size_t(n * 3 * k)), to_host(gpu, q_want.data(), size_t(n * 3 * k))) << n << " " << k;
+    EXPECT_EQ(to_host(gpu, v.data(), size_t(n * 17)), to_host(gpu, v_want.data(), size_t(n * 17))) << n << " " << k;
+
+    const auto gate = randn(size_t(n * ffn), 33, 3.0f), up = randn(size_t(n * ffn), 34);
+    const auto wd = to_bf16(randn(size_t(k * ffn), 35, 0.05f));
+    const BackendBuffer dgate = to_device(gpu, gate), dup = to_device(gpu, up), dwd = bf16_to_device(gpu, wd);
+    BackendBuffer act = to_device(gpu, gate), out(gpu, size_t(n * k)), want(gpu, size_t(n * k));
+    gpu.swiglu_matmul_weight(dgate.data(), dup.data(), {dwd.data(), DType::BF16}, n, ffn, k, out.data());
+    gpu.swiglu(act.data(), dup.data(), n * ffn);
+    gpu.matmul_weight(act.data(), {dwd.data(), DType::BF16}, n, ffn, k, want.data());
+    EXPECT_EQ(to_host(gpu, out.data(), size_t(n * k)), to_host(gpu, want.data(), size_t(n * k))) << n << " " << ffn;
   }
 }
 

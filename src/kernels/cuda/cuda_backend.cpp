@@ -429,14 +429,48 @@ void CudaBackend::matmul_weight(const float* x, WeightRef w, int64_t n, int64_t 
   // One row (decode): rounding and products in one bandwidth-bound kernel, no GEMM launch.
   if (n == 1) return cuda::launch_gemv_bf16(static_cast<const uint16_t*>(w.data), x, k, m, out, stream_);
   // x rounded to bf16 so both GEMM inputs are bf16 (cuBLAS has no bf16 x f32 GEMM); the sums run
-  // in f32. Same column-major reading as matmul: out^T (m, n) = w (m, k) . x^T (k, n).
-  const size_t x_elements = size_t(n) * size_t(k);
-  uint16_t* x_bf16 = reinterpret_cast<uint16_t*>(scratch(bf16_scratch_, bf16_scratch_capacity_, (x_elements + 1) / 2));
-  cuda::launch_f32_to_bf16(x, x_bf16, int64_t(x_elements), stream_);
+  // in f32.
+  uint16_t* x_bf16 = activation_bf16_scratch(n, k);
+  cuda::launch_f32_to_bf16(x, x_bf16, n * k, stream_);
+  gemm_bf16(x_bf16, w, n, k, m, out);
+}
+
+uint16_t* CudaBackend::activation_bf16_scratch(int64_t n, int64_t k) {
+  const size_t elements = size_t(n) * size_t(k);
+  return reinterpret_cast<uint16_t*>(scratch(bf16_scratch_, bf16_scratch_capacity_, (elements + 1) / 2));
+}
+
+void CudaBackend::gemm_bf16(const uint16_t* x_bf16, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
+  // Same column-major reading as matmul: out^T (m, n) = w (m, k) . x^T (k, n).
   const float alpha = 1.0f, beta = 0.0f;
   LTRI_CUDA_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w.data, CUDA_R_16BF,
                                int(k), x_bf16, CUDA_R_16BF, int(k), &beta, out, CUDA_R_32F, int(m), CUBLAS_COMPUTE_32F,
                                CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaBackend::matmul_weights(const float* x, int64_t n, int64_t k, std::span<const Projection> projections) {
+  const bool all_bf16 = std::all_of(projections.begin(), projections.end(),
+                                    [](const Projection& p) { return p.w.dtype == DType::BF16; });
+  // One row goes to the GEMV, which rounds x itself; f32 weights take no rounding.
+  if (n <= 1 || !all_bf16) return Backend::matmul_weights(x, n, k, projections);
+  const CudaOpTimer::Scope op(*op_timer_, "gemm");
+  uint16_t* x_bf16 = activation_bf16_scratch(n, k);
+  cuda::launch_f32_to_bf16(x, x_bf16, n * k, stream_);  // once for every projection
+  for (const Projection& p : projections) {
+    if (p.m > 0) gemm_bf16(x_bf16, p.w, n, k, p.m, p.out);
+  }
+}
+
+void CudaBackend::swiglu_matmul_weight(float* gate, const float* up, WeightRef w, int64_t n, int64_t k, int64_t m,
+                                       float* out) {
+  if (n <= 1 || w.dtype != DType::BF16) return Backend::swiglu_matmul_weight(gate, up, w, n, k, m, out);
+  uint16_t* x_bf16 = activation_bf16_scratch(n, k);
+  {
+    const CudaOpTimer::Scope op(*op_timer_, "swiglu");
+    cuda::launch_swiglu_to_bf16(gate, up, x_bf16, n * k, stream_);
+  }
+  const CudaOpTimer::Scope op(*op_timer_, "gemm");
+  if (m > 0) gemm_bf16(x_bf16, w, n, k, m, out);
 }
 
 void CudaBackend::embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) {

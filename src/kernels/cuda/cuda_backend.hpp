@@ -87,6 +87,9 @@ class CudaBackend : public Backend {
               float* out) override;
   bool supports_weight_dtype(DType dtype) const override { return dtype == DType::F32 || dtype == DType::BF16; }
   void matmul_weight(const float* x, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) override;
+  void matmul_weights(const float* x, int64_t n, int64_t k, std::span<const Projection> projections) override;
+  void swiglu_matmul_weight(float* gate, const float* up, WeightRef w, int64_t n, int64_t k, int64_t m,
+                            float* out) override;
   void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
   void add_bias(float* x, const float* bias, int64_t n, int64_t m) override;
   void add(float* x, const float* y, int64_t n) override;
@@ -130,6 +133,10 @@ class CudaBackend : public Backend {
   float* queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg, size_t* out_floats);
   // Device scratch of at least n floats (grown geometrically, contents not kept).
   float* scratch(float*& buffer, size_t& capacity, size_t n);
+  // The bf16 copy of an (n, k) activation that a GEMM reads (bf16_scratch_, grown as needed).
+  uint16_t* activation_bf16_scratch(int64_t n, int64_t k);
+  // out (n, m) f32 = x_bf16 (n, k) . w^T, w (m, k) bf16: one cuBLAS GEMM, f32 sums.
+  void gemm_bf16(const uint16_t* x_bf16, WeightRef w, int64_t n, int64_t k, int64_t m, float* out);
 
   int device_ = 0;
   int sm_count_ = 0;

@@ -33,6 +33,9 @@ void launch_rope(float* x, int64_t n, int64_t heads, int64_t head_dim, int64_t f
 // --- bf16 (cuda_bf16.cu) ---
 // out (n) = x rounded to bf16 (nearest even), as core/dtype.hpp's f32_to_bf16; bf16 as raw bits.
 void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// out (n) = silu(gate) * up rounded to bf16: launch_swiglu then launch_f32_to_bf16, bit for bit,
+// without writing the f32 product.
+void launch_swiglu_to_bf16(const float* gate, const float* up, uint16_t* out, int64_t n, cudaStream_t stream);
 // out (n) f32 = x (n) bf16 bits widened (exact), as core/dtype.hpp's bf16_to_f32.
 void launch_bf16_to_f32(const uint16_t* x, float* out, int64_t n, cudaStream_t stream);
 // out (n, dim) f32 = table[ids[i]] rows; table (vocab, dim) bf16 bits.

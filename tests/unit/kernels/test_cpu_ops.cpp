@@ -96,6 +96,29 @@ TEST(CpuOps, swiglu_is_silu_gate_times_up) {
     EXPECT_NEAR(g[i], g0[i] / (1.0 + std::exp(-double(g0[i]))) * u[i], 1e-5);
 }
 
+TEST(CpuOps, shared_input_projections_and_swiglu_down_are_the_separate_ops) {
+  // The defaults of matmul_weights and swiglu_matmul_weight: the model's q/k/v, gate/up and
+  // down projections go through them, so they must give exactly what the single ops give.
+  CpuBackend b(2);
+  const int64_t n = 5, k = 33, ffn = 21;
+  const auto x = randn(size_t(n * k), 8), wq = randn(size_t(19 * k), 9), wk = randn(size_t(7 * k), 10);
+  std::vector<float> q(size_t(n * 19)), kk(size_t(n * 7)), q_want(q.size()), k_want(kk.size());
+  const Backend::Projection both[] = {{{wq.data(), DType::F32}, 19, q.data()}, {{wk.data(), DType::F32}, 7, kk.data()}};
+  b.matmul_weights(x.data(), n, k, both);
+  b.matmul_weight(x.data(), {wq.data(), DType::F32}, n, k, 19, q_want.data());
+  b.matmul_weight(x.data(), {wk.data(), DType::F32}, n, k, 7, k_want.data());
+  EXPECT_EQ(q, q_want);
+  EXPECT_EQ(kk, k_want);
+
+  const auto gate0 = randn(size_t(n * ffn), 11, 3.0f), up = randn(size_t(n * ffn), 12), wd = randn(size_t(k * ffn), 13);
+  std::vector<float> gate = gate0, out(size_t(n * k)), want(out.size());
+  b.swiglu_matmul_weight(gate.data(), up.data(), {wd.data(), DType::F32}, n, ffn, k, out.data());
+  std::vector<float> act = gate0;
+  b.swiglu(act.data(), up.data(), n * ffn);
+  b.matmul_weight(act.data(), {wd.data(), DType::F32}, n, ffn, k, want.data());
+  EXPECT_EQ(out, want);
+}
+
 TEST(CpuOps, llama3_inv_freq_keeps_high_slows_low_and_blends_between) {
   const ModelConfig c = rope_config(64, 500000.0, RopeScalingType::Llama3);
   const std::vector<double> inv = rope_inv_freq(c);

@@ -52,8 +52,8 @@
 // of shared memory at head_dim 128, 2 x 54 KiB at 64: the launcher opts in above 48 KiB). A GPU
 // whose per-block limit is lower (99 KiB on sm_86 / sm_89) cannot run head_dim 128 here:
 // attention_mma_supports says no and the backend takes the f32 kernel; sm_80 (163 KiB an SM)
-// holds one such block per SM. The previous
-// kernel (8 warps x 16 rows, queries in registers) ran at ~237 TFLOP/s on the same shapes.
+// holds one such block per SM. The previous kernel (8 warps x 16 rows, queries in registers) ran
+// at ~237 TFLOP/s on the same shapes.
 //
 // Split keys: as the f32 kernel, grid.z may split the visible keys into parts when the row
 // blocks alone leave SMs idle (attention_mma_splits); each part writes unnormalised o with
@@ -63,7 +63,8 @@
 // per (row, visible key), half of a causal triangle skipped; the pre-pass moves ~12 bytes per
 // (key, KV head, dim) (f32 K and V in, bf16 out) once per call (0.4 ms of a 28 ms call at 128K).
 // Error: q, k, v and p rounded to bf16 (relative 2^-9 each), sums in f32: ~1e-3 of the output's
-// scale for scores of order one (the rounding of q and k grows with |q . k|). Checked against CpuBackend::attention in tests/kernels/test_cuda_attention_mma.cpp.
+// scale for scores of order one (the rounding of q and k grows with |q . k|). Checked against
+// CpuBackend::attention in tests/kernels/test_cuda_attention_mma.cpp.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -406,7 +407,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_commit();
   }
   for (int j = 0; j < n_tiles; ++j) {
-    cp_async_wait<kStages - 2>();  // this thread's copies of tile j have landed (with kStages >= 3 later ones may not have)
+    cp_async_wait<kStages - 2>();  // this thread's copies of tile j have landed (kStages >= 3: not later ones')
     __syncthreads();               // and every thread's; the previous step's stage is free
     if (j + kStages - 1 < n_tiles) {
       const int ahead = (j + kStages - 1) % kStages;

@@ -26,9 +26,13 @@
 #include "core/error.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
+#include "cuda_bench_util.cuh"
 
 namespace {
 
+using ltri::bench::device_random;
+using ltri::bench::parse_integer;
+using ltri::bench::rope_tables;
 using ltri::cuda::AttentionArgs;
 using ltri::cuda::AttentionSegment;
 
@@ -36,51 +40,6 @@ struct Shape {
   int64_t n;     // queries in the chunk
   int64_t past;  // keys before it
 };
-
-// Uniform values in [-scale / 2, scale / 2) from a hash of the index: no host round trip.
-__global__ void fill_kernel(float* x, int64_t n, uint32_t seed, float scale) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  uint32_t h = uint32_t(i) * 2654435761u ^ seed;
-  h ^= h >> 13;
-  h *= 0x5bd1e995u;
-  h ^= h >> 15;
-  x[i] = scale * (float(h & 0xffffff) / float(0x1000000) - 0.5f);
-}
-
-float* device_random(int64_t n, uint32_t seed, float scale) {
-  float* x = nullptr;
-  LTRI_CUDA_CHECK(cudaMalloc(&x, size_t(n) * sizeof(float)));
-  fill_kernel<<<unsigned((n + 255) / 256), 256>>>(x, n, seed, scale);
-  LTRI_CUDA_CHECK_LAUNCH("fill_kernel");
-  return x;
-}
-
-// RoPE tables (positions, head_dim / 2) with Llama-3's base; the values only need to be sane.
-void rope_tables(int64_t positions, int64_t head_dim, float** cos_out, float** sin_out) {
-  const int64_t half = head_dim / 2;
-  std::vector<float> c(size_t(positions * half)), s(c.size());
-  for (int64_t p = 0; p < positions; ++p) {
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = double(p) * std::pow(500000.0, -2.0 * double(i) / double(head_dim));
-      c[size_t(p * half + i)] = float(std::cos(angle));
-      s[size_t(p * half + i)] = float(std::sin(angle));
-    }
-  }
-  LTRI_CUDA_CHECK(cudaMalloc(cos_out, c.size() * sizeof(float)));
-  LTRI_CUDA_CHECK(cudaMalloc(sin_out, s.size() * sizeof(float)));
-  LTRI_CUDA_CHECK(cudaMemcpy(*cos_out, c.data(), c.size() * sizeof(float), cudaMemcpyHostToDevice));
-  LTRI_CUDA_CHECK(cudaMemcpy(*sin_out, s.data(), s.size() * sizeof(float), cudaMemcpyHostToDevice));
-}
-
-// A whole decimal integer, or false ("5x", "" and out-of-range values are not).
-bool parse_integer(const std::string& text, long long* value) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  *value = std::strtoll(text.c_str(), &end, 10);
-  return errno == 0 && *end == '\0';
-}
 
 Shape parse_shape(const std::string& text) {
   const size_t colon = text.find(':');

@@ -1,20 +1,24 @@
 // The attention band of a chunk on the GPU (Backend::attention_band; contract and host reference
 // in ops/attention_band_host.hpp): scores of each query over the `width` keys up to its own
-// token, the softmax over that band, per-key votes and the segmentation rows. Four kernels on
-// the backend's stream, all reading the one workspace `probs` (n_heads, n, width):
-//  1. band_scores: one block per (query tile of 32, head), 256 threads; the tile's queries and
-//     32-key slices of the keys are rotated into shared memory (positions t - first_key, the
-//     host's rotation formula, bit for bit), each thread takes one key and four queries.
-//     ~2 x n_heads x n x (width + 31) x head_dim FLOPs: 1.1 GFLOP for a 512-token chunk of an
-//     8B layer (32 heads, width 256, head_dim 128): expected ~0.1-0.2 ms on an H200 (shared-memory
-//     bound; not yet measured);
-//  2. band_softmax: one warp per (head, query row): exp(s - max) over the row's band, zeros
+// token, the softmax over that band, per-key votes and the segmentation rows. Five kernels on
+// the caller's stream, reading one workspace (band_scratch_floats):
+//  1. band_rotate: the chunk's queries and the band's keys rotated once (positions t - first_key,
+//     the host's rotation formula, bit for bit) into the workspace; sink rows become zeros.
+//  2. band_scores: one block per (64-query tile, head), 256 threads, each thread a 4 x 4 register
+//     tile (queries ty + 16 r, keys tx + 16 c) of a 64-key slice; the tile's queries sit in
+//     shared memory whole, the keys come in 32-element pieces of head_dim. Every score is one
+//     sequential fma chain over head_dim, as before. ~2 x n_heads x n x (width + 63) x head_dim
+//     FLOPs: 5.4 GFLOP for a 2048-token chunk of an 8B layer (32 heads, width 256, head_dim 128).
+//     Before (one key and four queries a thread, keys rotated again by every block that read
+//     them) this was the band's largest part, shared-memory bound.
+//  3. band_softmax: one warp per (head, query row): exp(s - max) over the row's band, zeros
 //     past it, 1 / sum (in double, as the host);
-//  3. band_votes: one warp per (key, KV head): the softmax weights the key received, summed per
-//     query head in double, then over the group's heads in head order;
-//  4. band_seg: one warp per query row: one head's row or the mean of heads re-scaled to max 1.
-// 2-4 read the (n_heads, n, width) workspace once or twice: 16 MB for the chunk above, a few
-// microseconds of bandwidth. Only votes and seg rows leave the GPU.
+//  4. band_votes: one block per (32 keys, KV head), a warp per query head: each lane sums, in
+//     double, the softmax weights its key received from the head's queries (one coalesced row
+//     segment per query); the heads' float sums are then added in head order;
+//  5. band_seg: one warp per query row: one head's row or the mean of heads re-scaled to max 1.
+// 3-5 read the (n_heads, n, width) probabilities once or twice: 67 MB for the chunk above, tens
+// of microseconds of bandwidth. Only votes and seg rows leave the GPU.
 // Checked against the CPU op (AttentionBandHost) in tests/kernels/test_cuda_band.cpp.
 #include <algorithm>
 #include <cmath>
@@ -28,10 +32,12 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kTileQueries = 32;
-constexpr int kTileKeys = 32;
-constexpr int kRowsPerThread = kTileQueries / kWarps;  // 4: warp w takes rows w, w + 8, ...
-constexpr int kBatch = 8;  // elements a thread loads before it stores them (band_scores' copies)
+constexpr int kTileQueries = 64;  // band_scores: query rows of a block
+constexpr int kTileKeys = 64;     // band_scores: keys of a slice
+constexpr int kPiece = 32;        // band_scores: head_dim elements of a key slice in shared memory at once
+constexpr int kPad = 4;           // floats after each shared row: 16-byte reads of rows 4 banks apart
+constexpr int kVoteKeys = 32;     // band_votes: keys of a block (one per lane)
+constexpr int kVoteWarps = 4;     // band_votes: warps of a block, each a query head at a time
 constexpr int64_t kBlocksEnough = 256;  // band_scores blocks that keep an H100/H200 busy
 
 // Element e of a head vector x (head_dim D, pre-RoPE) rotated to `position`, rotate_half
@@ -50,12 +56,55 @@ __device__ float rotated(const float* x, int e, int64_t position, const float* c
   return __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
 }
 
-// probs[h][i][d] = scale * <q_i, k_{t-d}> for every cell of the band (t = first_query + i,
+__host__ __device__ int64_t n_keys_of(const BandArgs& a) { return a.first_query + a.n - a.first_key; }
+
+// Where the workspace's parts start (floats), each on a 64-float boundary (16-byte reads):
+// [output: votes | seg] [probs (n_heads, n, width)] [inv_sum (n_heads, n)] [rotated q (n,
+// n_heads, D)] [rotated keys (n_keys, n_kv_heads, D)].
+struct BandLayout {
+  size_t probs, inv_sum, q, keys, total;
+};
+
+size_t round64(size_t x) { return (x + 63) / 64 * 64; }
+
+BandLayout band_layout(const BandArgs& a) {
+  BandLayout l;
+  l.probs = round64(band_output_floats(a));
+  l.inv_sum = round64(l.probs + size_t(a.n_heads * a.n * a.width));
+  l.q = round64(l.inv_sum + size_t(a.n_heads * a.n));
+  l.keys = round64(l.q + size_t(a.n * a.n_heads * a.head_dim));
+  l.total = l.keys + size_t(n_keys_of(a) * a.n_kv_heads * a.head_dim);
+  return l;
+}
+
+// qr = the chunk's queries rotated to t - first_key (zeros for sink rows t < first_key, which
+// have no band); kr = the keys rotated to j - first_key.
+template <int D>
+__global__ void band_rotate_kernel(BandArgs a, float* qr, float* kr) {
+  const int64_t q_elements = a.n * a.n_heads * D;
+  const int64_t total = q_elements + n_keys_of(a) * a.n_kv_heads * D;
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int e = int(idx % D);
+    if (idx < q_elements) {
+      const int64_t head_row = idx / D;  // i * n_heads + h
+      const int64_t t = a.first_query + head_row / a.n_heads;
+      qr[idx] = t >= a.first_key ? rotated<D>(a.q + head_row * D, e, t - a.first_key, a.cos, a.sin) : 0.0f;
+    } else {
+      const int64_t k_idx = idx - q_elements;
+      const int64_t head_row = k_idx / D;  // jj * n_kv_heads + g
+      kr[k_idx] = rotated<D>(a.keys + head_row * D, e, head_row / a.n_kv_heads, a.cos, a.sin);
+    }
+  }
+}
+
+// probs[h][i][d] = scale * <qr_i, kr_{t-d}> for every cell of the band (t = first_query + i,
 // d <= min(width - 1, t - first_key)); other cells are left for band_softmax to zero.
 template <int D>
-__global__ void __launch_bounds__(kThreads) band_scores_kernel(BandArgs a, float scale, float* probs) {
-  __shared__ float qs[kTileQueries][D];
-  __shared__ float ks[kTileKeys][D + 1];  // +1: lanes read different keys, conflict-free
+__global__ void __launch_bounds__(kThreads) band_scores_kernel(BandArgs a, const float* qr, const float* kr,
+                                                                float scale, float* probs) {
+  __shared__ __align__(16) float qs[kTileQueries][D + kPad];
+  __shared__ __align__(16) float ks[kTileKeys][kPiece + kPad];
   const int64_t h = blockIdx.y;
   const int64_t g = h / (a.n_heads / a.n_kv_heads);
   const int64_t i0 = int64_t(blockIdx.x) * kTileQueries;
@@ -65,63 +114,57 @@ __global__ void __launch_bounds__(kThreads) band_scores_kernel(BandArgs a, float
   const int64_t k_lo = max(a.first_key, t_first - a.width + 1);
   const int64_t k_hi = t_last;
   const int64_t q_row = a.n_heads * D, kv_row = a.n_kv_heads * D;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 
-  // Loads are batched (kBatch elements read, then stored) in both copies below: one element per
-  // loop step waited one memory round trip per step, which made a decode step's band (one query,
-  // a few key slices per block) latency-bound at ~0.1 ms.
-  static_assert((kTileQueries * D) % (kBatch * kThreads) == 0 && (kTileKeys * D) % (kBatch * kThreads) == 0,
-                "whole batches");
-#pragma unroll 1
-  for (int idx0 = threadIdx.x; idx0 < kTileQueries * D; idx0 += kBatch * kThreads) {
-    float val[kBatch];
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const int idx = idx0 + u * kThreads, r = idx / D, e = idx % D;
-      const int64_t i = i0 + r, t = a.first_query + i;
-      val[u] = (i < a.n && t >= a.first_key) ? rotated<D>(a.q + i * q_row + h * D, e, t - a.first_key, a.cos, a.sin)
-                                             : 0.0f;
-    }
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const int idx = idx0 + u * kThreads;
-      qs[idx / D][idx % D] = val[u];
-    }
+  // The query tile, whole (rows past the chunk are zeros; their scores are never stored).
+  for (int idx = threadIdx.x; idx < kTileQueries * D / 4; idx += kThreads) {
+    const int r = idx / (D / 4), e4 = idx % (D / 4);
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (r < rows) v = *reinterpret_cast<const float4*>(qr + (i0 + r) * q_row + h * D + e4 * 4);
+    *reinterpret_cast<float4*>(&qs[r][e4 * 4]) = v;
   }
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   // grid.z > 1 (decode, short chunks) deals the key slices out to that many blocks.
   for (int64_t k0 = k_lo + int64_t(blockIdx.z) * kTileKeys; k0 <= k_hi; k0 += int64_t(gridDim.z) * kTileKeys) {
-    __syncthreads();  // the previous slice is no longer read (and, first time, qs is complete)
-#pragma unroll 1
-    for (int idx0 = threadIdx.x; idx0 < kTileKeys * D; idx0 += kBatch * kThreads) {
-      float val[kBatch];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
-        const int idx = idx0 + u * kThreads, c = idx / D, e = idx % D;
+    float acc[4][4] = {};
+    for (int e0 = 0; e0 < D; e0 += kPiece) {
+      __syncthreads();  // the previous piece is no longer read (and, first time, qs is complete)
+      for (int idx = threadIdx.x; idx < kTileKeys * kPiece / 4; idx += kThreads) {
+        const int c = idx / (kPiece / 4), e4 = idx % (kPiece / 4);
         const int64_t j = k0 + c;
-        val[u] = j <= k_hi ? rotated<D>(a.keys + (j - a.first_key) * kv_row + g * D, e, j - a.first_key, a.cos, a.sin)
-                           : 0.0f;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (j <= k_hi) v = *reinterpret_cast<const float4*>(kr + (j - a.first_key) * kv_row + g * D + e0 + e4 * 4);
+        *reinterpret_cast<float4*>(&ks[c][e4 * 4]) = v;
       }
+      __syncthreads();
 #pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
-        const int idx = idx0 + u * kThreads;
-        ks[idx / D][idx % D] = val[u];
+      for (int e = 0; e < kPiece; e += 4) {
+        float4 q[4], k[4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) q[r] = *reinterpret_cast<const float4*>(&qs[ty + 16 * r][e0 + e]);
+#pragma unroll
+        for (int c = 0; c < 4; ++c) k[c] = *reinterpret_cast<const float4*>(&ks[tx + 16 * c][e]);
+        // Element by element in head_dim order: each score is the one fma chain over e.
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+#pragma unroll
+          for (int c = 0; c < 4; ++c) {
+            acc[r][c] = fmaf(q[r].x, k[c].x, acc[r][c]);
+            acc[r][c] = fmaf(q[r].y, k[c].y, acc[r][c]);
+            acc[r][c] = fmaf(q[r].z, k[c].z, acc[r][c]);
+            acc[r][c] = fmaf(q[r].w, k[c].w, acc[r][c]);
+          }
+        }
       }
     }
-    __syncthreads();
-    float acc[kRowsPerThread] = {};
-#pragma unroll 8
-    for (int e = 0; e < D; ++e) {
-      const float k = ks[lane][e];
 #pragma unroll
-      for (int m = 0; m < kRowsPerThread; ++m) acc[m] = fmaf(qs[warp + m * kWarps][e], k, acc[m]);
-    }
-    const int64_t j = k0 + lane;
-    if (j > k_hi) continue;
+    for (int r = 0; r < 4; ++r) {
+      const int64_t i = i0 + ty + 16 * r, t = a.first_query + i;
+      if (i >= a.n || t < a.first_key) continue;
 #pragma unroll
-    for (int m = 0; m < kRowsPerThread; ++m) {
-      const int64_t i = i0 + warp + m * kWarps, t = a.first_query + i;
-      const int64_t d = t - j;
-      if (i < a.n && t >= a.first_key && d >= 0 && d < a.width) probs[(h * a.n + i) * a.width + d] = scale * acc[m];
+      for (int c = 0; c < 4; ++c) {
+        const int64_t j = k0 + tx + 16 * c, d = t - j;
+        if (j <= k_hi && d >= 0 && d < a.width) probs[(h * a.n + i) * a.width + d] = scale * acc[r][c];
+      }
     }
   }
 }
@@ -160,29 +203,37 @@ __global__ void band_softmax_kernel(BandArgs a, float* probs, float* inv_sum) {
 }
 
 // votes[jj][g] = sum over g's query heads h (in order) of float(sum over the queries t that see
-// key j = first_key + jj of probs[h][t][t - j] * inv_sum[h][t]).
-__global__ void band_votes_kernel(BandArgs a, const float* probs, const float* inv_sum, float* votes) {
-  const int lane = threadIdx.x % 32;
-  const int64_t n_keys = a.first_query + a.n - a.first_key;
+// key j = first_key + jj of probs[h][t][t - j] * inv_sum[h][t]). Lane l of a block takes key
+// j0 + l: for one query t the lanes read probs[h][t][t - j0 - 31 .. t - j0], one contiguous
+// segment (a warp per key walking the diagonal read a cache line per cell).
+__global__ void __launch_bounds__(kVoteWarps * 32) band_votes_kernel(BandArgs a, const float* probs,
+                                                                     const float* inv_sum, float* votes) {
+  extern __shared__ float head_votes[];  // (group, kVoteKeys): each head's float sums
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t n_keys = n_keys_of(a);
   const int64_t group = a.n_heads / a.n_kv_heads;
-  const int64_t total = n_keys * a.n_kv_heads;
-  for (int64_t item = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32; item < total;
-       item += int64_t(gridDim.x) * kWarps) {
-    const int64_t jj = item / a.n_kv_heads, g = item % a.n_kv_heads;
-    const int64_t j = a.first_key + jj;
-    const int64_t t_lo = max(j, a.first_query);
-    const int64_t t_hi = min(j + a.width - 1, a.first_query + a.n - 1);
-    float vote = 0.0f;
-    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-      double acc = 0.0;
-      for (int64_t t = t_lo + lane; t <= t_hi; t += 32) {
-        const int64_t i = t - a.first_query;
-        acc += double(probs[(h * a.n + i) * a.width + (t - j)]) * inv_sum[h * a.n + i];
-      }
-      vote += float(warp_sum(acc));
+  const int64_t g = blockIdx.y;
+  const int64_t j0 = a.first_key + int64_t(blockIdx.x) * kVoteKeys;
+  const int64_t j = j0 + lane;
+  const bool key = j - a.first_key < n_keys;
+  // Queries that see any key of the block: t in [j0, j0 + 31 + width - 1], within the chunk.
+  const int64_t t_lo = max(j0, a.first_query);
+  const int64_t t_hi = min(j0 + kVoteKeys - 1 + a.width - 1, a.first_query + a.n - 1);
+  for (int64_t hh = warp; hh < group; hh += kVoteWarps) {
+    const int64_t h = g * group + hh;
+    double acc = 0.0;
+#pragma unroll 4
+    for (int64_t t = t_lo; t <= t_hi; ++t) {
+      const int64_t d = t - j, i = t - a.first_query;
+      if (key && d >= 0 && d < a.width) acc += double(probs[(h * a.n + i) * a.width + d]) * inv_sum[h * a.n + i];
     }
-    if (lane == 0) votes[item] = vote;
+    head_votes[hh * kVoteKeys + lane] = float(acc);
   }
+  __syncthreads();
+  if (warp != 0 || !key) return;
+  float vote = 0.0f;
+  for (int64_t hh = 0; hh < group; ++hh) vote += head_votes[hh * kVoteKeys + lane];
+  votes[(j - a.first_key) * a.n_kv_heads + g] = vote;
 }
 
 // seg row i: head seg_head's probs row (max 1 already), or the mean over heads divided by its max.
@@ -213,21 +264,33 @@ unsigned warp_grid(int64_t items) {
 }
 
 template <int D>
-void launch_scores(const BandArgs& a, float* probs, cudaStream_t stream) {
+void launch_rotate(const BandArgs& a, const BandLayout& l, float* scratch, cudaStream_t stream) {
+  const int64_t elements = (a.n * a.n_heads + n_keys_of(a) * a.n_kv_heads) * D;
+  const unsigned blocks = unsigned(std::clamp<int64_t>((elements + kThreads - 1) / kThreads, 1, 65536));
+  band_rotate_kernel<D><<<blocks, kThreads, 0, stream>>>(a, scratch + l.q, scratch + l.keys);
+  LTRI_CUDA_CHECK_LAUNCH("band_rotate_kernel");
+}
+
+template <int D>
+void launch_scores(const BandArgs& a, const BandLayout& l, float* scratch, cudaStream_t stream) {
   const int64_t query_tiles = (a.n + kTileQueries - 1) / kTileQueries;
-  // A decode step has one query tile: 32 blocks (one per head) walking ~9 key slices each in turn
-  // left the GPU idle and the step latency-bound. Few blocks split the slices across grid.z;
-  // chunks have blocks enough, and each extra z would reload the query tile.
+  // A decode step has one query tile: one block per head walking the key slices in turn left
+  // the GPU idle and the step latency-bound. Few blocks split the slices across grid.z; chunks
+  // have blocks enough, and each extra z would reload the query tile.
   const int64_t blocks = query_tiles * a.n_heads;
-  const int64_t slices = (std::min<int64_t>(a.width, a.first_query + a.n - a.first_key) + kTileQueries + kTileKeys - 1) / kTileKeys;
+  const int64_t slices = (std::min<int64_t>(a.width, n_keys_of(a)) + kTileQueries + kTileKeys - 1) / kTileKeys;
   const int64_t z = blocks >= kBlocksEnough ? 1 : std::clamp<int64_t>((kBlocksEnough + blocks - 1) / blocks, 1, slices);
   const dim3 grid(unsigned(query_tiles), unsigned(a.n_heads), unsigned(z));
   const float scale = 1.0f / std::sqrt(float(D));
-  band_scores_kernel<D><<<grid, kThreads, 0, stream>>>(a, scale, probs);
+  band_scores_kernel<D><<<grid, kThreads, 0, stream>>>(a, scratch + l.q, scratch + l.keys, scale, scratch + l.probs);
   LTRI_CUDA_CHECK_LAUNCH("band_scores_kernel");
 }
 
-int64_t n_keys_of(const BandArgs& a) { return a.first_query + a.n - a.first_key; }
+void check_head_dim(const BandArgs& a) {
+  if (!band_supports_head_dim(a.head_dim)) {
+    fail("attention_band: head_dim ", a.head_dim, " is not supported by the CUDA backend (64 or 128)");
+  }
+}
 
 }  // namespace
 
@@ -237,31 +300,48 @@ size_t band_output_floats(const BandArgs& a) {
   return size_t(n_keys_of(a) * a.n_kv_heads) + (a.want_seg ? size_t(a.n * a.width) : 0);
 }
 
-size_t band_scratch_floats(const BandArgs& a) {
-  return band_output_floats(a) + size_t(a.n_heads * a.n * a.width) + size_t(a.n_heads * a.n);
+size_t band_scratch_floats(const BandArgs& a) { return band_layout(a).total; }
+
+void launch_band_rotate(const BandArgs& a, float* scratch, cudaStream_t stream) {
+  if (a.n <= 0 || n_keys_of(a) <= 0) return;
+  check_head_dim(a);
+  const BandLayout l = band_layout(a);
+  if (a.head_dim == 64) {
+    launch_rotate<64>(a, l, scratch, stream);
+  } else {
+    launch_rotate<128>(a, l, scratch, stream);
+  }
 }
 
-void launch_attention_band(const BandArgs& a, float* scratch, cudaStream_t stream) {
+void launch_band_from_rotated(const BandArgs& a, float* scratch, cudaStream_t stream) {
   if (a.n <= 0 || n_keys_of(a) <= 0) return;
+  check_head_dim(a);
+  const BandLayout l = band_layout(a);
   float* votes = scratch;
   float* seg = votes + n_keys_of(a) * a.n_kv_heads;
-  float* probs = scratch + band_output_floats(a);
-  float* inv_sum = probs + a.n_heads * a.n * a.width;
+  float* probs = scratch + l.probs;
+  float* inv_sum = scratch + l.inv_sum;
   if (a.head_dim == 64) {
-    launch_scores<64>(a, probs, stream);
-  } else if (a.head_dim == 128) {
-    launch_scores<128>(a, probs, stream);
+    launch_scores<64>(a, l, scratch, stream);
   } else {
-    fail("attention_band: head_dim ", a.head_dim, " is not supported by the CUDA backend (64 or 128)");
+    launch_scores<128>(a, l, scratch, stream);
   }
   band_softmax_kernel<<<warp_grid(a.n_heads * a.n), kThreads, 0, stream>>>(a, probs, inv_sum);
   LTRI_CUDA_CHECK_LAUNCH("band_softmax_kernel");
-  band_votes_kernel<<<warp_grid(n_keys_of(a) * a.n_kv_heads), kThreads, 0, stream>>>(a, probs, inv_sum, votes);
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  const dim3 vote_grid(unsigned((n_keys_of(a) + kVoteKeys - 1) / kVoteKeys), unsigned(a.n_kv_heads));
+  const size_t vote_shared = size_t(group * kVoteKeys) * sizeof(float);
+  band_votes_kernel<<<vote_grid, kVoteWarps * 32, vote_shared, stream>>>(a, probs, inv_sum, votes);
   LTRI_CUDA_CHECK_LAUNCH("band_votes_kernel");
   if (a.want_seg) {
     band_seg_kernel<<<warp_grid(a.n), kThreads, 0, stream>>>(a, probs, seg);
     LTRI_CUDA_CHECK_LAUNCH("band_seg_kernel");
   }
+}
+
+void launch_attention_band(const BandArgs& a, float* scratch, cudaStream_t stream) {
+  launch_band_rotate(a, scratch, stream);
+  launch_band_from_rotated(a, scratch, stream);
 }
 
 }  // namespace ltri::cuda

@@ -33,7 +33,12 @@ size_t band_output_floats(const BandArgs& args);  // n_keys * n_kv_heads, + n * 
 size_t band_scratch_floats(const BandArgs& args);
 // Writes scratch[0, band_output_floats): the chunk's votes (n_keys, n_kv_heads), summed over
 // each KV head's query heads (not added to anything), then with want_seg the segmentation
-// rows (n, width), as AttentionBandHost::compute defines them.
+// rows (n, width), as AttentionBandHost::compute defines them. Both halves below on one stream.
 void launch_attention_band(const BandArgs& args, float* scratch, cudaStream_t stream);
+// The first half: the only kernel that reads args.q, args.keys and the RoPE table (it rotates
+// them into the scratch). Once it is done the caller may overwrite those; the second half,
+// possibly on another stream ordered after this one, reads only the scratch.
+void launch_band_rotate(const BandArgs& args, float* scratch, cudaStream_t stream);
+void launch_band_from_rotated(const BandArgs& args, float* scratch, cudaStream_t stream);
 
 }  // namespace ltri::cuda

@@ -43,10 +43,18 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   if (device < 0 || device >= count) fail("--device cuda: device ", device, " not found (", count, " CUDA devices)");
   LTRI_CUDA_CHECK(cudaSetDevice(device));
   LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
-  LTRI_CUDA_CHECK(cudaStreamCreate(&stream_));
+  // The compute stream at the highest priority, the asynchronous band's at the lowest: the
+  // band's blocks then take the SMs the model's kernels leave idle (their tails, and the gaps
+  // while the host chooses spans) rather than delaying them.
+  int least_priority = 0, greatest_priority = 0;
+  LTRI_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least_priority, &greatest_priority));
+  LTRI_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamDefault, greatest_priority));
+  LTRI_CUDA_CHECK(cudaStreamCreateWithPriority(&band_stream_, cudaStreamNonBlocking, least_priority));
   LTRI_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&copy_after_, cudaEventDisableTiming));
   LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&band_copied_, cudaEventDisableTiming));
+  LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&band_rotated_, cudaEventDisableTiming));
+  LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&band_done_, cudaEventDisableTiming));
   // Device memory comes from the stream-ordered pool (cudaMallocAsync): a free is queued behind
   // the ops that may still read the memory instead of draining the stream, so buffers that grow
   // while the GPU works (the span index mirror, scratch) do not stall the host. The pool keeps
@@ -63,6 +71,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   // No throwing from here: errors at teardown have nobody left to report to.
   if (stream_) (void)cudaStreamSynchronize(stream_);
+  if (band_stream_) (void)cudaStreamSynchronize(band_stream_);
   if (copy_stream_) (void)cudaStreamSynchronize(copy_stream_);
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
@@ -78,6 +87,9 @@ CudaBackend::~CudaBackend() {
   if (cublas_) (void)cublasDestroy(cublas_);
   if (copy_after_) (void)cudaEventDestroy(copy_after_);
   if (band_copied_) (void)cudaEventDestroy(band_copied_);
+  if (band_rotated_) (void)cudaEventDestroy(band_rotated_);
+  if (band_done_) (void)cudaEventDestroy(band_done_);
+  if (band_stream_) (void)cudaStreamDestroy(band_stream_);
   if (copy_stream_) (void)cudaStreamDestroy(copy_stream_);
   if (stream_) (void)cudaStreamDestroy(stream_);
 }
@@ -88,8 +100,11 @@ void CudaBackend::allow_tf32(bool allow) {
 
 void CudaBackend::synchronize() {
   LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  LTRI_CUDA_CHECK(cudaStreamSynchronize(band_stream_));  // the asynchronous band's kernels
   LTRI_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));  // download_async's copies too
 }
+
+void CudaBackend::wait_for_compute() { LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 void CudaBackend::set_attention_precision(DType dtype) {
   if (dtype != DType::F32 && dtype != DType::BF16) {
@@ -134,7 +149,7 @@ void CudaBackend::upload(float* dst, const float* host_src, size_t n) {
   const CudaOpTimer::Scope op(*op_timer_, "h2d");
   if (n == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
-  synchronize();
+  wait_for_compute();
   allocations_.on_upload(n * sizeof(float));  // the caller may reuse host_src as soon as this returns
 }
 
@@ -142,7 +157,7 @@ void CudaBackend::download(float* host_dst, const float* src, size_t n) {
   const CudaOpTimer::Scope op(*op_timer_, "d2h");
   if (n == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-  synchronize();
+  wait_for_compute();
   allocations_.on_download(n * sizeof(float));
 }
 
@@ -185,7 +200,7 @@ void CudaBackend::upload_bytes(void* dst, const void* host_src, size_t bytes) {
   const CudaOpTimer::Scope op(*op_timer_, "h2d");
   if (bytes == 0) return;
   LTRI_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
-  synchronize();
+  wait_for_compute();
   allocations_.on_upload(bytes);
 }
 
@@ -608,7 +623,7 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   cuda::launch_attention(args, splits, partials, stream_);
 }
 
-float* CudaBackend::queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg,
+float* CudaBackend::queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg, bool side_stream,
                                size_t* out_floats) {
   check_attention_band_args(args, "attention_band");
   const int64_t n_keys = args.n_keys();
@@ -635,10 +650,22 @@ float* CudaBackend::queue_band(const AttentionBandArgs& args, const RopeTable& t
   band.want_seg = want_seg;
   band.cos = rope_cos_;
   band.sin = rope_sin_;
-  // An asynchronous copy of the last band's output may still read the scratch.
+  // The last asynchronous band may still be computed in the scratch or copied out of it; its
+  // copy comes after its kernels, so waiting for the copy covers both (and orders the scratch's
+  // reallocation, a stream-ordered free on this stream, after them).
   LTRI_CUDA_CHECK(cudaStreamWaitEvent(stream_, band_copied_, 0));
   float* device = scratch(band_scratch_, band_scratch_capacity_, cuda::band_scratch_floats(band));
-  cuda::launch_attention_band(band, device, stream_);
+  // The rotation reads the queries, the window's keys and the RoPE table: on the compute stream,
+  // so whatever overwrites them next (the next layer's projections, the next append) comes after.
+  cuda::launch_band_rotate(band, device, stream_);
+  if (side_stream) {
+    LTRI_CUDA_CHECK(cudaEventRecord(band_rotated_, stream_));
+    LTRI_CUDA_CHECK(cudaStreamWaitEvent(band_stream_, band_rotated_, 0));
+    cuda::launch_band_from_rotated(band, device, band_stream_);
+    LTRI_CUDA_CHECK(cudaEventRecord(band_done_, band_stream_));
+  } else {
+    cuda::launch_band_from_rotated(band, device, stream_);
+  }
   *out_floats = cuda::band_output_floats(band);
   return device;
 }
@@ -646,7 +673,7 @@ float* CudaBackend::queue_band(const AttentionBandArgs& args, const RopeTable& t
 void CudaBackend::attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) {
   const CudaOpTimer::Scope op(*op_timer_, "band");
   size_t out_floats = 0;
-  const float* device = queue_band(args, table, seg != nullptr, &out_floats);
+  const float* device = queue_band(args, table, seg != nullptr, false, &out_floats);
   if (device == nullptr) {
     if (seg) std::fill(seg, seg + std::max<int64_t>(args.n, 0) * args.width, 0.0f);
     return;
@@ -664,7 +691,10 @@ std::shared_ptr<BackendFence> CudaBackend::attention_band_async(const AttentionB
                                                                 float* out, bool want_seg) {
   const CudaOpTimer::Scope op(*op_timer_, "band");
   size_t out_floats = 0;
-  const float* device = queue_band(args, table, want_seg, &out_floats);
+  // Under LTRI_PROFILE=gpu the whole band stays on the compute stream, where the op timer's
+  // events can see it.
+  const bool side_stream = !op_timer_->on();
+  const float* device = queue_band(args, table, want_seg, side_stream, &out_floats);
   if (device == nullptr) {
     // No votes (no local keys); seg rows of zeros, as attention_band writes.
     if (want_seg) std::fill(out + std::max<int64_t>(args.n_keys(), 0) * args.n_kv_heads,
@@ -672,7 +702,14 @@ std::shared_ptr<BackendFence> CudaBackend::attention_band_async(const AttentionB
                             0.0f);
     return download_fence();
   }
-  download_async(out, device, out_floats);
+  if (side_stream) {
+    // The copy waits for the band's own kernels only, not for the compute stream's later work.
+    LTRI_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, band_done_, 0));
+    LTRI_CUDA_CHECK(cudaMemcpyAsync(out, device, out_floats * sizeof(float), cudaMemcpyDeviceToHost, copy_stream_));
+    allocations_.on_download(out_floats * sizeof(float));
+  } else {
+    download_async(out, device, out_floats);
+  }
   LTRI_CUDA_CHECK(cudaEventRecord(band_copied_, copy_stream_));
   return download_fence();
 }
@@ -725,7 +762,9 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
     score_host_[size_t(q_floats + a)] = head_weights[size_t(score_heads_[size_t(a)])];
   }
   float* input = scratch(score_input_, score_input_capacity_, score_host_.size());
-  upload(input, score_host_.data(), score_host_.size());
+  // No wait here: score_host_ stays untouched until the download below has synchronised (CUDA
+  // stages a pageable source before the call returns anyway).
+  upload_stable(input, score_host_.data(), score_host_.size());
 
   cuda::ScoreArgs args;
   args.bf16 = bf16;

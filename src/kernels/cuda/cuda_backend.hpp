@@ -130,7 +130,13 @@ class CudaBackend : public Backend {
   void sync_rope_table(const RopeTable& table);
   // Checks args and queues the band kernel; returns its output in device memory ([votes | seg],
   // *out_floats floats), or null when there is nothing to compute (no queries or no local keys).
-  float* queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg, size_t* out_floats);
+  // side_stream: the kernels after the rotation run on band_stream_ (band_done_ recorded after
+  // them); else all on the compute stream.
+  float* queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg, bool side_stream,
+                    size_t* out_floats);
+  // Waits for the compute stream only: what upload and download need (download_async's copies
+  // and the asynchronous band are waited for through their fences).
+  void wait_for_compute();
   // Device scratch of at least n floats (grown geometrically, contents not kept).
   float* scratch(float*& buffer, size_t& capacity, size_t n);
   // The bf16 copy of an (n, k) activation that a GEMM reads (bf16_scratch_, grown as needed).
@@ -143,6 +149,7 @@ class CudaBackend : public Backend {
   DType attention_precision_ = DType::F32;
   CUstream_st* stream_ = nullptr;
   CUstream_st* copy_stream_ = nullptr;  // download_async: device -> host copies beside the compute
+  CUstream_st* band_stream_ = nullptr;  // attention_band_async's kernels after the rotation, low priority
   CUevent_st* copy_after_ = nullptr;    // recorded on stream_ before each download_async
   CUmemPoolHandle_st* pool_ = nullptr;  // the device's default stream-ordered pool (alloc / free)
   cublasContext* cublas_ = nullptr;
@@ -178,6 +185,8 @@ class CudaBackend : public Backend {
   // Recorded on the copy stream after attention_band_async's copy out of band_scratch_: the
   // next band waits for it before writing the scratch again.
   CUevent_st* band_copied_ = nullptr;
+  CUevent_st* band_rotated_ = nullptr;  // on stream_ after the band's rotation: band_stream_ waits for it
+  CUevent_st* band_done_ = nullptr;     // on band_stream_ after the band's kernels: the copy waits for it
   float* score_input_ = nullptr;  // score_units: (n_active, n_q, head_dim) queries, then (n_active) weights
   size_t score_input_capacity_ = 0;
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots

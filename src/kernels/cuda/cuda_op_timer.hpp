@@ -25,6 +25,7 @@ class CudaOpTimer {
   CudaOpTimer& operator=(const CudaOpTimer&) = delete;
 
   static bool enabled();  // LTRI_PROFILE=gpu
+  bool on() const { return on_; }
 
   class Scope {
    public:

@@ -55,7 +55,8 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
     }
   }
   if (shape.keeps_store) {
-    query_means_.resize(size_t(shape.max_chunk * shape.n_heads * shape.head_dim));
+    query_means_floats_ = shape.max_chunk * shape.n_heads * shape.head_dim;
+    query_means_ = backend.alloc_host(size_t(query_means_floats_));
     jobs_ = std::make_unique<LayerJobs>(n_layers, shape.store_threads);
   }
   // Rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
@@ -63,7 +64,10 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
   plan_.segments.reserve(4);
 }
 
-StreamingPolicyBase::~StreamingPolicyBase() { jobs_.reset(); }
+StreamingPolicyBase::~StreamingPolicyBase() {
+  jobs_.reset();
+  if (query_means_) backend_.free_host(query_means_);
+}
 
 void StreamingPolicyBase::begin_chunk(int64_t n) {
   if (n < 1 || n > shape_.max_chunk) {
@@ -167,15 +171,15 @@ const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t
   ProfileScope phase(backend_, "policy/choose/query");
   const int64_t q_row = shape_.n_heads * shape_.head_dim;
   const int64_t n_blocks = row_block_count(n, q_row, block, "query_means");
-  if (n_blocks * q_row > int64_t(query_means_.size())) {
+  if (n_blocks * q_row > query_means_floats_) {
     fail("query_means: ", n, " queries; the policy was sized for chunks of ", shape_.max_chunk);
   }
-  backend_.row_block_means(q, n, q_row, block, query_means_.data());
+  backend_.row_block_means(q, n, q_row, block, query_means_);
   // Rotation is linear, so rotating a mean equals the mean of the rotated queries.
   for (int64_t b = 0; b < n_blocks; ++b) {
-    rope_rotate_host(query_means_.data() + b * q_row, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
+    rope_rotate_host(query_means_ + b * q_row, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
   }
-  return query_means_.data();
+  return query_means_;
 }
 
 void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
@@ -194,19 +198,6 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
     jobs_->wait(layer);
   }
   apply_band(layer);  // the last chunk's band, if no eviction job filed it
-
-  if (!stores_.empty()) {
-    if (stores_[l].units().empty()) {
-      retrieved_[l].clear();
-    } else {
-      {
-        ProfileScope phase(backend_, "policy/choose");
-        choose(layer, q, n, chosen_);
-      }
-      ProfileScope phase(backend_, "policy/load");
-      retrieved_[l].load(stores_[l], chosen_);
-    }
-  }
 
   {
     ProfileScope phase(backend_, "policy/append");
@@ -230,6 +221,21 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
         apply_band(layer);
       }
       queue_band(layer, q, n, n_past_);
+    }
+  }
+
+  // Retrieval after the band is queued: on an accelerator the band then runs while the host
+  // chooses the units (which needs neither the window nor the band).
+  if (!stores_.empty()) {
+    if (stores_[l].units().empty()) {
+      retrieved_[l].clear();
+    } else {
+      {
+        ProfileScope phase(backend_, "policy/choose");
+        choose(layer, q, n, chosen_);
+      }
+      ProfileScope phase(backend_, "policy/load");
+      retrieved_[l].load(stores_[l], chosen_);
     }
   }
 

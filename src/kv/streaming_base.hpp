@@ -7,9 +7,10 @@
 //
 // Per layer and chunk, plan() does, in order:
 //   1. waits for the layer's store job (step 5 of its previous chunk, below);
-//   2. retrieval: choose() picks units of the store for the chunk's queries (averaged where
-//      they are, query_means()), and their KV is copied to backend memory;
-//   3. the chunk's K,V join the window; the band of the chunk's rows is computed;
+//   2. the chunk's K,V join the window; the band of the chunk's rows is queued (or computed);
+//   3. retrieval: choose() picks units of the store for the chunk's queries (averaged where
+//      they are, query_means()), and their KV is copied to backend memory. After step 2, so an
+//      accelerator computes the band while the host chooses (neither reads the other's data);
 //   4. the plan: [init | retrieved | window | chunk (causal)];
 //   5. for the next chunk: tokens below n_init move from the window to the init buffer (sinks,
 //      kept forever), and evict() moves tokens beyond n_local (+ its lag) out of the window.
@@ -252,7 +253,10 @@ class StreamingPolicyBase : public KvPolicy {
   std::atomic<int64_t> stored_vectors_{0};
   int64_t pending_evict_ = -1;  // the layer whose step 5 waits for the next plan() or end_chunk(); -1: none
   // Host scratch, sized once.
-  std::vector<float> query_means_;  // (max_chunk, n_heads, head_dim): at most one mean per query
+  // (max_chunk, n_heads, head_dim): at most one mean per query. From alloc_host: a device
+  // backend downloads the means into page-locked memory, several times faster than into pageable.
+  float* query_means_ = nullptr;
+  int64_t query_means_floats_ = 0;
   std::vector<int64_t> chosen_;
   AttentionPlan plan_;
   std::mutex spare_mutex_;

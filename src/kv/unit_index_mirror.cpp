@@ -161,8 +161,10 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store, const st
     for (int64_t u = n_units_; u < n_units; ++u) {
       starts_host_.push_back(int32_t(units[size_t(u)].first_vector + units[size_t(u)].n_vectors));
     }
+    // starts_host_ is next changed by the next sync(), after the scoring that follows this one
+    // has synchronised the backend: the copy need not be waited for.
     if (!starts_host_.empty()) {
-      backend_->upload_bytes(unit_starts_ + n_units_ + 1, starts_host_.data(), starts_host_.size() * sizeof(int32_t));
+      backend_->upload_bytes_stable(unit_starts_ + n_units_ + 1, starts_host_.data(), starts_host_.size() * sizeof(int32_t));
     }
     n_units_ = n_units;
   }

@@ -137,15 +137,19 @@ void expect_mirror_equals_store(Backend& backend, const UnitIndexMirror& m, cons
   }
 }
 
-// An upload counter on the CPU backend: how many bytes of index vectors each sync sends (the
-// unit boundaries go up through upload_bytes, not counted).
+// An upload counter on the CPU backend: how many bytes of index vectors each sync sends into
+// `mirror`'s vector buffer (the unit boundaries, which go up the same way, are not counted).
 class CountingBackend : public CpuBackend {
  public:
   CountingBackend() : CpuBackend(1) {}
   void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) override {
-    uploaded += bytes;
+    const auto* begin = static_cast<const unsigned char*>(mirror->vectors());
+    const size_t held = mirror->heads().size() * size_t(mirror->head_stride()) * dtype_size(mirror->dtype());
+    const auto* at = static_cast<const unsigned char*>(dst);
+    if (begin != nullptr && at >= begin && at < begin + held) uploaded += bytes;
     CpuBackend::upload_bytes_stable(dst, host_src, bytes);
   }
+  const UnitIndexMirror* mirror = nullptr;  // set before the first sync (declared after the backend: freed first)
   size_t uploaded = 0;
 };
 
@@ -162,6 +166,7 @@ TEST(UnitScoringOp, mirror_appends_only_new_vectors_and_follows_a_reset) {
                    dtype);
     CountingBackend backend;
     UnitIndexMirror m;
+    backend.mirror = &m;
     for (int round = 0; round < 12; ++round) {  // grows past the first capacity several times
       const int64_t before = s.n_vectors();
       add_random_units(s, 20 + round * 15, rng);
@@ -217,6 +222,7 @@ TEST(UnitScoringOp, mirror_holds_the_kv_heads_asked_for_and_widens_to_a_new_one)
   };
   CountingBackend backend;
   UnitIndexMirror m;
+  backend.mirror = &m;
   add(50);
   m.sync(backend, s, {2});  // one retrieval head's KV head
   EXPECT_EQ(m.heads(), std::vector<int64_t>({2}));

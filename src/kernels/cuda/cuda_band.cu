@@ -38,6 +38,8 @@ constexpr int kPiece = 32;        // band_scores: head_dim elements of a key sli
 constexpr int kPad = 4;           // floats after each shared row: 16-byte reads of rows 4 banks apart
 constexpr int kVoteKeys = 32;     // band_votes: keys of a block (one per lane)
 constexpr int kVoteWarps = 4;     // band_votes: warps of a block, each a query head at a time
+constexpr int kVoteBatch = 8;     // band_votes: cells a lane loads before it adds them
+constexpr int kSegBatch = 8;      // band_seg: heads' cells a lane loads before it adds them
 constexpr int64_t kBlocksEnough = 256;  // band_scores blocks that keep an H100/H200 busy
 
 // Element e of a head vector x (head_dim D, pre-RoPE) rotated to `position`, rotate_half
@@ -189,9 +191,11 @@ __global__ void band_softmax_kernel(BandArgs a, float* probs, float* inv_sum) {
     const int64_t d_last = min(a.width - 1, a.first_query + i - a.first_key);
     float* p = probs + row * a.width;
     float mx = -INFINITY;
+#pragma unroll 8
     for (int64_t d = lane; d <= d_last; d += 32) mx = fmaxf(mx, p[d]);
     mx = warp_max(mx);
     double sum = 0.0;
+#pragma unroll 8
     for (int64_t d = lane; d < a.width; d += 32) {
       const float e = d <= d_last ? expf(p[d] - mx) : 0.0f;  // A_ij / max_j A_ij
       p[d] = e;
@@ -221,11 +225,25 @@ __global__ void __launch_bounds__(kVoteWarps * 32) band_votes_kernel(BandArgs a,
   const int64_t t_hi = min(j0 + kVoteKeys - 1 + a.width - 1, a.first_query + a.n - 1);
   for (int64_t hh = warp; hh < group; hh += kVoteWarps) {
     const int64_t h = g * group + hh;
+    const float* head_probs = probs + h * a.n * a.width;
+    const float* head_inv = inv_sum + h * a.n;
     double acc = 0.0;
-#pragma unroll 4
-    for (int64_t t = t_lo; t <= t_hi; ++t) {
-      const int64_t d = t - j, i = t - a.first_query;
-      if (key && d >= 0 && d < a.width) acc += double(probs[(h * a.n + i) * a.width + d]) * inv_sum[h * a.n + i];
+    // Loads in batches of kVoteBatch before their sums: a load per step waited a memory round
+    // trip per step. Cells outside the lane's band read a clamped cell (in bounds) and add 0.
+    for (int64_t t0 = t_lo; t0 <= t_hi; t0 += kVoteBatch) {
+      float p[kVoteBatch], w[kVoteBatch];
+#pragma unroll
+      for (int u = 0; u < kVoteBatch; ++u) {
+        const int64_t t = min(t0 + u, t_hi), i = t - a.first_query;
+        const int64_t d = t - j;
+        const bool seen = key && t0 + u <= t_hi && d >= 0 && d < a.width;
+        p[u] = head_probs[i * a.width + min(max(d, int64_t(0)), a.width - 1)];
+        w[u] = seen ? head_inv[i] : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kVoteBatch; ++u) {
+        if (w[u] != 0.0f) acc += double(p[u]) * w[u];
+      }
     }
     head_votes[hh * kVoteKeys + lane] = float(acc);
   }
@@ -246,8 +264,19 @@ __global__ void band_seg_kernel(BandArgs a, const float* probs, float* seg) {
     float* out = seg + i * a.width;
     float mx = 0.0f;
     for (int64_t d = lane; d < a.width; d += 32) {
+      // The heads' cells loaded in batches before they are added (in head order, as the host).
+      const float* cell = probs + i * a.width + d;
+      const int64_t head_stride = a.n * a.width;
       float v = 0.0f;
-      for (int64_t h = h_first; h < h_end; ++h) v = __fadd_rn(v, __fmul_rn(weight, probs[(h * a.n + i) * a.width + d]));
+      int64_t h = h_first;
+      for (; h + kSegBatch <= h_end; h += kSegBatch) {
+        float p[kSegBatch];
+#pragma unroll
+        for (int u = 0; u < kSegBatch; ++u) p[u] = cell[(h + u) * head_stride];
+#pragma unroll
+        for (int u = 0; u < kSegBatch; ++u) v = __fadd_rn(v, __fmul_rn(weight, p[u]));
+      }
+      for (; h < h_end; ++h) v = __fadd_rn(v, __fmul_rn(weight, cell[h * head_stride]));
       out[d] = v;
       mx = fmaxf(mx, v);
     }

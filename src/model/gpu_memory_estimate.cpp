@@ -78,8 +78,22 @@ size_t llama_scratch_bytes(const ModelConfig& c, const SessionOptions& s) {
   const int64_t per_token = 1 + 2 * c.hidden_size + 2 * q_dim + 2 * kv_dim + 2 * c.intermediate_size;
   const int64_t widest_input = std::max({c.hidden_size, q_dim, c.intermediate_size});
   const int64_t rope_positions = std::min(shape.max_context, kv_tokens_per_layer(c, s) + shape.chunk);
-  return size_t(shape.chunk * per_token + c.vocab_size) * sizeof(float) + size_t(shape.chunk * widest_input) * 2 +
-         size_t(rope_positions * c.head_dim) * sizeof(float) + kGpuHeadroomBytes;
+  // The tensor-core attention's bf16 copy of a call's visible keys and values (at most every
+  // key the policy holds on the device, plus the chunk's).
+  const int64_t visible = std::min(shape.max_context, kv_tokens_per_layer(c, s) + shape.chunk);
+  const size_t attention = size_t(2 * visible * kv_dim) * 2;
+  // The band's workspace (infllm, ltri; cuda_band.cu): its output, the (heads, chunk, width)
+  // probabilities and row sums, the rotated queries and keys.
+  int64_t band = 0;
+  const AttentionOptions& a = s.attention;
+  const int64_t width = a.policy == "ltri" ? a.span_max : a.policy == "infllm" ? a.block_size : 0;
+  if (width > 0) {
+    const int64_t n = shape.chunk, n_keys = n + width - 1;
+    band = n_keys * c.num_key_value_heads + n * width + c.num_attention_heads * n * (width + 1) + n * q_dim +
+           n_keys * kv_dim;
+  }
+  return size_t(shape.chunk * per_token + c.vocab_size + band) * sizeof(float) + size_t(shape.chunk * widest_input) * 2 +
+         attention + size_t(rope_positions * c.head_dim) * sizeof(float) + kGpuHeadroomBytes;
 }
 
 GpuMemoryEstimate estimate_gpu_memory(const ModelConfig& c, DType matrix_dtype, const SessionOptions& s) {

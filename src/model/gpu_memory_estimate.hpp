@@ -30,7 +30,8 @@ size_t llama_weight_bytes(const ModelConfig& config, DType matrix_dtype);
 // largest size) + the retrieved tokens' capacity (as kv/policy_factory.cpp sizes them).
 size_t llama_kv_device_bytes(const ModelConfig& config, const SessionOptions& session);
 // Bytes of the session's activations for one chunk (LlamaSession's buffers), the bf16 copy of
-// the widest GEMM input, the RoPE table, plus kGpuHeadroomBytes.
+// the widest GEMM input, the attention's bf16 copy of the visible keys and values, the band's
+// workspace (infllm, ltri), the RoPE table, plus kGpuHeadroomBytes.
 size_t llama_scratch_bytes(const ModelConfig& config, const SessionOptions& session);
 
 GpuMemoryEstimate estimate_gpu_memory(const ModelConfig& config, DType matrix_dtype, const SessionOptions& session);

@@ -65,11 +65,19 @@ TEST(GpuMemoryEstimate, scratch_is_one_chunk_of_activations_and_a_row_of_logits_
   // Per token: id + x, h (4096) + q, attn (4096) + k, v (1024) + gate, up (14336); logits (128256)
   // for the last token only.
   const size_t activations = (size_t(512) * (1 + 2 * 4096 + 2 * 4096 + 2 * 1024 + 2 * 14336) + 128256) * 4;
+  // The tensor-core attention's bf16 K and V of every visible key: 8192 x 8 KV heads x 128.
+  const size_t attention = size_t(2) * 8192 * 1024 * 2;
   const size_t scratch = llama_scratch_bytes(c, s);
-  EXPECT_GE(scratch, activations + kGpuHeadroomBytes);
+  EXPECT_GE(scratch, activations + attention + kGpuHeadroomBytes);
   // The rest (bf16 copy of a 512 x 14336 input: 14 MiB; RoPE table 8192 x 128 floats: 4 MiB)
   // is small.
-  EXPECT_LT(scratch, activations + kGpuHeadroomBytes + (size_t(32) << 20));
+  EXPECT_LT(scratch, activations + attention + kGpuHeadroomBytes + (size_t(32) << 20));
+  // ltri adds the band's workspace, of it (32 heads, 512 queries, 256 wide) f32 probabilities
+  // (16 MiB) and the rotated queries (8 MiB).
+  SessionOptions streaming = s;
+  streaming.attention.policy = "ltri";
+  const size_t band = size_t(32) * 512 * 256 * 4 + size_t(512) * 4096 * 4;
+  EXPECT_GE(llama_scratch_bytes(c, streaming), activations + band + kGpuHeadroomBytes);
   const GpuMemoryEstimate e = estimate_gpu_memory(c, DType::BF16, s);
   EXPECT_EQ(e.weights, llama_weight_bytes(c, DType::BF16));
   EXPECT_EQ(e.kv, llama_kv_device_bytes(c, s));

@@ -295,12 +295,12 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
     // Each unit scored by its best query among the means of blocks of query_block queries,
     // blocks counted back from the chunk's end (the question's last tokens form one block).
     const int64_t block = std::max<int64_t>(1, params_.query_block);
-    const float* means = query_means(q, n, block);
+    const float* means = query_means(q, n, block, &L.head_weights);
     const int64_t n_means = (n + block - 1) / block;
     score_stored_units(layer, means, n_means, false, L.head_weights, L.scores);
     if (!decoding_) save_question_means(L, q, n, means, n_means);
   } else {
-    score_stored_units(layer, query_means(q, n, n), 1, true, L.head_weights, L.scores);
+    score_stored_units(layer, query_means(q, n, n, &L.head_weights), 1, true, L.head_weights, L.scores);
     if (!decoding_) save_question_means(L, q, n, nullptr, 0);
   }
   ProfileScope phase(backend(), "policy/choose/select");
@@ -345,7 +345,7 @@ void LtriPolicy::save_question_means(Layer& L, const float* q, int64_t n, const 
   const int64_t q_row = shape_.n_heads * shape_.head_dim;
   if (means == nullptr) {  // the mean query: one mean over the chunk's tail
     const int64_t tail = std::min(n, params_.question_tokens);
-    means = query_means(q + (n - tail) * q_row, tail, tail);
+    means = query_means(q + (n - tail) * q_row, tail, tail, &L.head_weights);
     n_means = 1;
   } else {  // the first means: blocks are counted back from the chunk's end, mean 0 is the last
     const int64_t block = std::max<int64_t>(1, params_.query_block);

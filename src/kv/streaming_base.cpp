@@ -167,7 +167,8 @@ void StreamingPolicyBase::score_stored_units(int64_t layer, const float* q, int6
   backend_.score_units(stores_[size_t(layer)], index_mirrors_[size_t(layer)], q, n_q, mean_query, head_weights, scores);
 }
 
-const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t block) {
+const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t block,
+                                              const std::vector<float>* heads) {
   ProfileScope phase(backend_, "policy/choose/query");
   const int64_t q_row = shape_.n_heads * shape_.head_dim;
   const int64_t n_blocks = row_block_count(n, q_row, block, "query_means");
@@ -177,7 +178,14 @@ const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t
   backend_.row_block_means(q, n, q_row, block, query_means_);
   // Rotation is linear, so rotating a mean equals the mean of the rotated queries.
   for (int64_t b = 0; b < n_blocks; ++b) {
-    rope_rotate_host(query_means_ + b * q_row, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
+    float* mean = query_means_ + b * q_row;
+    if (heads == nullptr) {
+      rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
+      continue;
+    }
+    for (int64_t h = 0; h < shape_.n_heads; ++h) {
+      if ((*heads)[size_t(h)] != 0.0f) rope_rotate_host(mean + h * shape_.head_dim, 1, shape_.head_dim, shape_.n_local, rope_);
+    }
   }
   return query_means_;
 }

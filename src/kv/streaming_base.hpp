@@ -211,8 +211,10 @@ class StreamingPolicyBase : public KvPolicy {
   // query), each rotated to n_local: scored against un-rotated keys, every unit is seen from
   // the distance at which attention places retrieved tokens. The backend averages where q is
   // (Backend::row_block_means) and only the means come back: (ceil(n / block), n_heads,
-  // head_dim) host rows, valid until the next call.
-  const float* query_means(const float* q, int64_t n, int64_t block);
+  // head_dim) host rows, valid until the next call. With `heads` (n_heads weights), only the
+  // heads of nonzero weight are rotated (the others are left as averaged: a caller that scores
+  // with those weights never reads them).
+  const float* query_means(const float* q, int64_t n, int64_t block, const std::vector<float>* heads = nullptr);
 
   StreamingShape shape_;
   RopeTable rope_;  // the policy's own table: host-side rotations (mean query) and the band op

@@ -214,13 +214,21 @@ float* CudaBackend::alloc_host(size_t n_floats) {
   if (cuda::host_pin_by_register()) {
     size_t mapped = 0;
     if (float* registered = cuda::pin_registered(bytes, &mapped)) {
+      note_device_readable(registered, mapped);
       const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
       registered_host_[registered] = mapped;
       return registered;
     }
   } else {
-    status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
-    if (status == cudaSuccess) return static_cast<float*>(p);
+    status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable | cudaHostAllocMapped);
+    if (status != cudaSuccess) {  // a device that cannot map host memory: page-locked only
+      (void)cudaGetLastError();
+      status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+    }
+    if (status == cudaSuccess) {
+      note_device_readable(p, bytes);
+      return static_cast<float*>(p);
+    }
   }
   (void)cudaGetLastError();
   float* fallback = Backend::alloc_host(n_floats);
@@ -233,10 +241,32 @@ float* CudaBackend::alloc_host(size_t n_floats) {
   return fallback;
 }
 
+void CudaBackend::note_device_readable(void* p, size_t bytes) {
+  void* device = nullptr;
+  if (cudaHostGetDevicePointer(&device, p, 0) != cudaSuccess || device == nullptr) {
+    (void)cudaGetLastError();
+    return;  // not mapped: its runs are staged as pageable ones are
+  }
+  const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
+  device_readable_host_[reinterpret_cast<uintptr_t>(p)] = {bytes, reinterpret_cast<uintptr_t>(device)};
+}
+
+const void* CudaBackend::device_view(const void* p, size_t bytes) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
+  auto it = device_readable_host_.upper_bound(at);  // the first allocation after p
+  if (it == device_readable_host_.begin()) return nullptr;
+  --it;
+  const auto& [size, device] = it->second;
+  if (at + bytes > it->first + size) return nullptr;
+  return reinterpret_cast<const void*>(device + (at - it->first));
+}
+
 void CudaBackend::free_host(float* p) {
   if (!p) return;
   {
     const std::lock_guard<std::mutex> lock(pageable_host_mutex_);
+    device_readable_host_.erase(reinterpret_cast<uintptr_t>(p));
     if (pageable_host_.erase(p) > 0) {
       Backend::free_host(p);
       return;
@@ -310,13 +340,24 @@ void CudaBackend::gather_rows_stable(const std::vector<GatherRun>& runs, DType h
   // Staging layout (host, then the same bytes on the device): the table of runs, then each host
   // run's values (and, for int8, its scales), every piece 16-byte aligned.
   const auto aligned = [](size_t bytes) { return (bytes + 15) / 16 * 16; };
+  const auto on_16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const size_t value_bytes = dtype_size(host_dtype);
   size_t bytes = aligned(runs.size() * sizeof(cuda::GatherEntry));
   int64_t max_values = 0;
-  for (const GatherRun& r : runs) {
+  // Runs from page-locked slabs the device maps are read there by the kernel (their values
+  // neither packed nor copied here); the others, and every I8 run's scales, go through the
+  // staging.
+  gather_mapped_.assign(runs.size(), nullptr);
+  const bool vectors_in_rows = host_dtype != DType::I8 || scale_width % 16 == 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const GatherRun& r = runs[i];
     max_values = std::max(max_values, r.n_values);
     if (r.device_src) continue;
-    bytes += aligned(size_t(r.n_values) * value_bytes);
+    const size_t run_bytes = size_t(r.n_values) * value_bytes;
+    if (vectors_in_rows && run_bytes % cuda::kGatherVectorBytes == 0 && on_16(r.host_src) && on_16(r.dst)) {
+      gather_mapped_[i] = device_view(r.host_src, run_bytes);
+    }
+    if (!gather_mapped_[i]) bytes += aligned(run_bytes);
     if (host_dtype == DType::I8) bytes += aligned(size_t(r.n_values / scale_width) * sizeof(float));
   }
   GatherStaging& staging = gather_staging_[gather_turn_];
@@ -334,10 +375,12 @@ void CudaBackend::gather_rows_stable(const std::vector<GatherRun>& runs, DType h
   for (size_t i = 0; i < runs.size(); ++i) {
     const GatherRun& r = runs[i];
     cuda::GatherEntry& e = table[i];
-    e = {r.dst, r.device_src, r.n_values, 0, 0};
+    e = {r.dst, r.device_src, r.n_values, 0, 0, gather_mapped_[i]};
     if (r.device_src) continue;
-    e.values_offset = int64_t(at);
-    at += aligned(size_t(r.n_values) * value_bytes);
+    if (!e.mapped_values) {
+      e.values_offset = int64_t(at);
+      at += aligned(size_t(r.n_values) * value_bytes);
+    }
     if (host_dtype == DType::I8) {
       e.scales_offset = int64_t(at);
       at += aligned(size_t(r.n_values / scale_width) * sizeof(float));
@@ -351,7 +394,7 @@ void CudaBackend::gather_rows_stable(const std::vector<GatherRun>& runs, DType h
     const GatherRun& r = runs[size_t(i)];
     if (r.device_src) continue;
     const cuda::GatherEntry& e = table[i];
-    std::memcpy(staging.host + e.values_offset, r.host_src, size_t(r.n_values) * value_bytes);
+    if (!e.mapped_values) std::memcpy(staging.host + e.values_offset, r.host_src, size_t(r.n_values) * value_bytes);
     if (host_dtype == DType::I8) {
       std::memcpy(staging.host + e.scales_offset, r.host_scales, size_t(r.n_values / scale_width) * sizeof(float));
     }

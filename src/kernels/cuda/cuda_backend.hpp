@@ -13,6 +13,7 @@
 // engine code and tests include it without the CUDA headers.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -66,8 +67,10 @@ class CudaBackend : public Backend {
   void upload_stable(float* dst, const float* host_src, size_t n) override;
   void upload_bf16_stable(float* dst, const uint16_t* host_src, size_t n) override;
   void upload_bytes_stable(void* dst, const void* host_src, size_t bytes) override;
-  // bf16 and int8: the host runs packed into page-locked staging (table of runs, then their
-  // bytes), one upload, one kernel for every run (cuda_gather.cu); f32: the default, per run.
+  // bf16 and int8: one kernel for every run (cuda_gather.cu), reading runs from page-locked
+  // memory the device maps (the context store's slabs) in place and the others from a
+  // page-locked staging (table of runs, then their bytes) uploaded in one copy; f32: the
+  // default, per run.
   void gather_rows_stable(const std::vector<GatherRun>& runs, DType host_dtype, int64_t scale_width) override;
   // Uploads the int8 values and their scales into a device staging buffer, then one kernel
   // dequantises them into dst (cuda_int8.cu); no synchronisation, as upload_bf16_stable.
@@ -139,6 +142,11 @@ class CudaBackend : public Backend {
   void wait_for_compute();
   // Device scratch of at least n floats (grown geometrically, contents not kept).
   float* scratch(float*& buffer, size_t& capacity, size_t n);
+  // Records [p, p + bytes) of alloc_host as readable by kernels where CUDA maps it (else not).
+  void note_device_readable(void* p, size_t bytes);
+  // The device address of host bytes [p, p + bytes) if they lie in one allocation kernels can
+  // read in place (device_readable_host_), else null.
+  const void* device_view(const void* p, size_t bytes);
   // The bf16 copy of an (n, k) activation that a GEMM reads (bf16_scratch_, grown as needed).
   uint16_t* activation_bf16_scratch(int64_t n, int64_t k);
   // out (n, m) f32 = x_bf16 (n, k) . w^T, w (m, k) bf16: one cuBLAS GEMM, f32 sums.
@@ -160,7 +168,10 @@ class CudaBackend : public Backend {
   std::unordered_set<float*> pageable_host_;
   // alloc_host's memory under LTRI_HOST_PIN=register (host_pinning.hpp): pointer -> mapped bytes.
   std::unordered_map<float*, size_t> registered_host_;
-  std::mutex pageable_host_mutex_;  // guards both
+  // Every page-locked allocation of alloc_host that the device can read in place: host address
+  // of its first byte -> (bytes, device address of its first byte).
+  std::map<uintptr_t, std::pair<size_t, uintptr_t>> device_readable_host_;
+  std::mutex pageable_host_mutex_;  // guards the three
 
   // RopeTable on the device: rope_positions_ rows of (head_dim / 2) cos and sin values.
   float* rope_cos_ = nullptr;
@@ -202,6 +213,7 @@ class CudaBackend : public Backend {
   GatherStaging gather_staging_[2];
   int gather_turn_ = 0;
   float* gather_scratch_ = nullptr;  // the staging's bytes on the device
+  std::vector<const void*> gather_mapped_;  // per run of a gather: its values' device view, or null
   size_t gather_scratch_capacity_ = 0;
   std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads (then mirror slots)
   std::vector<int64_t> mirrored_heads_;                // the KV heads score_units asks the mirror for

@@ -58,7 +58,14 @@ struct alignas(16) GatherEntry {
   int64_t n_values;
   int64_t values_offset;     // bytes from the staging base to the run's staged values
   int64_t scales_offset;     // I8: bytes to its f32 scales, one per scale_width values
+  // The run's host values where the device can read them itself (page-locked host memory
+  // mapped into its address space), if set: the kernel reads them there, 16 bytes a thread,
+  // instead of from the staging (an I8 run's scales, 1/64 of its bytes at head_dim 128, are
+  // still staged). Set only when the values and dst are 16-byte aligned and n_values fills whole
+  // 16-byte vectors (and for I8 each vector lies in one scale's row).
+  const void* mapped_values;
 };
+constexpr int64_t kGatherVectorBytes = 16;  // what a thread reads at once from mapped values
 // Writes every run of table[0, n_runs) (device memory, like `staged`); max_values: the
 // longest run's n_values, to size the grid.
 void launch_gather_rows(const unsigned char* staged, const GatherEntry* table, int64_t n_runs, int64_t max_values,

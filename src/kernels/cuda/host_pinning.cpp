@@ -33,7 +33,14 @@ float* pin_registered(size_t bytes, size_t* mapped) {
   // first write of its 512 small ones).
   volatile char* bytes_at = static_cast<char*>(p);
   for (size_t at = 0; at < size; at += kSmallPage) bytes_at[at] = 0;
-  if (cudaHostRegister(p, size, cudaHostRegisterPortable) != cudaSuccess) {
+  // Mapped: kernels may read the slabs in place (CudaBackend::gather_rows_stable); a device
+  // that cannot map host memory still gets it page-locked, unmapped.
+  cudaError_t status = cudaHostRegister(p, size, cudaHostRegisterPortable | cudaHostRegisterMapped);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    status = cudaHostRegister(p, size, cudaHostRegisterPortable);
+  }
+  if (status != cudaSuccess) {
     (void)cudaGetLastError();
     munmap(p, size);
     return nullptr;

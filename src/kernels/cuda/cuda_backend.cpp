@@ -402,7 +402,14 @@ void CudaBackend::gather_rows_stable(const std::vector<GatherRun>& runs, DType h
   auto* device = reinterpret_cast<unsigned char*>(scratch(gather_scratch_, gather_scratch_capacity_, (bytes + 3) / 4));
   LTRI_CUDA_CHECK(cudaMemcpyAsync(device, staging.host, bytes, cudaMemcpyHostToDevice, stream_));
   LTRI_CUDA_CHECK(cudaEventRecord(staging.uploaded, stream_));
-  allocations_.on_upload(bytes);
+  // Bytes the kernel reads in place cross the link as well: counted as uploaded.
+  size_t in_place_bytes = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (!gather_mapped_[i]) continue;
+    in_place_bytes += size_t(runs[i].n_values) * value_bytes;
+    ++gather_runs_in_place_;
+  }
+  allocations_.on_upload(bytes + in_place_bytes);
   cuda::launch_gather_rows(device, reinterpret_cast<const cuda::GatherEntry*>(device), int64_t(runs.size()), max_values,
                            source, scale_width, stream_);
 }

@@ -125,6 +125,8 @@ class CudaBackend : public Backend {
   static constexpr int64_t kMmaMinQueries = 16;
   // Waits for every op enqueued so far.
   void synchronize() override;
+  // Runs of gather_rows_stable whose host values the kernel read in place so far (for tests).
+  int64_t gather_runs_in_place() const { return gather_runs_in_place_; }
   int device() const { return device_; }
 
  private:
@@ -214,6 +216,7 @@ class CudaBackend : public Backend {
   int gather_turn_ = 0;
   float* gather_scratch_ = nullptr;  // the staging's bytes on the device
   std::vector<const void*> gather_mapped_;  // per run of a gather: its values' device view, or null
+  int64_t gather_runs_in_place_ = 0;
   size_t gather_scratch_capacity_ = 0;
   std::vector<int64_t> score_heads_, score_kv_heads_;  // the active heads and their KV heads (then mirror slots)
   std::vector<int64_t> mirrored_heads_;                // the KV heads score_units asks the mirror for

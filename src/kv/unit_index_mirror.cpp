@@ -31,10 +31,12 @@ UnitIndexMirror& UnitIndexMirror::operator=(UnitIndexMirror&& o) noexcept {
     vector_capacity_ = o.vector_capacity_;
     n_vectors_ = o.n_vectors_;
     unit_starts_ = o.unit_starts_;
+    unit_tokens_ = o.unit_tokens_;
     unit_capacity_ = o.unit_capacity_;
     n_units_ = o.n_units_;
     starts_host_ = std::move(o.starts_host_);
-    o.vectors_ = o.unit_starts_ = nullptr;
+    tokens_host_ = std::move(o.tokens_host_);
+    o.vectors_ = o.unit_starts_ = o.unit_tokens_ = nullptr;
     o.vector_capacity_ = o.unit_capacity_ = o.n_vectors_ = o.n_units_ = 0;
     o.heads_.clear();
   }
@@ -44,7 +46,8 @@ UnitIndexMirror& UnitIndexMirror::operator=(UnitIndexMirror&& o) noexcept {
 void UnitIndexMirror::release() {
   if (vectors_) backend_->free(vectors_);
   if (unit_starts_) backend_->free(unit_starts_);
-  vectors_ = unit_starts_ = nullptr;
+  if (unit_tokens_) backend_->free(unit_tokens_);
+  vectors_ = unit_starts_ = unit_tokens_ = nullptr;
   vector_capacity_ = unit_capacity_ = n_vectors_ = n_units_ = 0;
 }
 
@@ -57,6 +60,7 @@ size_t UnitIndexMirror::bytes() const {
   size_t bytes = 0;
   if (vectors_) bytes += row_bytes(n_slots() * vector_capacity_);
   if (unit_starts_) bytes += size_t(unit_capacity_ + 1) * sizeof(float);
+  if (unit_tokens_) bytes += size_t(2 * unit_capacity_) * sizeof(float);
   return bytes;
 }
 
@@ -86,6 +90,10 @@ void UnitIndexMirror::grow_units(int64_t needed) {
   if (unit_starts_) backend_->copy(grown, unit_starts_, size_t(n_units_ + 1));
   if (unit_starts_) backend_->free(unit_starts_);
   unit_starts_ = grown;
+  float* tokens = backend_->alloc(size_t(2 * capacity));
+  if (unit_tokens_) backend_->copy(tokens, unit_tokens_, size_t(2 * n_units_));
+  if (unit_tokens_) backend_->free(unit_tokens_);
+  unit_tokens_ = tokens;
   unit_capacity_ = capacity;
 }
 
@@ -139,6 +147,9 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store, const st
   if (n_vectors > int64_t(std::numeric_limits<int32_t>::max())) {
     fail("unit index: ", n_vectors, " index vectors in one layer exceed the int32 unit boundaries");
   }
+  if (store.end_token() > int64_t(std::numeric_limits<int32_t>::max())) {
+    fail("unit index: token ", store.end_token(), " is past the int32 token ranges of the units");
+  }
 
   if (n_vectors > n_vectors_) {
     grow_vectors(n_vectors);
@@ -158,13 +169,19 @@ void UnitIndexMirror::sync(Backend& backend, const ContextStore& store, const st
     grow_units(n_units);
     // starts[u + 1] = the end of unit u; units are contiguous in vector order.
     starts_host_.clear();
+    tokens_host_.clear();
     for (int64_t u = n_units_; u < n_units; ++u) {
-      starts_host_.push_back(int32_t(units[size_t(u)].first_vector + units[size_t(u)].n_vectors));
+      const StoredUnit& unit = units[size_t(u)];
+      starts_host_.push_back(int32_t(unit.first_vector + unit.n_vectors));
+      tokens_host_.push_back(int32_t(unit.first_token));
+      tokens_host_.push_back(int32_t(unit.length));
     }
-    // starts_host_ is next changed by the next sync(), after the scoring that follows this one
-    // has synchronised the backend: the copy need not be waited for.
+    // starts_host_ and tokens_host_ are next changed by the next sync(), after the scoring that
+    // follows this one has synchronised the backend (its download of the scores or of the
+    // choice): the copies need not be waited for.
     if (!starts_host_.empty()) {
       backend_->upload_bytes_stable(unit_starts_ + n_units_ + 1, starts_host_.data(), starts_host_.size() * sizeof(int32_t));
+      backend_->upload_bytes_stable(unit_tokens_ + 2 * n_units_, tokens_host_.data(), tokens_host_.size() * sizeof(int32_t));
     }
     n_units_ = n_units;
   }

@@ -58,6 +58,9 @@ class UnitIndexMirror {
   int64_t n_vectors() const { return n_vectors_; }
   // (n_units + 1) int32, backend memory: unit u owns vectors [starts[u], starts[u + 1]).
   const int32_t* unit_starts() const { return reinterpret_cast<const int32_t*>(unit_starts_); }
+  // (n_units, 2) int32, backend memory: unit u's first token id and length (the choice on the
+  // backend reads them: Backend::select_by_budget_device and the vote ops).
+  const int32_t* unit_tokens() const { return reinterpret_cast<const int32_t*>(unit_tokens_); }
   int64_t n_units() const { return n_units_; }
   size_t bytes() const;  // backend bytes held
 
@@ -81,9 +84,10 @@ class UnitIndexMirror {
   int64_t vector_capacity_ = 0;   // rows per KV head
   int64_t n_vectors_ = 0;
   float* unit_starts_ = nullptr;  // int32 (unit_capacity + 1), in a float allocation
+  float* unit_tokens_ = nullptr;  // int32 (unit_capacity, 2), in a float allocation
   int64_t unit_capacity_ = 0;
   int64_t n_units_ = 0;
-  std::vector<int32_t> starts_host_;  // staging for the new units' starts
+  std::vector<int32_t> starts_host_, tokens_host_;  // staging for the new units' starts and token ranges
 };
 
 }  // namespace ltri

@@ -152,6 +152,35 @@ void Backend::score_units(const ContextStore& store, UnitIndexMirror& /*mirror*/
   }
 }
 
+namespace {
+[[noreturn]] void no_device_choice(const Backend& backend, const char* op) {
+  fail(op, ": the ", backend.name(), " backend has no choice in its own memory (has_device_choice)");
+}
+}  // namespace
+
+void Backend::score_units_device(const ContextStore&, UnitIndexMirror&, const float*, int64_t, const std::vector<float>&,
+                                 float*) {
+  no_device_choice(*this, "score_units_device");
+}
+
+void Backend::select_by_budget_device(const UnitIndexMirror&, const float*, const float*, int64_t, int64_t, int32_t*) {
+  no_device_choice(*this, "select_by_budget_device");
+}
+
+void Backend::unit_votes_device(const UnitIndexMirror&, const float*, int64_t, int64_t, const int32_t*, int64_t, float,
+                                float*) {
+  no_device_choice(*this, "unit_votes_device");
+}
+
+void Backend::cast_votes_device(const UnitIndexMirror&, const int32_t*, int64_t, float, float*, int64_t) {
+  no_device_choice(*this, "cast_votes_device");
+}
+
+void Backend::fill_zero(float* x, size_t n) {
+  const std::vector<float> zeros(std::min<size_t>(n, size_t(1) << 16), 0.0f);
+  for (size_t done = 0; done < n; done += zeros.size()) upload(x + done, zeros.data(), std::min(zeros.size(), n - done));
+}
+
 int64_t row_block_count(int64_t n, int64_t row, int64_t block, const char* op) {
   if (n < 1 || row < 1 || block < 1) fail(op, ": ", n, " rows of ", row, " floats in blocks of ", block, "; each must be at least 1");
   return (n + block - 1) / block;

@@ -6,6 +6,7 @@
 //
 // Conventions: every pointer handed to an op lives in that backend's memory (allocated through
 // alloc()); matrices are row-major f32; shapes are given in the comments.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -209,6 +210,34 @@ class Backend {
   // scores only; it ignores mean_query.
   virtual void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                            bool mean_query, const std::vector<float>& head_weights, std::vector<float>& scores);
+  // --- Retrieval's choice in backend memory (LtriPolicy's prefill: kv/ltri_policy.cpp) ---
+  // Units are scored, ranked, voted on and picked where the index is, and only the picked ids
+  // come to the host. A "unit list" is int32 [count, unit ids...] in backend memory. Whether
+  // the ops below are there (CUDA); without them a policy scores with score_units and chooses
+  // on the host (kv/retrieval.hpp), the same choice from the same scores.
+  virtual bool has_device_choice() const { return false; }
+  // score_units with the scores (the store's units, after the mirror's sync) left in backend
+  // memory at `scores`. Default: an error (has_device_choice).
+  virtual void score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
+                                  const std::vector<float>& head_weights, float* scores);
+  // select_by_budget (kv/retrieval.hpp, no skip) over the mirror's units with rank and tie
+  // (or null) in backend memory; shortest: the shortest unit's length. picked: a unit list with
+  // room for budget ids, in pick order (not store order). Default: an error.
+  virtual void select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie,
+                                       int64_t budget, int64_t shortest, int32_t* picked);
+  // Cross-layer votes (LtriPolicy): token_votes (n_votes) holds the votes of tokens first_token
+  // + i. rank[u] = the mean vote of the mirror's unit u (summed in double), then + weight for
+  // each unit of `top` (a unit list with room for top_capacity ids). Default: an error.
+  virtual void unit_votes_device(const UnitIndexMirror& mirror, const float* token_votes, int64_t n_votes,
+                                 int64_t first_token, const int32_t* top, int64_t top_capacity, float weight,
+                                 float* rank);
+  // token_votes[t - first_token] += weight for every token t of the units of `top`, which must
+  // lie within the votes' range. Default: an error.
+  virtual void cast_votes_device(const UnitIndexMirror& mirror, const int32_t* top, int64_t top_capacity, float weight,
+                                 float* token_votes, int64_t first_token);
+  // x (n) = 0 in backend memory. Default: a copy from a host buffer of zeros.
+  virtual void fill_zero(float* x, size_t n);
+
   // Means of blocks of rows of x (n, row), in backend memory, into host_out (n_blocks, row) on
   // the HOST, n_blocks = ceil(n / block): block b holds rows [max(0, n - (b + 1) * block),
   // n - b * block), counted back from the last row, so the last block may be shorter; block >= n
@@ -264,6 +293,11 @@ class BackendBuffer {
 
   float* data() const { return data_; }
   size_t size() const { return n_; }
+  // At least n floats of `backend`'s memory: when smaller, a new zeroed buffer (a quarter
+  // larger at least), the contents dropped.
+  void reserve(Backend& backend, size_t n) {
+    if (n_ < n) *this = BackendBuffer(backend, std::max(n, n_ + n_ / 4));
+  }
 
  private:
   void release() {

@@ -15,6 +15,7 @@
 #include "kernels/cuda/cuda_kernels.hpp"
 #include "kernels/cuda/cuda_op_timer.hpp"
 #include "kernels/cuda/cuda_score_kernels.hpp"
+#include "kernels/cuda/cuda_select_kernels.hpp"
 #include "kernels/cuda/host_pinning.hpp"
 #include "kv/context_store.hpp"
 #include "kv/unit_index_mirror.hpp"
@@ -75,7 +76,7 @@ CudaBackend::~CudaBackend() {
   if (copy_stream_) (void)cudaStreamSynchronize(copy_stream_);
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
-                   score_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_, gather_scratch_}) {
+                   score_scratch_, select_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_, gather_scratch_}) {
     if (p) (void)cudaFreeAsync(p, stream_);
   }
   if (stream_) (void)cudaStreamSynchronize(stream_);
@@ -767,12 +768,65 @@ std::shared_ptr<BackendFence> CudaBackend::attention_band_async(const AttentionB
 void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                               bool /*mean_query*/, const std::vector<float>& head_weights, std::vector<float>& scores) {
   const CudaOpTimer::Scope op(*op_timer_, "score");
+  scores.assign(store.units().size(), 0.0f);
+  const float* device = score_on_device(store, mirror, q, n_q, head_weights, nullptr);
+  if (device) download(scores.data(), device, scores.size());
+}
+
+void CudaBackend::score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
+                                     const std::vector<float>& head_weights, float* scores) {
+  const CudaOpTimer::Scope op(*op_timer_, "score");
+  if (!score_on_device(store, mirror, q, n_q, head_weights, scores)) {
+    // Nothing to score (no vectors, no active head): every unit scores 0, as score_units says,
+    // and the mirror still follows the store's units (the choice reads their token ranges).
+    mirror.sync(*this, store, {});
+    fill_zero(scores, store.units().size());
+  }
+}
+
+void CudaBackend::select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie,
+                                          int64_t budget, int64_t shortest, int32_t* picked) {
+  const CudaOpTimer::Scope op(*op_timer_, "select");
+  if (budget < 0 || shortest < 1) fail("select_by_budget_device: budget ", budget, ", shortest unit ", shortest);
+  cuda::SelectArgs args;
+  args.rank = rank;
+  args.tie = tie;
+  args.unit_tokens = mirror.unit_tokens();
+  args.n_units = mirror.n_units();
+  args.budget = budget;
+  args.shortest = shortest;
+  args.picked = picked;
+  const size_t bytes = cuda::select_scratch_bytes(args.n_units);
+  float* work = scratch(select_scratch_, select_scratch_capacity_, (bytes + sizeof(float) - 1) / sizeof(float));
+  cuda::launch_select_by_budget(args, work, bytes, stream_);
+}
+
+void CudaBackend::unit_votes_device(const UnitIndexMirror& mirror, const float* token_votes, int64_t n_votes,
+                                    int64_t first_token, const int32_t* top, int64_t top_capacity, float weight,
+                                    float* rank) {
+  const CudaOpTimer::Scope op(*op_timer_, "select");
+  cuda::launch_unit_votes(token_votes, n_votes, first_token, mirror.unit_tokens(), mirror.n_units(), top, top_capacity,
+                          weight, rank, stream_);
+}
+
+void CudaBackend::cast_votes_device(const UnitIndexMirror& mirror, const int32_t* top, int64_t top_capacity,
+                                    float weight, float* token_votes, int64_t first_token) {
+  const CudaOpTimer::Scope op(*op_timer_, "select");
+  cuda::launch_cast_votes(mirror.unit_tokens(), top, top_capacity, weight, token_votes, first_token, stream_);
+}
+
+void CudaBackend::fill_zero(float* x, size_t n) {
+  if (n == 0) return;
+  LTRI_CUDA_CHECK(cudaMemsetAsync(x, 0, n * sizeof(float), stream_));
+}
+
+const float* CudaBackend::score_on_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q,
+                                          int64_t n_q, const std::vector<float>& head_weights, float* out) {
   const int64_t n_units = int64_t(store.units().size());
   const int64_t n_heads = int64_t(head_weights.size()), hd = store.head_dim();
   if (store.n_kv_heads() <= 0 || n_heads % store.n_kv_heads() != 0) {
     fail("score_units: ", n_heads, " head weights are not a multiple of the store's ", store.n_kv_heads(), " KV heads");
   }
-  scores.assign(size_t(n_units), 0.0f);
   // Heads with weight 0 add nothing (the host skips them too): only the others are scored.
   const int64_t group = n_heads / store.n_kv_heads();
   score_heads_.clear();
@@ -783,7 +837,7 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
     score_kv_heads_.push_back(h / group);
   }
   const int64_t n_active = int64_t(score_heads_.size());
-  if (n_units == 0 || store.n_vectors() == 0 || n_active == 0 || n_q <= 0) return;
+  if (n_units == 0 || store.n_vectors() == 0 || n_active == 0 || n_q <= 0) return nullptr;
   // Only the KV heads scored are mirrored; the kernels then name a KV head by its mirror slot
   // (in the same order, so still non-decreasing).
   mirrored_heads_.assign(score_kv_heads_.begin(), score_kv_heads_.end());
@@ -812,8 +866,9 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
     score_host_[size_t(q_floats + a)] = head_weights[size_t(score_heads_[size_t(a)])];
   }
   float* input = scratch(score_input_, score_input_capacity_, score_host_.size());
-  // No wait here: score_host_ stays untouched until the download below has synchronised (CUDA
-  // stages a pageable source before the call returns anyway).
+  // No wait here: score_host_ stays untouched until the next download (of these scores, or of
+  // the choice made from them) has synchronised (CUDA stages a pageable source before the call
+  // returns anyway).
   upload_stable(input, score_host_.data(), score_host_.size());
 
   cuda::ScoreArgs args;
@@ -829,6 +884,7 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
   args.n_vectors = mirror.n_vectors();
   args.unit_starts = mirror.unit_starts();
   args.n_units = mirror.n_units();
+  args.scores = out;
   float* work = scratch(score_scratch_, score_scratch_capacity_, cuda::score_scratch_floats(args));
   // f32 parity with the host scores whatever allow_tf32 set for matmul: close scores decide
   // which spans load.
@@ -837,7 +893,7 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
   LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
   cuda::launch_score_units(args, work, cublas_, stream_);
   LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, math_mode));
-  download(scores.data(), work, size_t(n_units));
+  return out ? out : work;
 }
 
 void CudaBackend::row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) {

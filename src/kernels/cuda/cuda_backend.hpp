@@ -114,6 +114,18 @@ class CudaBackend : public Backend {
   // uploads the active heads' queries, downloads the n_units scores. Always f32 (no TF32).
   void score_units(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q, bool mean_query,
                    const std::vector<float>& head_weights, std::vector<float>& scores) override;
+  // The choice on the GPU (cuda_select.cu): scores stay on the device, one radix sort and a
+  // one-block walk pick the units, votes are summed per unit and cast per token there.
+  bool has_device_choice() const override { return true; }
+  void score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
+                          const std::vector<float>& head_weights, float* scores) override;
+  void select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie, int64_t budget,
+                               int64_t shortest, int32_t* picked) override;
+  void unit_votes_device(const UnitIndexMirror& mirror, const float* token_votes, int64_t n_votes, int64_t first_token,
+                         const int32_t* top, int64_t top_capacity, float weight, float* rank) override;
+  void cast_votes_device(const UnitIndexMirror& mirror, const int32_t* top, int64_t top_capacity, float weight,
+                         float* token_votes, int64_t first_token) override;
+  void fill_zero(float* x, size_t n) override;
   // Row block means on the GPU (cuda_row_means.cu); downloads only the (n_blocks, row) means.
   void row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) override;
 
@@ -139,6 +151,11 @@ class CudaBackend : public Backend {
   // them); else all on the compute stream.
   float* queue_band(const AttentionBandArgs& args, const RopeTable& table, bool want_seg, bool side_stream,
                     size_t* out_floats);
+  // Queues the scores of the store's units (syncing the mirror) into `out`, or into the score
+  // scratch if out is null; returns where they are, or null when there is nothing to score (no
+  // units, vectors, queries or head with a weight), with the mirror then not synced.
+  const float* score_on_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
+                               const std::vector<float>& head_weights, float* out);
   // Waits for the compute stream only: what upload and download need (download_async's copies
   // and the asynchronous band are waited for through their fences).
   void wait_for_compute();
@@ -204,6 +221,8 @@ class CudaBackend : public Backend {
   size_t score_input_capacity_ = 0;
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots
   size_t score_scratch_capacity_ = 0;
+  float* select_scratch_ = nullptr;  // select_by_budget_device: sort keys and ids, CUB's temporary storage
+  size_t select_scratch_capacity_ = 0;
   std::vector<float> score_host_;  // score_input_'s host staging
   // gather_rows_stable's page-locked host staging, two taking turns: a buffer is refilled only
   // once the upload that read it last is done (its event), which by then it nearly always is.

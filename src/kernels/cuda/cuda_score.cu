@@ -89,8 +89,8 @@ size_t score_scratch_floats(const ScoreArgs& a) {
 
 void launch_score_units(const ScoreArgs& a, float* scratch, cublasHandle_t cublas, cudaStream_t stream) {
   if (a.n_units <= 0 || a.n_vectors <= 0 || a.n_active <= 0 || a.n_q <= 0) return;
-  float* scores = scratch;
-  float* best = scores + align_up(size_t(a.n_units));
+  float* scores = a.scores ? a.scores : scratch;
+  float* best = scratch + align_up(size_t(a.n_units));
   float* dots = best + align_up(size_t(a.n_active * a.n_vectors));
   const int64_t tile = score_tile_vectors(a);
   const int64_t hd = a.head_dim;

@@ -27,6 +27,7 @@ struct ScoreArgs {
   int64_t n_vectors = 0;
   const int32_t* unit_starts = nullptr;  // (n_units + 1), device: unit u owns vectors [starts[u], starts[u + 1])
   int64_t n_units = 0;
+  float* scores = nullptr;  // (n_units), device: where the scores go; null = the scratch's start
 };
 
 // Index vectors scored per pass: the (active heads of one KV head, n_q, tile) dot products of a
@@ -35,7 +36,7 @@ int64_t score_tile_vectors(const ScoreArgs& args);
 // Device floats launch_score_units needs: the scores first (n_units, what the caller
 // downloads), then each active head's best dot per vector, then one pass's dot products.
 size_t score_scratch_floats(const ScoreArgs& args);
-// Writes scratch[0, n_units): scores[u] = sum over active heads a, in order, of
+// Writes args.scores (or scratch[0, n_units)): scores[u] = sum over active heads a, in order, of
 // weights[a] * max over the queries and u's vectors of <q_a,i, k>. `cublas` must be bound to
 // `stream`; its math mode is used as set (the caller keeps TF32 off for f32 parity).
 void launch_score_units(const ScoreArgs& args, float* scratch, cublasHandle_t cublas, cudaStream_t stream);

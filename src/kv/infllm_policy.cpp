@@ -67,9 +67,27 @@ void InfllmPolicy::evict(int64_t layer) {
 void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {
   const ContextStore& s = store(layer);
   const float* qbar = query_means(q, n, n);  // the chunk's mean query (n_heads, head_dim)
+  if (device_choice()) {
+    // The same scores and selection in backend memory: only the picked list comes down.
+    scores_dev_.reserve(backend(), s.units().size());
+    picked_dev_.reserve(backend(), size_t(1 + params_.budget));
+    {
+      ProfileScope phase(backend(), "policy/choose/score");
+      backend().score_units_device(s, index_mirror(layer), qbar, 1, head_weights_, scores_dev_.data());
+    }
+    ProfileScope phase(backend(), "policy/choose/select");
+    backend().select_by_budget_device(index_mirror(layer), scores_dev_.data(), nullptr, params_.budget,
+                                      shortest_unit(s), reinterpret_cast<int32_t*>(picked_dev_.data()));
+    download_unit_list(picked_dev_, params_.budget, units);
+    return;
+  }
   score_stored_units(layer, qbar, 1, true, head_weights_, scores_);
   ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), scores_, nullptr, nullptr, params_.budget, units, order_, &s.unit_summary());
+}
+
+size_t InfllmPolicy::kv_bytes() const {
+  return StreamingPolicyBase::kv_bytes() + (scores_dev_.size() + picked_dev_.size()) * sizeof(float);
 }
 
 }  // namespace ltri

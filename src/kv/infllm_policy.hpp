@@ -23,6 +23,7 @@ class InfllmPolicy : public StreamingPolicyBase {
   InfllmPolicy(Backend& backend, const ModelConfig& config, const StreamingShape& shape,
                const InfllmParams& params);
   const char* name() const override { return "infllm"; }
+  size_t kv_bytes() const override;  // with the choice's buffers in backend memory
 
  protected:
   void evict(int64_t layer) override;
@@ -37,6 +38,9 @@ class InfllmPolicy : public StreamingPolicyBase {
   // Scratch, reused.
   std::vector<float> scores_;
   std::vector<int64_t> order_;
+  // The choice in backend memory (device_choice()): the scores, the picked unit list; one pair
+  // for all layers (the widest layer's units: a layer's worth, left out of device_growth).
+  BackendBuffer scores_dev_, picked_dev_;
 };
 
 }  // namespace ltri

@@ -37,6 +37,13 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
   }
 }
 
+size_t LtriPolicy::kv_bytes() const {
+  size_t bytes = StreamingPolicyBase::kv_bytes();
+  for (const Layer& L : layers_) bytes += (L.scores_dev.size() + L.top_dev.size()) * sizeof(float);
+  for (const BackendBuffer* b : {&token_votes_dev_, &rank_dev_, &chosen_dev_}) bytes += b->size() * sizeof(float);
+  return bytes;
+}
+
 int64_t LtriPolicy::scored_kv_heads(int64_t layer) const {
   // The KV heads of the heads with a weight (one per layer with --attn-score-heads retrieval);
   // the per-head scores of a trace (LTRI_TRACE) read every head and are not counted.
@@ -290,6 +297,10 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
   const int64_t budget = pinned ? std::clamp<int64_t>(params_.decode_capacity - L.persistent_tokens, 0, params_.budget)
                                 : params_.budget;
   const std::vector<uint8_t>* skip = pinned ? &L.is_persistent : nullptr;
+  if (LtriTrace t; device_choice() && !pinned && !LtriTrace::from_env(t)) {
+    choose_on_device(layer, q, n, units);
+    return;
+  }
 
   if (params_.per_query_max) {
     // Each unit scored by its best query among the means of blocks of query_block queries,
@@ -336,7 +347,80 @@ void LtriPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<in
   if (!decoding_) {  // may be the question's chunk: keep what the persistent set needs
     L.saved_scores = L.scores;
     L.saved_top = L.top;
+    L.saved_on_device = false;
   }
+}
+
+void LtriPolicy::reserve_device_votes(int64_t n) {
+  if (int64_t(token_votes_dev_.size()) < n) {
+    // Zeroed (alloc), with the votes cast so far in this chunk copied over.
+    BackendBuffer grown(backend(), size_t(std::max<int64_t>(n, int64_t(token_votes_dev_.size()) * 5 / 4)));
+    if (device_votes_ > 0) backend().copy(grown.data(), token_votes_dev_.data(), size_t(device_votes_));
+    token_votes_dev_ = std::move(grown);
+  }
+  device_votes_ = std::max(device_votes_, n);
+}
+
+void LtriPolicy::choose_on_device(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {
+  Layer& L = layers_[size_t(layer)];
+  const ContextStore& s = store(layer);
+  UnitIndexMirror& mirror = index_mirror(layer);
+  const int64_t n_units = int64_t(s.units().size());
+  const int64_t budget = params_.budget;
+  const float weight = params_.layers[size_t(layer)].vote_weight;
+  L.scores_dev.reserve(backend(), size_t(n_units));
+  L.top_dev.reserve(backend(), size_t(1 + budget));
+  // The same query means and scores as the host's choice (choose()), left in backend memory.
+  if (params_.per_query_max) {
+    const int64_t block = std::max<int64_t>(1, params_.query_block);
+    const float* means = query_means(q, n, block, &L.head_weights);
+    const int64_t n_means = (n + block - 1) / block;
+    {
+      ProfileScope phase(backend(), "policy/choose/score");
+      backend().score_units_device(s, mirror, means, n_means, L.head_weights, L.scores_dev.data());
+    }
+    if (!decoding_) save_question_means(L, q, n, means, n_means);
+  } else {
+    const float* mean = query_means(q, n, n, &L.head_weights);
+    {
+      ProfileScope phase(backend(), "policy/choose/score");
+      backend().score_units_device(s, mirror, mean, 1, L.head_weights, L.scores_dev.data());
+    }
+    if (!decoding_) save_question_means(L, q, n, nullptr, 0);
+  }
+  ProfileScope phase(backend(), "policy/choose/select");
+  const int64_t shortest = shortest_unit(s);
+  auto* top = reinterpret_cast<int32_t*>(L.top_dev.data());
+  backend().select_by_budget_device(mirror, L.scores_dev.data(), nullptr, budget, shortest, top);
+  const BackendBuffer* chosen = &L.top_dev;
+  if (params_.voting) {
+    // As choose(): this layer's own top units plus the votes of the layers already computed
+    // for this chunk; own scores break ties; then this layer's top units vote.
+    rank_dev_.reserve(backend(), size_t(n_units));
+    chosen_dev_.reserve(backend(), size_t(1 + budget));
+    reserve_device_votes(s.end_token() - shape_.n_init);
+    backend().unit_votes_device(mirror, token_votes_dev_.data(), device_votes_, shape_.n_init, top, budget, weight,
+                                rank_dev_.data());
+    backend().select_by_budget_device(mirror, rank_dev_.data(), L.scores_dev.data(), budget, shortest,
+                                      reinterpret_cast<int32_t*>(chosen_dev_.data()));
+    if (weight != 0.0f) {
+      backend().cast_votes_device(mirror, top, budget, weight, token_votes_dev_.data(), shape_.n_init);
+    }
+    chosen = &chosen_dev_;
+  }
+  download_unit_list(*chosen, budget, units);
+  if (!decoding_) {  // may be the question's chunk: its scores and top stay where they are
+    L.saved_units = n_units;
+    L.saved_on_device = true;
+  }
+}
+
+void LtriPolicy::fetch_saved_choice(Layer& L) {
+  if (!L.saved_on_device) return;
+  L.saved_on_device = false;
+  L.saved_scores.resize(size_t(L.saved_units));
+  if (L.saved_units > 0) backend().download(L.saved_scores.data(), L.scores_dev.data(), size_t(L.saved_units));
+  download_unit_list(L.top_dev, params_.budget, L.saved_top);
 }
 
 void LtriPolicy::save_question_means(Layer& L, const float* q, int64_t n, const float* means, int64_t n_means) {
@@ -363,7 +447,11 @@ void LtriPolicy::build_persistent_sets() {
   // whose other queries favour spans like the prose around the question.
   for (int64_t l = 0; l < shape_.n_layers; ++l) {
     Layer& L = layers_[size_t(l)];
-    if (L.question_blocks == 0) continue;
+    if (L.question_blocks == 0) {
+      fetch_saved_choice(L);  // the last chunk's own scores and top, if it chose in backend memory
+      continue;
+    }
+    L.saved_on_device = false;
     score_stored_units(l, L.question_means.data(), L.question_blocks, false, L.head_weights, L.saved_scores);
     select_by_budget(store(l).units(), L.saved_scores, nullptr, nullptr, params_.budget, L.saved_top, order_,
                      &store(l).unit_summary());
@@ -407,6 +495,10 @@ void LtriPolicy::end_prompt() {
 
 void LtriPolicy::on_begin_chunk(int64_t n) {
   clear_votes();
+  if (device_votes_ > 0) {
+    backend().fill_zero(token_votes_dev_.data(), size_t(device_votes_));
+    device_votes_ = 0;
+  }
   if (n == 1 && previous_chunk_ > 1) {
     decoding_ = true;
     if (params_.persist && !persistent_built_) build_persistent_sets();
@@ -419,6 +511,7 @@ void LtriPolicy::on_begin_chunk(int64_t n) {
       L.persistent_tokens = 0;
       L.saved_scores.clear();
       L.saved_top.clear();
+      L.saved_on_device = false;
       L.question_blocks = 0;
     }
   }
@@ -432,6 +525,8 @@ void LtriPolicy::on_reset() {
   persistent_built_ = false;
   token_votes_.assign(token_votes_.size(), 0.0f);
   voted_.clear();
+  if (device_votes_ > 0) backend().fill_zero(token_votes_dev_.data(), size_t(device_votes_));
+  device_votes_ = 0;
   for (Layer& L : layers_) {
     L.scores.clear();
     L.top.clear();
@@ -441,6 +536,7 @@ void LtriPolicy::on_reset() {
     L.is_persistent.clear();
     L.persistent_tokens = 0;
     L.question_blocks = 0;
+    L.saved_on_device = false;
   }
 }
 

@@ -76,6 +76,7 @@ class LtriPolicy : public StreamingPolicyBase {
   // Units pinned for decoding (store order); empty before the prompt ended (end_prompt) or the
   // first decode step.
   const std::vector<int64_t>& persistent_units(int64_t layer) const { return layers_[size_t(layer)].persistent; }
+  size_t kv_bytes() const override;
 
  protected:
   void evict(int64_t layer) override;
@@ -85,6 +86,8 @@ class LtriPolicy : public StreamingPolicyBase {
   // attention (dynamic index): measured once tokens are stored.
   double index_vectors_per_token_floor() const override { return 1.0 / double(params_.span_max); }
   const char* index_name() const override { return "span index"; }
+  // A layer's scores of its units in backend memory, when it chooses there.
+  double device_bytes_per_unit() const override { return device_choice() ? double(sizeof(float)) : 0.0; }
   int64_t scored_kv_heads(int64_t layer) const override;
   void on_begin_chunk(int64_t n) override;
   void on_end_chunk(int64_t n) override;
@@ -105,6 +108,13 @@ class LtriPolicy : public StreamingPolicyBase {
     std::vector<int64_t> persistent;  // pinned units, store order
     std::vector<uint8_t> is_persistent;
     int64_t persistent_tokens = 0;
+    // The choice in backend memory (choose_on_device): the scores of the units (n_units floats)
+    // and the layer's own top units (a unit list, Backend::has_device_choice). What the last
+    // prefill chunk left there is its saved scores and top: `saved_units` units, fetched by
+    // build_persistent_sets only if it needs them.
+    BackendBuffer scores_dev, top_dev;
+    int64_t saved_units = 0;
+    bool saved_on_device = false;
   };
 
   // Adds `weight` to the token votes of `units` of `layer` (cross-layer voting).
@@ -116,6 +126,13 @@ class LtriPolicy : public StreamingPolicyBase {
   // query means as scored, (n_means, q_row)).
   void save_question_means(Layer& L, const float* q, int64_t n, const float* means, int64_t n_means);
   void build_persistent_sets();
+  // choose() of a prefill chunk in backend memory: the scores, both selections and the votes
+  // stay there, and only the chosen unit list comes down.
+  void choose_on_device(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units);
+  // The layer's saved scores and top from backend memory into saved_scores / saved_top.
+  void fetch_saved_choice(Layer& L);
+  // token_votes_dev_ holds at least n votes (growing keeps the votes cast so far).
+  void reserve_device_votes(int64_t n);
 
   LtriParams params_;
   std::vector<Layer> layers_;
@@ -132,6 +149,11 @@ class LtriPolicy : public StreamingPolicyBase {
   // Scratch, reused.
   std::vector<float> rank_;
   std::vector<int64_t> order_, chosen_;
+  // The choice in backend memory: the token votes of the chunk (token_votes_dev_, the first
+  // device_votes_ of its floats in use: token ids from n_init), the ranks with votes, and the
+  // chosen unit list.
+  BackendBuffer token_votes_dev_, rank_dev_, chosen_dev_;
+  int64_t device_votes_ = 0;
 };
 
 }  // namespace ltri

@@ -1,6 +1,9 @@
 #include "kv/streaming_base.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 
 #include "core/error.hpp"
 #include "kv/host_rope.hpp"
@@ -62,6 +65,25 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
   // Rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
   rope_.ensure(std::max(shape.n_local + 1, shape.band_width + shape.max_chunk));
   plan_.segments.reserve(4);
+  const char* host_choice = std::getenv("LTRI_HOST_CHOICE");
+  device_choice_ = shape.keeps_store && backend.has_device_choice() && !(host_choice && std::strcmp(host_choice, "1") == 0);
+}
+
+void StreamingPolicyBase::download_unit_list(const BackendBuffer& list, int64_t capacity, std::vector<int64_t>& out) {
+  unit_list_.resize(size_t(1 + capacity));
+  backend_.download(reinterpret_cast<float*>(unit_list_.data()), list.data(), unit_list_.size());
+  const int64_t count = unit_list_[0];
+  if (count < 0 || count > capacity) fail("KV policy: the backend's choice lists ", count, " units; room for ", capacity);
+  out.assign(unit_list_.begin() + 1, unit_list_.begin() + 1 + count);
+  std::sort(out.begin(), out.end());  // store order, as select_by_budget returns units
+}
+
+int64_t StreamingPolicyBase::shortest_unit(const ContextStore& store) {
+  const UnitSummary& all = store.unit_summary();
+  if (all.count == int64_t(store.units().size())) return all.shortest;
+  int64_t shortest = std::numeric_limits<int64_t>::max();
+  for (const StoredUnit& u : store.units()) shortest = std::min(shortest, u.length);
+  return shortest;
 }
 
 StreamingPolicyBase::~StreamingPolicyBase() {
@@ -369,12 +391,14 @@ KvPolicy::MemoryGrowth StreamingPolicyBase::device_growth(int64_t tokens) const 
   const int64_t stored_vectors = stored_vectors_.load();
   const double per_token = index_vectors_per_token(growth.measured);
   // A mirrored vector: the rows of the KV heads its layer scores with, and at most one unit
-  // boundary (int32). Stored vectors are counted over all layers, so they take the mean (the
-  // layers store about as many); the widest layer bounds the old buffer below. (A trace's
-  // per-head scores, LTRI_TRACE_HEADS, widen the mirrors to every head: not counted.)
+  // (an int32 boundary and an int32 token range, UnitIndexMirror; plus what the policy keeps
+  // per unit, device_bytes_per_unit). Stored vectors are counted over all layers, so they take
+  // the mean (the layers store about as many); the widest layer bounds the old buffer below. (A
+  // trace's per-head scores, LTRI_TRACE_HEADS, widen the mirrors to every head: not counted.)
   double vector_bytes = 0.0, widest = 0.0;
+  const double unit_bytes = 12.0 + device_bytes_per_unit();
   for (int64_t l = 0; l < shape_.n_layers; ++l) {
-    const double bytes = double(scored_kv_heads(l) * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + 4.0;
+    const double bytes = double(scored_kv_heads(l) * shape_.head_dim * int64_t(dtype_size(shape_.index_dtype))) + unit_bytes;
     vector_bytes += bytes;
     widest = std::max(widest, bytes);
   }

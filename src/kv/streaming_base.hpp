@@ -157,6 +157,9 @@ class StreamingPolicyBase : public KvPolicy {
   int store_threads() const { return jobs_ ? jobs_->threads() : 0; }  // 0: the store step runs inline
   const RetrievedKv& retrieved(int64_t layer) const { return retrieved_[size_t(layer)]; }
   int64_t bytes_uploaded() const;  // host -> backend copies of retrieved KV, cumulative
+  // Whether choose() may pick units in backend memory (Backend::has_device_choice), unless
+  // LTRI_HOST_CHOICE=1 asks for the host's choice: the same units from the same scores.
+  bool device_choice() const { return device_choice_; }
 
  protected:
   // Step 5: moves tokens out of the layer's window, which holds tokens
@@ -198,6 +201,17 @@ class StreamingPolicyBase : public KvPolicy {
   void drop_front(int64_t layer, int64_t count);
   // For steps that read stores outside the layer's plan(): every layer's store job done.
   void wait_for_stores() const;
+  // The layer's index in backend memory (Backend::score_units syncs it; the choice ops of a
+  // backend with has_device_choice read it).
+  UnitIndexMirror& index_mirror(int64_t layer) { return index_mirrors_[size_t(layer)]; }
+  // Backend bytes a policy keeps per stored unit beyond the mirror (the scores of a choice in
+  // backend memory): counted by device_growth, per index vector (a unit has at least one).
+  virtual double device_bytes_per_unit() const { return 0.0; }
+  // A unit list of backend memory (Backend::has_device_choice) with room for `capacity` ids, as
+  // unit ids in store order on the host: its one download waits for the backend.
+  void download_unit_list(const BackendBuffer& list, int64_t capacity, std::vector<int64_t>& out);
+  // The store's shortest unit (select_by_budget's walk stops when less than it is left).
+  static int64_t shortest_unit(const ContextStore& store);
   const TokenRows& votes(int64_t layer) const { return votes_[size_t(layer)]; }
   const TokenRows& segmentation_rows(int64_t layer) const { return seg_rows_[size_t(layer)]; }
   int64_t chunk_tokens() const { return chunk_n_; }
@@ -260,6 +274,8 @@ class StreamingPolicyBase : public KvPolicy {
   float* query_means_ = nullptr;
   int64_t query_means_floats_ = 0;
   std::vector<int64_t> chosen_;
+  bool device_choice_ = false;
+  std::vector<int32_t> unit_list_;  // download_unit_list's host copy
   AttentionPlan plan_;
   std::mutex spare_mutex_;
   std::vector<std::shared_ptr<EvictedTokens>> spare_;  // EvictedTokens no job holds

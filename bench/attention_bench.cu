@@ -1,8 +1,9 @@
-// The tensor-core prefill attention (cuda_attention_mma.cu) without the model around it, on
+// The tensor-core prefill attention kernels (cuda_attention_mma.cu, and cuda_attention_wgmma.cu
+// where the GPU and build have it, each shape on both) without the model around it, on
 // full-attention plans: a chunk of n queries over `past` earlier keys plus its own causal keys,
 // at the Llama-3-8B shape (32 heads, 8 KV heads, head_dim 128) unless told otherwise. Prints time
 // per call and TFLOP/s (4 * head_dim FLOPs per (query head, visible key), the causal half counted
-// as seen). A call is what the backend runs: launch_attention_mma whole, so the bf16 pre-pass of
+// as seen). A call is what the backend runs: the launcher whole, so the bf16 pre-pass of
 // K and V, the merge of split parts and the shared-memory opt-in are inside the time (the
 // pre-pass is ~1.5% of it at 128K keys). Timing is CUDA events around repeated calls after one
 // warm-up. Inputs are random and uniform, so a row's running max settles early and the kernel's
@@ -98,7 +99,21 @@ void run(int argc, char** argv) {
   }
   std::printf("%s, %d SMs; heads %ld, KV heads %ld, head_dim %ld; %d timed calls per row\n\n", prop.name, sm_count,
               long(heads), long(kv_heads), long(head_dim), reps);
-  std::printf("| queries | past keys | splits | ms per call | TFLOP/s |\n| ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf(
+      "| kernel | queries | past keys | splits | ms per call | TFLOP/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+  struct Kernel {
+    const char* name;
+    bool (*supports)(const AttentionArgs&);
+    int (*splits)(const AttentionArgs&, int);
+    size_t (*scratch_floats)(const AttentionArgs&, int);
+    void (*launch)(const AttentionArgs&, int, float*, cudaStream_t);
+  };
+  std::vector<Kernel> kernels = {{"mma", ltri::cuda::attention_mma_supports, ltri::cuda::attention_mma_splits,
+                                  ltri::cuda::attention_mma_scratch_floats, ltri::cuda::launch_attention_mma}};
+  if (ltri::cuda::attention_wgmma_available()) {
+    kernels.push_back({"wgmma", ltri::cuda::attention_wgmma_supports, ltri::cuda::attention_wgmma_splits,
+                       ltri::cuda::attention_wgmma_scratch_floats, ltri::cuda::launch_attention_wgmma});
+  }
 
   cudaEvent_t start, stop;
   LTRI_CUDA_CHECK(cudaEventCreate(&start));
@@ -124,24 +139,26 @@ void run(int argc, char** argv) {
     if (shape.past > 0) a.segments[a.n_segments++] = AttentionSegment{k, v, shape.past, 0, 1, -1, 0};
     const int64_t own = shape.past * kv_heads * head_dim;
     a.segments[a.n_segments++] = AttentionSegment{k + own, v + own, shape.n, shape.past, 1, -1, 1};
-    if (!ltri::cuda::attention_mma_supports(a)) ltri::fail("attention_bench: the tensor-core kernel refuses this shape");
-
-    const int splits = ltri::cuda::attention_mma_splits(a, sm_count);
-    float* scratch = nullptr;
-    LTRI_CUDA_CHECK(cudaMalloc(&scratch, ltri::cuda::attention_mma_scratch_floats(a, splits) * sizeof(float)));
-    ltri::cuda::launch_attention_mma(a, splits, scratch, nullptr);  // warm-up
-    LTRI_CUDA_CHECK(cudaEventRecord(start));
-    for (int r = 0; r < reps; ++r) ltri::cuda::launch_attention_mma(a, splits, scratch, nullptr);
-    LTRI_CUDA_CHECK(cudaEventRecord(stop));
-    LTRI_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0.0f;
-    LTRI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    ms /= float(reps);
-    const double seen = double(shape.n) * double(shape.past) + double(shape.n) * double(shape.n + 1) / 2.0;
-    const double flops = 4.0 * double(head_dim) * double(heads) * seen;
-    std::printf("| %ld | %ld | %d | %.3f | %.1f |\n", long(shape.n), long(shape.past), splits, ms,
-                flops / (double(ms) * 1e9));
-    for (float* p : {q, k, v, out, scratch}) LTRI_CUDA_CHECK(cudaFree(p));
+    for (const Kernel& kernel : kernels) {
+      if (!kernel.supports(a)) ltri::fail("attention_bench: the ", kernel.name, " kernel refuses this shape");
+      const int splits = kernel.splits(a, sm_count);
+      float* scratch = nullptr;
+      LTRI_CUDA_CHECK(cudaMalloc(&scratch, kernel.scratch_floats(a, splits) * sizeof(float)));
+      kernel.launch(a, splits, scratch, nullptr);  // warm-up
+      LTRI_CUDA_CHECK(cudaEventRecord(start));
+      for (int r = 0; r < reps; ++r) kernel.launch(a, splits, scratch, nullptr);
+      LTRI_CUDA_CHECK(cudaEventRecord(stop));
+      LTRI_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0.0f;
+      LTRI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      ms /= float(reps);
+      const double seen = double(shape.n) * double(shape.past) + double(shape.n) * double(shape.n + 1) / 2.0;
+      const double flops = 4.0 * double(head_dim) * double(heads) * seen;
+      std::printf("| %s | %ld | %ld | %d | %.3f | %.1f |\n", kernel.name, long(shape.n), long(shape.past), splits, ms,
+                  flops / (double(ms) * 1e9));
+      LTRI_CUDA_CHECK(cudaFree(scratch));
+    }
+    for (float* p : {q, k, v, out}) LTRI_CUDA_CHECK(cudaFree(p));
   }
   LTRI_CUDA_CHECK(cudaEventDestroy(start));
   LTRI_CUDA_CHECK(cudaEventDestroy(stop));

@@ -4,7 +4,8 @@
 # CUDA backend (-DLTRI_CUDA=ON) when nvcc is found (PATH or /usr/local/cuda/bin).
 # Usage: bash scripts/gpu_build.sh [extra cmake args]
 # Environment: LTRI_BUILD_TARGETS="ltri ltri_test_cuda" builds only those targets (default: all);
-# CUDA_ARCH=90 overrides the GPU architecture (default: the first GPU's, else 90 = H100/H200).
+# CUDA_ARCH=90a overrides the GPU architecture (default: the first GPU's, else 90a = H100/H200;
+# 90 is built as 90a, which adds the wgmma attention kernel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD/.gpu-deps/root
@@ -55,6 +56,8 @@ if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 if command -v nvcc >/dev/null; then
   arch=${CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ' || true)}
+  # Compute capability 9.0 builds sm_90a, which adds the wgmma attention kernel.
+  [ "${arch:-90}" = 90 ] && arch=90a
   cmake_args+=(-DLTRI_CUDA=ON -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}")
   echo "gpu_build: CUDA backend on, nvcc $(command -v nvcc), sm_${arch:-90}" >&2
 else

@@ -1,4 +1,6 @@
-// The bf16 tensor-core attention kernel (cuda_attention_mma.cu) against CpuBackend::attention
+// The bf16 tensor-core attention kernels (cuda_attention_mma.cu: mma.sync; cuda_attention_wgmma.cu:
+// wgmma, run where the GPU and build have it, required on compute capability 9.0 when
+// LTRI_REQUIRE_CUDA=1) against CpuBackend::attention
 // (f32, itself checked against a double-precision direct sum in tests/unit/kernels/) on the plans
 // the policies build: full attention (first chunk causal, past + causal chunk), streaming with
 // fixed placement (init and retrieved at stride 0 with a pinned query_position, window, chunk)
@@ -13,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -101,10 +104,23 @@ Inputs make_inputs(CudaBackend& gpu, const Case& c, int64_t n_heads, int64_t n_k
   return in;
 }
 
-// launch_attention_mma on `plan` with the keys split into `splits` parts; the RoPE table is
+enum class Kernel { mma, wgmma };
+
+const char* kernel_name(Kernel kernel) { return kernel == Kernel::mma ? "mma" : "wgmma"; }
+
+// The kernels this GPU and build run: mma always (sm_80+), wgmma on compute capability 9.0 with
+// sm_90a code.
+std::vector<Kernel> kernels() {
+  static const bool wgmma = cuda::attention_wgmma_available();
+  if (wgmma) return {Kernel::mma, Kernel::wgmma};
+  return {Kernel::mma};
+}
+
+// The kernel's launcher on `plan` with the keys split into `splits` parts; the RoPE table is
 // uploaded here as CudaBackend would.
-std::vector<float> run_mma(CudaBackend& gpu, const RopeTable& table, const float* d_q, int64_t n, int64_t n_heads,
-                           int64_t n_kv_heads, int64_t head_dim, const AttentionPlan& plan, int splits) {
+std::vector<float> run_kernel(Kernel kernel, CudaBackend& gpu, const RopeTable& table, const float* d_q, int64_t n,
+                              int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, const AttentionPlan& plan,
+                              int splits) {
   const size_t table_floats = size_t(table.size() * head_dim / 2);
   BackendBuffer d_cos = to_device(gpu, std::vector<float>(table.cos(0), table.cos(0) + table_floats));
   BackendBuffer d_sin = to_device(gpu, std::vector<float>(table.sin(0), table.sin(0) + table_floats));
@@ -130,10 +146,17 @@ std::vector<float> run_mma(CudaBackend& gpu, const RopeTable& table, const float
     d.query_position = s.query_position;
     d.causal = s.causal ? 1 : 0;
   }
-  EXPECT_TRUE(cuda::attention_mma_supports(args));
-  BackendBuffer scratch(gpu, std::max<size_t>(1, cuda::attention_mma_scratch_floats(args, splits)));
+  const bool wgmma = kernel == Kernel::wgmma;
+  EXPECT_TRUE(wgmma ? cuda::attention_wgmma_supports(args) : cuda::attention_mma_supports(args));
+  const size_t scratch_floats =
+      wgmma ? cuda::attention_wgmma_scratch_floats(args, splits) : cuda::attention_mma_scratch_floats(args, splits);
+  BackendBuffer scratch(gpu, std::max<size_t>(1, scratch_floats));
   gpu.synchronize();  // inputs uploaded on the backend's stream
-  cuda::launch_attention_mma(args, splits, scratch.data(), nullptr);
+  if (wgmma) {
+    cuda::launch_attention_wgmma(args, splits, scratch.data(), nullptr);
+  } else {
+    cuda::launch_attention_mma(args, splits, scratch.data(), nullptr);
+  }
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   return to_host(gpu, d_out.data(), out_floats);
 }
@@ -150,11 +173,14 @@ void check_mma(CpuBackend& cpu, CudaBackend& gpu, int64_t head_dim, int64_t n_kv
   std::vector<float> want(in.q.size());
   cpu.attention(in.q.data(), c.n, n_heads, n_kv_heads, head_dim, in.cpu_plan, table, want.data());
   BackendBuffer d_q = to_device(gpu, in.q);
-  for (const int splits : {1, 3}) {
-    const std::vector<float> got = run_mma(gpu, table, d_q.data(), c.n, n_heads, n_kv_heads, head_dim, in.gpu_plan, splits);
-    EXPECT_LT(scaled_max_error(got, want), kTolerance) << c.name << ": head_dim " << head_dim << " kv heads "
-                                                       << n_kv_heads << " group " << group << " n " << c.n
-                                                       << " splits " << splits;
+  for (const Kernel kernel : kernels()) {
+    for (const int splits : {1, 3}) {
+      const std::vector<float> got =
+          run_kernel(kernel, gpu, table, d_q.data(), c.n, n_heads, n_kv_heads, head_dim, in.gpu_plan, splits);
+      EXPECT_LT(scaled_max_error(got, want), kTolerance)
+          << kernel_name(kernel) << " " << c.name << ": head_dim " << head_dim << " kv heads " << n_kv_heads
+          << " group " << group << " n " << c.n << " splits " << splits;
+    }
   }
 }
 
@@ -200,6 +226,22 @@ TEST(CudaAttentionMma, long_streaming_plan_with_fixed_placement_matches_cpu) {
              window,
              {{4, 0, 0, false, n_local}, {2000, 0, 0, false, n_local}, {window, 0, 1, false, -1}, {n, window, 1, true, -1}}},
             11);
+}
+
+TEST(CudaAttentionMma, wgmma_kernel_is_available_on_compute_capability_9_0) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  int device = 0, major = 0, minor = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), cudaSuccess);
+  const char* required = std::getenv("LTRI_REQUIRE_CUDA");
+  if (major != 9 || minor != 0 || required == nullptr || std::string(required) != "1") {
+    GTEST_SKIP() << "checked on compute capability 9.0 with LTRI_REQUIRE_CUDA=1 (scripts/gpu_build.sh builds sm_90a)";
+  }
+  EXPECT_TRUE(cuda::attention_wgmma_available()) << "an H100/H200 build must carry the wgmma kernel";
+  CudaBackend gpu(0);
+  gpu.set_attention_precision(DType::BF16);
+  EXPECT_TRUE(gpu.uses_wgmma_attention());
 }
 
 TEST(CudaAttentionMma, bf16_precision_sends_prefill_to_tensor_cores_and_keeps_decode_in_f32) {

@@ -71,12 +71,15 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cuda/cuda_attention_common.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
 
 namespace ltri::cuda {
 
 namespace {
+
+using namespace attention_common;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
@@ -122,32 +125,6 @@ struct Tile {
   int n;       // keys in the tile, 1..kKeys
 };
 
-int64_t visible_keys(const AttentionArgs& a) {
-  int64_t visible = 0;
-  for (int s = 0; s < a.n_segments; ++s) visible += a.segments[s].n;
-  return visible;
-}
-
-__device__ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-__device__ inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-__device__ inline int64_t placement_of(const AttentionSegment& s) { return s.query_position >= 0 ? s.query_position : -1; }
-
-// Two floats as one register of two bf16 (round to nearest even), `lo` in the low half: the
-// element with the smaller column index, as mma and ldmatrix expect.
-__device__ inline uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// 2^x by the special-function unit alone (ex2.approx.ftz: relative error ~2^-22, results below
-// 2^-126 flushed to 0, -inf gives 0). exp2f without fast-math adds a range fix-up around it for
-// denormal results, which probabilities rounded to bf16 next do not need.
-__device__ inline float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // c (16 x 8, f32) += a (16 x 16, bf16) b (16 x 8, bf16), fragments as in the header.
 __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -187,20 +164,6 @@ __device__ inline Tile tile_at(const TileSchedule& sched, int j) {
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-// 16 bytes from global to shared memory without passing through registers; with `valid` false
-// the 16 bytes are zero-filled (src-size 0) and nothing is read.
-__device__ inline void cp_async_16(__nv_bfloat16* dst, const __nv_bfloat16* src, bool valid) {
-  const unsigned addr = unsigned(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(src), "r"(valid ? 16 : 0)
-               : "memory");
-}
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// Waits until at most `pending` of this thread's committed groups are still in flight.
-template <int pending>
-__device__ inline void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
-}
-
 // Tile `t` of KV head g from the bf16 scratch into one stage. Rows past t.n are zero (a p of 0
 // times an uninitialised NaN would still be NaN).
 template <int D>
@@ -570,25 +533,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int row = warp_r0 + mt * 16 + gq + 8 * rr;
       // Row of out (n, n_heads, head_dim): query i, head g * group + row % group.
       const int64_t out_row = int64_t(rows.i[mt][rr]) * a.n_heads + g * group + row % group;
-      if (splits == 1) {
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-        float* out = a.out + out_row * D + 2 * tq;
-#pragma unroll
-        for (int nd = 0; nd < D / 8; ++nd) {
-          *reinterpret_cast<float2*>(out + nd * 8) = make_float2(o[mt][nd][2 * rr] * inv, o[mt][nd][2 * rr + 1] * inv);
-        }
-      } else {
-        const int64_t scratch_row = int64_t(blockIdx.z) * a.n * a.n_heads + out_row;
-        float* po = partial_o + scratch_row * D + 2 * tq;
-#pragma unroll
-        for (int nd = 0; nd < D / 8; ++nd) {
-          *reinterpret_cast<float2*>(po + nd * 8) = make_float2(o[mt][nd][2 * rr], o[mt][nd][2 * rr + 1]);
-        }
-        if (tq == 0) {
-          partial_ml[2 * scratch_row] = m[mt][rr];
-          partial_ml[2 * scratch_row + 1] = sum;
-        }
-      }
+      store_output_row<D>(a, out_row, tq, &o[mt][0][2 * rr], m[mt][rr], sum, splits, partial_o, partial_ml);
     }
   }
 #endif
@@ -598,26 +543,6 @@ __global__ void __launch_bounds__(kThreads, 2)
 // partial (m, l) (splits, rows, 2)]; the bf16 part is visible * n_kv_heads * D floats, a
 // multiple of 16 bytes, so the partials stay aligned.
 size_t kv_bf16_floats(const AttentionArgs& a) { return size_t(visible_keys(a) * a.n_kv_heads * a.head_dim); }
-
-template <int D>
-void set_shared_memory_limit() {
-  // Above 48 KiB of dynamic shared memory a kernel must opt in (102 KiB at D = 128, 54 KiB at 64).
-  LTRI_CUDA_CHECK(cudaFuncSetAttribute(attention_mma_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(TileLayout<D>::bytes)));
-}
-
-// Blocks of attention_mma_kernel<D> one SM holds at once (1 when the query fails).
-template <int D>
-int blocks_per_sm() {
-  set_shared_memory_limit<D>();
-  int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, attention_mma_kernel<D>, kThreads, TileLayout<D>::bytes) !=
-      cudaSuccess) {
-    (void)cudaGetLastError();
-    return 1;
-  }
-  return std::max(1, blocks);
-}
 
 template <int D>
 void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
@@ -638,14 +563,12 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
   float* partials = scratch + kv_bf16_floats(a);
   float* partial_o = splits > 1 ? partials : nullptr;                          // (splits, rows, D)
   float* partial_ml = splits > 1 ? partials + splits * rows * D : nullptr;     // (splits, rows, 2)
-  set_shared_memory_limit<D>();
+  opt_in_shared_memory(attention_mma_kernel<D>, TileLayout<D>::bytes);
   attention_mma_kernel<D><<<grid, kThreads, TileLayout<D>::bytes, stream>>>(a, KvBf16{kb, vb, visible}, splits,
                                                                              partial_o, partial_ml);
   LTRI_CUDA_CHECK_LAUNCH("attention_mma");
   if (splits > 1) launch_attention_merge(partial_o, partial_ml, splits, rows, D, true, a.out, stream);
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Whether the current device can run attention_mma_kernel<D> at all: bf16 mma.sync and cp.async
 // need sm_80, and one block's shared memory (the dynamic tiles plus the kernel's own static
@@ -682,25 +605,10 @@ int attention_mma_splits(const AttentionArgs& a, int sm_count) {
   const int64_t visible = visible_keys(a);
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t blocks = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
-  const int64_t slots = int64_t(sm_count) * (a.head_dim == 64 ? blocks_per_sm<64>() : blocks_per_sm<128>());
-  const int64_t most = std::clamp<int64_t>(visible / 1024, 1, 64);  // parts of >= 1024 keys
-  // The GPU runs `slots` blocks at a time; blocks * s of them take ceil(blocks * s / slots) waves
-  // of 1/s the work each, so the time is ~ceil(blocks * s / slots) / s and the busy share of the
-  // slots blocks * s / (waves * slots). Fewest parts that keep 7/8 of the slots busy (a prefill
-  // chunk of 512 queries at 32 / 8 heads is 128 blocks: 2 parts with 2 blocks an SM on 132
-  // SMs), else the best.
-  int best = 1;
-  double best_busy = 0.0;
-  for (int64_t s = 1; s <= most; ++s) {
-    const int64_t waves = (blocks * s + slots - 1) / slots;
-    const double busy = double(blocks * s) / double(waves * slots);
-    if (busy >= 0.875) return int(s);
-    if (busy > best_busy) {
-      best_busy = busy;
-      best = int(s);
-    }
-  }
-  return best;
+  const int resident = a.head_dim == 64 ? blocks_per_sm(attention_mma_kernel<64>, kThreads, TileLayout<64>::bytes)
+                                        : blocks_per_sm(attention_mma_kernel<128>, kThreads, TileLayout<128>::bytes);
+  const int64_t slots = int64_t(sm_count) * resident;
+  return key_parts(blocks, slots, visible);
 }
 
 size_t attention_mma_scratch_floats(const AttentionArgs& a, int splits) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <string>
 
 #include "core/error.hpp"
@@ -115,6 +116,11 @@ void CudaBackend::set_attention_precision(DType dtype) {
   LTRI_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
   // bf16 mma.sync needs sm_80; an older GPU keeps f32 attention.
   attention_precision_ = dtype == DType::BF16 && major >= 8 ? DType::BF16 : DType::F32;
+  // Asked once here (it runs a kernel), not per call. LTRI_ATTENTION_KERNEL=mma keeps the
+  // mma.sync kernel, for A/B runs.
+  const char* kernel = std::getenv("LTRI_ATTENTION_KERNEL");
+  const bool mma_asked = kernel != nullptr && std::string(kernel) == "mma";
+  wgmma_attention_ = attention_precision_ == DType::BF16 && !mma_asked && cuda::attention_wgmma_available();
 }
 
 float* CudaBackend::alloc(size_t n_floats) {
@@ -653,6 +659,13 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   args.sin = rope_sin_;
   // Chunks of queries on a model with bf16 weights go to tensor cores; a decode step to the
   // one-token kernel; short chunks (too few rows to fill a 128-row block) to the f32 kernel.
+  if (wgmma_attention_ && n >= kMmaMinQueries && cuda::attention_wgmma_supports(args)) {
+    const int splits = cuda::attention_wgmma_splits(args, sm_count_);
+    const size_t workspace_floats = cuda::attention_wgmma_scratch_floats(args, splits);
+    float* workspace = scratch(attention_scratch_, attention_scratch_capacity_, workspace_floats);
+    cuda::launch_attention_wgmma(args, splits, workspace, stream_);
+    return;
+  }
   if (attention_precision_ == DType::BF16 && n >= kMmaMinQueries && cuda::attention_mma_supports(args)) {
     const int splits = cuda::attention_mma_splits(args, sm_count_);
     // The bf16 keys and values of the call, then the partial softmaxes: never empty.

@@ -132,8 +132,12 @@ class CudaBackend : public Backend {
   // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
   void allow_tf32(bool allow);
   // BF16: attention over chunks of at least kMmaMinQueries queries runs on tensor cores
-  // (cuda_attention_mma.cu; needs compute capability 8.0, else F32 stays); F32: the f32 kernel.
+  // (cuda_attention_wgmma.cu on compute capability 9.0 in an sm_90a build, unless
+  // LTRI_ATTENTION_KERNEL=mma; else cuda_attention_mma.cu, which needs 8.0, else F32 stays);
+  // F32: the f32 kernel.
   void set_attention_precision(DType dtype) override;
+  // Whether bf16 prefill attention runs on the wgmma kernel (for tests and the bench's A/B).
+  bool uses_wgmma_attention() const { return wgmma_attention_; }
   static constexpr int64_t kMmaMinQueries = 16;
   // Waits for every op enqueued so far.
   void synchronize() override;
@@ -173,6 +177,7 @@ class CudaBackend : public Backend {
 
   int device_ = 0;
   int sm_count_ = 0;
+  bool wgmma_attention_ = false;  // set_attention_precision's choice of tensor-core kernel
   DType attention_precision_ = DType::F32;
   CUstream_st* stream_ = nullptr;
   CUstream_st* copy_stream_ = nullptr;  // download_async: device -> host copies beside the compute

@@ -153,4 +153,17 @@ size_t attention_mma_scratch_floats(const AttentionArgs& args, int splits);
 // Needs a device of compute capability 8.0 or later and 16-byte aligned scratch.
 void launch_attention_mma(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
 
+// --- attention on Hopper's warpgroup tensor-core instructions (cuda_attention_wgmma.cu) ---
+// The contract and precision of launch_attention_mma, with wgmma (sm_90a); CudaBackend prefers
+// it where available. Whether this build has wgmma code and the current GPU runs it (compute
+// capability 9.0): asks the device once per call, so callers cache it.
+bool attention_wgmma_available();
+// Whether it takes these arguments: head_dim 64 or 128, 16-byte aligned q, out, K, V, RoPE rows.
+bool attention_wgmma_supports(const AttentionArgs& args);
+int attention_wgmma_splits(const AttentionArgs& args, int sm_count);
+// Device floats of scratch: the keys and transposed values as bf16, each segment padded to 64
+// keys, plus the partial softmaxes when splits > 1. Never 0.
+size_t attention_wgmma_scratch_floats(const AttentionArgs& args, int splits);
+void launch_attention_wgmma(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
+
 }  // namespace ltri::cuda

@@ -121,7 +121,8 @@ def episode_length(rng, seq_len):
 
 
 class Packer:
-    def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0, open_slots=0.0):
+    def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0, open_slots=0.0,
+                 question_order=0.0, mixed_needles=0.0):
         self.table = MIXES[mix_name]
         # Up to this many further questions about the same context after an episode's answer
         # (families that have other needles to ask about: multi-key niah and facts, multi-query
@@ -130,6 +131,12 @@ class Packer:
         # Probability of an open connective (random filler words) in the composed fact phrasings
         # (tasks.fact, phrase_grammar._rel); 0: the closed lists only, the committed recipe.
         self.open_slots = open_slots
+        # Probability that a list question (multi-value and multi-query facts, kv lists) names its
+        # subjects or key before the attribute (tasks.fact, tasks.kv_list); 0: the committed recipe.
+        self.question_order = question_order
+        # Probability that a multi-value or multi-query fact episode draws each needle's phrasing
+        # on its own instead of one for all its needles (tasks.fact); 0: the committed recipe.
+        self.mixed_needles = mixed_needles
         self.tok = tokenizer
         self.prose = prose
         self.words = words
@@ -146,6 +153,10 @@ class Packer:
             overhead += 45 * kwargs["followups"]
         if self.open_slots:
             kwargs["open_slots"] = self.open_slots
+        if self.question_order:
+            kwargs["question_order"] = self.question_order
+        if self.mixed_needles:
+            kwargs["mixed_needles"] = self.mixed_needles
         hay_chars = max(60, int((target_tokens - overhead) * self.chars_per_token))
         s = builder(rng, hay_chars, words=self.words, prose=self.prose,
                     heldout=False, **kwargs)

@@ -153,6 +153,46 @@ MQ_FORMS = ["what are the {ap} of {s}?", "give the {a} of each of {s}.", "tell m
 MQ_LEADS = ["In order, they are", "They are", "The {ap} are", "Answer:", "In that order:", "One by one:",
             "In the same order:", "Here they are:", "List:", "Values:", "Ordered:", "The {ap} of {s} are",
             "Answer, in order:", "In order:"]
+
+# Subjects-first list questions (training only, tasks.fact / tasks.kv_list with question_order=p).
+# Nearly every form above names the attribute before the subjects ("what are the {ap} of {s}?").
+# The held-out multi-query question names the subjects first, and with only the question held
+# out the committed model's multi-query answers drop from 12/16 to 8/16 (docs/demo-model.md,
+# "Which held-out part"). So a list question is also asked the other way round: a front that
+# names {s}, then an ask that only refers back to it ("as for {s}, which {ap} do they have?"), or a
+# whole sentence that starts with {s}. No front is a bare "for {s}," and no ask starts with "what
+# are", so none of them is the held-out "For {s}, what are the {ap}?" with another lead-in
+# (check_no_heldout also matches the held-out questions without their lead-ins,
+# HELDOUT_QUESTION_SENTENCES).
+FIRST_FRONTS = ["as for {s},", "about {s}:", "regarding {s}:", "{s} -", "{s}:", "take {s}.",
+                "consider {s}.", "when it comes to {s},", "looking at {s},", "concerning {s},",
+                "on the subject of {s},", "with {s} in mind,", "now {s}:", "speaking of {s},", "{s} again:",
+                "starting with {s},", "in the case of {s},", "{s} (see the text):"]
+MQ_FIRST_ASKS = ["which {ap} do they have?", "list their {ap}.", "give the {a} of each.", "what is each one's {a}?",
+                 "name each {a}, in order.", "tell me their {ap} in that order.", "which {a} does each have?",
+                 "what {ap} were mentioned for them?", "the {a} of each, please.", "show their {ap}.",
+                 "find the {a} for every one.", "what {a} did each get?", "their {ap}?", "in order, which {ap}?",
+                 "write down each one's {a}.", "which {ap} belong to them?", "what {a} {vhp} each of them?",
+                 "which {a} was given to each?", "each one's {a}?", "give me their {ap}, one by one."]
+MQ_FIRST_FORMS = ["{s} each have a {a}. Which?", "{s} were each given a {a}; list them in order.",
+                  "{s} all have {ap}. Name them in order.", "{s} - their {ap}?", "{s}: {ap}?",
+                  "of {s}, give every {a} in order.", "given {s}, list the {ap}.",
+                  "{s} appear in the text with {ap}. Which ones?", "subjects: {s}. Wanted: their {ap}.",
+                  "starting from {s}, give the {ap}.", "{s} and their {ap}?", "{s}, one {a} each: which?"]
+MQ_FIRST_LEADS = ["In the order named:", "Each in turn:", "Name by name:", "Following that order:",
+                  "Their {ap}, in order:", "Their {ap} are", "Each one's {a}:", "In the order given:",
+                  "{AP}, in order:", "Going through them:"]
+MV_FIRST_ASKS = ["list every {a}.", "which {ap} appear in the text?", "what {ap} were mentioned?", "name all the {ap}.",
+                 "give each {a}.", "which {ap} does the text give?", "what {ap} are recorded?", "find all the {ap}.",
+                 "tell me every {a}.", "all the {ap}, please.", "show every {a} in the text.", "collect the {ap}.",
+                 "which {ap} came up?", "write down the {ap}.", "which {ap} turn up in the text?",
+                 "what {ap} did the text mention?", "every {a}?"]
+MV_FIRST_FORMS = ["{s} has more than one {a}. Which?", "{s} was given several {ap}; list them all.",
+                  "{s} - every {a}?", "{s}: all {ap}?", "given {s}, list each {a}.",
+                  "{s} appears in the text with several {ap}. Which ones?", "subject: {s}. Wanted: every {a}.",
+                  "{s} {vpast} several {ap}. Name them."]
+MV_FIRST_LEADS = ["Every {a}:", "In order of the text:", "They appear as", "The {ap} found are", "Each {a}:",
+                  "All {ap} of {s}:"]
 INSTRUCTIONS = _clean(ph.INSTRUCTIONS_TRAIN) + [
     "Pay attention to the facts below.", "Several details are mentioned in the document below.",
     "Read this document. Questions may follow.", "The text below contains a few key details.",
@@ -197,6 +237,13 @@ KV_Q = ["what is the value for {k}?", "look up {k}.", "find {k} in the list.", "
 KV_LEADS = ["The value is", "Value:", "Answer:", "It maps to", "{k} maps to", "{k} ->", "The value for {k} is",
             "Result:", "It is", "Output:", "Its value is", "Found:", "{k}:", "The entry says", "Match:",
             "The answer is", "Value found:", "It has the value"]
+# Key-first kv questions (training only, with question_order; see FIRST_FRONTS): the key, then the ask.
+KV_FIRST_Q = ["{k}: what is its value?", "{k} - which value?", "for the key {k}, what is the value?",
+              "as for {k}, what value does the list give?", "{k}? Its value, please.", "take the key {k}. What is its value?",
+              "{k} maps to what?", "{k} is set to what?", "about {k}: what value?", "starting from {k}, find the value.",
+              "{k}, value?", "with the key {k}, return the value.", "the key is {k}. The value?",
+              "{k} in the list has which value?", "{k} belongs with which value?", "{k} = ?", "{k} -> ?",
+              "with {k} as the key, what is the value?"]
 
 
 def _check_parts():
@@ -204,7 +251,8 @@ def _check_parts():
     pools = [TITLES, ORG_KINDS, PLACE_NOUNS, ATTR_MODIFIERS, [h[0] for h in ATTR_HEADS], REL, VERB_HAS,
              COPULA, FRAMES, NEEDLE_PREFIXES, NEEDLE_SUFFIXES, Q_FORMS, VHP, VPAST, Q_OPENERS, RESTATE,
              LABELS, LEAD_OPENERS, MV_FORMS, MV_LEADS, MQ_FORMS, MQ_LEADS, INSTRUCTIONS, VT_VALUE, VT_COPY,
-             VT_STEP_PREFIXES, VT_Q, VT_LEADS, KV_SEPS, KV_WRAP, KV_Q, KV_LEADS]
+             VT_STEP_PREFIXES, VT_Q, VT_LEADS, KV_SEPS, KV_WRAP, KV_Q, KV_LEADS, FIRST_FRONTS, MQ_FIRST_ASKS,
+             MQ_FIRST_FORMS, MQ_FIRST_LEADS, MV_FIRST_ASKS, MV_FIRST_FORMS, MV_FIRST_LEADS, KV_FIRST_Q]
     for pool in pools:
         for part in pool:
             low = part.lower()
@@ -398,6 +446,29 @@ def question_multiquery(rng, s, a, ap, opn=None):
     return _question(rng, rng.choice(MQ_FORMS), s, a, ap, opn=opn) + " " + cap(lead)
 
 
+def _subjects_first(rng, asks, forms, s, a, ap, opn):
+    """A question that names {s} before the attribute: a front and an ask (most of the variety:
+    18 fronts x 17-20 asks), or a whole sentence that starts with {s}."""
+    if rng.random() < 0.75:
+        front, ask = rng.choice(FIRST_FRONTS), rng.choice(asks)
+        t = front + " " + (cap(ask) if front.endswith(".") else ask)  # "take {s}. List their {ap}."
+    else:
+        t = rng.choice(forms)
+    return _question(rng, t, s, a, ap, opn=opn)
+
+
+def question_multivalue_first(rng, s, a, ap, opn=None):
+    """A multi-value question about one subject, the subject named first (training only)."""
+    lead = _fill(rng, rng.choice(MV_LEADS + MV_FIRST_LEADS), s, a, ap, opn=opn)
+    return _subjects_first(rng, MV_FIRST_ASKS, MV_FIRST_FORMS, s, a, ap, opn) + " " + cap(lead)
+
+
+def question_multiquery_first(rng, s, a, ap, opn=None):
+    """A multi-query question, the subject list (s, already joined) named first (training only)."""
+    lead = _fill(rng, rng.choice(MQ_LEADS + MQ_FIRST_LEADS), s, a, ap, opn=opn)
+    return _subjects_first(rng, MQ_FIRST_ASKS, MQ_FIRST_FORMS, s, a, ap, opn) + " " + cap(lead)
+
+
 def vt_step(rng, template, i, **kw):
     p = rng.choice(VT_STEP_PREFIXES)
     p = (p % (i + 1)) if "%d" in p else p
@@ -448,6 +519,24 @@ def kv_question(rng, k, opn=None):
         q = rng.choice(KV_Q).format(k=k)
         lead = rng.choice(KV_LEADS).format(k=k)
     q = (op + " " + q) if op else cap(q)
+    return q + " " + lead
+
+
+def kv_question_first(rng, k, opn=None):
+    """A kv-list question that names the key before it asks (training only, KV_FIRST_Q); with opn,
+    now and then the ask in filler words as kv_question's. A question that starts with the key
+    keeps its case (cap() would turn a uuid or word key into one the list does not hold)."""
+    op = rng.choice(Q_OPENERS)
+    if opn and rng.random() < opn[1]:
+        w, w2 = _open_word(rng, opn), _open_word(rng, opn)
+        t = rng.choice(["{k} %s which value?" % w, "{k}: the value %s?" % w, "for {k}, %s the value." % w,
+                        "{k} - %s what?" % w])
+        lead = rng.choice(["%s:" % cap(w2), "It %s" % w2, "The value %s" % w2, "%s value:" % cap(w2)])
+    else:
+        t = rng.choice(KV_FIRST_Q)
+        lead = rng.choice(KV_LEADS).format(k=k)
+    q = t.replace("{k}", k)
+    q = (op + " " + q) if op else (q if t.startswith("{k}") else cap(q))
     return q + " " + lead
 
 
@@ -592,14 +681,31 @@ HELDOUT_TEMPLATES = (ph.NEEDLES_HELDOUT + ph.QUESTIONS_HELDOUT + ph.QUESTIONS_MU
 _HELDOUT_RES = [(t, _template_regex(t)) for t in HELDOUT_TEMPLATES]
 
 
+def _question_sentence(t):
+    """A held-out question template without its answer lead-in: up to its first '?' or '. '."""
+    m = re.match(r".*?[?.](?= )", t)
+    return m.group(0) if m else t
+
+
+# The held-out questions' own sentences, matched on their own: a training question must not be a
+# held-out one with another lead-in either. Some hold a BANNED fragment only in their lead-in:
+# "For {s}, what are the {ap}?" holds none, its "Respectively:" does (see FIRST_FRONTS).
+HELDOUT_QUESTION_SENTENCES = [_question_sentence(t) for t in (
+    ph.QUESTIONS_HELDOUT + ph.QUESTIONS_MULTI_VALUE_HELDOUT + ph.QUESTIONS_MULTI_QUERY_HELDOUT
+    + ph.VT_QUESTIONS_HELDOUT + ph.KV_QUESTIONS_HELDOUT)]
+_HELDOUT_RES += [(t, _template_regex(t)) for t in HELDOUT_QUESTION_SENTENCES]
+
+
 def heldout_hits(text):
-    """Held-out templates that match somewhere in text (needles/questions of one sample)."""
+    """Held-out templates (and held-out question sentences) that match somewhere in text
+    (needles/questions of one sample)."""
     return [t for t, r in _HELDOUT_RES if r.search(text)]
 
 
 def check_no_heldout(n=3000, seed=1, words_path=None):
     """Generate n training samples of every templated family (grammar and fixed train templates,
-    with and without open connectives and follow-up questions, and the free-form facts of
+    with and without open connectives and follow-up questions, list questions with and without
+    the subjects-first forms and mixed needle phrasings, and the free-form facts of
     tasks.fact_free) and fail on any held-out template match or
     held-out name in their needles and questions; check the free-form filler pool and n frames
     (check_free_frames). Returns the number of texts checked."""
@@ -613,7 +719,11 @@ def check_no_heldout(n=3000, seed=1, words_path=None):
         for builder, kw in ((tasks.fact, dict(mode="single")), (tasks.fact, dict(mode="multikey")),
                             (tasks.fact, dict(mode="multivalue")), (tasks.fact, dict(mode="multiquery")),
                             (tasks.vt_phrased, {}), (tasks.kv_list, {}), (tasks.fact_free, dict(mode="single")),
-                            (tasks.fact_free, dict(mode="multivalue")), (tasks.fact_free, dict(mode="multiquery"))):
+                            (tasks.fact_free, dict(mode="multivalue")), (tasks.fact_free, dict(mode="multiquery")),
+                            # subjects-first list questions, and needles in independent phrasings
+                            (tasks.fact, dict(mode="multivalue", question_order=0.7, mixed_needles=0.7)),
+                            (tasks.fact, dict(mode="multiquery", question_order=0.7, mixed_needles=0.7)),
+                            (tasks.kv_list, dict(question_order=0.7))):
             # every other composed sample with open connectives and follow-up questions
             extra = dict(open_slots=0.5, followups=2, open_vt=True) if i % 4 in (1, 3) else {}
             s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw, **extra)

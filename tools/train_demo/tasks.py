@@ -373,15 +373,21 @@ def _haystack(rng, hay_chars, prose, needles, depths):
 
 
 def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single",
-         combo=False, followups=0, open_slots=0.0, **_):
+         combo=False, followups=0, open_slots=0.0, question_order=0.0, mixed_needles=0.0, **_):
     """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
     multiquery. Distractors share the attribute so only the subject tells them apart.
     combo=True (training only): subjects, attributes, needles and questions are composed by
     phrase_grammar instead of drawn from the fixed templates; one needle phrasing per episode.
     open_slots=p (training only, with combo): connectives made of random filler words with
-    probability p (phrase_grammar._rel)."""
+    probability p (phrase_grammar._rel).
+    Training only, multivalue and multiquery (with or without combo): question_order=p asks with
+    probability p a question that names the subject(s) before the attribute
+    (phrase_grammar.question_multi*_first); mixed_needles=p draws with probability p every
+    needle of the episode in its own phrasing (_own_needle) instead of one for all.
+    At 0 (the default) neither draws from rng: the episodes are those of the earlier calls."""
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
+    assert not (heldout and (question_order or mixed_needles)), "list-question knobs are for training only"
     opn = (pg.free_filler_words(words), open_slots) if (combo and open_slots) else None
     p = _phr(heldout)
     attr, attr_pl, kinds = pg.attribute(rng, words) if combo else rng.choice(p["attr"])
@@ -394,7 +400,15 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         subjects = distinct(rng, lambda: rand_subject(rng, p, words, hw), n_subj)
     values = distinct(rng, lambda: rand_value(rng, kind, words, hw), n_subj * n_vals)
     needles, owner = [], []
-    if combo:
+    # Short-circuit: no draw at mixed_needles=0, so the default episodes stay as they were.
+    mixed = mixed_needles and mode in ("multivalue", "multiquery") and rng.random() < mixed_needles
+    if mixed:
+        for i, s in enumerate(subjects):
+            for j in range(n_vals):
+                v = values[i * n_vals + j]
+                needles.append(_own_needle(rng, s, attr, v, opn))
+                owner.append((s, v))
+    elif combo:
         import random as _random
         nrng = _random.Random(rng.getrandbits(32))  # same phrasing draws for every needle of the episode
         state = nrng.getstate()
@@ -431,11 +445,17 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
             target_depths = depths[:1]
         elif mode == "multivalue":
             answers = sorted(values, key=lambda v: hay.find(v))
-            q = pg.question_multivalue(rng, subjects[0], attr, attr_pl, opn)
+            if question_order and rng.random() < question_order:
+                q = pg.question_multivalue_first(rng, subjects[0], attr, attr_pl, opn)
+            else:
+                q = pg.question_multivalue(rng, subjects[0], attr, attr_pl, opn)
             target_depths = depths
         else:
             answers = values
-            q = pg.question_multiquery(rng, join_values(subjects), attr, attr_pl, opn)
+            if question_order and rng.random() < question_order:
+                q = pg.question_multiquery_first(rng, join_values(subjects), attr, attr_pl, opn)
+            else:
+                q = pg.question_multiquery(rng, join_values(subjects), attr, attr_pl, opn)
             target_depths = depths
         instr = rng.choice(pg.INSTRUCTIONS)
         prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
@@ -455,12 +475,18 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     elif mode == "multivalue":
         q_subj = subjects[0]
         answers = sorted(values, key=lambda v: hay.find(v))
-        q = rng.choice(p["qmv"]).format(s=q_subj, S=cap(q_subj), a=attr, ap=attr_pl)
+        if question_order and rng.random() < question_order:  # the fixed lists have no such form
+            q = pg.question_multivalue_first(rng, q_subj, attr, attr_pl)
+        else:
+            q = rng.choice(p["qmv"]).format(s=q_subj, S=cap(q_subj), a=attr, ap=attr_pl)
         target_depths = depths
     else:
         answers = values
         lst = join_values(subjects)
-        q = rng.choice(p["qmq"]).format(s=lst, S=cap(lst), a=attr, ap=attr_pl)
+        if question_order and rng.random() < question_order:
+            q = pg.question_multiquery_first(rng, lst, attr, attr_pl)
+        else:
+            q = rng.choice(p["qmq"]).format(s=lst, S=cap(lst), a=attr, ap=attr_pl)
         target_depths = depths
     instr = rng.choice(p["instr"])
     if not heldout:
@@ -481,6 +507,19 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
     return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
                   parts=needles + [q] + ([instr] if instr else []) + [f for f, _ in extra], followups=extra)
+
+
+def _own_needle(rng, s, a, v, opn):
+    """One needle in a phrasing drawn for it alone (fact with mixed_needles, training only): as
+    often as episodes are composed (mix._combo, 0.7) from phrase_grammar, else a fixed training
+    template, with a training prefix as often as fixed episodes have one. With every value of a
+    list answer in a needle of its own phrasing, the model has to find each by its subject and
+    attribute; with one phrasing per episode it could also follow the template (the committed
+    model's held-out multi-value answers leave values out or repeat one, docs/demo-model.md)."""
+    if rng.random() < 0.7:
+        return pg.needle(rng, s, a, v, opn)
+    prefix = (rng.choice(ph.NEEDLE_PREFIXES_TRAIN) + " ") if rng.random() < 0.3 else ""
+    return prefix + rng.choice(ph.NEEDLES_TRAIN).format(s=s, S=cap(s), a=a, v=v)
 
 
 def _fact_followups(rng, mode, subjects, values, count, ask):
@@ -681,12 +720,15 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
 
 
 def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None, combo=False, followups=0,
-            open_slots=0.0, **_):
+            open_slots=0.0, question_order=0.0, **_):
     """A list of key/value lines in one of many formats; ask for one key's value.
     combo=True (training only): line format and question from phrase_grammar; open_slots=p: now and
-    then a separator made of marks or a filler word, and a question in filler words (phrase_grammar)."""
+    then a separator made of marks or a filler word, and a question in filler words (phrase_grammar).
+    question_order=p (training only, with or without combo): each question (follow-ups too) names
+    the key before it asks with probability p (phrase_grammar.kv_question_first); 0 draws nothing."""
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
+    assert not (heldout and question_order), "key-first questions are for training only"
     lines = ph.KV_LINES_HELDOUT if heldout else ph.KV_LINES_TRAIN
     qs = ph.KV_QUESTIONS_HELDOUT if heldout else ph.KV_QUESTIONS_TRAIN
     opn = (pg.free_filler_words(words), open_slots) if (combo and open_slots) else None
@@ -706,12 +748,17 @@ def kv_list(rng, hay_chars, words, heldout=False, heldout_words=None, depth=None
     i = min(n - 1, int((rng.random() if depth is None else depth) * n))
     lines_out = [fmt.replace("{i}", str(j + 1)).format(k=k, v=v) for j, (k, v) in enumerate(zip(keys, vals))]
     body = "\n".join(lines_out)
-    q = pg.kv_question(rng, keys[i], opn) if combo else rng.choice(qs).format(k=keys[i])
+
+    def ask(k):
+        if question_order and rng.random() < question_order:
+            return pg.kv_question_first(rng, k, opn)
+        return pg.kv_question(rng, k, opn) if combo else rng.choice(qs).format(k=k)
+
+    q = ask(keys[i])
     prompt = "Here is a list of keys and values.\n\n" + body + "\n\n" + q
     fam = "kv_list" + ("_heldout" if heldout else "")
     assert not (followups and heldout), "follow-up questions are for training only"
-    extra = [("\n\n" + (pg.kv_question(rng, keys[j], opn) if combo else rng.choice(qs).format(k=keys[j])), " " + vals[j] + ".")
-             for j in _followup_indices(rng, n, i, followups)]
+    extra = [("\n\n" + ask(keys[j]), " " + vals[j] + ".") for j in _followup_indices(rng, n, i, followups)]
     return Sample(fam, prompt, " " + vals[i] + ".", [vals[i]], "all", [i / n],
                   parts=lines_out[:3] + [q] + [f for f, _ in extra], followups=extra)
 

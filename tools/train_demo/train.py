@@ -90,17 +90,19 @@ def tokenizer_config():
 class SeqStream(torch.utils.data.IterableDataset):
     """Endless packed training sequences (mix.Packer) of one length, one RNG stream per worker."""
 
-    def __init__(self, tok_path, prose, words, seq_len, seed, bos, mix_name, followups=0, open_slots=0.0):
+    def __init__(self, tok_path, prose, words, seq_len, seed, bos, mix_name, followups=0, open_slots=0.0,
+                 question_order=0.0, mixed_needles=0.0):
         self.tok_path, self.prose, self.words = tok_path, prose, words
         self.seq_len, self.seed, self.bos, self.mix_name = seq_len, seed, bos, mix_name
         self.followups, self.open_slots = followups, open_slots
+        self.question_order, self.mixed_needles = question_order, mixed_needles
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
         tok = Tokenizer.from_file(self.tok_path)
         packer = mix.Packer(tok, self.prose, self.words, self.seed * 1000 + wid, self.bos, self.mix_name,
-                            self.followups, self.open_slots)
+                            self.followups, self.open_slots, self.question_order, self.mixed_needles)
         while True:
             ids, w = packer.sequence(self.seq_len)
             yield torch.tensor(ids, dtype=torch.int32), torch.tensor(w, dtype=torch.float32)
@@ -171,6 +173,12 @@ def main():
                     help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = the committed recipe")
     ap.add_argument("--open-slots", type=float, default=0.0,
                     help="probability of a connective made of random filler words in composed fact phrasings; 0 = the committed recipe")
+    ap.add_argument("--question-order", type=float, default=0.0,
+                    help="probability that a multi-value / multi-query fact or kv-list question names its subjects or key "
+                         "before the attribute (training forms only); 0 = the committed recipe")
+    ap.add_argument("--mixed-needles", type=float, default=0.0,
+                    help="probability that a multi-value / multi-query fact episode draws each needle's phrasing on its "
+                         "own; 0 = the committed recipe")
     ap.add_argument("--workers", type=int, default=13)
     ap.add_argument("--eval-every", type=float, default=90)
     ap.add_argument("--eval-n", type=int, default=16, help="samples per cell, final table")
@@ -269,7 +277,7 @@ def main():
         phase_end = t_train0 + train_secs * sum(f for f, _ in phases[:pi + 1])
         batch = max(1, args.tokens_per_step // L)
         loader = make_loader(SeqStream(tok_path, prose, words, L, args.seed * 10 + pi, bos, args.mix, args.followups,
-                                         args.open_slots), batch, args.workers)
+                                         args.open_slots, args.question_order, args.mixed_needles), batch, args.workers)
         log("phase %d: seq %d x batch %d" % (pi, L, batch))
         t_phase = time.time()
         while time.time() < phase_end:

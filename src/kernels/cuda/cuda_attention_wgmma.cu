@@ -11,8 +11,11 @@
 // the 8B shape (bench/attention_bench.cu, docs/performance.md "Sixteenth run"): 326-351 TFLOP/s
 // against the mma kernel's 307-319 on chunks of 2048-16384 queries over ~128K keys. Each
 // warpgroup still waits for S before its softmax and for O before the next tile, so the tensor
-// cores idle during the softmax unless another warpgroup fills them; overlapping one tile's
-// softmax with the next tile's products (two S register sets, a third K/V stage) is what is left.
+// cores idle during the softmax unless another warpgroup fills them. A lagged loop (tile j's
+// softmax beside tile j - 1's P V) was tried: at 128 registers ptxas serialises its wgmmas, at
+// one block an SM it ran slower (docs/performance.md, sixteenth run). Keeping each probability
+// pair packed as soon as it is computed matters too: holding the tile's 32 probabilities in f32
+// first added spills and cost ~10%.
 //
 // Two kernels per call:
 // 1. kv_to_tiles_kernel: every visible key rotated to its plan position and rounded to bf16, K

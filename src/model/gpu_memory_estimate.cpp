@@ -79,8 +79,9 @@ size_t llama_scratch_bytes(const ModelConfig& c, const SessionOptions& s) {
   const int64_t widest_input = std::max({c.hidden_size, q_dim, c.intermediate_size});
   const int64_t rope_positions = std::min(shape.max_context, kv_tokens_per_layer(c, s) + shape.chunk);
   // The tensor-core attention's bf16 copy of a call's visible keys and values (at most every
-  // key the policy holds on the device, plus the chunk's).
-  const int64_t visible = std::min(shape.max_context, kv_tokens_per_layer(c, s) + shape.chunk);
+  // key the policy holds on the device, plus the chunk's); the wgmma kernel pads each of a
+  // plan's segments (at most 8, cuda_kernels.hpp) to a multiple of 64 keys.
+  const int64_t visible = std::min(shape.max_context, kv_tokens_per_layer(c, s) + shape.chunk) + 8 * 63;
   const size_t attention = size_t(2 * visible * kv_dim) * 2;
   // The band's workspace (infllm, ltri; cuda_band.cu): its output, the (heads, chunk, width)
   // probabilities and row sums, the rotated queries and keys.

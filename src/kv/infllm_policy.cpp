@@ -66,14 +66,16 @@ void InfllmPolicy::evict(int64_t layer) {
 
 void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<int64_t>& units) {
   const ContextStore& s = store(layer);
-  const float* qbar = query_means(q, n, n);  // the chunk's mean query (n_heads, head_dim)
   if (device_choice()) {
-    // The same scores and selection in backend memory: only the picked list comes down.
+    // The same scores and selection in backend memory, from the chunk's mean query averaged
+    // and rotated there: only the picked list comes down.
+    const float* mean = query_means_device(q, n, n);
     scores_dev_.reserve(backend(), s.units().size());
     picked_dev_.reserve(backend(), size_t(1 + params_.budget));
     {
       ProfileScope phase(backend(), "policy/choose/score");
-      backend().score_units_device(s, index_mirror(layer), qbar, 1, head_weights_, scores_dev_.data());
+      backend().score_units_device(s, index_mirror(layer), mean, 1, shape_.n_local, rope_, head_weights_,
+                                   scores_dev_.data());
     }
     ProfileScope phase(backend(), "policy/choose/select");
     backend().select_by_budget_device(index_mirror(layer), scores_dev_.data(), nullptr, params_.budget,
@@ -81,6 +83,7 @@ void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<
     download_unit_list(picked_dev_, params_.budget, units);
     return;
   }
+  const float* qbar = query_means(q, n, n);  // the chunk's mean query (n_heads, head_dim)
   score_stored_units(layer, qbar, 1, true, head_weights_, scores_);
   ProfileScope phase(backend(), "policy/choose/select");
   select_by_budget(s.units(), scores_, nullptr, nullptr, params_.budget, units, order_, &s.unit_summary());

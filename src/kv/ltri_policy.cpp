@@ -39,7 +39,7 @@ LtriPolicy::LtriPolicy(Backend& backend, const ModelConfig& config, const Stream
 
 size_t LtriPolicy::kv_bytes() const {
   size_t bytes = StreamingPolicyBase::kv_bytes();
-  for (const Layer& L : layers_) bytes += (L.scores_dev.size() + L.top_dev.size()) * sizeof(float);
+  for (const Layer& L : layers_) bytes += (L.scores_dev.size() + L.top_dev.size() + L.question_dev.size()) * sizeof(float);
   for (const BackendBuffer* b : {&token_votes_dev_, &rank_dev_, &chosen_dev_}) bytes += b->size() * sizeof(float);
   return bytes;
 }
@@ -370,24 +370,17 @@ void LtriPolicy::choose_on_device(int64_t layer, const float* q, int64_t n, std:
   const float weight = params_.layers[size_t(layer)].vote_weight;
   L.scores_dev.reserve(backend(), size_t(n_units));
   L.top_dev.reserve(backend(), size_t(1 + budget));
-  // The same query means and scores as the host's choice (choose()), left in backend memory.
-  if (params_.per_query_max) {
-    const int64_t block = std::max<int64_t>(1, params_.query_block);
-    const float* means = query_means(q, n, block, &L.head_weights);
-    const int64_t n_means = (n + block - 1) / block;
-    {
-      ProfileScope phase(backend(), "policy/choose/score");
-      backend().score_units_device(s, mirror, means, n_means, L.head_weights, L.scores_dev.data());
-    }
-    if (!decoding_) save_question_means(L, q, n, means, n_means);
-  } else {
-    const float* mean = query_means(q, n, n, &L.head_weights);
-    {
-      ProfileScope phase(backend(), "policy/choose/score");
-      backend().score_units_device(s, mirror, mean, 1, L.head_weights, L.scores_dev.data());
-    }
-    if (!decoding_) save_question_means(L, q, n, nullptr, 0);
+  // The same query means and scores as the host's choice (choose()), left in backend memory:
+  // the means are rotated where they are, so nothing here waits for the chunk's projections.
+  const int64_t block = params_.per_query_max ? std::max<int64_t>(1, params_.query_block) : n;
+  const float* means = query_means_device(q, n, block);
+  const int64_t n_means = (n + block - 1) / block;
+  {
+    ProfileScope phase(backend(), "policy/choose/score");
+    backend().score_units_device(s, mirror, means, n_means, shape_.n_local, rope_, L.head_weights,
+                                 L.scores_dev.data());
   }
+  if (!decoding_) save_question_means_device(L, q, n, means, n_means);
   ProfileScope phase(backend(), "policy/choose/select");
   const int64_t shortest = shortest_unit(s);
   auto* top = reinterpret_cast<int32_t*>(L.top_dev.data());
@@ -439,6 +432,27 @@ void LtriPolicy::save_question_means(Layer& L, const float* q, int64_t n, const 
   L.question_blocks = n_means;
 }
 
+void LtriPolicy::save_question_means_device(Layer& L, const float* q, int64_t n, const float* means,
+                                            int64_t n_means) {
+  L.question_blocks = 0;
+  L.question_on_device = false;
+  if (params_.question_tokens <= 0 || !params_.persist) return;
+  const int64_t q_row = shape_.n_heads * shape_.head_dim;
+  if (!params_.per_query_max) {  // the mean query: one mean over the chunk's tail
+    const int64_t tail = std::min(n, params_.question_tokens);
+    means = query_means_device(q + (n - tail) * q_row, tail, tail);
+    n_means = 1;
+  } else {  // the first means: blocks are counted back from the chunk's end, mean 0 is the last
+    const int64_t block = std::max<int64_t>(1, params_.query_block);
+    n_means = std::min(n_means, (params_.question_tokens + block - 1) / block);
+  }
+  // A copy queued after the means: they are overwritten by the next layer's.
+  L.question_dev.reserve(backend(), size_t(n_means * q_row));
+  backend().copy(L.question_dev.data(), means, size_t(n_means * q_row));
+  L.question_blocks = n_means;
+  L.question_on_device = true;
+}
+
 void LtriPolicy::build_persistent_sets() {
   ProfileScope phase(backend(), "policy/persist");
   ++persistent_builds_;
@@ -452,6 +466,13 @@ void LtriPolicy::build_persistent_sets() {
       continue;
     }
     L.saved_on_device = false;
+    if (L.question_on_device) {  // down once, rotated as query_means() rotates
+      const int64_t q_row = shape_.n_heads * shape_.head_dim;
+      L.question_means.resize(size_t(L.question_blocks * q_row));
+      backend().download(L.question_means.data(), L.question_dev.data(), L.question_means.size());
+      rotate_query_means(L.question_means.data(), L.question_blocks, &L.head_weights);
+      L.question_on_device = false;
+    }
     score_stored_units(l, L.question_means.data(), L.question_blocks, false, L.head_weights, L.saved_scores);
     select_by_budget(store(l).units(), L.saved_scores, nullptr, nullptr, params_.budget, L.saved_top, order_,
                      &store(l).unit_summary());
@@ -513,6 +534,7 @@ void LtriPolicy::on_begin_chunk(int64_t n) {
       L.saved_top.clear();
       L.saved_on_device = false;
       L.question_blocks = 0;
+      L.question_on_device = false;
     }
   }
 }
@@ -536,6 +558,7 @@ void LtriPolicy::on_reset() {
     L.is_persistent.clear();
     L.persistent_tokens = 0;
     L.question_blocks = 0;
+    L.question_on_device = false;
     L.saved_on_device = false;
   }
 }

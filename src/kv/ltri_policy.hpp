@@ -105,6 +105,10 @@ class LtriPolicy : public StreamingPolicyBase {
     // last question_tokens tokens: they rescore the units for the persistent set.
     std::vector<float> question_means;
     int64_t question_blocks = 0;
+    // choose_on_device keeps those means in backend memory instead, before RoPE:
+    // build_persistent_sets brings them down and rotates them, once, after the prompt.
+    BackendBuffer question_dev;
+    bool question_on_device = false;
     std::vector<int64_t> persistent;  // pinned units, store order
     std::vector<uint8_t> is_persistent;
     int64_t persistent_tokens = 0;
@@ -125,6 +129,9 @@ class LtriPolicy : public StreamingPolicyBase {
   // Keeps the query means of the chunk's last question_tokens tokens (means: the chunk's
   // query means as scored, (n_means, q_row)).
   void save_question_means(Layer& L, const float* q, int64_t n, const float* means, int64_t n_means);
+  // The same for choose_on_device: means (n_means, q_row) are query_means_device's, in backend
+  // memory, and are copied there (no wait).
+  void save_question_means_device(Layer& L, const float* q, int64_t n, const float* means, int64_t n_means);
   void build_persistent_sets();
   // choose() of a prefill chunk in backend memory: the scores, both selections and the votes
   // stay there, and only the chosen unit list comes down.

@@ -198,9 +198,15 @@ const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t
     fail("query_means: ", n, " queries; the policy was sized for chunks of ", shape_.max_chunk);
   }
   backend_.row_block_means(q, n, q_row, block, query_means_);
+  rotate_query_means(query_means_, n_blocks, heads);
+  return query_means_;
+}
+
+void StreamingPolicyBase::rotate_query_means(float* means, int64_t n_blocks, const std::vector<float>* heads) const {
+  const int64_t q_row = shape_.n_heads * shape_.head_dim;
   // Rotation is linear, so rotating a mean equals the mean of the rotated queries.
   for (int64_t b = 0; b < n_blocks; ++b) {
-    float* mean = query_means_ + b * q_row;
+    float* mean = means + b * q_row;
     if (heads == nullptr) {
       rope_rotate_host(mean, shape_.n_heads, shape_.head_dim, shape_.n_local, rope_);
       continue;
@@ -209,7 +215,18 @@ const float* StreamingPolicyBase::query_means(const float* q, int64_t n, int64_t
       if ((*heads)[size_t(h)] != 0.0f) rope_rotate_host(mean + h * shape_.head_dim, 1, shape_.head_dim, shape_.n_local, rope_);
     }
   }
-  return query_means_;
+}
+
+const float* StreamingPolicyBase::query_means_device(const float* q, int64_t n, int64_t block) {
+  ProfileScope phase(backend_, "policy/choose/query");
+  const int64_t q_row = shape_.n_heads * shape_.head_dim;
+  const int64_t n_blocks = row_block_count(n, q_row, block, "query_means");
+  if (n_blocks * q_row > query_means_floats_) {
+    fail("query_means: ", n, " queries; the policy was sized for chunks of ", shape_.max_chunk);
+  }
+  query_means_dev_.reserve(backend_, size_t(n_blocks * q_row));
+  backend_.row_block_means_device(q, n, q_row, block, query_means_dev_.data());
+  return query_means_dev_.data();
 }
 
 void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
@@ -366,6 +383,7 @@ size_t StreamingPolicyBase::kv_bytes() const {
   for (const RetrievedKv& r : retrieved_) bytes += r.bytes();
   for (const UnitIndexMirror& m : index_mirrors_) bytes += m.bytes();
   for (const BackendBuffer& q : deferred_q_) bytes += q.size() * sizeof(float);
+  bytes += query_means_dev_.size() * sizeof(float);
   return bytes;
 }
 

@@ -229,6 +229,14 @@ class StreamingPolicyBase : public KvPolicy {
   // heads of nonzero weight are rotated (the others are left as averaged: a caller that scores
   // with those weights never reads them).
   const float* query_means(const float* q, int64_t n, int64_t block, const std::vector<float>* heads = nullptr);
+  // query_means for a choice in backend memory (Backend::has_device_choice): the same means,
+  // NOT rotated (Backend::score_units_device rotates the rows it scores), left in backend
+  // memory, so no round trip to the host waits for the chunk's projections. Valid until the
+  // next call.
+  const float* query_means_device(const float* q, int64_t n, int64_t block);
+  // What query_means does to the means after averaging: rotates the heads of nonzero weight
+  // (every head without `heads`) of n_blocks host rows (n_blocks, n_heads, head_dim) to n_local.
+  void rotate_query_means(float* means, int64_t n_blocks, const std::vector<float>* heads) const;
 
   StreamingShape shape_;
   RopeTable rope_;  // the policy's own table: host-side rotations (mean query) and the band op
@@ -272,6 +280,7 @@ class StreamingPolicyBase : public KvPolicy {
   // (max_chunk, n_heads, head_dim): at most one mean per query. From alloc_host: a device
   // backend downloads the means into page-locked memory, several times faster than into pageable.
   float* query_means_ = nullptr;
+  BackendBuffer query_means_dev_;  // query_means_device's means
   int64_t query_means_floats_ = 0;
   std::vector<int64_t> chosen_;
   bool device_choice_ = false;

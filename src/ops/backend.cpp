@@ -158,9 +158,13 @@ namespace {
 }
 }  // namespace
 
-void Backend::score_units_device(const ContextStore&, UnitIndexMirror&, const float*, int64_t, const std::vector<float>&,
-                                 float*) {
+void Backend::score_units_device(const ContextStore&, UnitIndexMirror&, const float*, int64_t, int64_t,
+                                 const RopeTable&, const std::vector<float>&, float*) {
   no_device_choice(*this, "score_units_device");
+}
+
+void Backend::row_block_means_device(const float*, int64_t, int64_t, int64_t, float*) {
+  no_device_choice(*this, "row_block_means_device");
 }
 
 void Backend::select_by_budget_device(const UnitIndexMirror&, const float*, const float*, int64_t, int64_t, int32_t*) {

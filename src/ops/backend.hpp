@@ -216,10 +216,15 @@ class Backend {
   // the ops below are there (CUDA); without them a policy scores with score_units and chooses
   // on the host (kv/retrieval.hpp), the same choice from the same scores.
   virtual bool has_device_choice() const { return false; }
-  // score_units with the scores (the store's units, after the mirror's sync) left in backend
-  // memory at `scores`. Default: an error (has_device_choice).
+  // score_units with the queries and the scores in backend memory: q (n_q, n_heads, head_dim)
+  // are query means BEFORE RoPE (row_block_means_device), and the op rotates the rows of the
+  // heads it scores to `position` with table's rows, as rope_rotate_host does, rounding for
+  // rounding; so its scores are score_units' from the same means rotated on the host, and no
+  // query crosses to the host. The scores (the store's units, after the mirror's sync) are
+  // left at `scores`. Default: an error (has_device_choice).
   virtual void score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
-                                  const std::vector<float>& head_weights, float* scores);
+                                  int64_t position, const RopeTable& table, const std::vector<float>& head_weights,
+                                  float* scores);
   // select_by_budget (kv/retrieval.hpp, no skip) over the mirror's units with rank and tie
   // (or null) in backend memory; shortest: the shortest unit's length. picked: a unit list with
   // room for budget ids, in pick order (not store order). Default: an error.
@@ -247,6 +252,9 @@ class Backend {
   // downloads x and sums on the host; a device backend sums where x is and downloads only the
   // means. Fails when n, row or block is below 1.
   virtual void row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out);
+  // row_block_means with the means left in backend memory at out (n_blocks, row), for the
+  // choice in backend memory. Default: an error (has_device_choice).
+  virtual void row_block_means_device(const float* x, int64_t n, int64_t row, int64_t block, float* out);
 
  private:
   struct BandFallback;  // the default attention_band's host scratch, made on first use

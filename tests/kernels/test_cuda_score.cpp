@@ -8,17 +8,21 @@
 #include <random>
 #include <string>
 
+#include "core/error.hpp"
 #include "cuda_test_util.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kv/context_store.hpp"
+#include "kv/host_rope.hpp"
 #include "kv/unit_index_mirror.hpp"
+#include "ops/rope_table.hpp"
 
 namespace ltri {
 namespace {
 
 using test::randn;
 using test::scaled_max_error;
+using test::to_device;
 
 // The GPU's dots are f32 SGEMM sums of the same f32 products in another order than OpenBLAS's:
 // a few ulp of sum |q_e k_e| per dot, ~1e-6 absolute for unit-normal inputs at head_dim 128.
@@ -135,6 +139,54 @@ TEST(CudaScore, a_mirror_of_the_scored_kv_heads_only_scores_as_the_cpu_and_widen
     check_scores(cpu, gpu, mirror, s, 16, mean, 63, where + " mean after one head");
     EXPECT_EQ(mirror.heads(), std::vector<int64_t>({0, 1, 2, 3})) << where;
     check_scores(cpu, gpu, mirror, s, 16, one_hot, 64, where + " one head of a full mirror");
+  }
+}
+
+// The choice in GPU memory (score_units_device) gets query means before RoPE and rotates the
+// scored heads' rows itself: its scores must be those of the host-rotated means, bit for bit
+// (the same GEMM operand, so the same sums), or the units chosen would depend on the route.
+TEST(CudaScore, device_means_rotated_on_the_gpu_score_as_host_rotated_means_bit_for_bit) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  uint32_t seed = 300;
+  for (const DType dtype : {DType::F32, DType::BF16}) {
+    for (const int64_t head_dim : {64, 128}) {
+      const int64_t n_kv_heads = 2, n_heads = 8;
+      ModelConfig config;
+      config.head_dim = head_dim;
+      config.rope_theta = 500000.0;
+      RopeTable table(config);
+      const int64_t position = 4096;  // n_local of the 8B benchmark
+      table.ensure(position + 1);
+      std::mt19937 rng(seed);
+      ContextStore s(n_kv_heads, head_dim, 128, nullptr, DType::F32, ContextStore::kFirstSlabTokens,
+                     ContextStore::kMaxSlabTokens, 0, dtype);
+      fill_store(s, 6000, rng);
+      UnitIndexMirror mirror;
+      std::vector<float> mean(size_t(n_heads), 1.0f / float(n_heads)), one_hot(size_t(n_heads), 0.0f);
+      one_hot[5] = 1.0f;
+      for (const auto& w : {mean, one_hot}) {
+        for (const int64_t n_q : {1, 17, 64}) {
+          const std::string where = std::string(dtype_name(dtype)) + " head_dim " + std::to_string(head_dim) +
+                                    " n_q " + std::to_string(n_q) + (w == mean ? " mean" : " one head");
+          const auto means = randn(size_t(n_q * n_heads * head_dim), seed += 3);
+          std::vector<float> rotated = means;
+          for (int64_t i = 0; i < n_q; ++i) {
+            for (int64_t h = 0; h < n_heads; ++h) {
+              if (w[size_t(h)] != 0.0f) rope_rotate_host(&rotated[size_t((i * n_heads + h) * head_dim)], 1, head_dim, position, table);
+            }
+          }
+          std::vector<float> want, got(s.units().size(), -1.0f);
+          gpu.score_units(s, mirror, rotated.data(), n_q, false, w, want);
+          BackendBuffer d_means = to_device(gpu, means);
+          BackendBuffer d_scores(gpu, s.units().size());
+          gpu.score_units_device(s, mirror, d_means.data(), n_q, position, table, w, d_scores.data());
+          gpu.download(got.data(), d_scores.data(), got.size());
+          EXPECT_EQ(got, want) << where;
+        }
+      }
+      EXPECT_THROW(gpu.score_units_device(s, mirror, nullptr, 1, table.size(), table, mean, nullptr), Error);
+    }
   }
 }
 

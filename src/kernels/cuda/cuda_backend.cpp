@@ -782,14 +782,19 @@ void CudaBackend::score_units(const ContextStore& store, UnitIndexMirror& mirror
                               bool /*mean_query*/, const std::vector<float>& head_weights, std::vector<float>& scores) {
   const CudaOpTimer::Scope op(*op_timer_, "score");
   scores.assign(store.units().size(), 0.0f);
-  const float* device = score_on_device(store, mirror, q, n_q, head_weights, nullptr);
+  const float* device = score_on_device(store, mirror, q, n_q, head_weights, nullptr, nullptr);
   if (device) download(scores.data(), device, scores.size());
 }
 
 void CudaBackend::score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
-                                     const std::vector<float>& head_weights, float* scores) {
+                                     int64_t position, const RopeTable& table, const std::vector<float>& head_weights,
+                                     float* scores) {
   const CudaOpTimer::Scope op(*op_timer_, "score");
-  if (!score_on_device(store, mirror, q, n_q, head_weights, scores)) {
+  if (position < 0 || position >= table.size()) {
+    fail("score_units_device: position ", position, " is outside the RoPE table (", table.size(), " positions)");
+  }
+  const DeviceQueries rotate{position, &table};
+  if (!score_on_device(store, mirror, q, n_q, head_weights, scores, &rotate)) {
     // Nothing to score (no vectors, no active head): every unit scores 0, as score_units says,
     // and the mirror still follows the store's units (the choice reads their token ranges).
     mirror.sync(*this, store, {});
@@ -834,7 +839,8 @@ void CudaBackend::fill_zero(float* x, size_t n) {
 }
 
 const float* CudaBackend::score_on_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q,
-                                          int64_t n_q, const std::vector<float>& head_weights, float* out) {
+                                          int64_t n_q, const std::vector<float>& head_weights, float* out,
+                                          const DeviceQueries* rotate) {
   const int64_t n_units = int64_t(store.units().size());
   const int64_t n_heads = int64_t(head_weights.size()), hd = store.head_dim();
   if (store.n_kv_heads() <= 0 || n_heads % store.n_kv_heads() != 0) {
@@ -858,36 +864,63 @@ const float* CudaBackend::score_on_device(const ContextStore& store, UnitIndexMi
   mirror.sync(*this, store, mirrored_heads_);
   for (int64_t& g : score_kv_heads_) g = mirror.slot(g);
 
-  // One upload: each active head's queries as (n_q, head_dim) rows, so the heads of one KV head
-  // are one contiguous GEMM operand (bf16 bits, two per float, for a bf16 index: the products
-  // are then those of the host op, which rounds the queries alike), then the weights.
+  // The GEMM operand: each active head's queries as (n_q, head_dim) rows, so the heads of one
+  // KV head are one contiguous operand (bf16 bits, two per float, for a bf16 index: the
+  // products are then those of the host op, which rounds the queries alike), then the weights.
   const bool bf16 = mirror.dtype() == DType::BF16;
   const int64_t q_values = n_active * n_q * hd;
   const int64_t q_floats = bf16 ? (q_values + 1) / 2 : q_values;
-  score_host_.resize(size_t(q_floats + n_active));
-  uint16_t* q_bits = reinterpret_cast<uint16_t*>(score_host_.data());
-  for (int64_t a = 0; a < n_active; ++a) {
-    for (int64_t i = 0; i < n_q; ++i) {
-      const float* row = q + (i * n_heads + score_heads_[size_t(a)]) * hd;
-      const int64_t at = (a * n_q + i) * hd;
-      if (bf16) {
-        for (int64_t d = 0; d < hd; ++d) q_bits[at + d] = f32_to_bf16(row[d]);
-      } else {
-        std::copy(row, row + hd, score_host_.begin() + at);
+  float* input = nullptr;
+  if (rotate == nullptr) {  // host queries, rotated: one upload of operand and weights
+    score_host_.resize(size_t(q_floats + n_active));
+    uint16_t* q_bits = reinterpret_cast<uint16_t*>(score_host_.data());
+    for (int64_t a = 0; a < n_active; ++a) {
+      for (int64_t i = 0; i < n_q; ++i) {
+        const float* row = q + (i * n_heads + score_heads_[size_t(a)]) * hd;
+        const int64_t at = (a * n_q + i) * hd;
+        if (bf16) {
+          for (int64_t d = 0; d < hd; ++d) q_bits[at + d] = f32_to_bf16(row[d]);
+        } else {
+          std::copy(row, row + hd, score_host_.begin() + at);
+        }
       }
+      score_host_[size_t(q_floats + a)] = head_weights[size_t(score_heads_[size_t(a)])];
     }
-    score_host_[size_t(q_floats + a)] = head_weights[size_t(score_heads_[size_t(a)])];
+    input = scratch(score_input_, score_input_capacity_, score_host_.size());
+  } else {  // query means in device memory: only the weights and the heads' ids go up
+    sync_rope_table(*rotate->table);
+    score_host_.resize(size_t(2 * n_active));
+    for (int64_t a = 0; a < n_active; ++a) {
+      score_host_[size_t(a)] = head_weights[size_t(score_heads_[size_t(a)])];
+      const int32_t head = int32_t(score_heads_[size_t(a)]);
+      std::memcpy(&score_host_[size_t(n_active + a)], &head, sizeof(head));
+    }
+    input = scratch(score_input_, score_input_capacity_, size_t(q_floats) + score_host_.size());
   }
-  float* input = scratch(score_input_, score_input_capacity_, score_host_.size());
   // No wait here: score_host_ stays untouched until the next download (of these scores, or of
   // the choice made from them) has synchronised (CUDA stages a pageable source before the call
   // returns anyway).
-  upload_stable(input, score_host_.data(), score_host_.size());
+  float* weights = input + q_floats;
+  upload_stable(rotate == nullptr ? input : weights, score_host_.data(), score_host_.size());
+  if (rotate != nullptr) {
+    cuda::PackQueriesArgs pack;
+    pack.q = q;
+    pack.n_q = n_q;
+    pack.n_heads = n_heads;
+    pack.head_dim = hd;
+    pack.heads = reinterpret_cast<const int32_t*>(weights + n_active);
+    pack.n_active = n_active;
+    pack.cos = rope_cos_ + rotate->position * (hd / 2);
+    pack.sin = rope_sin_ + rotate->position * (hd / 2);
+    pack.bf16 = bf16;
+    pack.out = input;
+    cuda::launch_pack_score_queries(pack, stream_);
+  }
 
   cuda::ScoreArgs args;
   args.bf16 = bf16;
   args.q = input;
-  args.weights = input + q_floats;
+  args.weights = weights;
   args.kv_head = score_kv_heads_.data();
   args.n_active = n_active;
   args.n_q = n_q;
@@ -907,6 +940,12 @@ const float* CudaBackend::score_on_device(const ContextStore& store, UnitIndexMi
   cuda::launch_score_units(args, work, cublas_, stream_);
   LTRI_CUDA_CHECK(cublasSetMathMode(cublas_, math_mode));
   return out ? out : work;
+}
+
+void CudaBackend::row_block_means_device(const float* x, int64_t n, int64_t row, int64_t block, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "row_means");
+  row_block_count(n, row, block, "row_block_means_device");
+  cuda::launch_row_block_means(x, n, row, block, out, stream_);
 }
 
 void CudaBackend::row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) {

@@ -118,7 +118,8 @@ class CudaBackend : public Backend {
   // one-block walk pick the units, votes are summed per unit and cast per token there.
   bool has_device_choice() const override { return true; }
   void score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
-                          const std::vector<float>& head_weights, float* scores) override;
+                          int64_t position, const RopeTable& table, const std::vector<float>& head_weights,
+                          float* scores) override;
   void select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie, int64_t budget,
                                int64_t shortest, int32_t* picked) override;
   void unit_votes_device(const UnitIndexMirror& mirror, const float* token_votes, int64_t n_votes, int64_t first_token,
@@ -128,6 +129,7 @@ class CudaBackend : public Backend {
   void fill_zero(float* x, size_t n) override;
   // Row block means on the GPU (cuda_row_means.cu); downloads only the (n_blocks, row) means.
   void row_block_means(const float* x, int64_t n, int64_t row, int64_t block, float* host_out) override;
+  void row_block_means_device(const float* x, int64_t n, int64_t row, int64_t block, float* out) override;
 
   // Lets cuBLAS use TF32 tensor cores for matmul (~8x the f32 rate, ~1e-3 relative error).
   void allow_tf32(bool allow);
@@ -157,9 +159,15 @@ class CudaBackend : public Backend {
                     size_t* out_floats);
   // Queues the scores of the store's units (syncing the mirror) into `out`, or into the score
   // scratch if out is null; returns where they are, or null when there is nothing to score (no
-  // units, vectors, queries or head with a weight), with the mirror then not synced.
+  // units, vectors, queries or head with a weight), with the mirror then not synced. q: host
+  // queries already rotated when `rotate` is null; else query means in device memory that the
+  // scored heads' rows are rotated from, to rotate->position.
+  struct DeviceQueries {
+    int64_t position = 0;
+    const RopeTable* table = nullptr;
+  };
   const float* score_on_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
-                               const std::vector<float>& head_weights, float* out);
+                               const std::vector<float>& head_weights, float* out, const DeviceQueries* rotate);
   // Waits for the compute stream only: what upload and download need (download_async's copies
   // and the asynchronous band are waited for through their fences).
   void wait_for_compute();
@@ -222,7 +230,7 @@ class CudaBackend : public Backend {
   CUevent_st* band_copied_ = nullptr;
   CUevent_st* band_rotated_ = nullptr;  // on stream_ after the band's rotation: band_stream_ waits for it
   CUevent_st* band_done_ = nullptr;     // on band_stream_ after the band's kernels: the copy waits for it
-  float* score_input_ = nullptr;  // score_units: (n_active, n_q, head_dim) queries, then (n_active) weights
+  float* score_input_ = nullptr;  // score_units: (n_active, n_q, head_dim) queries, (n_active) weights, [(n_active) int32 heads]
   size_t score_input_capacity_ = 0;
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots
   size_t score_scratch_capacity_ = 0;

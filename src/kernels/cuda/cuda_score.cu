@@ -7,6 +7,8 @@
 //     f32 sums on the tensor cores);
 //  2. max_over_queries: one thread per (vector, head) keeps each vector's best dot over the
 //     queries, reading the dots once, coalesced along the vectors.
+// The queries come either from the host (score_units) or, for the choice in device memory,
+// from query means already on the device: pack_score_queries rotates and lays out those.
 // Then unit_scores: one thread per unit takes the max over its vectors for each active head and
 // sums weight x max over the heads in head order with explicit roundings, as the host does.
 // Cost at Llama-3-8B shape with 32K tokens stored (~8K vectors per KV head, 32 heads, 16 query
@@ -16,6 +18,8 @@
 // Checked against the CPU op in tests/kernels/test_cuda_score.cpp.
 #include <algorithm>
 #include <cmath>
+
+#include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_score_kernels.hpp"
@@ -73,7 +77,38 @@ __global__ void unit_scores_kernel(const float* best, int64_t n_active, int64_t 
   scores[u] = total;
 }
 
+// One thread per value of out; the rotation of rope_rotate_host: v[e] = a c - b s and
+// v[e + half] = b c + a s for the pair (a, b) = (v[e], v[e + half]).
+__global__ void pack_score_queries_kernel(PackQueriesArgs a) {
+  const int64_t total = a.n_active * a.n_q * a.head_dim, half = a.head_dim / 2;
+  for (int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * kThreads) {
+    const int64_t e = idx % a.head_dim, row = idx / a.head_dim;  // row = active * n_q + i
+    const int64_t i = row % a.n_q, active = row / a.n_q;
+    const float* x = a.q + (i * a.n_heads + a.heads[active]) * a.head_dim;
+    float v;
+    if (e < half) {
+      v = __fsub_rn(__fmul_rn(x[e], a.cos[e]), __fmul_rn(x[e + half], a.sin[e]));
+    } else {
+      const int64_t j = e - half;
+      v = __fadd_rn(__fmul_rn(x[e], a.cos[j]), __fmul_rn(x[j], a.sin[j]));
+    }
+    if (a.bf16) {
+      static_cast<__nv_bfloat16*>(a.out)[idx] = __float2bfloat16_rn(v);
+    } else {
+      static_cast<float*>(a.out)[idx] = v;
+    }
+  }
+}
+
 }  // namespace
+
+void launch_pack_score_queries(const PackQueriesArgs& a, cudaStream_t stream) {
+  const int64_t total = a.n_active * a.n_q * a.head_dim;
+  if (total <= 0) return;
+  const unsigned blocks = unsigned(std::min<int64_t>((total + kThreads - 1) / kThreads, 4096));
+  pack_score_queries_kernel<<<blocks, kThreads, 0, stream>>>(a);
+  LTRI_CUDA_CHECK_LAUNCH("pack_score_queries_kernel");
+}
 
 int64_t score_tile_vectors(const ScoreArgs& a) {
   const int64_t columns = std::max<int64_t>(1, max_heads_per_kv(a) * a.n_q);

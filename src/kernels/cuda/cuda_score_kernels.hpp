@@ -30,6 +30,23 @@ struct ScoreArgs {
   float* scores = nullptr;  // (n_units), device: where the scores go; null = the scratch's start
 };
 
+// The queries of a choice that never leave the device (Backend::score_units_device): row
+// (a * n_q + i) of out = query mean i of head heads[a], rotated to one position.
+struct PackQueriesArgs {
+  const float* q = nullptr;  // (n_q, n_heads, head_dim), device: query means before RoPE
+  int64_t n_q = 0, n_heads = 0, head_dim = 0;
+  const int32_t* heads = nullptr;  // (n_active), device: the active heads, in order
+  int64_t n_active = 0;
+  const float* cos = nullptr;  // (head_dim / 2), device: the position's row of the RoPE table
+  const float* sin = nullptr;
+  bool bf16 = false;  // out holds bf16 bits (ScoreArgs::bf16), else f32
+  void* out = nullptr;  // (n_active, n_q, head_dim), device: ScoreArgs::q
+};
+// Writes args.out: each value rotated with rope_rotate_host's arithmetic (every product and
+// sum rounded on its own, no fused multiply-add), then rounded to bf16 (to nearest even, as
+// f32_to_bf16) when args.bf16: the operand the host would have uploaded, bit for bit.
+void launch_pack_score_queries(const PackQueriesArgs& args, cudaStream_t stream);
+
 // Index vectors scored per pass: the (active heads of one KV head, n_q, tile) dot products of a
 // pass fit in a bounded scratch however many vectors the layer stores.
 int64_t score_tile_vectors(const ScoreArgs& args);

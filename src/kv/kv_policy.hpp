@@ -24,6 +24,9 @@ struct KvSegment {
   // position, so with keys at position 0 (stride 0) each query sees each key at the same fixed
   // distance: InfLLM's placement of init and retrieved tokens "n_local before every query".
   int64_t query_position = -1;
+  // Already attended by Backend::attention_early (two-pass attention, plan_early below): the
+  // backend folds that pass into this plan's softmax instead of attending the segment again.
+  bool early = false;
 };
 
 struct AttentionPlan {
@@ -43,6 +46,17 @@ class KvPolicy {
   // plan stay valid until the next call for this layer.
   virtual const AttentionPlan& plan(int64_t layer, const float* q, const float* k, const float* v,
                                     int64_t n) = 0;
+  // The first of two steps for a caller that attends in two passes (Backend::attention_early):
+  // stores the chunk's K,V as plan() would and returns the segments known before the policy's
+  // choice of retrieved KV (init, window, chunk), so the backend can attend them while the
+  // policy chooses. nullptr when the layer's plan has no later part (nothing to retrieve yet,
+  // or positions that depend on the choice). Either way the caller then calls plan() with the
+  // same arguments, which skips what was done here; after a non-null return its segments that
+  // this plan held are marked `early`. Default: nullptr, and nothing done.
+  virtual const AttentionPlan* plan_early(int64_t /*layer*/, const float* /*q*/, const float* /*k*/,
+                                          const float* /*v*/, int64_t /*n*/) {
+    return nullptr;
+  }
   // All layers have processed the chunk.
   virtual void end_chunk(int64_t n) = 0;
   // After the last chunk of a prompt (a forward of more than one token): what the decode steps

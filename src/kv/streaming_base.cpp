@@ -65,6 +65,7 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
   // Rotations: mean queries at n_local, band keys/queries at up to band_width + chunk.
   rope_.ensure(std::max(shape.n_local + 1, shape.band_width + shape.max_chunk));
   plan_.segments.reserve(4);
+  early_plan_.segments.reserve(3);
   const char* host_choice = std::getenv("LTRI_HOST_CHOICE");
   device_choice_ = shape.keeps_store && backend.has_device_choice() && !(host_choice && std::strcmp(host_choice, "1") == 0);
 }
@@ -235,8 +236,7 @@ void StreamingPolicyBase::drop_front(int64_t layer, int64_t count) {
   if (!seg_rows_.empty()) seg_rows_[size_t(layer)].drop_until(window_.begin(layer));
 }
 
-const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, const float* k,
-                                               const float* v, int64_t n) {
+void StreamingPolicyBase::prepare(int64_t layer, const float* q, const float* k, const float* v, int64_t n) {
   const size_t l = size_t(layer);
   run_pending_evict();
 
@@ -270,6 +270,32 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
       queue_band(layer, q, n, n_past_);
     }
   }
+}
+
+const AttentionPlan* StreamingPolicyBase::plan_early(int64_t layer, const float* q, const float* k, const float* v,
+                                                     int64_t n) {
+  prepare(layer, q, k, v, n);
+  prepared_layer_ = layer;
+  early_given_ = false;
+  // Only a plan with retrieval has a later part; and only fixed placement keeps the window's
+  // positions independent of how many tokens the choice brings.
+  if (stores_.empty() || stores_[size_t(layer)].units().empty() || shape_.placement != Placement::Fixed) return nullptr;
+  if (window_.begin(layer) == window_.init_count(layer)) return nullptr;  // nothing has left the window
+  build_plan(layer, n, true, true, early_plan_);
+  early_given_ = true;
+  return &early_plan_;
+}
+
+const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, const float* k,
+                                               const float* v, int64_t n) {
+  const size_t l = size_t(layer);
+  if (prepared_layer_ != layer) {
+    prepare(layer, q, k, v, n);
+    early_given_ = false;
+  }
+  prepared_layer_ = -1;
+  const bool mark_early = early_given_;
+  early_given_ = false;
 
   // Retrieval after the band is queued: on an accelerator the band then runs while the host
   // chooses the units (which needs neither the window nor the band).
@@ -286,7 +312,7 @@ const AttentionPlan& StreamingPolicyBase::plan(int64_t layer, const float* q, co
     }
   }
 
-  build_plan(layer, n);
+  build_plan(layer, n, false, mark_early, plan_);
   // Step 5 waits for the next plan() or end_chunk(): by then the caller has queued this layer's
   // attention and MLP on the backend, so the host decides what leaves the window while the
   // accelerator computes, instead of before the attention is even queued.
@@ -342,33 +368,35 @@ void StreamingPolicyBase::flush_decode_band(int64_t layer) {
   waiting = 0;
 }
 
-void StreamingPolicyBase::build_plan(int64_t layer, int64_t n) {
+void StreamingPolicyBase::build_plan(int64_t layer, int64_t n, bool early_part, bool mark_early,
+                                     AttentionPlan& plan) {
   const int64_t n_init = window_.init_count(layer);
-  const RetrievedKv* r = stores_.empty() ? nullptr : &retrieved_[size_t(layer)];
+  const RetrievedKv* r = stores_.empty() || early_part ? nullptr : &retrieved_[size_t(layer)];
   const int64_t n_retrieved = r ? r->n_tokens() : 0;
   const int64_t w_begin = window_.begin(layer);
   const int64_t w = n_past_ - w_begin;  // window tokens before the chunk
   // Nothing has left the window yet: init and window are the stream's first tokens.
   const bool contiguous = w_begin == n_init && n_retrieved == 0;
   const bool fixed = shape_.placement == Placement::Fixed && !contiguous;
+  if ((early_part || mark_early) && !fixed) fail("KV policy: an early plan part without fixed placement");
 
-  plan_.segments.clear();
+  plan.segments.clear();
   auto add = [&](const float* k, const float* v, int64_t count, int64_t first, int64_t stride, bool causal,
-                 int64_t query_position) {
-    if (count > 0) plan_.segments.push_back({k, v, count, first, stride, causal, query_position});
+                 int64_t query_position, bool early) {
+    if (count > 0) plan.segments.push_back({k, v, count, first, stride, causal, query_position, early});
   };
   if (fixed) {
-    add(window_.init_k(layer), window_.init_v(layer), n_init, 0, 0, false, shape_.n_local);
-    if (r) add(r->k(), r->v(), n_retrieved, 0, 0, false, shape_.n_local);
-    add(window_.k(layer, w_begin), window_.v(layer, w_begin), w, 0, 1, false, -1);
-    add(window_.k(layer, n_past_), window_.v(layer, n_past_), n, w, 1, true, -1);
-    plan_.query_first_position = w;
+    add(window_.init_k(layer), window_.init_v(layer), n_init, 0, 0, false, shape_.n_local, mark_early);
+    if (r) add(r->k(), r->v(), n_retrieved, 0, 0, false, shape_.n_local, false);
+    add(window_.k(layer, w_begin), window_.v(layer, w_begin), w, 0, 1, false, -1, mark_early);
+    add(window_.k(layer, n_past_), window_.v(layer, n_past_), n, w, 1, true, -1, mark_early);
+    plan.query_first_position = w;
   } else {
-    add(window_.init_k(layer), window_.init_v(layer), n_init, 0, 1, false, -1);
-    if (r) add(r->k(), r->v(), n_retrieved, n_init, 1, false, -1);
-    add(window_.k(layer, w_begin), window_.v(layer, w_begin), w, n_init + n_retrieved, 1, false, -1);
-    add(window_.k(layer, n_past_), window_.v(layer, n_past_), n, n_init + n_retrieved + w, 1, true, -1);
-    plan_.query_first_position = n_init + n_retrieved + w;
+    add(window_.init_k(layer), window_.init_v(layer), n_init, 0, 1, false, -1, false);
+    if (r) add(r->k(), r->v(), n_retrieved, n_init, 1, false, -1, false);
+    add(window_.k(layer, w_begin), window_.v(layer, w_begin), w, n_init + n_retrieved, 1, false, -1, false);
+    add(window_.k(layer, n_past_), window_.v(layer, n_past_), n, n_init + n_retrieved + w, 1, true, -1, false);
+    plan.query_first_position = n_init + n_retrieved + w;
   }
 }
 
@@ -459,6 +487,8 @@ void StreamingPolicyBase::reset() {
   // The jobs still running store what the next chunk would have needed: nothing will now.
   if (jobs_) jobs_->discard_all();
   pending_evict_ = -1;  // the stream it belonged to is gone
+  prepared_layer_ = -1;
+  early_given_ = false;
   n_past_ = 0;
   chunk_n_ = 0;
   window_.reset();

@@ -24,6 +24,10 @@
 //      Step 5 itself runs at the start of the next plan() call (the next layer's) or in
 //      end_chunk(), not inside this plan(): the caller has queued the layer's attention and
 //      MLP by then, so the host starts the eviction while the accelerator computes.
+// A caller that attends in two passes (Backend::attention_early) calls plan_early() first: it
+// does steps 1-2 and, once the plan has retrieval, returns [init | window | chunk], whose
+// positions do not depend on the choice under fixed placement; plan() then does steps 3-5 and
+// marks those segments early, so the accelerator attends the window while the host chooses.
 // Evicting after the chunk rather than before the next one changes nothing any chunk sees:
 // evict() reads only the window, the votes and the segmentation rows, which are final once the
 // chunk's band is in, and leaving the window moves no memory, so the plan being returned stays
@@ -129,6 +133,11 @@ class StreamingPolicyBase : public KvPolicy {
   void begin_chunk(int64_t n) override;
   const AttentionPlan& plan(int64_t layer, const float* q, const float* k, const float* v,
                             int64_t n) override;
+  // Steps 1-2, then [init | window | chunk] when the plan will have retrieved units placed
+  // "fixed" (their positions, and so the others', do not depend on the choice); plan() then
+  // does steps 3-4 and marks those segments early.
+  const AttentionPlan* plan_early(int64_t layer, const float* q, const float* k, const float* v,
+                                  int64_t n) override;
   void end_chunk(int64_t n) override;
   int64_t n_past() const override { return n_past_; }
   int64_t positions_needed(int64_t n) const override { return shape_.positions_needed(n); }
@@ -242,7 +251,11 @@ class StreamingPolicyBase : public KvPolicy {
   RopeTable rope_;  // the policy's own table: host-side rotations (mean query) and the band op
 
  private:
-  void build_plan(int64_t layer, int64_t n);
+  // Steps 1-2 of plan() (the store job waited for, the chunk in the window, its band queued).
+  void prepare(int64_t layer, const float* q, const float* k, const float* v, int64_t n);
+  // Step 4 into `plan`: the whole plan, or (early_part) only the segments plan_early gives. With
+  // mark_early the whole plan's init, window and chunk segments are marked early.
+  void build_plan(int64_t layer, int64_t n, bool early_part, bool mark_early, AttentionPlan& plan);
   void evict_for_next_chunk(int64_t layer);  // step 5
   void run_pending_evict();                   // step 5 of the layer whose plan() came last, if any
   // Files the layer's queued band into votes_ / seg_rows_ (waiting for it), if one is pending:
@@ -286,6 +299,9 @@ class StreamingPolicyBase : public KvPolicy {
   bool device_choice_ = false;
   std::vector<int32_t> unit_list_;  // download_unit_list's host copy
   AttentionPlan plan_;
+  AttentionPlan early_plan_;     // plan_early's
+  int64_t prepared_layer_ = -1;  // the layer whose steps 1-2 plan_early did for the coming plan()
+  bool early_given_ = false;     // plan_early returned early_plan_ for that layer
   std::mutex spare_mutex_;
   std::vector<std::shared_ptr<EvictedTokens>> spare_;  // EvictedTokens no job holds
   // The store jobs (keeps_store only). Declared last: destroyed first, while what jobs use lives.

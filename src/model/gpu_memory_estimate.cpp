@@ -93,8 +93,21 @@ size_t llama_scratch_bytes(const ModelConfig& c, const SessionOptions& s) {
     band = n_keys * c.num_key_value_heads + n * width + c.num_attention_heads * n * (width + 1) + n * q_dim +
            n_keys * kv_dim;
   }
-  return size_t(shape.chunk * per_token + c.vocab_size + band) * sizeof(float) + size_t(shape.chunk * widest_input) * 2 +
-         attention + size_t(rope_positions * c.head_dim) * sizeof(float) + kGpuHeadroomBytes;
+  // Two-pass attention (infllm, ltri; CudaBackend::attention_early): the early pass's own bf16
+  // copy of init, window and chunk (the second pass's goes in the buffer above), and both
+  // passes' unnormalised outputs with their (max, sum) per row.
+  int64_t early_partials = 0;
+  size_t early_tiles = 0;
+  if (width > 0) {
+    // kv_tokens_per_layer holds init and two of (window with its chunk + retrieved): one of
+    // those bounds what the early pass sees; its three segments each padded to 64 keys.
+    const int64_t early_keys = a.n_init + (kv_tokens_per_layer(c, s) - a.n_init + 1) / 2 + 3 * 63;
+    early_tiles = size_t(2 * early_keys * kv_dim) * 2;
+    early_partials = 2 * shape.chunk * c.num_attention_heads * (c.head_dim + 2);
+  }
+  return size_t(shape.chunk * per_token + c.vocab_size + band + early_partials) * sizeof(float) +
+         size_t(shape.chunk * widest_input) * 2 + attention + early_tiles + size_t(rope_positions * c.head_dim) * sizeof(float) +
+         kGpuHeadroomBytes;
 }
 
 GpuMemoryEstimate estimate_gpu_memory(const ModelConfig& c, DType matrix_dtype, const SessionOptions& s) {

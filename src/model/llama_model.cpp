@@ -216,6 +216,18 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
       }
     }
     const AttentionPlan* plan = nullptr;
+    if (b.has_attention_early(n)) {
+      // The window's part first, so a device attends it while the policy chooses what to retrieve.
+      const AttentionPlan* early = nullptr;
+      {
+        ProfileScope phase(b, "policy/early");
+        early = policy_->plan_early(l, q, k, v, n);
+      }
+      if (early) {
+        ProfileScope phase(b, "attention/early");
+        b.attention_early(q, n, n_heads, n_kv, hd, *early, rope_);
+      }
+    }
     {
       ProfileScope phase(b, "policy");
       plan = &policy_->plan(l, q, k, v, n);

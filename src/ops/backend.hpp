@@ -176,9 +176,22 @@ class Backend {
   // Attention of the chunk's queries over the visible KV segments, one softmax across all of
   // them. q (n, n_heads, head_dim) pre-RoPE; out (n, n_heads, head_dim). Keys are rotated to
   // the positions the plan assigns and queries to plan.query_first_position + i.
+  // Segments marked `early` were handed to attention_early (below) with the same q and n just
+  // before: the backend folds that pass in rather than attending them again.
   virtual void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
                          int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
                          float* out) = 0;
+  // Two-pass attention (KvPolicy::plan_early): whether the model should hand a chunk of n
+  // queries' early segments to attention_early before the policy chooses the rest. A device
+  // backend attends them while the host chooses; the result is the one softmax over the whole
+  // plan either way, up to rounding. Default: no.
+  virtual bool has_attention_early(int64_t /*n*/) const { return false; }
+  // Starts attention of q over `part` (the segments plan_early returned); the next attention()
+  // of the same q and n, whose plan marks these segments `early`, completes it. A backend may
+  // also do nothing here and attend the whole plan in attention() (the CPU backend: one pass,
+  // the same numbers as without plan_early). Default: nothing.
+  virtual void attention_early(const float* /*q*/, int64_t /*n*/, int64_t /*n_heads*/, int64_t /*n_kv_heads*/,
+                               int64_t /*head_dim*/, const AttentionPlan& /*part*/, const RopeTable& /*table*/) {}
   // The attention band of a chunk (ops/attention_band_host.hpp, LTRI_SPEC.md Prefill step 4):
   // args.q and args.keys in backend memory; votes (args.n_keys(), n_kv_heads) and seg
   // (args.n, width, or null) on the HOST: the chunk's votes are added to votes, seg is

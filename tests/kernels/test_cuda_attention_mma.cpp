@@ -9,7 +9,8 @@
 // by the diagonal) and a 4096-query streaming plan over 8148 keys in four segments (the bf16
 // pre-pass's segment boundaries and fixed placement at length); each with the keys whole and
 // split in three parts (merge path). The kernel is called through its launcher so every length
-// is covered (the backend sends decode to the f32 kernel); a last test checks the backend's choice.
+// is covered (the backend sends decode to the f32 kernel); a test checks the backend's choice, and
+// one the backend's two-pass attention (attention_early) against one pass.
 // Every test skips when no GPU is present.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
 #include "cuda_test_util.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
@@ -226,6 +228,71 @@ TEST(CudaAttentionMma, long_streaming_plan_with_fixed_placement_matches_cpu) {
              window,
              {{4, 0, 0, false, n_local}, {2000, 0, 0, false, n_local}, {window, 0, 1, false, -1}, {n, window, 1, true, -1}}},
             11);
+}
+
+// Two-pass attention (CudaBackend::attention_early, then attention()): the early part on its own
+// stream and a part of the GPU's blocks taking items from a counter, the rest as a second part,
+// both merged. On the plan StreamingPolicyBase makes under fixed placement ([init | retrieved |
+// window | chunk], all but the retrieved early), against the CPU's one pass and the GPU's one
+// pass; also with nothing left for the second pass, and the errors of a plan whose early
+// segments were not given to attention_early.
+TEST(CudaAttentionMma, two_pass_attention_matches_one_pass) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  gpu.set_attention_precision(DType::BF16);
+  if (!gpu.has_attention_early(4096)) GTEST_SKIP() << "two-pass attention runs on the wgmma kernel (compute capability 9.0)";
+  CpuBackend cpu(0);
+  ModelConfig config;
+  config.rope_theta = 10000.0;
+  uint32_t seed = 40;
+  for (const int64_t head_dim : {64, 128}) {
+    config.head_dim = head_dim;
+    RopeTable table(config);
+    table.ensure(16384);
+    for (const int64_t n : {int64_t(131), int64_t(1000), int64_t(4096)}) {
+      for (const bool with_retrieved : {true, false}) {
+        const int64_t window = 2048, n_local = 6144, n_kv_heads = 2, group = 4, n_heads = n_kv_heads * group;
+        Case c{"streaming_fixed_two_pass", n, window, {{4, 0, 0, false, n_local}}};
+        if (with_retrieved) c.segments.push_back({2000, 0, 0, false, n_local});
+        c.segments.push_back({window, 0, 1, false, -1});
+        c.segments.push_back({n, window, 1, true, -1});
+        SCOPED_TRACE("head_dim " + std::to_string(head_dim) + " n " + std::to_string(n) +
+                     (with_retrieved ? " with retrieved" : " all early"));
+        Inputs in = make_inputs(gpu, c, n_heads, n_kv_heads, head_dim, seed++);
+        std::vector<float> want(in.q.size());
+        cpu.attention(in.q.data(), n, n_heads, n_kv_heads, head_dim, in.cpu_plan, table, want.data());
+        BackendBuffer d_q = to_device(gpu, in.q), d_out(gpu, in.q.size());
+        gpu.attention(d_q.data(), n, n_heads, n_kv_heads, head_dim, in.gpu_plan, table, d_out.data());
+        const std::vector<float> one_pass = to_host(gpu, d_out.data(), in.q.size());
+
+        AttentionPlan whole = in.gpu_plan, early;
+        early.query_first_position = whole.query_first_position;
+        for (size_t s = 0; s < whole.segments.size(); ++s) {
+          whole.segments[s].early = !(with_retrieved && s == 1);
+          if (whole.segments[s].early) early.segments.push_back(whole.segments[s]);
+        }
+        gpu.fill_zero(d_out.data(), in.q.size());
+        gpu.attention_early(d_q.data(), n, n_heads, n_kv_heads, head_dim, early, table);
+        gpu.attention(d_q.data(), n, n_heads, n_kv_heads, head_dim, whole, table, d_out.data());
+        const std::vector<float> two_pass = to_host(gpu, d_out.data(), in.q.size());
+        EXPECT_LT(scaled_max_error(two_pass, want), kTolerance);
+        EXPECT_LT(scaled_max_error(two_pass, one_pass), kTolerance);
+        // With a second part the merge rounds differently from one softmax: equal results would
+        // mean one pass ran. (A merge of the early part alone divides as the one pass does.)
+        if (with_retrieved) {
+          EXPECT_GT(scaled_max_error(two_pass, one_pass), 0.0) << "the two-pass path did not run";
+        }
+
+        // A plan with early segments and no early pass before it, or another query's: one error line.
+        try {
+          gpu.attention(d_q.data(), n, n_heads, n_kv_heads, head_dim, whole, table, d_out.data());
+          ADD_FAILURE() << "a plan with early segments but no early pass ran";
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find("early segments do not match"), std::string::npos) << e.what();
+        }
+      }
+    }
+  }
 }
 
 TEST(CudaAttentionMma, wgmma_kernel_is_available_on_compute_capability_9_0) {

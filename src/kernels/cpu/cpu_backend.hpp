@@ -39,6 +39,10 @@ class CpuBackend : public Backend {
   void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
                  int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
                  float* out) override;
+  // Two-pass attention is taken and done in one pass: attention_early does nothing and
+  // attention() attends every segment, `early` or not. So the policies' two-step plan runs in
+  // every CPU test, with the numbers of one step.
+  bool has_attention_early(int64_t /*n*/) const override { return true; }
 
  private:
   // Sizes of one attention call.

@@ -36,14 +36,15 @@ __device__ inline float fast_exp2(float x) {
 }
 
 // One row's output from a thread's accumulator pairs: pair nd (dims 8nd + 2tq, + 1 of the
-// row) at acc[4 * nd], acc[4 * nd + 1] (the accumulator fragment layout of both kernels). One
-// key part: out = acc / sum; several: the unnormalised acc and (m, sum) of part blockIdx.z, for
+// row) at acc[4 * nd], acc[4 * nd + 1] (the accumulator fragment layout of both kernels).
+// Without partials (one key part): out = acc / sum; else the unnormalised acc and (m, sum) as
+// part `part` of partial_o (parts, rows, D) / partial_ml (parts, rows, 2), for
 // launch_attention_merge.
 template <int D>
 __device__ __forceinline__ void store_output_row(const AttentionArgs& a, int64_t out_row, int tq, const float* acc,
-                                                 float m, float sum, int splits, float* partial_o,
+                                                 float m, float sum, int part, float* partial_o,
                                                  float* partial_ml) {
-  if (splits == 1) {
+  if (partial_o == nullptr) {
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     float* out = a.out + out_row * D + 2 * tq;
 #pragma unroll
@@ -52,7 +53,7 @@ __device__ __forceinline__ void store_output_row(const AttentionArgs& a, int64_t
     }
     return;
   }
-  const int64_t scratch_row = int64_t(blockIdx.z) * a.n * a.n_heads + out_row;
+  const int64_t scratch_row = int64_t(part) * a.n * a.n_heads + out_row;
   float* po = partial_o + scratch_row * D + 2 * tq;
 #pragma unroll
   for (int nd = 0; nd < D / 8; ++nd) {

@@ -533,7 +533,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int row = warp_r0 + mt * 16 + gq + 8 * rr;
       // Row of out (n, n_heads, head_dim): query i, head g * group + row % group.
       const int64_t out_row = int64_t(rows.i[mt][rr]) * a.n_heads + g * group + row % group;
-      store_output_row<D>(a, out_row, tq, &o[mt][0][2 * rr], m[mt][rr], sum, splits, partial_o, partial_ml);
+      store_output_row<D>(a, out_row, tq, &o[mt][0][2 * rr], m[mt][rr], sum, int(blockIdx.z), partial_o, partial_ml);
     }
   }
 #endif

@@ -382,29 +382,20 @@ __device__ inline void store_queries(const AttentionArgs& a, int wg_r0, int rows
 }
 #endif
 
-// Two blocks an SM (16 warps) cap registers at 128 a thread: head_dim 128 spills ~176 bytes,
-// still faster than one block an SM without spills (~350 against ~275 TFLOP/s, H200).
+#if !defined(__CUDA_ARCH__) || LTRI_WGMMA
+// One work item of the kernel below: rows [r0, r0 + kRows) of KV head g, key part z of
+// `splits`, stored as part `part` of the partials (or into out when partial_o is null). Every
+// thread of the block calls it; it returns with the block's shared memory free for the next item
+// once the caller has passed a barrier.
 template <int D>
-__global__ void __launch_bounds__(kThreads, 2)
-    attention_wgmma_kernel(AttentionArgs a, KvTiles kv, int splits, float* partial_o, float* partial_ml) {
-#if defined(__CUDA_ARCH__) && !LTRI_WGMMA
-  __trap();  // built without sm_90a; the host only launches this where attention_wgmma_available()
-#else
+__device__ __forceinline__ void attend_rows(const AttentionArgs& a, const KvTiles& kv, int splits, int z, int part,
+                                            float* partial_o, float* partial_ml, int g, int r0, unsigned char* smem,
+                                            uint32_t base, TileSchedule& sched) {
   using L = Smem<D>;
-  extern __shared__ unsigned char smem_raw[];
-  __shared__ TileSchedule sched;
-  // Swizzled atoms must start on 1024-byte boundaries of the shared window.
-  const uint32_t raw = unsigned(__cvta_generic_to_shared(smem_raw));
-  const uint32_t base = (raw + 1023u) & ~1023u;
-  unsigned char* smem = smem_raw + (base - raw);
-
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int gq = lane / 4, tq = lane % 4;
   const int group = int(a.n_heads / a.n_kv_heads);
-  const int g = int(blockIdx.y);
   const int rows_total = int(a.n) * group;
-  // Row blocks in reverse, as the mma kernel: under a causal chunk the longest start first.
-  const int r0 = int(gridDim.x - 1 - blockIdx.x) * kRows;
   const int wg_r0 = r0 + wg * kGroupRows;
   const bool wg_active = wg_r0 < rows_total;
   const bool wg_full = wg_r0 + kGroupRows <= rows_total;
@@ -434,9 +425,9 @@ __global__ void __launch_bounds__(kThreads, 2)
       column += padded(seg.n);
     }
     sched.first[a.n_segments] = tiles;
-    const int part = (tiles + splits - 1) / splits;
-    sched.begin = min(tiles, int(blockIdx.z) * part);
-    sched.end = min(tiles, sched.begin + part);
+    const int per_part = (tiles + splits - 1) / splits;
+    sched.begin = min(tiles, z * per_part);
+    sched.end = min(tiles, sched.begin + per_part);
   }
   __syncthreads();
   const int first_tile = sched.begin;
@@ -569,7 +560,48 @@ __global__ void __launch_bounds__(kThreads, 2)
     const int row = wg_r0 + warp * 16 + gq + 8 * rr;
     // Row of out (n, n_heads, head_dim): query i, head g * group + row % group.
     const int64_t out_row = int64_t(row_i[rr]) * a.n_heads + g * group + row % group;
-    store_output_row<D>(a, out_row, tq, &o[2 * rr], m[rr], sum, splits, partial_o, partial_ml);
+    store_output_row<D>(a, out_row, tq, &o[2 * rr], m[rr], sum, part, partial_o, partial_ml);
+  }
+}
+#endif
+
+// Two blocks an SM (16 warps) cap registers at 128 a thread: head_dim 128 spills ~176 bytes,
+// still faster than one block an SM without spills (~350 against ~275 TFLOP/s, H200).
+// Persistent false: one item a block, rows (gridDim.x - 1 - blockIdx.x) * kRows (in reverse, as the
+// mma kernel: under a causal chunk the longest start first), KV head blockIdx.y, key part
+// blockIdx.z (partials as part blockIdx.z when splits > 1). Persistent (`work`: an int zeroed
+// before the launch; one key part, partials as part `part`): each block takes items from it until all
+// `items` are done, longest first, so a grid of fewer blocks than the GPU holds leaves SMs free
+// for other streams' kernels while this one still spreads its rows evenly.
+template <int D, bool Persistent = false>
+__global__ void __launch_bounds__(kThreads, 2)
+    attention_wgmma_kernel(AttentionArgs a, KvTiles kv, int splits, float* partial_o, float* partial_ml, int part,
+                           int* work, int items) {
+#if defined(__CUDA_ARCH__) && !LTRI_WGMMA
+  __trap();  // built without sm_90a; the host only launches this where attention_wgmma_available()
+#else
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ TileSchedule sched;
+  __shared__ int next_item;
+  // Swizzled atoms must start on 1024-byte boundaries of the shared window.
+  const uint32_t raw = unsigned(__cvta_generic_to_shared(smem_raw));
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  if constexpr (!Persistent) {
+    const int r0 = int(gridDim.x - 1 - blockIdx.x) * kRows;
+    attend_rows<D>(a, kv, splits, int(blockIdx.z), int(blockIdx.z), partial_o, partial_ml, int(blockIdx.y), r0, smem,
+                   base, sched);
+  } else {
+    const int row_blocks = items / int(a.n_kv_heads);
+    for (;;) {
+      if (threadIdx.x == 0) next_item = atomicAdd(work, 1);
+      __syncthreads();
+      const int item = next_item;
+      if (item >= items) break;
+      const int r0 = (row_blocks - 1 - item / int(a.n_kv_heads)) * kRows;
+      attend_rows<D>(a, kv, 1, 0, part, partial_o, partial_ml, item % int(a.n_kv_heads), r0, smem, base, sched);
+      __syncthreads();  // the item's shared memory (schedule, tiles, queries, next_item) is free again
+    }
   }
 #endif
 }
@@ -581,8 +613,9 @@ __global__ void wgmma_compiled_kernel(int* out) { *out = LTRI_WGMMA; }
 // partial (m, l)]; columns is a multiple of 64, so the partials stay 16-byte aligned.
 size_t tiles_floats(const AttentionArgs& a) { return size_t(padded_columns(a) * a.n_kv_heads * a.head_dim); }
 
+// The pre-pass: the call's K and Vt tiles at the start of `scratch`.
 template <int D>
-void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
+KvTiles queue_kv_tiles(const AttentionArgs& a, float* scratch, cudaStream_t stream) {
   static_assert(Smem<D>::dynamic <= 227 * 1024, "beyond an sm_90 block's shared memory");
   const int64_t columns = padded_columns(a);
   __nv_bfloat16* kb = reinterpret_cast<__nv_bfloat16*>(scratch);
@@ -590,7 +623,12 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
   kv_to_tiles_kernel<D><<<dim3(unsigned(columns / kKeys), unsigned(a.n_kv_heads)), kPrepassThreads, 0, stream>>>(
       a, columns, kb, vt);
   LTRI_CUDA_CHECK_LAUNCH("attention_wgmma_kv_to_tiles");
+  return KvTiles{kb, vt, columns};
+}
 
+template <int D>
+void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cudaStream_t stream) {
+  const KvTiles kv = queue_kv_tiles<D>(a, scratch, stream);
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t row_blocks = (a.n * group + kRows - 1) / kRows;
   const dim3 grid(unsigned(row_blocks), unsigned(a.n_kv_heads), unsigned(splits));
@@ -599,10 +637,33 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
   float* partial_o = splits > 1 ? partials : nullptr;                       // (splits, rows, D)
   float* partial_ml = splits > 1 ? partials + splits * rows * D : nullptr;  // (splits, rows, 2)
   opt_in_shared_memory(attention_wgmma_kernel<D>, Smem<D>::dynamic);
-  attention_wgmma_kernel<D><<<grid, kThreads, Smem<D>::dynamic, stream>>>(a, KvTiles{kb, vt, columns}, splits,
-                                                                           partial_o, partial_ml);
+  attention_wgmma_kernel<D><<<grid, kThreads, Smem<D>::dynamic, stream>>>(a, kv, splits, partial_o, partial_ml, 0,
+                                                                           nullptr, 0);
   LTRI_CUDA_CHECK_LAUNCH("attention_wgmma");
   if (splits > 1) launch_attention_merge(partial_o, partial_ml, splits, rows, D, true, a.out, stream);
+}
+
+template <int D>
+void launch_part_for_head_dim(const AttentionArgs& a, float* tiles, float* partial_o, float* partial_ml, int part,
+                              int* work, int max_blocks, cudaStream_t stream) {
+  const KvTiles kv = queue_kv_tiles<D>(a, tiles, stream);
+  const int64_t group = a.n_heads / a.n_kv_heads;
+  const int64_t items = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
+  opt_in_shared_memory(attention_wgmma_kernel<D>, Smem<D>::dynamic);
+  if (work == nullptr) {
+    const dim3 grid(unsigned(items / a.n_kv_heads), unsigned(a.n_kv_heads), 1u);
+    // One key part, so every block's part is `part`: pass it as the kernel's z offset.
+    attention_wgmma_kernel<D><<<grid, kThreads, Smem<D>::dynamic, stream>>>(
+        a, kv, 1, partial_o + int64_t(part) * a.n * a.n_heads * D,
+        partial_ml + int64_t(part) * a.n * a.n_heads * 2, 0, nullptr, 0);
+  } else {
+    LTRI_CUDA_CHECK(cudaMemsetAsync(work, 0, sizeof(int), stream));
+    const int blocks = int(std::min<int64_t>(items, std::max(1, max_blocks)));
+    opt_in_shared_memory(attention_wgmma_kernel<D, true>, Smem<D>::dynamic);
+    attention_wgmma_kernel<D, true><<<unsigned(blocks), kThreads, Smem<D>::dynamic, stream>>>(
+        a, kv, 1, partial_o, partial_ml, part, work, int(items));
+  }
+  LTRI_CUDA_CHECK_LAUNCH("attention_wgmma_part");
 }
 
 }  // namespace
@@ -645,6 +706,33 @@ int attention_wgmma_splits(const AttentionArgs& a, int sm_count) {
                                         : blocks_per_sm(attention_wgmma_kernel<128>, kThreads, Smem<128>::dynamic);
   const int64_t slots = int64_t(sm_count) * resident;
   return key_parts(blocks, slots, visible_keys(a));
+}
+
+size_t attention_wgmma_tiles_floats(const AttentionArgs& a) { return tiles_floats(a); }
+
+int attention_wgmma_resident_blocks(int64_t head_dim) {
+  return head_dim == 64 ? blocks_per_sm(attention_wgmma_kernel<64>, kThreads, Smem<64>::dynamic)
+                        : blocks_per_sm(attention_wgmma_kernel<128>, kThreads, Smem<128>::dynamic);
+}
+
+void launch_attention_wgmma_part(const AttentionArgs& a, float* tiles, float* partial_o, float* partial_ml, int part,
+                                 int* work, int max_blocks, cudaStream_t stream) {
+  if (a.n <= 0) return;
+  if (visible_keys(a) <= 0) fail("attention (wgmma): no visible keys in the part");
+  if (a.n * a.n_heads >= INT32_MAX || padded_columns(a) >= INT32_MAX) {
+    fail("attention (wgmma): ", a.n, " queries x ", a.n_heads, " heads over ", visible_keys(a),
+         " keys exceed 32-bit row indices");
+  }
+  if (reinterpret_cast<uintptr_t>(tiles) % 16 != 0 || reinterpret_cast<uintptr_t>(partial_o) % 16 != 0) {
+    fail("attention (wgmma): scratch is not 16-byte aligned");
+  }
+  if (a.head_dim == 64) {
+    launch_part_for_head_dim<64>(a, tiles, partial_o, partial_ml, part, work, max_blocks, stream);
+  } else if (a.head_dim == 128) {
+    launch_part_for_head_dim<128>(a, tiles, partial_o, partial_ml, part, work, max_blocks, stream);
+  } else {
+    fail("attention (wgmma): head_dim ", a.head_dim, " is not compiled in (64, 128)");
+  }
 }
 
 size_t attention_wgmma_scratch_floats(const AttentionArgs& a, int splits) {

@@ -52,6 +52,14 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   LTRI_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least_priority, &greatest_priority));
   LTRI_CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamDefault, greatest_priority));
   LTRI_CUDA_CHECK(cudaStreamCreateWithPriority(&band_stream_, cudaStreamNonBlocking, least_priority));
+  // The early attention pass between the two: the choice's kernels on the compute stream take
+  // the SMs it leaves free first, and it takes those the band would otherwise fill.
+  LTRI_CUDA_CHECK(cudaStreamCreateWithPriority(&early_stream_, cudaStreamNonBlocking,
+                                               std::min(least_priority, greatest_priority + 1)));
+  LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&early_ready_, cudaEventDisableTiming));
+  LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&early_done_, cudaEventDisableTiming));
+  const char* early = std::getenv("LTRI_ATTENTION_EARLY");
+  early_enabled_ = !(early && std::strcmp(early, "0") == 0);
   LTRI_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&copy_after_, cudaEventDisableTiming));
   LTRI_CUDA_CHECK(cudaEventCreateWithFlags(&band_copied_, cudaEventDisableTiming));
@@ -75,9 +83,11 @@ CudaBackend::~CudaBackend() {
   if (stream_) (void)cudaStreamSynchronize(stream_);
   if (band_stream_) (void)cudaStreamSynchronize(band_stream_);
   if (copy_stream_) (void)cudaStreamSynchronize(copy_stream_);
+  if (early_stream_) (void)cudaStreamSynchronize(early_stream_);
   op_timer_.reset();  // its pending times join the profile; its events go before the stream
   for (float* p : {rope_cos_, rope_sin_, copy_scratch_, attention_scratch_, bf16_scratch_, band_scratch_, score_input_,
-                   score_scratch_, select_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_, gather_scratch_}) {
+                   score_scratch_, select_scratch_, row_means_scratch_, bf16_upload_scratch_, int8_upload_scratch_, gather_scratch_,
+                   early_tiles_, early_partials_, early_work_}) {
     if (p) (void)cudaFreeAsync(p, stream_);
   }
   if (stream_) (void)cudaStreamSynchronize(stream_);
@@ -91,6 +101,9 @@ CudaBackend::~CudaBackend() {
   if (band_copied_) (void)cudaEventDestroy(band_copied_);
   if (band_rotated_) (void)cudaEventDestroy(band_rotated_);
   if (band_done_) (void)cudaEventDestroy(band_done_);
+  if (early_ready_) (void)cudaEventDestroy(early_ready_);
+  if (early_done_) (void)cudaEventDestroy(early_done_);
+  if (early_stream_) (void)cudaStreamDestroy(early_stream_);
   if (band_stream_) (void)cudaStreamDestroy(band_stream_);
   if (copy_stream_) (void)cudaStreamDestroy(copy_stream_);
   if (stream_) (void)cudaStreamDestroy(stream_);
@@ -104,6 +117,7 @@ void CudaBackend::synchronize() {
   LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_));
   LTRI_CUDA_CHECK(cudaStreamSynchronize(band_stream_));  // the asynchronous band's kernels
   LTRI_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));  // download_async's copies too
+  LTRI_CUDA_CHECK(cudaStreamSynchronize(early_stream_));  // an early attention pass not merged yet
 }
 
 void CudaBackend::wait_for_compute() { LTRI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
@@ -579,6 +593,8 @@ void CudaBackend::sync_rope_table(const RopeTable& table) {
   if (table.size() <= rope_positions_ && inv_freq == rope_inv_freq_) return;
   const size_t floats = size_t(table.size()) * size_t(table.head_dim() / 2);
   if (floats > rope_capacity_) {
+    // The frees are ordered on stream_: after an early attention pass that still reads the rows.
+    LTRI_CUDA_CHECK(cudaStreamWaitEvent(stream_, early_done_, 0));
     if (rope_cos_) free(rope_cos_);
     if (rope_sin_) free(rope_sin_);
     rope_cos_ = rope_sin_ = nullptr;
@@ -606,23 +622,23 @@ void CudaBackend::rope(float* x, int64_t n, int64_t heads, int64_t first_positio
   cuda::launch_rope(x, n, heads, table.head_dim(), first_position, rope_cos_, rope_sin_, stream_);
 }
 
-void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                            const AttentionPlan& plan, const RopeTable& table, float* out) {
-  const CudaOpTimer::Scope op(*op_timer_, "attention");
-  if (n <= 0) return;
+void CudaBackend::make_attention_args(const char* op, const AttentionCall& call, const AttentionPlan& plan,
+                                      const RopeTable& table, bool not_early, bool allow_empty, float* out,
+                                      cuda::AttentionArgs& args) {
+  const int64_t n = call.n, n_heads = call.n_heads, n_kv_heads = call.n_kv_heads, head_dim = call.head_dim;
   if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0) {
-    fail("attention: n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
+    fail(op, ": n_heads ", n_heads, " is not a multiple of n_kv_heads ", n_kv_heads);
   }
   if (!cuda::attention_supports_head_dim(head_dim)) {
-    fail("attention: head_dim ", head_dim, " is not supported by the CUDA backend (64 or 128)");
+    fail(op, ": head_dim ", head_dim, " is not supported by the CUDA backend (64 or 128)");
   }
-  if (head_dim != table.head_dim()) fail("attention: head_dim ", head_dim, " but the RoPE table has ", table.head_dim());
+  if (head_dim != table.head_dim()) fail(op, ": head_dim ", head_dim, " but the RoPE table has ", table.head_dim());
   if (plan.segments.size() > size_t(cuda::kMaxAttentionSegments)) {
-    fail("attention: ", plan.segments.size(), " segments in the plan, the CUDA kernel takes at most ",
+    fail(op, ": ", plan.segments.size(), " segments in the plan, the CUDA kernel takes at most ",
          cuda::kMaxAttentionSegments);
   }
-  cuda::AttentionArgs args;
-  args.q = q;
+  args = cuda::AttentionArgs{};
+  args.q = call.q;
   args.out = out;
   args.n = n;
   args.n_heads = n_heads;
@@ -633,6 +649,7 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
   int64_t max_position = plan.query_first_position + n - 1;
   int64_t min_position = plan.query_first_position;
   for (const KvSegment& s : plan.segments) {
+    if (not_early && s.early) continue;
     cuda::AttentionSegment& d = args.segments[args.n_segments++];
     d.k = s.k;
     d.v = s.v;
@@ -649,14 +666,87 @@ void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t 
     }
     max_position = std::max(max_position, s.query_position);
   }
-  if (visible == 0) fail("attention: no visible keys");
-  if (min_position < 0) fail("attention: negative position ", min_position, " in the plan");
+  if (visible == 0 && !allow_empty) fail(op, ": no visible keys");
+  if (min_position < 0) fail(op, ": negative position ", min_position, " in the plan");
   if (max_position >= table.size()) {
-    fail("attention: position ", max_position, " beyond the RoPE table (", table.size(), ")");
+    fail(op, ": position ", max_position, " beyond the RoPE table (", table.size(), ")");
   }
   sync_rope_table(table);
   args.cos = rope_cos_;
   args.sin = rope_sin_;
+}
+
+bool CudaBackend::has_attention_early(int64_t n) const {
+  return early_enabled_ && wgmma_attention_ && n >= kMmaMinQueries;
+}
+
+void CudaBackend::attention_early(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                  const AttentionPlan& part, const RopeTable& table) {
+  const CudaOpTimer::Scope op(*op_timer_, "attention_early");
+  early_.pending = false;
+  if (n <= 0) return;
+  cuda::AttentionArgs args;  // args.out stays null: the pass writes partials only
+  make_attention_args("attention_early", {q, n, n_heads, n_kv_heads, head_dim}, part, table, false, false, nullptr, args);
+  early_ = EarlyPass{q, n, part.segments.size(), true, false};
+  if (!(wgmma_attention_ && n >= kMmaMinQueries && cuda::attention_wgmma_supports(args))) return;  // one pass later
+  // A pass that no attention() merged (an error in between) may still run: buffers are
+  // reallocated on stream_ only after it.
+  LTRI_CUDA_CHECK(cudaStreamWaitEvent(stream_, early_done_, 0));
+  const int64_t rows = n * n_heads;
+  float* tiles = scratch(early_tiles_, early_tiles_capacity_, cuda::attention_wgmma_tiles_floats(args));
+  float* partials = scratch(early_partials_, early_partials_capacity_, size_t(2 * rows * (head_dim + 2)));
+  if (!early_work_) early_work_ = alloc(1);
+  const int slots = sm_count_ * cuda::attention_wgmma_resident_blocks(head_dim);
+  const int blocks = std::max(1, slots - slots * kEarlyFreeEighths / 8);
+  // After every op queued so far (the chunk's projections, the window's append, new buffers).
+  LTRI_CUDA_CHECK(cudaEventRecord(early_ready_, stream_));
+  LTRI_CUDA_CHECK(cudaStreamWaitEvent(early_stream_, early_ready_, 0));
+  cuda::launch_attention_wgmma_part(args, tiles, partials, partials + 2 * rows * head_dim, 0,
+                                    reinterpret_cast<int*>(early_work_), blocks, early_stream_);
+  LTRI_CUDA_CHECK(cudaEventRecord(early_done_, early_stream_));
+  early_.on_gpu = true;
+}
+
+void CudaBackend::attention_after_early(const AttentionCall& call, const AttentionPlan& plan, const RopeTable& table,
+                                        float* out) {
+  cuda::AttentionArgs args;
+  make_attention_args("attention", call, plan, table, true, true, out, args);
+  const int64_t rows = call.n * call.n_heads, head_dim = call.head_dim;
+  float* partial_o = early_partials_;
+  float* partial_ml = early_partials_ + 2 * rows * head_dim;
+  int parts = 1;
+  if (args.n_segments > 0) {
+    if (!cuda::attention_wgmma_supports(args)) fail("attention: the retrieved part's buffers are not 16-byte aligned");
+    float* tiles = scratch(attention_scratch_, attention_scratch_capacity_, cuda::attention_wgmma_tiles_floats(args));
+    cuda::launch_attention_wgmma_part(args, tiles, partial_o, partial_ml, 1, nullptr, 0, stream_);
+    parts = 2;
+  }
+  LTRI_CUDA_CHECK(cudaStreamWaitEvent(stream_, early_done_, 0));
+  cuda::launch_attention_merge(partial_o, partial_ml, parts, rows, head_dim, true, out, stream_);
+}
+
+void CudaBackend::attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                            const AttentionPlan& plan, const RopeTable& table, float* out) {
+  const CudaOpTimer::Scope op(*op_timer_, "attention");
+  if (n <= 0) return;
+  const AttentionCall call{q, n, n_heads, n_kv_heads, head_dim};
+  const size_t early = size_t(std::count_if(plan.segments.begin(), plan.segments.end(),
+                                            [](const KvSegment& s) { return s.early; }));
+  if (early > 0) {
+    if (!early_.pending || early_.q != q || early_.n != n || early_.segments != early) {
+      fail("attention: the plan's ", early, " early segments do not match the last attention_early call (",
+           early_.pending ? early_.segments : 0, " segments)");
+    }
+    early_.pending = false;
+    if (early_.on_gpu) {
+      attention_after_early(call, plan, table, out);
+      return;
+    }
+    // else the early segments are attended below with the others, in one pass
+  }
+  early_.pending = false;  // an early pass no plan claimed (an error in between) is dropped
+  cuda::AttentionArgs args;
+  make_attention_args("attention", call, plan, table, false, false, out, args);
   // Chunks of queries on a model with bf16 weights go to tensor cores; a decode step to the
   // one-token kernel; short chunks (too few rows to fill a 128-row block) to the f32 kernel.
   if (wgmma_attention_ && n >= kMmaMinQueries && cuda::attention_wgmma_supports(args)) {

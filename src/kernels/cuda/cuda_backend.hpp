@@ -31,6 +31,10 @@ struct cublasContext;  // cublasHandle_t
 
 namespace ltri {
 
+namespace cuda {
+struct AttentionArgs;  // kernels/cuda/cuda_kernels.hpp
+}
+
 // Number of CUDA devices usable now; 0 when there is no GPU or no driver (never throws).
 int cuda_device_count();
 
@@ -104,6 +108,18 @@ class CudaBackend : public Backend {
   void attention(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads,
                  int64_t head_dim, const AttentionPlan& plan, const RopeTable& table,
                  float* out) override;
+  // Two-pass attention on the wgmma kernel (bf16 prefill chunks on compute capability 9.0,
+  // unless LTRI_ATTENTION_EARLY=0): attention_early queues the early part on a stream of its
+  // own, at a priority between the compute stream's and the band's, on fewer blocks than the GPU
+  // holds (kEarlyFreeEighths eighths of its block slots stay free: 99 of 264 on an H200, the
+  // best of 24 / 64 / 96 / 128 / 160 at 128K, docs/performance.md), so the policy's choice, the
+  // retrieved KV's gather and the band run beside it; attention() attends the rest on the compute stream and merges
+  // the two parts' softmaxes. Where the wgmma kernel does not take the arguments, attention_early
+  // only notes the call and attention() attends the whole plan in one pass.
+  bool has_attention_early(int64_t n) const override;
+  void attention_early(const float* q, int64_t n, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                       const AttentionPlan& part, const RopeTable& table) override;
+  static constexpr int kEarlyFreeEighths = 3;
   // The band on the GPU (cuda_band.cu); one download of the votes and seg rows.
   void attention_band(const AttentionBandArgs& args, const RopeTable& table, float* votes, float* seg) override;
   // The same kernel; its output goes to the host on the copy stream (download_async).
@@ -168,6 +184,18 @@ class CudaBackend : public Backend {
   };
   const float* score_on_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                                const std::vector<float>& head_weights, float* out, const DeviceQueries* rotate);
+  // Checks a plan against the op's contract and the RoPE table (uploading the table) and lays
+  // its segments out for the kernels: every segment, or (not_early) those not marked early.
+  // `op` names the op in errors. A plan without visible keys fails unless allow_empty.
+  struct AttentionCall {
+    const float* q;
+    int64_t n, n_heads, n_kv_heads, head_dim;
+  };
+  void make_attention_args(const char* op, const AttentionCall& call, const AttentionPlan& plan, const RopeTable& table,
+                           bool not_early, bool allow_empty, float* out, cuda::AttentionArgs& args);
+  // attention() of a plan whose early segments attention_early attended on the GPU: the others
+  // as part 1, then the merge into out.
+  void attention_after_early(const AttentionCall& call, const AttentionPlan& plan, const RopeTable& table, float* out);
   // Waits for the compute stream only: what upload and download need (download_async's copies
   // and the asynchronous band are waited for through their fences).
   void wait_for_compute();
@@ -222,6 +250,24 @@ class CudaBackend : public Backend {
   size_t bf16_upload_scratch_capacity_ = 0;
   float* int8_upload_scratch_ = nullptr;  // upload_int8_stable's staging: the scales, then the int8 values
   size_t int8_upload_scratch_capacity_ = 0;
+  // Two-pass attention: the early pass's stream, its events and buffers, and what it was given.
+  CUstream_st* early_stream_ = nullptr;
+  CUevent_st* early_ready_ = nullptr;  // on stream_ at attention_early: the early pass waits for it
+  CUevent_st* early_done_ = nullptr;   // on early_stream_ after the early pass: the merge waits for it
+  float* early_tiles_ = nullptr;       // the early pass's bf16 K/Vt tiles
+  size_t early_tiles_capacity_ = 0;
+  float* early_partials_ = nullptr;    // both parts' (o | (m, l)), the early pass's as part 0
+  size_t early_partials_capacity_ = 0;
+  float* early_work_ = nullptr;        // one int: the early kernel's next item
+  bool early_enabled_ = true;          // LTRI_ATTENTION_EARLY != "0"
+  struct EarlyPass {
+    const float* q = nullptr;
+    int64_t n = 0;
+    size_t segments = 0;    // segments of the part it was given
+    bool pending = false;   // given, and attention() has not completed it yet
+    bool on_gpu = false;    // queued on early_stream_ (else attention() attends everything)
+  };
+  EarlyPass early_;
   float* band_scratch_ = nullptr;  // attention_band: its output, then the (n_heads, n, width) band
   size_t band_scratch_capacity_ = 0;
   std::vector<float> band_host_;  // attention_band's output downloaded: votes, then seg rows

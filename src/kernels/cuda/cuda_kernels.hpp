@@ -165,5 +165,17 @@ int attention_wgmma_splits(const AttentionArgs& args, int sm_count);
 // keys, plus the partial softmaxes when splits > 1. Never 0.
 size_t attention_wgmma_scratch_floats(const AttentionArgs& args, int splits);
 void launch_attention_wgmma(const AttentionArgs& args, int splits, float* scratch, cudaStream_t stream);
+// One pass of two-pass attention (CudaBackend::attention_early): the same kernel over args'
+// segments, one key part, its rows' unnormalised o and (m, l) written as part `part` of
+// partial_o (parts, n * n_heads, head_dim) and partial_ml (parts, n * n_heads, 2) for
+// launch_attention_merge, args.out untouched. tiles: attention_wgmma_tiles_floats(args) floats,
+// 16-byte aligned. With `work` (one device int, zeroed here on `stream`) at most max_blocks
+// blocks run, each taking (128 rows, KV head) items until none is left, so the SMs beyond them
+// stay free for other streams; without, one block an item.
+size_t attention_wgmma_tiles_floats(const AttentionArgs& args);
+// Blocks of the wgmma kernel one SM holds at once (head_dim 64 or 128).
+int attention_wgmma_resident_blocks(int64_t head_dim);
+void launch_attention_wgmma_part(const AttentionArgs& args, float* tiles, float* partial_o, float* partial_ml, int part,
+                                 int* work, int max_blocks, cudaStream_t stream);
 
 }  // namespace ltri::cuda

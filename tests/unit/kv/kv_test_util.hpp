@@ -95,6 +95,10 @@ class StreamDriver {
   int64_t kv_row() const { return kv_row_; }
   RowFn fill_key;    // overrides the random part of key rows
   RowFn fill_query;  // overrides random query rows
+  // Plans in two steps, as a model does on a backend with two-pass attention: plan_early(),
+  // whose result inspect_early sees, then plan().
+  bool two_step = false;
+  std::function<void(int64_t layer, const AttentionPlan* early)> inspect_early;
 
   // Feeds the next n tokens through every layer; inspect(layer, plan) sees each plan.
   void feed(int64_t n, const std::function<void(int64_t, const AttentionPlan&)>& inspect = {}) {
@@ -114,6 +118,10 @@ class StreamDriver {
         if (fill_query) fill_query(first + i, l, q);
         if (fill_key) fill_key(first + i, l, k);
         v[0] = float(first + i);
+      }
+      if (two_step) {
+        const AttentionPlan* early = policy_->plan_early(l, q_.data(), k_.data(), v_.data(), n);
+        if (inspect_early) inspect_early(l, early);
       }
       const AttentionPlan& plan = policy_->plan(l, q_.data(), k_.data(), v_.data(), n);
       if (inspect) inspect(l, plan);

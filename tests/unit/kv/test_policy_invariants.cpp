@@ -107,6 +107,77 @@ TEST(PolicyInvariants, init_tokens_are_always_visible) {
   }
 }
 
+// Two-pass attention (KvPolicy::plan_early): planning in two steps shows every chunk and layer
+// the same keys at the same positions as one step; the early part is the whole plan less the
+// retrieved units, given only once something can be retrieved and only under fixed placement,
+// and exactly its segments are marked early in the whole plan.
+TEST(PolicyInvariants, plans_in_two_steps_equal_plans_in_one) {
+  for (const std::string& policy : kStreamingPolicies) {
+    for (const char* placement : {"fixed", "ordered"}) {
+      SCOPED_TRACE(policy + " " + placement);
+      StreamDriver one(test::policy_test_config(), small(policy, 24, 16, placement), 16);
+      StreamDriver two(test::policy_test_config(), small(policy, 24, 16, placement), 16);
+      two.two_step = true;
+      std::vector<std::vector<test::VisibleKey>> one_keys, early_keys;
+      std::vector<bool> had_early;
+      int64_t early_parts = 0;
+      for (int64_t step = 0; step < 40; ++step) {
+        const int64_t n = step < 25 ? 16 : 1;
+        one_keys.clear();
+        early_keys.clear();
+        had_early.clear();
+        one.feed(n, [&](int64_t, const AttentionPlan& plan) {
+          for (const KvSegment& s : plan.segments) ASSERT_FALSE(s.early);
+          one_keys.push_back(visible_keys(plan, one.kv_row()));
+        });
+        two.inspect_early = [&](int64_t, const AttentionPlan* early) {
+          had_early.push_back(early != nullptr);
+          early_keys.push_back(early ? visible_keys(*early, two.kv_row()) : std::vector<test::VisibleKey>{});
+          if (early) ++early_parts;
+        };
+        two.feed(n, [&](int64_t layer, const AttentionPlan& plan) {
+          const std::vector<test::VisibleKey> keys = visible_keys(plan, two.kv_row());
+          ASSERT_EQ(keys.size(), one_keys[size_t(layer)].size()) << "step " << step << " layer " << layer;
+          for (size_t i = 0; i < keys.size(); ++i) {
+            const test::VisibleKey &a = keys[i], &b = one_keys[size_t(layer)][i];
+            ASSERT_TRUE(a.token == b.token && a.position == b.position && a.query_position == b.query_position &&
+                        a.causal == b.causal)
+                << "step " << step << " layer " << layer << " key " << i;
+          }
+          AttentionPlan marked;
+          marked.query_first_position = plan.query_first_position;
+          for (const KvSegment& s : plan.segments) {
+            if (s.early) marked.segments.push_back(s);
+          }
+          const std::vector<test::VisibleKey> marked_keys = visible_keys(marked, two.kv_row());
+          if (!had_early[size_t(layer)]) {
+            ASSERT_TRUE(marked_keys.empty()) << "early segments without an early plan";
+            return;
+          }
+          ASSERT_EQ(std::string(placement), "fixed");
+          const std::vector<test::VisibleKey>& early = early_keys[size_t(layer)];
+          ASSERT_EQ(marked_keys.size(), early.size());
+          for (size_t i = 0; i < early.size(); ++i) {
+            ASSERT_TRUE(early[i].token == marked_keys[i].token && early[i].position == marked_keys[i].position &&
+                        early[i].query_position == marked_keys[i].query_position)
+                << "step " << step << " layer " << layer << " early key " << i;
+          }
+          // Only the retrieved segment (init and retrieved both sit at stride 0; the retrieved
+          // one follows init) is left for the second pass.
+          int64_t not_early = 0;
+          for (const KvSegment& s : plan.segments) not_early += s.early ? 0 : 1;
+          ASSERT_LE(not_early, 1);
+        });
+      }
+      if (std::string(placement) == "fixed" && policy != "streaming") {
+        EXPECT_GT(early_parts, 0) << "no chunk was planned in two steps";
+      } else {
+        EXPECT_EQ(early_parts, 0) << "streaming keeps nothing to retrieve; ordered places the window after the choice";
+      }
+    }
+  }
+}
+
 TEST(PolicyInvariants, positions_and_backend_memory_stay_bounded_on_a_long_stream) {
   const int64_t chunk = 32;
   for (const std::string& policy : kStreamingPolicies) {

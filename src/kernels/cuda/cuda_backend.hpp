@@ -1,7 +1,9 @@
 #pragma once
 // The CUDA backend: the op table (ops/backend.hpp) on one GPU, f32 activations and KV. Memory is
-// device memory; every op is enqueued on one stream owned by the backend (download_async's copies
-// on a second one, after the first's work), and upload/download synchronise with it, so callers see the same ordering as on the CPU. matmul is one cuBLAS
+// device memory; every op is enqueued on one compute stream owned by the backend (download_async's
+// copies, the asynchronous band's kernels and the early attention pass on streams of their own,
+// ordered after the compute stream's work by events), and upload/download synchronise with it,
+// so callers see the same ordering as on the CPU. matmul is one cuBLAS
 // SGEMM (TF32 tensor cores off unless allow_tf32(true): f32 parity with the CPU backend is the
 // default). Weights may also be bf16 (matmul_weight, embed_weight): the activations are rounded
 // to bf16 in a scratch buffer and one cublasGemmEx multiplies bf16 x bf16 with f32 accumulation

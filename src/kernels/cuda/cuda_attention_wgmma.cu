@@ -9,33 +9,36 @@
 // through registers (ldmatrix), which held the mma kernel near 315 TFLOP/s on an H200; wgmma
 // issues 64 x N x 16 a warpgroup (4 warps) straight from shared memory. Measured on an H200 at
 // the 8B shape (bench/attention_bench.cu, docs/performance.md "Sixteenth run"): 326-351 TFLOP/s
-// against the mma kernel's 307-319 on chunks of 2048-16384 queries over ~128K keys. Each
-// warpgroup still waits for S before its softmax and for O before the next tile, so the tensor
-// cores idle during the softmax unless another warpgroup fills them. A lagged loop (tile j's
-// softmax beside tile j - 1's P V) was tried: at 128 registers ptxas serialises its wgmmas, at
-// one block an SM it ran slower (docs/performance.md, sixteenth run). Keeping each probability
-// pair packed as soon as it is computed matters too: holding the tile's 32 probabilities in f32
-// first added spills and cost ~10%.
+// against the mma kernel's 307-319 on chunks of 2048-16384 queries over ~128K keys; 421-433
+// once tiles moved as whole pre-swizzled images (below; "Nineteenth run"). Each warpgroup still
+// waits for S before its softmax and for O before the next tile, so the tensor cores idle during
+// the softmax unless another warpgroup fills them (two blocks an SM: four warpgroups). Tried and
+// not kept (docs/performance.md): a lagged loop at 128 registers (ptxas serialised its wgmmas),
+// and a warp-specialised pipeline (one block an SM: a loading thread filling a ring of 4 stages
+// by bulk copies on mbarriers, setmaxnreg giving its warpgroup's registers to two computing
+// warpgroups that issue tile j's S before tile j - 1's P V), which ran no faster. Keeping each
+// probability pair packed as soon as it is computed matters too: holding the tile's 32
+// probabilities in f32 first added spills and cost ~10%.
 //
 // Two kernels per call:
-// 1. kv_to_tiles_kernel: every visible key rotated to its plan position and rounded to bf16, K
-//    as (n_kv_heads, padded, head_dim), and the values TRANSPOSED, Vt (n_kv_heads, head_dim,
-//    padded), so that both products read their B operand K-major (the layout wgmma reads
-//    without a transpose flag). Each segment starts at a multiple of 64 columns ("padded"
-//    columns; the pad is zero), so every 64-key tile of a segment is one aligned run in both.
-//    One block per (64 columns, KV head); V goes through shared memory to be transposed with
-//    coalesced reads and writes.
+// 1. kv_to_tiles_kernel: every visible key rotated to its plan position and rounded to bf16, and
+//    the values TRANSPOSED, so that both products read their B operand K-major (the layout wgmma
+//    reads without a transpose flag). Each segment starts at a multiple of 64 columns ("padded"
+//    columns; the pad is zero), and every 64 columns of a KV head are written as one tile image
+//    (TileImage): the 64 keys (64 x head_dim) then their values (head_dim x 64), each swizzled
+//    exactly as the tile lies in shared memory, so a tile moves there as one run of bytes. One
+//    block per (tile, KV head); V goes through shared memory to be transposed.
 // 2. attention_wgmma_kernel: one block of 2 warpgroups takes kRows = 128 rows of one KV head
 //    (grid.y), 64 rows a warpgroup (one wgmma M), and walks 64-key tiles (segment by segment,
-//    each from the segment's first key). Tiles go from the scratch into shared memory with
-//    cp.async, two stages, one barrier a tile, as the mma kernel. Shared tiles use the 128-byte
-//    swizzle wgmma's descriptors describe: a tile of R rows x 64 bf16 (128 bytes a row) is one
-//    "atom", 16-byte chunk c of row r stored at chunk c ^ (r % 8); head_dim 128 is two atoms
-//    side by side. Per tile, a warpgroup computes S (64 x 64) = Q K^T with head_dim / 16
-//    wgmma m64n64k16 (Q and K from shared memory), masks, runs the online softmax in f32 (log2
+//    each from the segment's first key). Tile images go from the scratch into shared memory
+//    with cp.async, 16 bytes a thread at a time, two stages, one barrier a tile. Shared tiles use
+//    the 128-byte swizzle wgmma's descriptors describe: a tile of R rows x 64 bf16 (128 bytes a
+//    row) is one "atom", 16-byte chunk c of row r stored at chunk c ^ (r % 8); head_dim 128 is
+//    two atoms side by side. Per tile, a warpgroup computes S (64 x 64) = Q K^T with head_dim /
+//    16 wgmma m64n64k16 (Q and K from shared memory), masks, runs the online softmax in f32 (log2
 //    units, ex2.approx), and accumulates O (64 x head_dim) += P Vt^T with 4 wgmma m64n{D}k16
-//    whose A operand is P in registers: S's accumulator fragment is, element for element, the
-//    A fragment of P (both are mma.sync's layouts, warp w holding rows 16w..16w + 15).
+//    whose A operand is P in registers: S's accumulator fragment is, element for element, the A
+//    fragment of P (both are mma.sync's layouts, warp w holding rows 16w..16w + 15).
 //
 // Fragments (lane = 4 * gq + tq, warp w of the warpgroup): accumulator element 4 * nb + e is row
 // 16w + gq + 8 * (e / 2), column 8 * nb + 2 * tq + e % 2; A fragment register r of a 16-column
@@ -83,17 +86,24 @@ constexpr int kKeys = 64;                      // keys of a tile: one 128-byte r
 constexpr int kStages = 2;                     // tiles in shared memory: the one computed, the one in flight
 constexpr int kPrepassThreads = 256;
 
+// A tile as it lies in the scratch and in shared memory, byte for byte: its keys (64 x D) then its
+// transposed values (D x 64), both swizzled as wgmma reads them. The pre-pass writes this image,
+// so a tile moves into shared memory as one run of bytes.
+template <int D>
+struct TileImage {
+  static constexpr int k_bytes = kKeys * D * 2;
+  static constexpr int v_bytes = D * kKeys * 2;
+  static constexpr int bytes = k_bytes + v_bytes;
+};
+
 // Shared memory of a block (bytes from a 1024-aligned base): each warpgroup's rotated queries
-// (64 rows x D), kStages tiles of keys (64 x D) and of transposed values (D x 64), all swizzled.
+// (64 rows x D, swizzled), then kStages tile images.
 template <int D>
 struct Smem {
   static constexpr int q_group = kGroupRows * D * 2;  // one warpgroup's queries
-  static constexpr int k_tile = kKeys * D * 2;
-  static constexpr int v_tile = D * kKeys * 2;
   static constexpr int q = 0;
-  static constexpr int k = q + kGroups * q_group;
-  static constexpr int v = k + kStages * k_tile;
-  static constexpr int bytes = v + kStages * v_tile;
+  static constexpr int ring = q + kGroups * q_group;
+  static constexpr int bytes = ring + kStages * TileImage<D>::bytes;
   static constexpr size_t dynamic = size_t(bytes) + 1024;  // room to align the base
 };
 
@@ -105,9 +115,9 @@ __host__ __device__ inline int64_t padded_columns(const AttentionArgs& a) {
   return c;
 }
 
+// The pre-pass's output: per KV head, columns / kKeys tile images (TileImage) in column order.
 struct KvTiles {
-  const __nv_bfloat16* k = nullptr;   // (n_kv_heads, columns, D)
-  const __nv_bfloat16* vt = nullptr;  // (n_kv_heads, D, columns)
+  const unsigned char* images = nullptr;
   int64_t columns = 0;
 };
 
@@ -121,6 +131,11 @@ struct TileSchedule {
   int begin, end;
 };
 
+// Byte offset of 16-byte chunk `c` of row `r` in a swizzled tile of `rows` rows (atom c / 8).
+__device__ inline uint32_t swizzled(int rows, int r, int c) {
+  return uint32_t((c / 8) * rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) << 4));
+}
+
 struct Tile {
   int segment;
   int k_first;     // first key, index in the segment
@@ -130,11 +145,6 @@ struct Tile {
 
 
 #if !defined(__CUDA_ARCH__) || LTRI_WGMMA
-// Byte offset of 16-byte chunk `c` of row `r` in a swizzled tile of `rows` rows (atom c / 8).
-__device__ inline uint32_t swizzled(int rows, int r, int c) {
-  return uint32_t((c / 8) * rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) << 4));
-}
-
 __device__ inline uint64_t smem_desc(uint32_t addr) {
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
 }
@@ -246,7 +256,7 @@ __device__ inline void wgmma_pv<128>(float (&o)[64], const uint32_t (&p)[4], uin
 // segment's end) get zeros, so tiles read over them multiply finite numbers only.
 template <int D>
 __global__ void __launch_bounds__(kPrepassThreads)
-    kv_to_tiles_kernel(AttentionArgs a, int64_t columns, __nv_bfloat16* kb, __nv_bfloat16* vt) {
+    kv_to_tiles_kernel(AttentionArgs a, int64_t columns, unsigned char* images) {
   constexpr int half = D / 2;
   // bf16 per shared row: D + 2 puts the 8 rows a transposing read visits in 4 banks, not 1.
   constexpr int ld = D + 2;
@@ -261,6 +271,7 @@ __global__ void __launch_bounds__(kPrepassThreads)
   }
   const AttentionSegment& seg = a.segments[s];
   const int64_t t0 = col0 - start;  // key index (in the segment) of the block's first column
+  unsigned char* image = images + (g * (columns / kKeys) + blockIdx.x) * int64_t(TileImage<D>::bytes);
 
   // K: items (row r, quad d): dims d..d+3 and their RoPE partners d + half...
   for (int item = threadIdx.x; item < kKeys * (half / 4); item += kPrepassThreads) {
@@ -279,9 +290,9 @@ __global__ void __launch_bounds__(kPrepassThreads)
       hi_out = make_uint2(pack_bf16(hi.x * cs.x + lo.x * sn.x, hi.y * cs.y + lo.y * sn.y),
                           pack_bf16(hi.z * cs.z + lo.z * sn.z, hi.w * cs.w + lo.w * sn.w));
     }
-    __nv_bfloat16* dst = kb + (g * columns + col0 + r) * D;
-    *reinterpret_cast<uint2*>(dst + d) = lo_out;
-    *reinterpret_cast<uint2*>(dst + d + half) = hi_out;
+    // Dims d..d+3 lie in one 16-byte chunk (d / 8) of row r; d + half likewise.
+    *reinterpret_cast<uint2*>(image + swizzled(kKeys, r, d / 8) + (d % 8) * 2) = lo_out;
+    *reinterpret_cast<uint2*>(image + swizzled(kKeys, r, (d + half) / 8) + (d % 8) * 2) = hi_out;
   }
   // V: items (row r, dims d..d+7) into shared row r.
   for (int item = threadIdx.x; item < kKeys * (D / 8); item += kPrepassThreads) {
@@ -311,28 +322,24 @@ __global__ void __launch_bounds__(kPrepassThreads)
     for (int e = 0; e < 4; ++e) {
       w[e] = uint32_t(vbits[(c + 2 * e) * ld + d]) | (uint32_t(vbits[(c + 2 * e + 1) * ld + d]) << 16);
     }
-    *reinterpret_cast<uint4*>(vt + (g * D + d) * columns + col0 + c) = make_uint4(w[0], w[1], w[2], w[3]);
+    *reinterpret_cast<uint4*>(image + TileImage<D>::k_bytes + swizzled(D, d, c / 8)) = make_uint4(w[0], w[1], w[2], w[3]);
   }
 }
 
 #if !defined(__CUDA_ARCH__) || LTRI_WGMMA
-// Tile `t` of KV head g from the scratch into one stage: K (64 keys x D) and Vt (D x 64 keys),
-// swizzled. Every column of a tile exists in the scratch (segments are padded to whole tiles).
+// The image of tile `t` of KV head g in the scratch.
 template <int D>
-__device__ inline void load_tile_async(const KvTiles& kv, int64_t g, const Tile& t, unsigned char* ks,
-                                       unsigned char* vs) {
-  constexpr int k_chunks = D / 8;  // 16-byte chunks of a key row
-  const __nv_bfloat16* k_src = kv.k + (g * kv.columns + t.column) * D;
-  const __nv_bfloat16* v_src = kv.vt + g * D * kv.columns + t.column;
+__device__ inline const unsigned char* tile_image(const KvTiles& kv, int64_t g, const Tile& t) {
+  return kv.images + (g * (kv.columns / kKeys) + t.column / kKeys) * int64_t(TileImage<D>::bytes);
+}
+
+// Tile `t` of KV head g into one stage of shared memory by every thread's cp.async chunks.
+template <int D>
+__device__ inline void load_tile_async(const KvTiles& kv, int64_t g, const Tile& t, unsigned char* stage) {
+  const unsigned char* src = tile_image<D>(kv, g, t);
 #pragma unroll
-  for (int item = threadIdx.x; item < kKeys * k_chunks; item += kThreads) {
-    const int r = item / k_chunks, c = item % k_chunks;
-    cp_async_16(ks + swizzled(kKeys, r, c), k_src + r * D + c * 8, true);
-  }
-#pragma unroll
-  for (int item = threadIdx.x; item < D * (kKeys / 8); item += kThreads) {
-    const int d = item / (kKeys / 8), c = item % (kKeys / 8);
-    cp_async_16(vs + swizzled(D, d, c), v_src + d * kv.columns + c * 8, true);
+  for (int item = threadIdx.x; item < TileImage<D>::bytes / 16; item += kThreads) {
+    cp_async_16(stage + item * 16, src + item * 16, true);
   }
 }
 
@@ -383,52 +390,177 @@ __device__ inline void store_queries(const AttentionArgs& a, int wg_r0, int rows
 #endif
 
 #if !defined(__CUDA_ARCH__) || LTRI_WGMMA
-// One work item of the kernel below: rows [r0, r0 + kRows) of KV head g, key part z of
+// Thread 0 of a block: the tiles of the item whose rows are [r0, r0 + kRows), key part z of
+// `splits`. The caller makes it visible with a barrier.
+__device__ inline void schedule_item(const AttentionArgs& a, int splits, int z, int r0, TileSchedule& sched) {
+  const int group = int(a.n_heads / a.n_kv_heads);
+  const int rows_total = int(a.n) * group;
+  const int64_t i_last = imin(a.n - 1, (imin(r0 + kRows, rows_total) - 1) / group);
+  int tiles = 0;
+  int64_t column = 0;
+  for (int s = 0; s < a.n_segments; ++s) {
+    const AttentionSegment& seg = a.segments[s];
+    const int64_t len = seg.causal ? imin(seg.n, i_last + 1) : seg.n;  // keys any row of the block sees
+    sched.len[s] = len;
+    sched.column[s] = column;
+    sched.first[s] = tiles;
+    tiles += int((len + kKeys - 1) / kKeys);
+    column += padded(seg.n);
+  }
+  sched.first[a.n_segments] = tiles;
+  const int per_part = (tiles + splits - 1) / splits;
+  sched.begin = min(tiles, z * per_part);
+  sched.end = min(tiles, sched.begin + per_part);
+}
+
+// What one thread of a warpgroup knows of its rows: the warpgroup (wg) takes rows
+// wg_r0 .. wg_r0 + 63 of the item, warp w rows 16w.., this thread rows 16w + gq and 16w + gq + 8
+// (rr = 0, 1) of S's and O's fragments.
+struct RowFrame {
+  int group, rows_total, wg_r0, warp, lane, gq, tq;
+  bool wg_active, wg_full;
+  int wg_i_first, wg_i_last;
+  bool row_active[2];
+  int row_i[2];
+};
+
+__device__ inline RowFrame row_frame(const AttentionArgs& a, int r0, int wg, int warp, int lane) {
+  RowFrame f;
+  f.group = int(a.n_heads / a.n_kv_heads);
+  f.rows_total = int(a.n) * f.group;
+  f.wg_r0 = r0 + wg * kGroupRows;
+  f.warp = warp;
+  f.lane = lane;
+  f.gq = lane / 4;
+  f.tq = lane % 4;
+  f.wg_active = f.wg_r0 < f.rows_total;
+  f.wg_full = f.wg_r0 + kGroupRows <= f.rows_total;
+  f.wg_i_first = f.wg_r0 / f.group;
+  f.wg_i_last = f.wg_active ? int(imin(a.n - 1, (imin(f.wg_r0 + kGroupRows, f.rows_total) - 1) / f.group)) : -1;
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    const int row = f.wg_r0 + warp * 16 + f.gq + 8 * rr;
+    f.row_active[rr] = row < f.rows_total;
+    f.row_i[rr] = f.row_active[rr] ? row / f.group : 0;
+  }
+  return f;
+}
+
+// S = Q K^T (64 x 64) of a warpgroup, issued and committed: head_dim / 16 steps of 16 dims, 4 per
+// 64-dim atom (32 bytes each). The caller fences before and waits after.
+template <int D>
+__device__ __forceinline__ void issue_scores(float (&s)[32], uint32_t q_addr, uint32_t k_addr) {
+#pragma unroll
+  for (int kd = 0; kd < D / 16; ++kd) {
+    const uint32_t step = (kd / 4) * (kGroupRows * 128) + (kd % 4) * 32;  // Q and K atoms are both 64 rows
+    wgmma_ss_n64(s, smem_desc(q_addr + step), smem_desc(k_addr + step), kd > 0 ? 1 : 0);
+  }
+  wgmma_commit();
+}
+
+// O += P V, issued and committed: 4 steps of 16 keys, 32 bytes apart in Vt's 128-byte rows.
+template <int D>
+__device__ __forceinline__ void issue_values(float (&o)[D / 2], const uint32_t (&pf)[kKeys / 16][4], uint32_t v_addr) {
+#pragma unroll
+  for (int kk = 0; kk < kKeys / 16; ++kk) wgmma_pv<D>(o, pf[kk], smem_desc(v_addr + kk * 32));
+  wgmma_commit();
+}
+
+// The online softmax of one tile's scores S: masks what the thread's rows do not see, moves the
+// running max m (log2 units) and sum l, and writes P = exp2(S scale - m) as the A fragments of
+// O += P V; alpha is what O must be scaled by before P V is added.
+__device__ __forceinline__ void softmax_tile(float (&s)[32], const RowFrame& f, const Tile& tile, bool causal,
+                                             float scale_log2, float (&m)[2], float (&l)[2],
+                                             uint32_t (&pf)[kKeys / 16][4], float (&alpha)[2]) {
+  // Mask where some (row, key) of the tile is not seen: a partial tile, a partial warpgroup,
+  // or a causal tile reaching past the warpgroup's first query. Element 4nb + e is row rr = e / 2,
+  // key nb * 8 + 2tq + e % 2. Scores stay unscaled until the fma with m (the scale is positive).
+  const bool all_seen = tile.n == kKeys && f.wg_full && (!causal || tile.k_first + kKeys - 1 <= f.wg_i_first);
+  float tile_max[2] = {-INFINITY, -INFINITY};
+  if (all_seen) {
+#pragma unroll
+    for (int e = 0; e < 32; ++e) tile_max[(e / 2) % 2] = fmaxf(tile_max[(e / 2) % 2], s[e]);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 32; ++e) {
+      const int rr = (e / 2) % 2;
+      const int c = (e / 4) * 8 + 2 * f.tq + e % 2;
+      const bool seen = f.row_active[rr] && c < tile.n && (!causal || tile.k_first + c <= f.row_i[rr]);
+      s[e] = seen ? s[e] : -INFINITY;
+      tile_max[rr] = fmaxf(tile_max[rr], s[e]);
+    }
+  }
+  float m_ref[2];
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    float t = tile_max[rr];
+    t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, 1));
+    t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, 2));
+    const float m_new = fmaxf(m[rr], t * scale_log2);  // -inf stays -inf
+    // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf).
+    alpha[rr] = m_new == -INFINITY ? 1.0f : fast_exp2(m[rr] - m_new);
+    m_ref[rr] = m_new == -INFINITY ? 0.0f : m_new;
+    m[rr] = m_new;
+  }
+  // Keys 16kk.. are score blocks 2kk (registers 0, 1) and 2kk + 1 (registers 2, 3).
+  float p_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int nb = 0; nb < kKeys / 8; ++nb) {
+    const float p0 = fast_exp2(fmaf(s[4 * nb + 0], scale_log2, -m_ref[0]));
+    const float p1 = fast_exp2(fmaf(s[4 * nb + 1], scale_log2, -m_ref[0]));
+    const float p2 = fast_exp2(fmaf(s[4 * nb + 2], scale_log2, -m_ref[1]));
+    const float p3 = fast_exp2(fmaf(s[4 * nb + 3], scale_log2, -m_ref[1]));
+    p_sum[0] += p0 + p1;
+    p_sum[1] += p2 + p3;
+    pf[nb / 2][(nb % 2) * 2 + 0] = pack_bf16(p0, p1);
+    pf[nb / 2][(nb % 2) * 2 + 1] = pack_bf16(p2, p3);
+  }
+  l[0] = l[0] * alpha[0] + p_sum[0];
+  l[1] = l[1] * alpha[1] + p_sum[1];
+}
+
+// O *= alpha per row; deep into a long row the max rarely moves and alpha is exactly 1: skip then.
+template <int D>
+__device__ __forceinline__ void rescale_output(float (&o)[D / 2], const float (&alpha)[2]) {
+  if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+#pragma unroll
+    for (int e = 0; e < D / 2; ++e) o[e] *= alpha[(e / 2) % 2];
+  }
+}
+
+// The warpgroup's rows out: o / l into out, or o and (m, l) into part `part` of the partials.
+template <int D>
+__device__ __forceinline__ void store_rows(const AttentionArgs& a, const RowFrame& f, int g, const float (&o)[D / 2],
+                                           const float (&m)[2], const float (&l)[2], int part, float* partial_o,
+                                           float* partial_ml) {
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    float sum = l[rr];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if (!f.row_active[rr]) continue;
+    const int row = f.wg_r0 + f.warp * 16 + f.gq + 8 * rr;
+    // Row of out (n, n_heads, head_dim): query i, head g * group + row % group.
+    const int64_t out_row = int64_t(f.row_i[rr]) * a.n_heads + g * f.group + row % f.group;
+    store_output_row<D>(a, out_row, f.tq, &o[2 * rr], m[rr], sum, part, partial_o, partial_ml);
+  }
+}
+
+// One work item of attention_wgmma_kernel: rows [r0, r0 + kRows) of KV head g, key part z of
 // `splits`, stored as part `part` of the partials (or into out when partial_o is null). Every
-// thread of the block calls it; it returns with the block's shared memory free for the next item
-// once the caller has passed a barrier.
+// thread of the block calls it and loads tiles (cp.async, two stages, one barrier a tile); it
+// returns with the block's shared memory free for the next item once the caller has passed a
+// barrier.
 template <int D>
 __device__ __forceinline__ void attend_rows(const AttentionArgs& a, const KvTiles& kv, int splits, int z, int part,
                                             float* partial_o, float* partial_ml, int g, int r0, unsigned char* smem,
                                             uint32_t base, TileSchedule& sched) {
   using L = Smem<D>;
-  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
-  const int gq = lane / 4, tq = lane % 4;
-  const int group = int(a.n_heads / a.n_kv_heads);
-  const int rows_total = int(a.n) * group;
-  const int wg_r0 = r0 + wg * kGroupRows;
-  const bool wg_active = wg_r0 < rows_total;
-  const bool wg_full = wg_r0 + kGroupRows <= rows_total;
-  const int64_t i_last = imin(a.n - 1, (imin(r0 + kRows, rows_total) - 1) / group);
-  const int wg_i_first = wg_r0 / group;
-  const int wg_i_last = wg_active ? int(imin(a.n - 1, (imin(wg_r0 + kGroupRows, rows_total) - 1) / group)) : -1;
-  bool row_active[2];
-  int row_i[2];
-#pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    const int row = wg_r0 + warp * 16 + gq + 8 * rr;
-    row_active[rr] = row < rows_total;
-    row_i[rr] = row_active[rr] ? row / group : 0;
-  }
+  const int wg = threadIdx.x / 128;
+  const RowFrame f = row_frame(a, r0, wg, (threadIdx.x / 32) % 4, threadIdx.x % 32);
   const float scale_log2 = rsqrtf(float(D)) * 1.4426950408889634f;  // 1/sqrt(d) * log2(e)
 
-  if (threadIdx.x == 0) {
-    int tiles = 0;
-    int64_t column = 0;
-    for (int s = 0; s < a.n_segments; ++s) {
-      const AttentionSegment& seg = a.segments[s];
-      const int64_t len = seg.causal ? imin(seg.n, i_last + 1) : seg.n;  // keys any row of the block sees
-      sched.len[s] = len;
-      sched.column[s] = column;
-      sched.first[s] = tiles;
-      tiles += int((len + kKeys - 1) / kKeys);
-      column += padded(seg.n);
-    }
-    sched.first[a.n_segments] = tiles;
-    const int per_part = (tiles + splits - 1) / splits;
-    sched.begin = min(tiles, z * per_part);
-    sched.end = min(tiles, sched.begin + per_part);
-  }
+  if (threadIdx.x == 0) schedule_item(a, splits, z, r0, sched);
   __syncthreads();
   const int first_tile = sched.begin;
   const int n_tiles = sched.end - sched.begin;
@@ -442,7 +574,7 @@ __device__ __forceinline__ void attend_rows(const AttentionArgs& a, const KvTile
   const uint32_t q_addr = base + L::q + wg * L::q_group;
   int64_t loaded_placement = -2;  // none yet
 
-  if (n_tiles > 0) load_tile_async<D>(kv, g, tile_at(sched, first_tile), smem + L::k, smem + L::v);
+  if (n_tiles > 0) load_tile_async<D>(kv, g, tile_at(sched, first_tile), smem + L::ring);
   cp_async_commit();
   for (int j = 0; j < n_tiles; ++j) {
     cp_async_wait<0>();   // this thread's copies of tile j have landed
@@ -450,118 +582,48 @@ __device__ __forceinline__ void attend_rows(const AttentionArgs& a, const KvTile
     __syncthreads();      // every thread's; every warpgroup is done with the other stage
     if (j + 1 < n_tiles) {
       const int next = (j + 1) % kStages;
-      load_tile_async<D>(kv, g, tile_at(sched, first_tile + j + 1), smem + L::k + next * L::k_tile,
-                         smem + L::v + next * L::v_tile);
+      load_tile_async<D>(kv, g, tile_at(sched, first_tile + j + 1), smem + L::ring + next * TileImage<D>::bytes);
     }
     cp_async_commit();
 
     const Tile tile = tile_at(sched, first_tile + j);
     const AttentionSegment& seg = a.segments[tile.segment];
-    if (!wg_active) continue;
+    if (!f.wg_active) continue;
     if (placement_of(seg) != loaded_placement) {
       loaded_placement = placement_of(seg);
       // The barrier above also ordered this warpgroup's last wgmma reads of qs before these writes.
-      store_queries<D>(a, wg_r0, rows_total, g, loaded_placement, warp, lane, qs);
+      store_queries<D>(a, f.wg_r0, f.rows_total, g, loaded_placement, f.warp, f.lane, qs);
       fence_async_proxy();
       warpgroup_barrier(wg);
     }
     // A warpgroup none of whose rows sees a key of this tile leaves m, l, o as they are.
-    if (seg.causal && tile.k_first > wg_i_last) continue;
+    if (seg.causal && tile.k_first > f.wg_i_last) continue;
 
-    const uint32_t k_addr = base + L::k + (j % kStages) * L::k_tile;
-    const uint32_t v_addr = base + L::v + (j % kStages) * L::v_tile;
-    // S = Q K^T (64 x 64): head_dim / 16 steps of 16 dims, 4 per 64-dim atom (32 bytes each).
+    const uint32_t k_addr = base + L::ring + (j % kStages) * TileImage<D>::bytes;
+    const uint32_t v_addr = k_addr + TileImage<D>::k_bytes;
     float s[32];
 #pragma unroll
     for (int e = 0; e < 32; ++e) s[e] = 0.0f;
     pin_registers(s);
     wgmma_fence();
-#pragma unroll
-    for (int kd = 0; kd < D / 16; ++kd) {
-      const uint32_t step = (kd / 4) * (kGroupRows * 128) + (kd % 4) * 32;  // Q and K atoms are both 64 rows
-      wgmma_ss_n64(s, smem_desc(q_addr + step), smem_desc(k_addr + step), kd > 0 ? 1 : 0);
-    }
-    wgmma_commit();
+    issue_scores<D>(s, q_addr, k_addr);
     wgmma_wait<0>();
     pin_registers(s);
 
-    // Mask where some (row, key) of the tile is not seen: a partial tile, a partial warpgroup,
-    // or a causal tile reaching past the warpgroup's first query. Element 4nb + e is row rr = e / 2,
-    // key nb * 8 + 2tq + e % 2. Scores stay unscaled until the fma with m (the scale is positive).
-    const bool all_seen =
-        tile.n == kKeys && wg_full && (!seg.causal || tile.k_first + kKeys - 1 <= wg_i_first);
-    float tile_max[2] = {-INFINITY, -INFINITY};
-    if (all_seen) {
-#pragma unroll
-      for (int e = 0; e < 32; ++e) tile_max[(e / 2) % 2] = fmaxf(tile_max[(e / 2) % 2], s[e]);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 32; ++e) {
-        const int rr = (e / 2) % 2;
-        const int c = (e / 4) * 8 + 2 * tq + e % 2;
-        const bool seen =
-            row_active[rr] && c < tile.n && (!seg.causal || tile.k_first + c <= row_i[rr]);
-        s[e] = seen ? s[e] : -INFINITY;
-        tile_max[rr] = fmaxf(tile_max[rr], s[e]);
-      }
-    }
-    float alpha[2], m_ref[2];
-#pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      float t = tile_max[rr];
-      t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, 1));
-      t = fmaxf(t, __shfl_xor_sync(0xffffffffu, t, 2));
-      const float m_new = fmaxf(m[rr], t * scale_log2);  // -inf stays -inf
-      // A row that has seen nothing yet keeps m = -inf, l = 0, o = 0 (no -inf - -inf).
-      alpha[rr] = m_new == -INFINITY ? 1.0f : fast_exp2(m[rr] - m_new);
-      m_ref[rr] = m_new == -INFINITY ? 0.0f : m_new;
-      m[rr] = m_new;
-    }
-    // P = exp2(S scale - m) as A fragments: keys 16kk.. are score blocks 2kk (registers 0, 1)
-    // and 2kk + 1 (registers 2, 3).
     uint32_t pf[kKeys / 16][4];
-    float p_sum[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int nb = 0; nb < kKeys / 8; ++nb) {
-      const float p0 = fast_exp2(fmaf(s[4 * nb + 0], scale_log2, -m_ref[0]));
-      const float p1 = fast_exp2(fmaf(s[4 * nb + 1], scale_log2, -m_ref[0]));
-      const float p2 = fast_exp2(fmaf(s[4 * nb + 2], scale_log2, -m_ref[1]));
-      const float p3 = fast_exp2(fmaf(s[4 * nb + 3], scale_log2, -m_ref[1]));
-      p_sum[0] += p0 + p1;
-      p_sum[1] += p2 + p3;
-      pf[nb / 2][(nb % 2) * 2 + 0] = pack_bf16(p0, p1);
-      pf[nb / 2][(nb % 2) * 2 + 1] = pack_bf16(p2, p3);
-    }
-    l[0] = l[0] * alpha[0] + p_sum[0];
-    l[1] = l[1] * alpha[1] + p_sum[1];
-    // Deep into a long row the max rarely moves and alpha is exactly 1: skip the rescale then.
-    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
-#pragma unroll
-      for (int e = 0; e < D / 2; ++e) o[e] *= alpha[(e / 2) % 2];
-    }
+    float alpha[2];
+    softmax_tile(s, f, tile, seg.causal != 0, scale_log2, m, l, pf, alpha);
+    rescale_output<D>(o, alpha);
 
-    // O += P V: 4 steps of 16 keys, 32 bytes apart in Vt's 128-byte rows.
     pin_registers(o);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) wgmma_pv<D>(o, pf[kk], smem_desc(v_addr + kk * 32));
-    wgmma_commit();
+    issue_values<D>(o, pf, v_addr);
     wgmma_wait<0>();
     pin_registers(o);
   }
 
-  if (!wg_active) return;
-#pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    float sum = l[rr];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    if (!row_active[rr]) continue;
-    const int row = wg_r0 + warp * 16 + gq + 8 * rr;
-    // Row of out (n, n_heads, head_dim): query i, head g * group + row % group.
-    const int64_t out_row = int64_t(row_i[rr]) * a.n_heads + g * group + row % group;
-    store_output_row<D>(a, out_row, tq, &o[2 * rr], m[rr], sum, part, partial_o, partial_ml);
-  }
+  if (!f.wg_active) return;
+  store_rows<D>(a, f, g, o, m, l, part, partial_o, partial_ml);
 }
 #endif
 
@@ -616,14 +678,29 @@ size_t tiles_floats(const AttentionArgs& a) { return size_t(padded_columns(a) * 
 // The pre-pass: the call's K and Vt tiles at the start of `scratch`.
 template <int D>
 KvTiles queue_kv_tiles(const AttentionArgs& a, float* scratch, cudaStream_t stream) {
-  static_assert(Smem<D>::dynamic <= 227 * 1024, "beyond an sm_90 block's shared memory");
   const int64_t columns = padded_columns(a);
-  __nv_bfloat16* kb = reinterpret_cast<__nv_bfloat16*>(scratch);
-  __nv_bfloat16* vt = kb + columns * a.n_kv_heads * D;
+  unsigned char* images = reinterpret_cast<unsigned char*>(scratch);
   kv_to_tiles_kernel<D><<<dim3(unsigned(columns / kKeys), unsigned(a.n_kv_heads)), kPrepassThreads, 0, stream>>>(
-      a, columns, kb, vt);
+      a, columns, images);
   LTRI_CUDA_CHECK_LAUNCH("attention_wgmma_kv_to_tiles");
-  return KvTiles{kb, vt, columns};
+  return KvTiles{images, columns};
+}
+
+// Launches the kernel: grid (row blocks, KV heads, key parts), or persistent blocks when work is
+// given.
+template <int D, bool Persistent>
+void launch_kernel(dim3 grid, const AttentionArgs& a, const KvTiles& kv, int splits, float* partial_o,
+                   float* partial_ml, int part, int* work, int items, cudaStream_t stream) {
+  constexpr size_t bytes = Smem<D>::dynamic;
+  static_assert(bytes <= 227 * 1024, "beyond an sm_90 block's shared memory");
+  opt_in_shared_memory(attention_wgmma_kernel<D, Persistent>, bytes);
+  attention_wgmma_kernel<D, Persistent><<<grid, kThreads, bytes, stream>>>(a, kv, splits, partial_o, partial_ml, part,
+                                                                          work, items);
+}
+
+int resident_blocks(int64_t head_dim) {
+  return head_dim == 64 ? blocks_per_sm(attention_wgmma_kernel<64>, kThreads, Smem<64>::dynamic)
+                        : blocks_per_sm(attention_wgmma_kernel<128>, kThreads, Smem<128>::dynamic);
 }
 
 template <int D>
@@ -636,9 +713,7 @@ void launch_for_head_dim(const AttentionArgs& a, int splits, float* scratch, cud
   float* partials = scratch + tiles_floats(a);
   float* partial_o = splits > 1 ? partials : nullptr;                       // (splits, rows, D)
   float* partial_ml = splits > 1 ? partials + splits * rows * D : nullptr;  // (splits, rows, 2)
-  opt_in_shared_memory(attention_wgmma_kernel<D>, Smem<D>::dynamic);
-  attention_wgmma_kernel<D><<<grid, kThreads, Smem<D>::dynamic, stream>>>(a, kv, splits, partial_o, partial_ml, 0,
-                                                                           nullptr, 0);
+  launch_kernel<D, false>(grid, a, kv, splits, partial_o, partial_ml, 0, nullptr, 0, stream);
   LTRI_CUDA_CHECK_LAUNCH("attention_wgmma");
   if (splits > 1) launch_attention_merge(partial_o, partial_ml, splits, rows, D, true, a.out, stream);
 }
@@ -649,19 +724,15 @@ void launch_part_for_head_dim(const AttentionArgs& a, float* tiles, float* parti
   const KvTiles kv = queue_kv_tiles<D>(a, tiles, stream);
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t items = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
-  opt_in_shared_memory(attention_wgmma_kernel<D>, Smem<D>::dynamic);
   if (work == nullptr) {
     const dim3 grid(unsigned(items / a.n_kv_heads), unsigned(a.n_kv_heads), 1u);
     // One key part, so every block's part is `part`: pass it as the kernel's z offset.
-    attention_wgmma_kernel<D><<<grid, kThreads, Smem<D>::dynamic, stream>>>(
-        a, kv, 1, partial_o + int64_t(part) * a.n * a.n_heads * D,
-        partial_ml + int64_t(part) * a.n * a.n_heads * 2, 0, nullptr, 0);
+    launch_kernel<D, false>(grid, a, kv, 1, partial_o + int64_t(part) * a.n * a.n_heads * D,
+                            partial_ml + int64_t(part) * a.n * a.n_heads * 2, 0, nullptr, 0, stream);
   } else {
     LTRI_CUDA_CHECK(cudaMemsetAsync(work, 0, sizeof(int), stream));
     const int blocks = int(std::min<int64_t>(items, std::max(1, max_blocks)));
-    opt_in_shared_memory(attention_wgmma_kernel<D, true>, Smem<D>::dynamic);
-    attention_wgmma_kernel<D, true><<<unsigned(blocks), kThreads, Smem<D>::dynamic, stream>>>(
-        a, kv, 1, partial_o, partial_ml, part, work, int(items));
+    launch_kernel<D, true>(dim3(unsigned(blocks)), a, kv, 1, partial_o, partial_ml, part, work, int(items), stream);
   }
   LTRI_CUDA_CHECK_LAUNCH("attention_wgmma_part");
 }
@@ -702,18 +773,16 @@ bool attention_wgmma_supports(const AttentionArgs& a) {
 int attention_wgmma_splits(const AttentionArgs& a, int sm_count) {
   const int64_t group = a.n_heads / a.n_kv_heads;
   const int64_t blocks = (a.n * group + kRows - 1) / kRows * a.n_kv_heads;
-  const int resident = a.head_dim == 64 ? blocks_per_sm(attention_wgmma_kernel<64>, kThreads, Smem<64>::dynamic)
-                                        : blocks_per_sm(attention_wgmma_kernel<128>, kThreads, Smem<128>::dynamic);
-  const int64_t slots = int64_t(sm_count) * resident;
+  const int64_t slots = int64_t(sm_count) * resident_blocks(a.head_dim);
   return key_parts(blocks, slots, visible_keys(a));
 }
 
 size_t attention_wgmma_tiles_floats(const AttentionArgs& a) { return tiles_floats(a); }
 
 int attention_wgmma_resident_blocks(int64_t head_dim) {
-  return head_dim == 64 ? blocks_per_sm(attention_wgmma_kernel<64>, kThreads, Smem<64>::dynamic)
-                        : blocks_per_sm(attention_wgmma_kernel<128>, kThreads, Smem<128>::dynamic);
+  return resident_blocks(head_dim);
 }
+
 
 void launch_attention_wgmma_part(const AttentionArgs& a, float* tiles, float* partial_o, float* partial_ml, int part,
                                  int* work, int max_blocks, cudaStream_t stream) {

@@ -71,11 +71,18 @@ StreamingPolicyBase::StreamingPolicyBase(Backend& backend, const ModelConfig& co
 }
 
 void StreamingPolicyBase::download_unit_list(const BackendBuffer& list, int64_t capacity, std::vector<int64_t>& out) {
-  unit_list_.resize(size_t(1 + capacity));
-  backend_.download(reinterpret_cast<float*>(unit_list_.data()), list.data(), unit_list_.size());
+  const size_t floats = size_t(1 + capacity);  // int32 ids, as many as floats
+  if (unit_list_floats_ < floats) {
+    if (unit_list_) backend_.free_host(reinterpret_cast<float*>(unit_list_));
+    unit_list_ = nullptr;
+    unit_list_floats_ = 0;
+    unit_list_ = reinterpret_cast<int32_t*>(backend_.alloc_host(floats));
+    unit_list_floats_ = floats;
+  }
+  backend_.download(reinterpret_cast<float*>(unit_list_), list.data(), floats);
   const int64_t count = unit_list_[0];
   if (count < 0 || count > capacity) fail("KV policy: the backend's choice lists ", count, " units; room for ", capacity);
-  out.assign(unit_list_.begin() + 1, unit_list_.begin() + 1 + count);
+  out.assign(unit_list_ + 1, unit_list_ + 1 + count);
   std::sort(out.begin(), out.end());  // store order, as select_by_budget returns units
 }
 
@@ -90,6 +97,7 @@ int64_t StreamingPolicyBase::shortest_unit(const ContextStore& store) {
 StreamingPolicyBase::~StreamingPolicyBase() {
   jobs_.reset();
   if (query_means_) backend_.free_host(query_means_);
+  if (unit_list_) backend_.free_host(reinterpret_cast<float*>(unit_list_));
 }
 
 void StreamingPolicyBase::begin_chunk(int64_t n) {

@@ -22,6 +22,7 @@
 // Checked against the CPU op (AttentionBandHost) in tests/kernels/test_cuda_band.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cuda/cuda_band_kernels.hpp"
 #include "kernels/cuda/cuda_check.hpp"
@@ -37,25 +38,27 @@ constexpr int kTileKeys = 64;     // band_scores: keys of a slice
 constexpr int kPiece = 32;        // band_scores: head_dim elements of a key slice in shared memory at once
 constexpr int kPad = 4;           // floats after each shared row: 16-byte reads of rows 4 banks apart
 constexpr int kVoteKeys = 32;     // band_votes: keys of a block (one per lane)
-constexpr int kVoteWarps = 4;     // band_votes: warps of a block, each a query head at a time
+constexpr int kVoteWarps = 16;    // band_votes: warps of a block, each a (query head, run of queries) at a time
+constexpr int kVoteParts = 4;     // band_votes: most runs the queries that see a block's keys are cut into
 constexpr int kVoteBatch = 8;     // band_votes: cells a lane loads before it adds them
 constexpr int kSegBatch = 8;      // band_seg: heads' cells a lane loads before it adds them
 constexpr int64_t kBlocksEnough = 256;  // band_scores blocks that keep an H100/H200 busy
 
-// Element e of a head vector x (head_dim D, pre-RoPE) rotated to `position`, rotate_half
-// convention. Explicit roundings (no fused multiply-add), as the host's rope_rotate_host.
-template <int D>
-__device__ float rotated(const float* x, int e, int64_t position, const float* cos, const float* sin) {
-  constexpr int half = D / 2;
-  if (e < half) {
-    const float a = x[e], b = x[e + half];
-    const float c = cos[position * half + e], s = sin[position * half + e];
-    return __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-  }
-  const int i = e - half;
-  const float a = x[i], b = x[e];
-  const float c = cos[position * half + i], s = sin[position * half + i];
-  return __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+// RoPE of four pairs (lo_k, hi_k) = (x[e + k], x[e + D/2 + k]) of a pre-RoPE head vector,
+// rotate_half convention: lo c - hi s and hi c + lo s. Explicit roundings (no fused
+// multiply-add), as the host's rope_rotate_host.
+__device__ float4 rotated_low(float4 lo, float4 hi, float4 c, float4 s) {
+  return make_float4(__fsub_rn(__fmul_rn(lo.x, c.x), __fmul_rn(hi.x, s.x)),
+                     __fsub_rn(__fmul_rn(lo.y, c.y), __fmul_rn(hi.y, s.y)),
+                     __fsub_rn(__fmul_rn(lo.z, c.z), __fmul_rn(hi.z, s.z)),
+                     __fsub_rn(__fmul_rn(lo.w, c.w), __fmul_rn(hi.w, s.w)));
+}
+
+__device__ float4 rotated_high(float4 lo, float4 hi, float4 c, float4 s) {
+  return make_float4(__fadd_rn(__fmul_rn(hi.x, c.x), __fmul_rn(lo.x, s.x)),
+                     __fadd_rn(__fmul_rn(hi.y, c.y), __fmul_rn(lo.y, s.y)),
+                     __fadd_rn(__fmul_rn(hi.z, c.z), __fmul_rn(lo.z, s.z)),
+                     __fadd_rn(__fmul_rn(hi.w, c.w), __fmul_rn(lo.w, s.w)));
 }
 
 __host__ __device__ int64_t n_keys_of(const BandArgs& a) { return a.first_query + a.n - a.first_key; }
@@ -80,23 +83,45 @@ BandLayout band_layout(const BandArgs& a) {
 }
 
 // qr = the chunk's queries rotated to t - first_key (zeros for sink rows t < first_key, which
-// have no band); kr = the keys rotated to j - first_key.
+// have no band); kr = the keys rotated to j - first_key. A thread rotates four pairs (e, e + D/2)
+// of one head vector: 16-byte loads of both halves and of the table's rows, where a thread per
+// element loaded each input twice and divided 64-bit indices per element (68 us for a
+// 2048-query chunk at the 8B shape on the H200, on the compute stream).
 template <int D>
 __global__ void band_rotate_kernel(BandArgs a, float* qr, float* kr) {
-  const int64_t q_elements = a.n * a.n_heads * D;
-  const int64_t total = q_elements + n_keys_of(a) * a.n_kv_heads * D;
+  constexpr int half = D / 2, quads = half / 4;  // threads per head vector
+  const int64_t q_rows = a.n * a.n_heads;
+  const int64_t total = (q_rows + n_keys_of(a) * a.n_kv_heads) * quads;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
-    const int e = int(idx % D);
-    if (idx < q_elements) {
-      const int64_t head_row = idx / D;  // i * n_heads + h
-      const int64_t t = a.first_query + head_row / a.n_heads;
-      qr[idx] = t >= a.first_key ? rotated<D>(a.q + head_row * D, e, t - a.first_key, a.cos, a.sin) : 0.0f;
+    const int64_t row = idx / quads;  // a head vector: i * n_heads + h, then jj * n_kv_heads + g
+    const int e = int(idx % quads) * 4;
+    const float* x;
+    float* out;
+    int64_t position;
+    if (row < q_rows) {
+      const int64_t t = a.first_query + row / a.n_heads;
+      out = qr + row * D;
+      if (t < a.first_key) {
+        const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        *reinterpret_cast<float4*>(out + e) = zero;
+        *reinterpret_cast<float4*>(out + e + half) = zero;
+        continue;
+      }
+      x = a.q + row * D;
+      position = t - a.first_key;
     } else {
-      const int64_t k_idx = idx - q_elements;
-      const int64_t head_row = k_idx / D;  // jj * n_kv_heads + g
-      kr[k_idx] = rotated<D>(a.keys + head_row * D, e, head_row / a.n_kv_heads, a.cos, a.sin);
+      const int64_t key_row = row - q_rows;
+      x = a.keys + key_row * D;
+      out = kr + key_row * D;
+      position = key_row / a.n_kv_heads;
     }
+    const float4 lo = *reinterpret_cast<const float4*>(x + e);
+    const float4 hi = *reinterpret_cast<const float4*>(x + e + half);
+    const float4 c = *reinterpret_cast<const float4*>(a.cos + position * half + e);
+    const float4 s = *reinterpret_cast<const float4*>(a.sin + position * half + e);
+    *reinterpret_cast<float4*>(out + e) = rotated_low(lo, hi, c, s);
+    *reinterpret_cast<float4*>(out + e + half) = rotated_high(lo, hi, c, s);
   }
 }
 
@@ -209,10 +234,14 @@ __global__ void band_softmax_kernel(BandArgs a, float* probs, float* inv_sum) {
 // votes[jj][g] = sum over g's query heads h (in order) of float(sum over the queries t that see
 // key j = first_key + jj of probs[h][t][t - j] * inv_sum[h][t]). Lane l of a block takes key
 // j0 + l: for one query t the lanes read probs[h][t][t - j0 - 31 .. t - j0], one contiguous
-// segment (a warp per key walking the diagonal read a cache line per cell).
+// segment (a warp per key walking the diagonal read a cache line per cell). The queries that see
+// the block's keys are cut into `parts` runs (vote_parts), and each warp sums one (head, run) in double:
+// a warp per head walking all ~width + 31 queries was latency-bound, with few warps a block
+// (124 us for a 2048-query chunk at the 8B shape on the H200). The runs' sums are then added in
+// order, so the votes stay the same from call to call.
 __global__ void __launch_bounds__(kVoteWarps * 32) band_votes_kernel(BandArgs a, const float* probs,
-                                                                     const float* inv_sum, float* votes) {
-  extern __shared__ float head_votes[];  // (group, kVoteKeys): each head's float sums
+                                                                     const float* inv_sum, int parts, float* votes) {
+  extern __shared__ double run_sums[];  // (group, parts, kVoteKeys)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t n_keys = n_keys_of(a);
   const int64_t group = a.n_heads / a.n_kv_heads;
@@ -223,20 +252,23 @@ __global__ void __launch_bounds__(kVoteWarps * 32) band_votes_kernel(BandArgs a,
   // Queries that see any key of the block: t in [j0, j0 + 31 + width - 1], within the chunk.
   const int64_t t_lo = max(j0, a.first_query);
   const int64_t t_hi = min(j0 + kVoteKeys - 1 + a.width - 1, a.first_query + a.n - 1);
-  for (int64_t hh = warp; hh < group; hh += kVoteWarps) {
+  const int64_t run = (max(t_hi - t_lo + 1, int64_t(0)) + parts - 1) / parts;
+  for (int64_t item = warp; item < group * parts; item += kVoteWarps) {
+    const int64_t hh = item / parts, part = item % parts;
     const int64_t h = g * group + hh;
     const float* head_probs = probs + h * a.n * a.width;
     const float* head_inv = inv_sum + h * a.n;
+    const int64_t first = t_lo + part * run, last = min(first + run - 1, t_hi);
     double acc = 0.0;
     // Loads in batches of kVoteBatch before their sums: a load per step waited a memory round
     // trip per step. Cells outside the lane's band read a clamped cell (in bounds) and add 0.
-    for (int64_t t0 = t_lo; t0 <= t_hi; t0 += kVoteBatch) {
+    for (int64_t t0 = first; t0 <= last; t0 += kVoteBatch) {
       float p[kVoteBatch], w[kVoteBatch];
 #pragma unroll
       for (int u = 0; u < kVoteBatch; ++u) {
-        const int64_t t = min(t0 + u, t_hi), i = t - a.first_query;
+        const int64_t t = min(t0 + u, last), i = t - a.first_query;
         const int64_t d = t - j;
-        const bool seen = key && t0 + u <= t_hi && d >= 0 && d < a.width;
+        const bool seen = key && t0 + u <= last && d >= 0 && d < a.width;
         p[u] = head_probs[i * a.width + min(max(d, int64_t(0)), a.width - 1)];
         w[u] = seen ? head_inv[i] : 0.0f;
       }
@@ -245,12 +277,16 @@ __global__ void __launch_bounds__(kVoteWarps * 32) band_votes_kernel(BandArgs a,
         if (w[u] != 0.0f) acc += double(p[u]) * w[u];
       }
     }
-    head_votes[hh * kVoteKeys + lane] = float(acc);
+    run_sums[(hh * parts + part) * kVoteKeys + lane] = acc;
   }
   __syncthreads();
   if (warp != 0 || !key) return;
   float vote = 0.0f;
-  for (int64_t hh = 0; hh < group; ++hh) vote += head_votes[hh * kVoteKeys + lane];
+  for (int64_t hh = 0; hh < group; ++hh) {
+    double head = 0.0;
+    for (int part = 0; part < parts; ++part) head += run_sums[(hh * parts + part) * kVoteKeys + lane];
+    vote += float(head);
+  }
   votes[(j - a.first_key) * a.n_kv_heads + g] = vote;
 }
 
@@ -294,8 +330,8 @@ unsigned warp_grid(int64_t items) {
 
 template <int D>
 void launch_rotate(const BandArgs& a, const BandLayout& l, float* scratch, cudaStream_t stream) {
-  const int64_t elements = (a.n * a.n_heads + n_keys_of(a) * a.n_kv_heads) * D;
-  const unsigned blocks = unsigned(std::clamp<int64_t>((elements + kThreads - 1) / kThreads, 1, 65536));
+  const int64_t threads = (a.n * a.n_heads + n_keys_of(a) * a.n_kv_heads) * (D / 8);  // 4 pairs a thread
+  const unsigned blocks = unsigned(std::clamp<int64_t>((threads + kThreads - 1) / kThreads, 1, 65536));
   band_rotate_kernel<D><<<blocks, kThreads, 0, stream>>>(a, scratch + l.q, scratch + l.keys);
   LTRI_CUDA_CHECK_LAUNCH("band_rotate_kernel");
 }
@@ -321,6 +357,14 @@ void check_head_dim(const BandArgs& a) {
   }
 }
 
+// The rotation reads its inputs 16 bytes at a time: rows of head_dim floats from 16-byte
+// aligned bases (device allocations are; a misaligned view would be a caller's bug).
+void check_aligned(const BandArgs& a) {
+  for (const float* p : {a.q, a.keys, a.cos, a.sin}) {
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) fail("attention_band: an input is not 16-byte aligned");
+  }
+}
+
 }  // namespace
 
 bool band_supports_head_dim(int64_t head_dim) { return head_dim == 64 || head_dim == 128; }
@@ -334,6 +378,7 @@ size_t band_scratch_floats(const BandArgs& a) { return band_layout(a).total; }
 void launch_band_rotate(const BandArgs& a, float* scratch, cudaStream_t stream) {
   if (a.n <= 0 || n_keys_of(a) <= 0) return;
   check_head_dim(a);
+  check_aligned(a);
   const BandLayout l = band_layout(a);
   if (a.head_dim == 64) {
     launch_rotate<64>(a, l, scratch, stream);
@@ -359,8 +404,11 @@ void launch_band_from_rotated(const BandArgs& a, float* scratch, cudaStream_t st
   LTRI_CUDA_CHECK_LAUNCH("band_softmax_kernel");
   const int64_t group = a.n_heads / a.n_kv_heads;
   const dim3 vote_grid(unsigned((n_keys_of(a) + kVoteKeys - 1) / kVoteKeys), unsigned(a.n_kv_heads));
-  const size_t vote_shared = size_t(group * kVoteKeys) * sizeof(float);
-  band_votes_kernel<<<vote_grid, kVoteWarps * 32, vote_shared, stream>>>(a, probs, inv_sum, votes);
+  // Runs per head: enough (head, run) items for the block's warps, at most kVoteParts; the
+  // shared sums stay within 16 KB at any group.
+  const int parts = int(std::clamp<int64_t>(kVoteWarps / group, 1, kVoteParts));
+  const size_t vote_shared = size_t(group * parts * kVoteKeys) * sizeof(double);
+  band_votes_kernel<<<vote_grid, kVoteWarps * 32, vote_shared, stream>>>(a, probs, inv_sum, parts, votes);
   LTRI_CUDA_CHECK_LAUNCH("band_votes_kernel");
   if (a.want_seg) {
     band_seg_kernel<<<warp_grid(a.n), kThreads, 0, stream>>>(a, probs, seg);

@@ -3,7 +3,8 @@
 // token, the softmax over that band, per-key votes and the segmentation rows. Five kernels on
 // the caller's stream, reading one workspace (band_scratch_floats):
 //  1. band_rotate: the chunk's queries and the band's keys rotated once (positions t - first_key,
-//     the host's rotation formula, bit for bit) into the workspace; sink rows become zeros.
+//     the host's rotation formula, bit for bit) into the workspace, four pairs a thread; sink rows
+//     become zeros.
 //  2. band_scores: one block per (64-query tile, head), 256 threads, each thread a 4 x 4 register
 //     tile (queries ty + 16 r, keys tx + 16 c) of a 64-key slice; the tile's queries sit in
 //     shared memory whole, the keys come in 32-element pieces of head_dim. Every score is one
@@ -13,9 +14,10 @@
 //     them) this was the band's largest part, shared-memory bound.
 //  3. band_softmax: one warp per (head, query row): exp(s - max) over the row's band, zeros
 //     past it, 1 / sum (in double, as the host);
-//  4. band_votes: one block per (32 keys, KV head), a warp per query head: each lane sums, in
-//     double, the softmax weights its key received from the head's queries (one coalesced row
-//     segment per query); the heads' float sums are then added in head order;
+//  4. band_votes: one block per (32 keys, KV head), a warp per (query head, run of the queries
+//     that see those keys): each lane sums, in double, the softmax weights its key received
+//     (one coalesced row segment per query); each head's runs are added in order, then the
+//     heads' float sums in head order;
 //  5. band_seg: one warp per query row: one head's row or the mean of heads re-scaled to max 1.
 // 3-5 read the (n_heads, n, width) probabilities once or twice: 67 MB for the chunk above, tens
 // of microseconds of bandwidth. Only votes and seg rows leave the GPU.

@@ -78,7 +78,7 @@ void InfllmPolicy::choose(int64_t layer, const float* q, int64_t n, std::vector<
                                    scores_dev_.data());
     }
     ProfileScope phase(backend(), "policy/choose/select");
-    backend().select_by_budget_device(index_mirror(layer), scores_dev_.data(), nullptr, params_.budget,
+    backend().select_by_budget_device(index_mirror(layer), scores_dev_.data(), nullptr, false, params_.budget,
                                       shortest_unit(s), reinterpret_cast<int32_t*>(picked_dev_.data()));
     download_unit_list(picked_dev_, params_.budget, units);
     return;

@@ -384,7 +384,7 @@ void LtriPolicy::choose_on_device(int64_t layer, const float* q, int64_t n, std:
   ProfileScope phase(backend(), "policy/choose/select");
   const int64_t shortest = shortest_unit(s);
   auto* top = reinterpret_cast<int32_t*>(L.top_dev.data());
-  backend().select_by_budget_device(mirror, L.scores_dev.data(), nullptr, budget, shortest, top);
+  backend().select_by_budget_device(mirror, L.scores_dev.data(), nullptr, false, budget, shortest, top);
   const BackendBuffer* chosen = &L.top_dev;
   if (params_.voting) {
     // As choose(): this layer's own top units plus the votes of the layers already computed
@@ -394,7 +394,8 @@ void LtriPolicy::choose_on_device(int64_t layer, const float* q, int64_t n, std:
     reserve_device_votes(s.end_token() - shape_.n_init);
     backend().unit_votes_device(mirror, token_votes_dev_.data(), device_votes_, shape_.n_init, top, budget, weight,
                                 rank_dev_.data());
-    backend().select_by_budget_device(mirror, rank_dev_.data(), L.scores_dev.data(), budget, shortest,
+    // Ties go by the scores just ranked above: the backend may reuse that order.
+    backend().select_by_budget_device(mirror, rank_dev_.data(), L.scores_dev.data(), true, budget, shortest,
                                       reinterpret_cast<int32_t*>(chosen_dev_.data()));
     if (weight != 0.0f) {
       backend().cast_votes_device(mirror, top, budget, weight, token_votes_dev_.data(), shape_.n_init);

@@ -167,7 +167,8 @@ void Backend::row_block_means_device(const float*, int64_t, int64_t, int64_t, fl
   no_device_choice(*this, "row_block_means_device");
 }
 
-void Backend::select_by_budget_device(const UnitIndexMirror&, const float*, const float*, int64_t, int64_t, int32_t*) {
+void Backend::select_by_budget_device(const UnitIndexMirror&, const float*, const float*, bool, int64_t, int64_t,
+                                      int32_t*) {
   no_device_choice(*this, "select_by_budget_device");
 }
 

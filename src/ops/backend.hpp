@@ -240,9 +240,11 @@ class Backend {
                                   float* scores);
   // select_by_budget (kv/retrieval.hpp, no skip) over the mirror's units with rank and tie
   // (or null) in backend memory; shortest: the shortest unit's length. picked: a unit list with
-  // room for budget ids, in pick order (not store order). Default: an error.
+  // room for budget ids, in pick order (not store order). tie_is_last_rank: tie is the rank of
+  // this backend's previous call, which had no tie, over the same units, unchanged since (the
+  // backend may reuse that call's order). Default: an error.
   virtual void select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie,
-                                       int64_t budget, int64_t shortest, int32_t* picked);
+                                       bool tie_is_last_rank, int64_t budget, int64_t shortest, int32_t* picked);
   // Cross-layer votes (LtriPolicy): token_votes (n_votes) holds the votes of tokens first_token
   // + i. rank[u] = the mean vote of the mirror's unit u (summed in double), then + weight for
   // each unit of `top` (a unit list with room for top_capacity ids). Default: an error.

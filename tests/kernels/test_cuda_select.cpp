@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda_test_util.hpp"
+#include "core/error.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kv/context_store.hpp"
 #include "kv/ltri_policy.hpp"
@@ -56,14 +57,8 @@ std::vector<float> make_ranks(int64_t n, std::mt19937& rng, bool ties) {
   return r;
 }
 
-std::vector<int64_t> device_pick(CudaBackend& gpu, UnitIndexMirror& mirror, const std::vector<float>& rank,
-                                 const std::vector<float>* tie, int64_t budget, int64_t shortest) {
-  const BackendBuffer r = test::to_device(gpu, rank);
-  BackendBuffer t;
-  if (tie) t = test::to_device(gpu, *tie);
-  BackendBuffer picked(gpu, size_t(1 + budget));
-  gpu.select_by_budget_device(mirror, r.data(), tie ? t.data() : nullptr, budget, shortest,
-                              reinterpret_cast<int32_t*>(picked.data()));
+// A unit list the device wrote (count, ids), as sorted unit ids.
+std::vector<int64_t> download_picked(CudaBackend& gpu, const BackendBuffer& picked, int64_t budget) {
   std::vector<int32_t> list(size_t(1 + budget));
   gpu.download(reinterpret_cast<float*>(list.data()), picked.data(), list.size());
   EXPECT_GE(list[0], 0);
@@ -71,6 +66,17 @@ std::vector<int64_t> device_pick(CudaBackend& gpu, UnitIndexMirror& mirror, cons
   std::vector<int64_t> out(list.begin() + 1, list.begin() + 1 + std::clamp<int32_t>(list[0], 0, int32_t(budget)));
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<int64_t> device_pick(CudaBackend& gpu, UnitIndexMirror& mirror, const std::vector<float>& rank,
+                                 const std::vector<float>* tie, int64_t budget, int64_t shortest) {
+  const BackendBuffer r = test::to_device(gpu, rank);
+  BackendBuffer t;
+  if (tie) t = test::to_device(gpu, *tie);
+  BackendBuffer picked(gpu, size_t(1 + budget));
+  gpu.select_by_budget_device(mirror, r.data(), tie ? t.data() : nullptr, false, budget, shortest,
+                              reinterpret_cast<int32_t*>(picked.data()));
+  return download_picked(gpu, picked, budget);
 }
 
 TEST(CudaSelect, picks_the_host_units_on_ties_long_units_and_every_store_size) {
@@ -121,6 +127,76 @@ TEST(CudaSelect, walks_past_long_units_to_fill_the_last_tokens) {
     select_by_budget(s.units(), rank, nullptr, nullptr, budget, want, order, &s.unit_summary());
     EXPECT_EQ(device_pick(gpu, mirror, rank, nullptr, budget, 1), want) << "budget " << budget;
   }
+}
+
+// Every unit ranking the same (and tying the same): no count of the keys tells them apart, and
+// the pick order is the units' order; and keys crowded into one bin of the first counts.
+TEST(CudaSelect, picks_the_earliest_units_when_every_key_is_equal_or_crowded) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  std::mt19937 rng(9);
+  const int64_t n = 12000;
+  const ContextStore s = make_store(n, rng, 40);
+  UnitIndexMirror mirror;
+  mirror.sync(gpu, s, {});
+  const std::vector<float> same(static_cast<size_t>(n), 0.5f);
+  std::vector<float> crowded(static_cast<size_t>(n));
+  for (int64_t u = 0; u < n; ++u) crowded[size_t(u)] = 1.0f + float(rng() % 5000) * 1e-7f;  // one binade, few bits
+  for (const std::vector<float>* rank : {&same, static_cast<const std::vector<float>*>(&crowded)}) {
+    for (const bool with_tie : {false, true}) {
+      for (const int64_t budget : {7, 2048, 30000}) {
+        std::vector<int64_t> want, order;
+        select_by_budget(s.units(), *rank, with_tie ? &same : nullptr, nullptr, budget, want, order, &s.unit_summary());
+        EXPECT_EQ(device_pick(gpu, mirror, *rank, with_tie ? &same : nullptr, budget, s.unit_summary().shortest), want)
+            << (rank == &same ? "equal" : "crowded") << " ranks, budget " << budget << (with_tie ? ", equal ties" : "");
+      }
+    }
+  }
+}
+
+// The ltri policy's pair of choices: its own scores first (no tie), then the voted ranks with
+// those scores as tie, reusing the first choice's order (tie_is_last_rank): the host's pick.
+TEST(CudaSelect, a_choice_tied_by_the_last_rank_picks_the_host_units) {
+  LTRI_SKIP_WITHOUT_CUDA();
+  CudaBackend gpu(0);
+  uint32_t seed = 21;
+  for (const int64_t n : {1, 300, 5000, 70000}) {
+    std::mt19937 rng(seed++);
+    const ContextStore s = make_store(n, rng, 256);
+    UnitIndexMirror mirror;
+    mirror.sync(gpu, s, {});
+    const int64_t shortest = s.unit_summary().shortest;
+    for (const bool tied_scores : {false, true}) {
+      const std::vector<float> scores = make_ranks(n, rng, tied_scores);
+      const std::vector<float> voted = make_ranks(n, rng, true);
+      const BackendBuffer scores_dev = test::to_device(gpu, scores);
+      const BackendBuffer voted_dev = test::to_device(gpu, voted);
+      for (const int64_t budget : {1, 64, 2048, 8192}) {
+        BackendBuffer first(gpu, size_t(1 + budget)), second(gpu, size_t(1 + budget));
+        gpu.select_by_budget_device(mirror, scores_dev.data(), nullptr, false, budget, shortest,
+                                    reinterpret_cast<int32_t*>(first.data()));
+        gpu.select_by_budget_device(mirror, voted_dev.data(), scores_dev.data(), true, budget, shortest,
+                                    reinterpret_cast<int32_t*>(second.data()));
+        const std::vector<int64_t> got = download_picked(gpu, second, budget);
+        std::vector<int64_t> want, order;
+        select_by_budget(s.units(), voted, &scores, nullptr, budget, want, order, &s.unit_summary());
+        ASSERT_EQ(got, want) << n << " units, budget " << budget << (tied_scores ? ", tied scores" : "");
+      }
+    }
+  }
+  // Claiming the last rank as tie when it was not: an error, not a wrong order.
+  std::mt19937 rng(3);
+  const ContextStore s = make_store(100, rng, 8);
+  UnitIndexMirror mirror;
+  mirror.sync(gpu, s, {});
+  const BackendBuffer a = test::to_device(gpu, make_ranks(100, rng, false));
+  const BackendBuffer b = test::to_device(gpu, make_ranks(100, rng, false));
+  BackendBuffer picked(gpu, 65);
+  auto* list = reinterpret_cast<int32_t*>(picked.data());
+  gpu.select_by_budget_device(mirror, a.data(), nullptr, false, 64, 1, list);
+  EXPECT_THROW(gpu.select_by_budget_device(mirror, a.data(), b.data(), true, 64, 1, list), Error);
+  gpu.select_by_budget_device(mirror, b.data(), a.data(), false, 64, 1, list);  // had a tie
+  EXPECT_THROW(gpu.select_by_budget_device(mirror, a.data(), b.data(), true, 64, 1, list), Error);
 }
 
 // unit_votes_device and cast_votes_device against their definition (LtriPolicy's host votes):

@@ -893,9 +893,14 @@ void CudaBackend::score_units_device(const ContextStore& store, UnitIndexMirror&
 }
 
 void CudaBackend::select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie,
-                                          int64_t budget, int64_t shortest, int32_t* picked) {
+                                          bool tie_is_last_rank, int64_t budget, int64_t shortest, int32_t* picked) {
   const CudaOpTimer::Scope op(*op_timer_, "select");
   if (budget < 0 || shortest < 1) fail("select_by_budget_device: budget ", budget, ", shortest unit ", shortest);
+  if (tie_is_last_rank && (tie == nullptr || tie != last_select_.rank || last_select_.had_tie ||
+                           last_select_.mirror != &mirror || last_select_.n_units != mirror.n_units())) {
+    fail("select_by_budget_device: the tie is not the rank of the previous choice over these ", mirror.n_units(),
+         " units");
+  }
   cuda::SelectArgs args;
   args.rank = rank;
   args.tie = tie;
@@ -904,9 +909,11 @@ void CudaBackend::select_by_budget_device(const UnitIndexMirror& mirror, const f
   args.budget = budget;
   args.shortest = shortest;
   args.picked = picked;
+  args.tie_in_scratch_order = tie_is_last_rank;
   const size_t bytes = cuda::select_scratch_bytes(args.n_units);
   float* work = scratch(select_scratch_, select_scratch_capacity_, (bytes + sizeof(float) - 1) / sizeof(float));
   cuda::launch_select_by_budget(args, work, bytes, stream_);
+  last_select_ = LastSelect{&mirror, rank, args.n_units, tie != nullptr};
 }
 
 void CudaBackend::unit_votes_device(const UnitIndexMirror& mirror, const float* token_votes, int64_t n_votes,

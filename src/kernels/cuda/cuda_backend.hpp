@@ -138,8 +138,8 @@ class CudaBackend : public Backend {
   void score_units_device(const ContextStore& store, UnitIndexMirror& mirror, const float* q, int64_t n_q,
                           int64_t position, const RopeTable& table, const std::vector<float>& head_weights,
                           float* scores) override;
-  void select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie, int64_t budget,
-                               int64_t shortest, int32_t* picked) override;
+  void select_by_budget_device(const UnitIndexMirror& mirror, const float* rank, const float* tie,
+                               bool tie_is_last_rank, int64_t budget, int64_t shortest, int32_t* picked) override;
   void unit_votes_device(const UnitIndexMirror& mirror, const float* token_votes, int64_t n_votes, int64_t first_token,
                          const int32_t* top, int64_t top_capacity, float weight, float* rank) override;
   void cast_votes_device(const UnitIndexMirror& mirror, const int32_t* top, int64_t top_capacity, float weight,
@@ -283,6 +283,13 @@ class CudaBackend : public Backend {
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots
   size_t score_scratch_capacity_ = 0;
   float* select_scratch_ = nullptr;  // select_by_budget_device: sort keys and ids, CUB's temporary storage
+  // The last select_by_budget_device call: its order stays in select_scratch_ for the next.
+  struct LastSelect {
+    const UnitIndexMirror* mirror = nullptr;
+    const float* rank = nullptr;
+    int64_t n_units = -1;
+    bool had_tie = false;
+  } last_select_;
   size_t select_scratch_capacity_ = 0;
   std::vector<float> score_host_;  // score_input_'s host staging
   // gather_rows_stable's page-locked host staging, two taking turns: a buffer is refilled only

@@ -6,7 +6,11 @@
 // maps to a uint32 whose unsigned order is the float's (-0 taken as +0, as the host's == does),
 // rank in the high half of a 64-bit key and tie in the low half; a stable descending radix
 // sort of (key, unit id), the ids in ascending order, then gives exactly the host's order.
-// Without a tie only the high 32 bits are sorted.
+// Without a tie only the high 32 bits are sorted. When the tie is the rank of the previous
+// choice (the ltri policy's voted choice breaks ties by the layer's own scores, which its first
+// choice has just sorted), that choice's order (tie descending, earlier unit first) is still in
+// the scratch: a stable sort of it by the rank's 32 bits alone gives the same order, with half
+// the radix passes of the 64-bit sort.
 //
 // The walk is sequential by definition (a unit is taken if it fits in what the units before it
 // left), but decides 32 units a step: with `room` left, lane j's unit fits alone if its length
@@ -45,6 +49,16 @@ __global__ void make_keys_kernel(const float* rank, const float* tie, int64_t n,
   const uint64_t low = tie ? ordered_bits(tie[u]) : 0u;
   keys[u] = (uint64_t(ordered_bits(rank[u])) << 32) | low;
   ids[u] = int32_t(u);
+}
+
+// As make_keys_kernel without a tie, the units taken in `order` (a previous sort's output).
+__global__ void make_keys_in_order_kernel(const float* rank, const int32_t* order, int64_t n, uint64_t* keys,
+                                          int32_t* ids) {
+  const int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (i >= n) return;
+  const int32_t u = order[i];
+  keys[i] = uint64_t(ordered_bits(rank[u])) << 32;
+  ids[i] = u;
 }
 
 // One block: walks `order` (n unit ids) as described above; picked = [count, ids in pick order].
@@ -188,11 +202,18 @@ void launch_select_by_budget(const SelectArgs& a, void* scratch, size_t scratch_
   if (scratch_bytes < select_scratch_bytes(a.n_units)) fail("select_by_budget_device: scratch too small");
   const SelectScratch s = carve(scratch, a.n_units);
   const unsigned blocks = unsigned((a.n_units + kThreads - 1) / kThreads);
-  make_keys_kernel<<<blocks, kThreads, 0, stream>>>(a.rank, a.tie, a.n_units, s.keys_in, s.ids_in);
-  LTRI_CUDA_CHECK_LAUNCH("make_keys_kernel");
+  if (a.tie_in_scratch_order) {
+    // The previous launch's order is in ids_out (same units: same layout); read before written.
+    make_keys_in_order_kernel<<<blocks, kThreads, 0, stream>>>(a.rank, s.ids_out, a.n_units, s.keys_in, s.ids_in);
+    LTRI_CUDA_CHECK_LAUNCH("make_keys_in_order_kernel");
+  } else {
+    make_keys_kernel<<<blocks, kThreads, 0, stream>>>(a.rank, a.tie, a.n_units, s.keys_in, s.ids_in);
+    LTRI_CUDA_CHECK_LAUNCH("make_keys_kernel");
+  }
+  const bool tie_bits = a.tie && !a.tie_in_scratch_order;
   size_t temp_bytes = s.sort_temp_bytes;
   LTRI_CUDA_CHECK(cub::DeviceRadixSort::SortPairsDescending(s.sort_temp, temp_bytes, s.keys_in, s.keys_out, s.ids_in,
-                                                            s.ids_out, a.n_units, a.tie ? 0 : 32, 64, stream));
+                                                            s.ids_out, a.n_units, tie_bits ? 0 : 32, 64, stream));
   walk_kernel<<<1, kWalkThreads, 0, stream>>>(s.ids_out, a.unit_tokens, a.n_units, a.budget, a.shortest, a.picked);
   LTRI_CUDA_CHECK_LAUNCH("walk_kernel");
 }

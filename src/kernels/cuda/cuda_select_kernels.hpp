@@ -19,15 +19,19 @@ struct SelectArgs {
   int64_t n_units = 0;
   int64_t budget = 0;
   int64_t shortest = 1;                // the shortest unit's length (>= 1)
+  // tie is the rank of the previous launch on the same scratch (which had no tie, over the same
+  // units): that launch's order, still in the scratch, is sorted again by rank alone.
+  bool tie_in_scratch_order = false;
   int32_t* picked = nullptr;           // out, device: [count, ids in pick order]
 };
 
 // Device bytes launch_select_by_budget needs as scratch for n_units units.
 size_t select_scratch_bytes(int64_t n_units);
 // select_by_budget (kv/retrieval.hpp) over every unit: orders the units by (rank, tie)
-// descending, the earlier unit first among equals (one stable radix sort of 64-bit keys), then
-// one block walks that order taking each unit that still fits in the budget, until what is
-// left is shorter than the shortest unit.
+// descending, the earlier unit first among equals (one stable radix sort of 64-bit keys, or of
+// the rank's 32 bits over the tie's order when the scratch holds it), then one block walks that
+// order taking each unit that still fits in the budget, until what is left is shorter than the
+// shortest unit.
 void launch_select_by_budget(const SelectArgs& args, void* scratch, size_t scratch_bytes, cudaStream_t stream);
 
 // rank[u] = float(sum in double of token_votes[t - first_token] over unit u's tokens t that are

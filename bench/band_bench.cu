@@ -25,18 +25,8 @@
 
 namespace {
 
+using ltri::bench::env_count;
 using ltri::bench::parse_integer;
-
-// A positive integer from the environment variable `name`, else `fallback`.
-long long env_count(const char* name, long long fallback, long long most) {
-  const char* text = std::getenv(name);
-  if (!text) return fallback;
-  long long value = 0;
-  if (!parse_integer(text, &value) || value < 1 || value > most) {
-    ltri::fail("band_bench: ", name, "='", text, "' is not a count from 1 to ", most);
-  }
-  return value;
-}
 
 void run(int argc, char** argv) {
   long long heads = 32, kv_heads = 8, head_dim = 128;
@@ -46,8 +36,8 @@ void run(int argc, char** argv) {
       ltri::fail("band_bench: LTRI_BENCH_HEADS='", h, "' is not heads,kv_heads,head_dim (head_dim 64 or 128)");
     }
   }
-  const long long width = env_count("LTRI_BENCH_WIDTH", 256, 4096);
-  const int reps = int(env_count("LTRI_BENCH_REPS", 20, 10000));
+  const long long width = env_count("band_bench", "LTRI_BENCH_WIDTH", 256, 4096);
+  const int reps = int(env_count("band_bench", "LTRI_BENCH_REPS", 20, 10000));
   std::vector<long long> chunks;
   for (int i = 1; i < argc; ++i) {
     long long n = 0;
@@ -104,12 +94,4 @@ void run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
-}
+int main(int argc, char** argv) { return ltri::bench::run_main(run, argc, argv); }

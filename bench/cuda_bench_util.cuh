@@ -1,15 +1,18 @@
 #pragma once
-// What the CUDA kernel benches share (attention_bench.cu, band_bench.cu): random device
+// What the CUDA kernel benches share (attention_bench.cu, band_bench.cu, select_bench.cu): random device
 // inputs without a host round trip, Llama-3 RoPE tables, strict integer parsing.
 #include <cuda_runtime.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
 #include "kernels/cuda/cuda_check.hpp"
 
 namespace ltri::bench {
@@ -57,6 +60,29 @@ inline bool parse_integer(const std::string& text, long long* value) {
   errno = 0;
   *value = std::strtoll(text.c_str(), &end, 10);
   return errno == 0 && *end == '\0';
+}
+
+// A count from 1 to `most` from the environment variable `name`, else `fallback`; `tool`
+// names the bench in the error.
+inline long long env_count(const char* tool, const char* name, long long fallback, long long most) {
+  const char* text = std::getenv(name);
+  if (!text) return fallback;
+  long long value = 0;
+  if (!parse_integer(text, &value) || value < 1 || value > most) {
+    ltri::fail(tool, ": ", name, "='", text, "' is not a count from 1 to ", most);
+  }
+  return value;
+}
+
+// A bench's main: run(argc, argv), an error as one line on stderr and exit status 1.
+inline int run_main(void (*run)(int, char**), int argc, char** argv) {
+  try {
+    run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace ltri::bench

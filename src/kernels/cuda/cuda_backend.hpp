@@ -283,6 +283,7 @@ class CudaBackend : public Backend {
   float* score_scratch_ = nullptr;  // score_units: scores, best dot per vector, one pass's dots
   size_t score_scratch_capacity_ = 0;
   float* select_scratch_ = nullptr;  // select_by_budget_device: sort keys and ids, CUB's temporary storage
+  size_t select_scratch_capacity_ = 0;
   // The last select_by_budget_device call: its order stays in select_scratch_ for the next.
   struct LastSelect {
     const UnitIndexMirror* mirror = nullptr;
@@ -290,7 +291,6 @@ class CudaBackend : public Backend {
     int64_t n_units = -1;
     bool had_tie = false;
   } last_select_;
-  size_t select_scratch_capacity_ = 0;
   std::vector<float> score_host_;  // score_input_'s host staging
   // gather_rows_stable's page-locked host staging, two taking turns: a buffer is refilled only
   // once the upload that read it last is done (its event), which by then it nearly always is.

@@ -99,7 +99,12 @@ def _vt_curriculum(rng):
 # --open-slots its assignments get open verbs too (tasks.vt_phrased).
 THIRD = [(w, b, _vt_curriculum if b is tasks.vt_phrased else d) for w, b, d in SECOND]
 
-MIXES = {"second": SECOND, "free": FREE, "third": THIRD}
+# The broad recipe (session 27, for a run from scratch): the free-form facts of FREE and the vt
+# curriculum of THIRD together, so that a new model meets every kind of wording, and chains short
+# enough to learn first, from its first step (every earlier model began on fixed templates).
+BROAD = [(w, b, _vt_curriculum if b is tasks.vt_phrased else d) for w, b, d in FREE]
+
+MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD}
 
 
 def pick_task(rng, table):

@@ -168,7 +168,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mix", choices=sorted(mix.MIXES), default="second",
                     help="training mix (mix.py): second = the committed model's recipe, free = with free-form facts, "
-                         "third = vt in phrasing on a curriculum")
+                         "third = vt in phrasing on a curriculum, broad = free and third together")
     ap.add_argument("--followups", type=int, default=0,
                     help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = the committed recipe")
     ap.add_argument("--open-slots", type=float, default=0.0,
@@ -188,6 +188,17 @@ def main():
     ap.add_argument("--grow-after", default="", help="with --init: insert a new layer after these layer indices, e.g. 2,4")
     ap.add_argument("--warmup-restart", type=int, default=0, help="with --init: warmup steps")
     ap.add_argument("--final-lengths", default="1024,2048,4096,8192", help="lengths of the final table")
+    ap.add_argument("--no-final-table", action="store_true",
+                    help="skip the final accuracy table (a piece of a longer run: held-out loss and save only)")
+    # One run in several calls: the lr schedule and the --phases curriculum span --schedule-total
+    # seconds of training over all pieces; this piece starts --schedule-offset seconds in. With
+    # --state, the fp32 weights, the optimiser and the run's clock are kept in a file between
+    # pieces (on the GPU machine: it survives while the machine stays held) and override --init
+    # and --schedule-offset when present; without it a piece is a warm restart of --init.
+    ap.add_argument("--schedule-total", type=float, default=0, help="seconds of training over all pieces (0: this call)")
+    ap.add_argument("--schedule-offset", type=float, default=0, help="seconds of the run before this piece")
+    ap.add_argument("--last-piece", action="store_true", help="end the schedule with this piece, whatever its planned total")
+    ap.add_argument("--state", default="", help="file for the full training state between pieces")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     work = "/tmp/ltri_train"
@@ -236,11 +247,18 @@ def main():
     final_lengths = [int(x) for x in args.final_lengths.split(",")]
     watch = gpu_eval.build_suite(tok_path, os.path.join(args.data, "american-english"), heldout_paths,
                                  fam_watch, [1024, 4096, 8192], 8)
-    final = gpu_eval.build_suite(tok_path, os.path.join(args.data, "american-english"), heldout_paths,
-                                 fam_all, final_lengths, args.eval_n)
+    final = [] if args.no_final_table else gpu_eval.build_suite(
+        tok_path, os.path.join(args.data, "american-english"), heldout_paths, fam_all, final_lengths, args.eval_n)
     log("eval prompts: %d watch, %d final" % (len(watch), len(final)))
 
-    if args.init:
+    state = None
+    if args.state and os.path.exists(args.state):
+        state = torch.load(args.state, map_location="cpu", weights_only=False)
+        model = build_model(args)
+        model.load_state_dict(state["model"])
+        log("resumed from %s: step %d, %.0f s and %.1fM tokens of the run" % (
+            args.state, state["step"], state["run_seconds"], state["run_tokens"] / 1e6))
+    elif args.init:
         from transformers import LlamaForCausalLM
         model = LlamaForCausalLM.from_pretrained(args.init, dtype=torch.float32, attn_implementation="sdpa")
         if args.grow_after:
@@ -265,16 +283,29 @@ def main():
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
     body = model.model
     warmup = args.warmup_restart if args.init and args.warmup_restart else args.warmup
+    step0 = 0
+    offset = args.schedule_offset
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        step0, offset = state["step"], state["run_seconds"]
+        warmup = 1  # the optimiser's moments came along: no new warm-up
 
     phases = [(float(f), int(L)) for f, L in (p.split(":") for p in args.phases.split(","))]
     t_train0 = time.time()
     train_end = T0 + args.budget - args.final_reserve
     train_secs = train_end - t_train0
-    log("training for %.0f s, phases %s" % (train_secs, phases))
-    step, tokens, last_eval = 0, 0, time.time()
+    total = args.schedule_total if args.schedule_total and not args.last_piece else offset + train_secs
+    total = max(total, offset + 1.0)
+    log("training for %.0f s (run seconds %.0f-%.0f of %.0f), phases %s" % (
+        train_secs, offset, offset + train_secs, total, phases))
+    step, tokens, last_eval = step0, 0, time.time()
     ema = None
     for pi, (frac, L) in enumerate(phases):
-        phase_end = t_train0 + train_secs * sum(f for f, _ in phases[:pi + 1])
+        # Phase boundaries are fractions of the whole run; this piece plays the part that falls in it.
+        phase_end = t_train0 + total * sum(f for f, _ in phases[:pi + 1]) - offset
+        if phase_end - time.time() < (15 if pi + 1 < len(phases) else 0):
+            continue  # over, or too short a remainder to start its loader for: the next phase starts now
+        phase_end = min(phase_end, train_end)
         batch = max(1, args.tokens_per_step // L)
         loader = make_loader(SeqStream(tok_path, prose, words, L, args.seed * 10 + pi, bos, args.mix, args.followups,
                                          args.open_slots, args.question_order, args.mixed_needles), batch, args.workers)
@@ -284,8 +315,8 @@ def main():
             ids, w = next(loader)
             ids = ids.to(device, non_blocking=True).long()
             w = w.to(device, non_blocking=True)
-            frac_done = (time.time() - t_train0) / train_secs
-            lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac_done))))
+            frac_done = (offset + time.time() - t_train0) / total
+            lr = args.lr * min(1.0, (step - step0 + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac_done))))
             for g in opt.param_groups:
                 g["lr"] = lr
             with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -322,13 +353,26 @@ def main():
         log("phase %d done in %.0f s" % (pi, time.time() - t_phase))
     record["train_seconds"] = round(time.time() - t_train0, 1)
     record["train_tokens"] = tokens
-    record["train_steps"] = step
-    log("trained %d steps, %.1fM tokens in %.0f s" % (step, tokens / 1e6, record["train_seconds"]))
+    record["train_steps"] = step - step0
+    run_tokens = tokens + (state["run_tokens"] if state is not None else 0)
+    record["run_seconds"] = round(offset + record["train_seconds"], 1)
+    record["run_tokens"] = run_tokens
+    log("trained %d steps, %.1fM tokens in %.0f s (run: %d steps, %.1fM tokens, %.0f s)" % (
+        step - step0, tokens / 1e6, record["train_seconds"], step, run_tokens / 1e6, record["run_seconds"]))
+    if args.state:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "run_seconds": record["run_seconds"], "run_tokens": run_tokens}, args.state + ".tmp")
+        os.replace(args.state + ".tmp", args.state)
+        log("state saved to %s" % args.state)
 
     # Final: held-out loss, accuracy table, a few real greedy decodes, save.
     record["val_loss_1024"] = gpu_eval.lm_loss(model, val_ids, 1024, device)
     record["austen_loss_1024"] = gpu_eval.lm_loss(model, austen_ids, 1024, device)
     log("held-out loss: val split %.3f, austen %.3f" % (record["val_loss_1024"], record["austen_loss_1024"]))
+    if args.no_final_table:
+        save(model, tok_path, args, record)
+        log("done (no final table)")
+        return
     items = gpu_eval.teacher_forced(model, [dict(it) for it in final], device)
     acc = gpu_eval.table(items, fam_all, final_lengths)
     record["final_acc_teacher_forced"] = {"%s@%d" % k: v for k, v in acc.items()}

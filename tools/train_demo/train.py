@@ -200,6 +200,11 @@ def main():
     ap.add_argument("--last-piece", action="store_true", help="end the schedule with this piece, whatever its planned total")
     ap.add_argument("--state", default="", help="file for the full training state between pieces")
     args = ap.parse_args()
+    resumable = (args.state and os.path.exists(args.state)) or args.init
+    if args.schedule_offset > 0 and not resumable:
+        # A later piece whose state file is gone (another machine) must not quietly start a new model.
+        ap.error("--schedule-offset %g: no --state file (%s) and no --init model to continue" % (
+            args.schedule_offset, args.state or "none given"))
     os.makedirs(args.out, exist_ok=True)
     work = "/tmp/ltri_train"
     os.makedirs(work, exist_ok=True)

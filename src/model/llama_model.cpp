@@ -187,27 +187,25 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
   b.upload(ids_.data(), reinterpret_cast<const float*>(ids), size_t(n));
   b.embed_weight(w.embed.ref(), reinterpret_cast<const int32_t*>(ids_.data()), n, hidden, x_.data());
 
-  // h holds rmsnorm(x) with the layer's attention norm when a layer starts: the first layer's
-  // here, the others' from the previous layer's residual add (add_rmsnorm: one op, one launch).
-  if (c_.num_hidden_layers > 0) {
-    b.rmsnorm(x_.data(), w.layers[0].attn_norm.data(), n, hidden, eps, h_.data());
-  }
+  // Each layer's norms are taken by the op that consumes them (norm_matmul_weights, norm_mlp):
+  // its residual add first (h, the previous block's output; none before the first layer), so a
+  // device backend can write the normed rows straight in the GEMMs' input precision.
   float* q = qkv_.data();
   float* k = q + n * n_heads * hd;
   float* v = k + n * n_kv * hd;
-  float* gate = gate_up_.data();
-  float* up = gate + n * ffn;
   for (int64_t l = 0; l < c_.num_hidden_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
-    // Attention block. One token with fused weights: one GEMV writes [q | k | v].
+    // Attention block. One token with fused weights: one GEMV writes [q | k | v] (contiguous for n = 1).
     {
       ProfileScope phase(b, "qkv");
+      const Backend::ResidualNorm norm{x_.data(), l > 0 ? h_.data() : nullptr, L.attn_norm.data(), eps, h_.data()};
       if (n == 1 && L.qkv.numel > 0) {
-        b.matmul_weight(h_.data(), L.qkv.ref(), 1, hidden, (n_heads + 2 * n_kv) * hd, q);
+        const Backend::Projection fused[] = {{L.qkv.ref(), (n_heads + 2 * n_kv) * hd, q}};
+        b.norm_matmul_weights(norm, n, hidden, fused);
       } else {
         const Backend::Projection qkv[] = {{L.wq.ref(), n_heads * hd, q}, {L.wk.ref(), n_kv * hd, k},
                                            {L.wv.ref(), n_kv * hd, v}};
-        b.matmul_weights(h_.data(), n, hidden, qkv);
+        b.norm_matmul_weights(norm, n, hidden, qkv);
       }
       if (c_.attention_bias) {
         b.add_bias(q, L.bq.data(), n, n_heads * hd);
@@ -239,21 +237,13 @@ void LlamaSession::forward_chunk(const int32_t* ids, int64_t n, int64_t first_ro
     }
     ProfileScope phase(b, "o+mlp");
     b.matmul_weight(attn_.data(), L.wo.ref(), n, n_heads * hd, hidden, h_.data());
-    b.add_rmsnorm(x_.data(), h_.data(), L.mlp_norm.data(), n, hidden, eps, h_.data());
-    // MLP block: down(silu(gate(h)) * up(h)).
-    if (n == 1 && L.gate_up.numel > 0) {
-      b.matmul_weight(h_.data(), L.gate_up.ref(), 1, hidden, 2 * ffn, gate);
-    } else {
-      const Backend::Projection gate_up[] = {{L.w_gate.ref(), ffn, gate}, {L.w_up.ref(), ffn, up}};
-      b.matmul_weights(h_.data(), n, hidden, gate_up);
-    }
-    b.swiglu_matmul_weight(gate, up, L.w_down.ref(), n, ffn, hidden, h_.data());
-    if (l + 1 < c_.num_hidden_layers) {
-      b.add_rmsnorm(x_.data(), h_.data(), w.layers[size_t(l + 1)].attn_norm.data(), n, hidden, eps, h_.data());
-    } else {
-      b.add(x_.data(), h_.data(), n * hidden);  // the final norm is taken on the logit rows only
-    }
+    // MLP block: down(silu(gate(h)) * up(h)), h = rmsnorm(x + attention's output).
+    const Backend::ResidualNorm norm{x_.data(), h_.data(), L.mlp_norm.data(), eps, h_.data()};
+    const Backend::MlpWeights mlp{L.w_gate.ref(), L.w_up.ref(), L.gate_up.ref(), L.w_down.ref()};
+    b.norm_mlp(norm, n, hidden, mlp, ffn, gate_up_.data(), h_.data());
   }
+  // The last MLP's output; the final norm is taken on the logit rows only.
+  if (c_.num_hidden_layers > 0) b.add(x_.data(), h_.data(), n * hidden);
   {
     ProfileScope phase(b, "policy/end_chunk");
     policy_->end_chunk(n);

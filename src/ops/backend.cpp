@@ -115,6 +115,39 @@ void Backend::swiglu_matmul_weight(float* gate, const float* up, WeightRef w, in
   matmul_weight(gate, w, n, k, m, out);
 }
 
+void Backend::mlp(const float* x, const MlpWeights& w, int64_t n, int64_t hidden, int64_t ffn, float* scratch,
+                  float* out) {
+  float* gate = scratch;          // (n, ffn)
+  float* up = scratch + n * ffn;  // (n, ffn)
+  if (n == 1 && w.gate_up.data) {
+    matmul_weight(x, w.gate_up, 1, hidden, 2 * ffn, gate);  // one row: [gate | up] side by side
+  } else {
+    const Projection gate_up[] = {{w.gate, ffn, gate}, {w.up, ffn, up}};
+    matmul_weights(x, n, hidden, gate_up);
+  }
+  swiglu_matmul_weight(gate, up, w.down, n, ffn, hidden, out);
+}
+
+void Backend::apply_norm(const ResidualNorm& norm, int64_t n, int64_t dim) {
+  if (norm.add) {
+    add_rmsnorm(norm.x, norm.add, norm.weight, n, dim, norm.eps, norm.normed);
+  } else {
+    rmsnorm(norm.x, norm.weight, n, dim, norm.eps, norm.normed);
+  }
+}
+
+void Backend::norm_matmul_weights(const ResidualNorm& norm, int64_t n, int64_t dim,
+                                  std::span<const Projection> projections) {
+  apply_norm(norm, n, dim);
+  matmul_weights(norm.normed, n, dim, projections);
+}
+
+void Backend::norm_mlp(const ResidualNorm& norm, int64_t n, int64_t dim, const MlpWeights& w, int64_t ffn,
+                       float* scratch, float* out) {
+  apply_norm(norm, n, dim);
+  mlp(norm.normed, w, n, dim, ffn, scratch, out);
+}
+
 void Backend::embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) {
   if (table.dtype != DType::F32) fail("embed: the ", name(), " backend has no ", dtype_name(table.dtype), " weights");
   embed(static_cast<const float*>(table.data), ids, n, dim, out);

@@ -153,6 +153,37 @@ class Backend {
   // for its GEMM (no f32 product written and read back).
   virtual void swiglu_matmul_weight(float* gate, const float* up, WeightRef w, int64_t n, int64_t k, int64_t m,
                                     float* out);
+  // A layer's MLP weights: gate and up (ffn, hidden), down (hidden, ffn); gate_up is gate over up
+  // in one (2 * ffn, hidden) matrix where the loader fused them (bf16 on CUDA), else null.
+  struct MlpWeights {
+    WeightRef gate, up, gate_up, down;
+  };
+  // out (n, hidden) = down(silu(gate(x)) * up(x)), x (n, hidden): a layer's MLP. scratch: n * 2 *
+  // ffn floats, unspecified after the call; out may alias x. Default: gate and up into scratch
+  // (one GEMV of gate_up for one row), then swiglu_matmul_weight. The CUDA backend, for more than
+  // one row of bf16 weights, runs one GEMM of gate_up whose results are bf16 (as PyTorch's bf16
+  // Linear's are), takes the activation from those and writes it in bf16 for down: gate and up
+  // are rounded once more than in the default, so results agree to bf16 rounding, not bit for bit.
+  virtual void mlp(const float* x, const MlpWeights& w, int64_t n, int64_t hidden, int64_t ffn, float* scratch,
+                   float* out);
+  // The residual add and RMSNorm in front of a layer's projections: x (n, dim) += add (skipped
+  // when add is null), then normed (n, dim) = rmsnorm(x, weight). normed may alias add, not x.
+  struct ResidualNorm {
+    float* x = nullptr;
+    const float* add = nullptr;
+    const float* weight = nullptr;
+    float eps = 0.0f;
+    float* normed = nullptr;
+  };
+  // norm, then matmul_weights(norm.normed, n, dim, projections). Default: those ops. The CUDA
+  // backend, for more than one row of bf16 weights, writes the norm straight in bf16 for its GEMMs
+  // (the rounding matmul_weights does, bit for bit) and leaves norm.normed unspecified.
+  virtual void norm_matmul_weights(const ResidualNorm& norm, int64_t n, int64_t dim,
+                                   std::span<const Projection> projections);
+  // norm, then mlp(norm.normed, w, n, dim, ffn, scratch, out); out may alias norm.normed. Default:
+  // those ops; the CUDA backend folds the norm into the MLP's input as norm_matmul_weights does.
+  virtual void norm_mlp(const ResidualNorm& norm, int64_t n, int64_t dim, const MlpWeights& w, int64_t ffn,
+                        float* scratch, float* out);
   // embed with table (vocab, dim) in table.dtype; out is f32. Default: F32 only (through embed).
   virtual void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out);
   // The precision attention computes in where the backend has a choice, set by the model from
@@ -270,6 +301,10 @@ class Backend {
   // row_block_means with the means left in backend memory at out (n_blocks, row), for the
   // choice in backend memory. Default: an error (has_device_choice).
   virtual void row_block_means_device(const float* x, int64_t n, int64_t row, int64_t block, float* out);
+
+ protected:
+  // The add (when norm.add is set) and rmsnorm of `norm`, in f32 into norm.normed.
+  void apply_norm(const ResidualNorm& norm, int64_t n, int64_t dim);
 
  private:
   struct BandFallback;  // the default attention_band's host scratch, made on first use

@@ -119,6 +119,63 @@ TEST(CpuOps, shared_input_projections_and_swiglu_down_are_the_separate_ops) {
   EXPECT_EQ(out, want);
 }
 
+TEST(CpuOps, mlp_and_the_norm_folded_ops_are_the_ops_they_are_made_of) {
+  // The defaults of mlp, norm_matmul_weights and norm_mlp, which the model calls: the same
+  // numbers as the ops one at a time (the CPU model's parity with transformers rests on them).
+  CpuBackend b(2);
+  const int64_t n = 4, hidden = 24, ffn = 10;
+  const auto x0 = randn(size_t(n * hidden), 20), h0 = randn(size_t(n * hidden), 21), norm_w = randn(size_t(hidden), 22);
+  const auto wg = randn(size_t(ffn * hidden), 23), wu = randn(size_t(ffn * hidden), 24), wd = randn(size_t(hidden * ffn), 25);
+  std::vector<float> gate_up_w = wg;  // gate over up, as a loader's fused matrix
+  gate_up_w.insert(gate_up_w.end(), wu.begin(), wu.end());
+  const Backend::MlpWeights mlp{{wg.data(), DType::F32}, {wu.data(), DType::F32}, {nullptr, DType::F32},
+                                {wd.data(), DType::F32}};
+  Backend::MlpWeights mlp_fused = mlp;
+  mlp_fused.gate_up = {gate_up_w.data(), DType::F32};
+
+  // The MLP by hand: gate and up, silu(gate) * up, down.
+  const auto mlp_by_hand = [&](const std::vector<float>& x, int64_t rows) {
+    std::vector<float> g(size_t(rows * ffn)), u(g.size()), out(size_t(rows * hidden));
+    b.matmul(x.data(), wg.data(), rows, hidden, ffn, g.data());
+    b.matmul(x.data(), wu.data(), rows, hidden, ffn, u.data());
+    b.swiglu(g.data(), u.data(), rows * ffn);
+    b.matmul(g.data(), wd.data(), rows, ffn, hidden, out.data());
+    return out;
+  };
+  std::vector<float> scratch(size_t(n * 2 * ffn)), out(size_t(n * hidden));
+  b.mlp(x0.data(), mlp, n, hidden, ffn, scratch.data(), out.data());
+  EXPECT_EQ(out, mlp_by_hand(x0, n));
+  // One row through the fused matrix: one product of 2 * ffn rows, which BLAS may sum in
+  // another order than two of ffn (the CPU loader never fuses; CUDA's GEMV is exact per row).
+  std::vector<float> one_out(static_cast<size_t>(hidden));
+  b.mlp(x0.data(), mlp_fused, 1, hidden, ffn, scratch.data(), one_out.data());
+  const std::vector<float> one_want = mlp_by_hand(std::vector<float>(x0.begin(), x0.begin() + hidden), 1);
+  for (size_t i = 0; i < one_out.size(); ++i) EXPECT_NEAR(one_out[i], one_want[i], 1e-4 * (1.0 + std::fabs(one_want[i])));
+
+  for (const bool with_add : {true, false}) {
+    std::vector<float> x = x0, h = h0, x_want = x0, normed_want(size_t(n * hidden));
+    if (with_add) {
+      b.add_rmsnorm(x_want.data(), h0.data(), norm_w.data(), n, hidden, 1e-5f, normed_want.data());
+    } else {
+      b.rmsnorm(x_want.data(), norm_w.data(), n, hidden, 1e-5f, normed_want.data());
+    }
+    const Backend::ResidualNorm norm{x.data(), with_add ? h.data() : nullptr, norm_w.data(), 1e-5f, h.data()};
+    std::vector<float> q(size_t(n * 7)), q_want(q.size());
+    const Backend::Projection proj[] = {{{wg.data(), DType::F32}, 7, q.data()}};
+    b.norm_matmul_weights(norm, n, hidden, proj);
+    b.matmul(normed_want.data(), wg.data(), n, hidden, 7, q_want.data());
+    EXPECT_EQ(q, q_want);
+    EXPECT_EQ(x, x_want);
+    EXPECT_EQ(h, normed_want);  // normed over h, as the model passes it
+
+    h = h0;
+    x = x0;
+    b.norm_mlp(norm, n, hidden, mlp, ffn, scratch.data(), h.data());
+    EXPECT_EQ(h, mlp_by_hand(normed_want, n));
+    EXPECT_EQ(x, x_want);
+  }
+}
+
 TEST(CpuOps, llama3_inv_freq_keeps_high_slows_low_and_blends_between) {
   const ModelConfig c = rope_config(64, 500000.0, RopeScalingType::Llama3);
   const std::vector<double> inv = rope_inv_freq(c);

@@ -526,12 +526,76 @@ uint16_t* CudaBackend::activation_bf16_scratch(int64_t n, int64_t k) {
   return reinterpret_cast<uint16_t*>(scratch(bf16_scratch_, bf16_scratch_capacity_, (elements + 1) / 2));
 }
 
-void CudaBackend::gemm_bf16(const uint16_t* x_bf16, WeightRef w, int64_t n, int64_t k, int64_t m, float* out) {
+void CudaBackend::gemm_bf16(const uint16_t* x_bf16, WeightRef w, int64_t n, int64_t k, int64_t m, void* out,
+                            bool bf16_out) {
   // Same column-major reading as matmul: out^T (m, n) = w (m, k) . x^T (k, n).
   const float alpha = 1.0f, beta = 0.0f;
   LTRI_CUDA_CHECK(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(k), &alpha, w.data, CUDA_R_16BF,
-                               int(k), x_bf16, CUDA_R_16BF, int(k), &beta, out, CUDA_R_32F, int(m), CUBLAS_COMPUTE_32F,
-                               CUBLAS_GEMM_DEFAULT));
+                               int(k), x_bf16, CUDA_R_16BF, int(k), &beta, out, bf16_out ? CUDA_R_16BF : CUDA_R_32F,
+                               int(m), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+bool CudaBackend::bf16_mlp(const MlpWeights& w, int64_t n) {
+  return n > 1 && w.gate_up.data && w.gate_up.dtype == DType::BF16 && w.down.dtype == DType::BF16;
+}
+
+void CudaBackend::mlp(const float* x, const MlpWeights& w, int64_t n, int64_t hidden, int64_t ffn, float* scratch,
+                      float* out) {
+  if (!bf16_mlp(w, n)) return Backend::mlp(x, w, n, hidden, ffn, scratch, out);
+  uint16_t* x_bf16 = activation_bf16_scratch(n, hidden);
+  {
+    const CudaOpTimer::Scope op(*op_timer_, "gemm");
+    cuda::launch_f32_to_bf16(x, x_bf16, n * hidden, stream_);
+  }
+  mlp_from_bf16(x_bf16, w, n, hidden, ffn, scratch, out);
+}
+
+void CudaBackend::mlp_from_bf16(const uint16_t* x_bf16, const MlpWeights& w, int64_t n, int64_t hidden, int64_t ffn,
+                                float* scratch, float* out) {
+  // scratch (n * 2 * ffn floats) holds [gate | up] rows in bf16 in its first half, the
+  // activation (n, ffn) in bf16 in its second: half the bytes of f32 gate and up written by the
+  // GEMM and read back by the activation, and one GEMM of 2 * ffn rows instead of two.
+  uint16_t* gate_up = reinterpret_cast<uint16_t*>(scratch);
+  uint16_t* act = reinterpret_cast<uint16_t*>(scratch + n * ffn);
+  {
+    const CudaOpTimer::Scope op(*op_timer_, "gemm");
+    gemm_bf16(x_bf16, w.gate_up, n, hidden, 2 * ffn, gate_up, true);
+  }
+  {
+    const CudaOpTimer::Scope op(*op_timer_, "swiglu");
+    cuda::launch_swiglu_rows_bf16(gate_up, n, ffn, act, stream_);
+  }
+  const CudaOpTimer::Scope op(*op_timer_, "gemm");
+  gemm_bf16(act, w.down, n, ffn, hidden, out);
+}
+
+const uint16_t* CudaBackend::norm_to_bf16(const ResidualNorm& norm, int64_t n, int64_t dim) {
+  const CudaOpTimer::Scope op(*op_timer_, norm.add ? "add_rmsnorm" : "rmsnorm");
+  uint16_t* x_bf16 = activation_bf16_scratch(n, dim);
+  if (norm.add) {
+    cuda::launch_add_rmsnorm_bf16(norm.x, norm.add, norm.weight, n, dim, norm.eps, x_bf16, stream_);
+  } else {
+    cuda::launch_rmsnorm_bf16(norm.x, norm.weight, n, dim, norm.eps, x_bf16, stream_);
+  }
+  return x_bf16;
+}
+
+void CudaBackend::norm_matmul_weights(const ResidualNorm& norm, int64_t n, int64_t dim,
+                                      std::span<const Projection> projections) {
+  const bool all_bf16 = std::all_of(projections.begin(), projections.end(),
+                                    [](const Projection& p) { return p.w.dtype == DType::BF16; });
+  if (n <= 1 || !all_bf16) return Backend::norm_matmul_weights(norm, n, dim, projections);
+  const uint16_t* x_bf16 = norm_to_bf16(norm, n, dim);
+  const CudaOpTimer::Scope op(*op_timer_, "gemm");
+  for (const Projection& p : projections) {
+    if (p.m > 0) gemm_bf16(x_bf16, p.w, n, dim, p.m, p.out);
+  }
+}
+
+void CudaBackend::norm_mlp(const ResidualNorm& norm, int64_t n, int64_t dim, const MlpWeights& w, int64_t ffn,
+                           float* scratch, float* out) {
+  if (!bf16_mlp(w, n)) return Backend::norm_mlp(norm, n, dim, w, ffn, scratch, out);
+  mlp_from_bf16(norm_to_bf16(norm, n, dim), w, n, dim, ffn, scratch, out);
 }
 
 void CudaBackend::matmul_weights(const float* x, int64_t n, int64_t k, std::span<const Projection> projections) {

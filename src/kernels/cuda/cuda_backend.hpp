@@ -99,6 +99,12 @@ class CudaBackend : public Backend {
   void matmul_weights(const float* x, int64_t n, int64_t k, std::span<const Projection> projections) override;
   void swiglu_matmul_weight(float* gate, const float* up, WeightRef w, int64_t n, int64_t k, int64_t m,
                             float* out) override;
+  void mlp(const float* x, const MlpWeights& w, int64_t n, int64_t hidden, int64_t ffn, float* scratch,
+           float* out) override;
+  void norm_matmul_weights(const ResidualNorm& norm, int64_t n, int64_t dim,
+                           std::span<const Projection> projections) override;
+  void norm_mlp(const ResidualNorm& norm, int64_t n, int64_t dim, const MlpWeights& w, int64_t ffn, float* scratch,
+                float* out) override;
   void embed_weight(WeightRef table, const int32_t* ids, int64_t n, int64_t dim, float* out) override;
   void add_bias(float* x, const float* bias, int64_t n, int64_t m) override;
   void add(float* x, const float* y, int64_t n) override;
@@ -210,8 +216,17 @@ class CudaBackend : public Backend {
   const void* device_view(const void* p, size_t bytes);
   // The bf16 copy of an (n, k) activation that a GEMM reads (bf16_scratch_, grown as needed).
   uint16_t* activation_bf16_scratch(int64_t n, int64_t k);
-  // out (n, m) f32 = x_bf16 (n, k) . w^T, w (m, k) bf16: one cuBLAS GEMM, f32 sums.
-  void gemm_bf16(const uint16_t* x_bf16, WeightRef w, int64_t n, int64_t k, int64_t m, float* out);
+  // out (n, m) = x_bf16 (n, k) . w^T, w (m, k) bf16: one cuBLAS GEMM, f32 sums, out f32 (or bf16
+  // bits, rounded to nearest even, with bf16_out).
+  void gemm_bf16(const uint16_t* x_bf16, WeightRef w, int64_t n, int64_t k, int64_t m, void* out,
+                 bool bf16_out = false);
+  // Whether mlp takes its bf16 path: more than one row, gate_up fused and down in bf16.
+  static bool bf16_mlp(const MlpWeights& w, int64_t n);
+  // The bf16 path of mlp from its input already in bf16 (n, hidden).
+  void mlp_from_bf16(const uint16_t* x_bf16, const MlpWeights& w, int64_t n, int64_t hidden, int64_t ffn,
+                     float* scratch, float* out);
+  // norm's add and rmsnorm written as bf16 into the activation scratch (norm.normed untouched).
+  const uint16_t* norm_to_bf16(const ResidualNorm& norm, int64_t n, int64_t dim);
 
   int device_ = 0;
   int sm_count_ = 0;

@@ -5,6 +5,7 @@
 // Checked against the CPU ops in tests/kernels/test_cuda_ops.cpp.
 #include <algorithm>
 
+#include "kernels/cuda/cuda_bf16_round.cuh"
 #include "kernels/cuda/cuda_check.hpp"
 #include "kernels/cuda/cuda_kernels.hpp"
 
@@ -28,11 +29,16 @@ __global__ void embed_kernel(const float* table, const int32_t* ids, int64_t n, 
   }
 }
 
+// What a norm kernel writes: f32 as is, or rounded to bf16 for a GEMM's input (launch_*_bf16).
+__device__ inline void store_out(float* p, float v) { *p = v; }
+__device__ inline void store_out(uint16_t* p, float v) { *p = round_to_bf16(v); }
+
 // One block per row: the sum of squares in double (as the CPU op: f32 loses bits over 4096+
 // dims), reduced through shared memory. The loops are unrolled so a thread's loads are in flight
 // together: a decode step normalises one row, and one memory round trip per loop step made that
 // single block take ~13 us.
-__global__ void rmsnorm_kernel(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out) {
+template <typename Out>
+__global__ void rmsnorm_kernel(const float* x, const float* weight, int64_t n, int64_t dim, float eps, Out* out) {
   __shared__ double partial[kThreads];
   __shared__ float inv_rms;
   const int dim_i = int(dim);  // rows are far below 2^31 floats (the launcher checks)
@@ -49,7 +55,7 @@ __global__ void rmsnorm_kernel(const float* x, const float* weight, int64_t n, i
     }
     if (threadIdx.x == 0) inv_rms = float(1.0 / sqrt(partial[0] / double(dim) + double(eps)));
     __syncthreads();
-    float* oi = out + row * dim;  // may alias x: each element is read before it is written
+    Out* oi = out + row * dim;  // may alias x: each element is read before it is written
     const float r = inv_rms;
     // Reads of a batch before its writes (out may be x: an element is still read before it is
     // written, and no element is written before another one is read from the same address).
@@ -65,7 +71,7 @@ __global__ void rmsnorm_kernel(const float* x, const float* weight, int64_t n, i
 #pragma unroll
       for (int u = 0; u < kBatch; ++u) {
         const int d = d0 + u * kThreads;
-        if (d < dim_i) oi[d] = wv[u] * (xv[u] * r);
+        if (d < dim_i) store_out(oi + d, wv[u] * (xv[u] * r));
       }
     }
     __syncthreads();  // inv_rms and partial are reused by the next row
@@ -75,8 +81,9 @@ __global__ void rmsnorm_kernel(const float* x, const float* weight, int64_t n, i
 // x += h, then rmsnorm(x) into out, one block per row: the add and rmsnorm_kernel's sums in the
 // same order per thread and the same reduction, so the result is bit for bit add + rmsnorm.
 // out may alias h: every h element is read (by its thread) before the barrier, written after.
+template <typename Out>
 __global__ void add_rmsnorm_kernel(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
-                                   float* out) {
+                                   Out* out) {
   __shared__ double partial[kThreads];
   __shared__ float inv_rms;
   const int dim_i = int(dim);
@@ -115,7 +122,7 @@ __global__ void add_rmsnorm_kernel(float* x, const float* h, const float* weight
     }
     if (threadIdx.x == 0) inv_rms = float(1.0 / sqrt(partial[0] / double(dim) + double(eps)));
     __syncthreads();
-    float* oi = out + row * dim;
+    Out* oi = out + row * dim;
     const float r = inv_rms;
     // Each thread reads back only the x elements it wrote itself; reads batched as above.
     for (int d0 = threadIdx.x; d0 < dim_i; d0 += kBatch * kThreads) {
@@ -129,7 +136,7 @@ __global__ void add_rmsnorm_kernel(float* x, const float* h, const float* weight
 #pragma unroll
       for (int u = 0; u < kBatch; ++u) {
         const int d = d0 + u * kThreads;
-        if (d < dim_i) oi[d] = wv[u] * (xv[u] * r);
+        if (d < dim_i) store_out(oi + d, wv[u] * (xv[u] * r));
       }
     }
     __syncthreads();
@@ -182,20 +189,46 @@ void launch_embed(const float* table, const int32_t* ids, int64_t n, int64_t dim
   LTRI_CUDA_CHECK_LAUNCH("embed");
 }
 
-void launch_rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out,
-                    cudaStream_t stream) {
+namespace {
+
+template <typename Out>
+void rmsnorm_rows(const float* x, const float* weight, int64_t n, int64_t dim, float eps, Out* out,
+                  cudaStream_t stream) {
   if (n <= 0) return;
   if (dim > (int64_t(1) << 30)) fail("rmsnorm: rows of ", dim, " floats are more than the kernel indexes");
   rmsnorm_kernel<<<unsigned(std::min<int64_t>(n, 65535)), kThreads, 0, stream>>>(x, weight, n, dim, eps, out);
   LTRI_CUDA_CHECK_LAUNCH("rmsnorm");
 }
 
-void launch_add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps, float* out,
-                        cudaStream_t stream) {
+template <typename Out>
+void add_rmsnorm_rows(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps, Out* out,
+                      cudaStream_t stream) {
   if (n <= 0) return;
   if (dim > (int64_t(1) << 30)) fail("add_rmsnorm: rows of ", dim, " floats are more than the kernel indexes");
   add_rmsnorm_kernel<<<unsigned(std::min<int64_t>(n, 65535)), kThreads, 0, stream>>>(x, h, weight, n, dim, eps, out);
   LTRI_CUDA_CHECK_LAUNCH("add_rmsnorm");
+}
+
+}  // namespace
+
+void launch_rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim, float eps, float* out,
+                    cudaStream_t stream) {
+  rmsnorm_rows(x, weight, n, dim, eps, out, stream);
+}
+
+void launch_rmsnorm_bf16(const float* x, const float* weight, int64_t n, int64_t dim, float eps, uint16_t* out,
+                         cudaStream_t stream) {
+  rmsnorm_rows(x, weight, n, dim, eps, out, stream);
+}
+
+void launch_add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps, float* out,
+                        cudaStream_t stream) {
+  add_rmsnorm_rows(x, h, weight, n, dim, eps, out, stream);
+}
+
+void launch_add_rmsnorm_bf16(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                             uint16_t* out, cudaStream_t stream) {
+  add_rmsnorm_rows(x, h, weight, n, dim, eps, out, stream);
 }
 
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t m, cudaStream_t stream) {

@@ -19,6 +19,12 @@ void launch_rmsnorm(const float* x, const float* weight, int64_t n, int64_t dim,
 // out may alias h, not x.
 void launch_add_rmsnorm(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps, float* out,
                         cudaStream_t stream);
+// launch_rmsnorm and launch_add_rmsnorm with out rounded to bf16 (n, dim) as they write it: the
+// f32 op then launch_f32_to_bf16, bit for bit, without the f32 rows written and read back.
+void launch_rmsnorm_bf16(const float* x, const float* weight, int64_t n, int64_t dim, float eps, uint16_t* out,
+                         cudaStream_t stream);
+void launch_add_rmsnorm_bf16(float* x, const float* h, const float* weight, int64_t n, int64_t dim, float eps,
+                             uint16_t* out, cudaStream_t stream);
 // x (n, m) += bias (m) on every row.
 void launch_add_bias(float* x, const float* bias, int64_t n, int64_t m, cudaStream_t stream);
 // x (n) += y (n).
@@ -36,6 +42,9 @@ void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t n, cudaStream_t s
 // out (n) = silu(gate) * up rounded to bf16: launch_swiglu then launch_f32_to_bf16, bit for bit,
 // without writing the f32 product.
 void launch_swiglu_to_bf16(const float* gate, const float* up, uint16_t* out, int64_t n, cudaStream_t stream);
+// out (n, ffn) = silu(gate) * up rounded to bf16, gate_up (n, 2 * ffn) bf16 rows [gate | up]:
+// launch_bf16_to_f32, launch_swiglu and launch_f32_to_bf16 on the two halves, bit for bit.
+void launch_swiglu_rows_bf16(const uint16_t* gate_up, int64_t n, int64_t ffn, uint16_t* out, cudaStream_t stream);
 // out (n) f32 = x (n) bf16 bits widened (exact), as core/dtype.hpp's bf16_to_f32.
 void launch_bf16_to_f32(const uint16_t* x, float* out, int64_t n, cudaStream_t stream);
 // out (n, dim) f32 = table[ids[i]] rows; table (vocab, dim) bf16 bits.

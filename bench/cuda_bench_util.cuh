@@ -1,6 +1,7 @@
 #pragma once
-// What the CUDA kernel benches share (attention_bench.cu, band_bench.cu, select_bench.cu): random device
-// inputs without a host round trip, Llama-3 RoPE tables, strict integer parsing.
+// What the CUDA kernel benches share (attention_bench.cu, band_bench.cu, select_bench.cu, gemm_bench.cu):
+// random device inputs without a host round trip, Llama-3 RoPE tables, event timing, strict
+// integer parsing.
 #include <cuda_runtime.h>
 
 #include <cerrno>
@@ -51,6 +52,25 @@ inline void rope_tables(int64_t positions, int64_t head_dim, float** cos_out, fl
   LTRI_CUDA_CHECK(cudaMalloc(sin_out, s.size() * sizeof(float)));
   LTRI_CUDA_CHECK(cudaMemcpy(*cos_out, c.data(), c.size() * sizeof(float), cudaMemcpyHostToDevice));
   LTRI_CUDA_CHECK(cudaMemcpy(*sin_out, s.data(), s.size() * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+// Milliseconds per call of fn on the default stream: one untimed call, then the mean of `reps`
+// between two CUDA events.
+template <typename Fn>
+float mean_call_ms(Fn fn, int reps) {
+  fn();
+  cudaEvent_t start, stop;
+  LTRI_CUDA_CHECK(cudaEventCreate(&start));
+  LTRI_CUDA_CHECK(cudaEventCreate(&stop));
+  LTRI_CUDA_CHECK(cudaEventRecord(start));
+  for (int i = 0; i < reps; ++i) fn();
+  LTRI_CUDA_CHECK(cudaEventRecord(stop));
+  LTRI_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0.0f;
+  LTRI_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  LTRI_CUDA_CHECK(cudaEventDestroy(start));
+  LTRI_CUDA_CHECK(cudaEventDestroy(stop));
+  return ms / float(reps);
 }
 
 // A whole decimal integer, or false ("5x", "" and out-of-range values are not).

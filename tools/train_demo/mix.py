@@ -3,8 +3,8 @@
 Runs inside DataLoader worker processes on the GPU machine (needs `tokenizers`, no torch).
 A sequence of L+1 tokens is  BOS episode BOS episode ... BOS prose-fill , where every episode
 is one task prompt followed by its answer and <|end_of_text|>; answer tokens and the end token
-get weight ANSWER_WEIGHT in the loss, all other tokens weight 1 (the prose and haystacks are
-ordinary language-model training).
+get weight ANSWER_WEIGHT (or the Packer's answer_weight) in the loss, all other tokens weight 1
+(the prose and haystacks are ordinary language-model training).
 """
 
 import math
@@ -53,7 +53,7 @@ def _niah_multiquery(rng):
                 n_queries=rng.randint(2, 4), n_distract=rng.randint(0, 2), depth=_depth(rng))
 
 
-# The second recipe (calls 2 and 3, the committed model), re-weighted toward what the first model
+# The second recipe (calls 2-8; call 13 used BROAD), re-weighted toward what the first model
 # missed: multi-value, multi-key in needle haystacks, kv at long range, the templated families and
 # variable tracking in phrasing. Its weights sum to 0.99; pick_task normalises by the sum.
 SECOND = [
@@ -127,20 +127,24 @@ def episode_length(rng, seq_len):
 
 class Packer:
     def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0, open_slots=0.0,
-                 question_order=0.0, mixed_needles=0.0):
+                 question_order=0.0, mixed_needles=0.0, answer_weight=ANSWER_WEIGHT):
         self.table = MIXES[mix_name]
+        # Loss weight of every answer token and of the end token that closes it. Answers are
+        # ~0.6-0.8% of a sequence's tokens (with follow-ups), so at 5 they carry ~4% of the loss
+        # and prose the rest; a larger weight gives retrieval more of each update.
+        self.answer_weight = answer_weight
         # Up to this many further questions about the same context after an episode's answer
         # (families that have other needles to ask about: multi-key niah and facts, multi-query
-        # facts, kv, kv lists, vt in phrasing). 0: one question per episode, the committed recipe.
+        # facts, kv, kv lists, vt in phrasing). 0: one question per episode, as in calls 1-3.
         self.followups = followups
         # Probability of an open connective (random filler words) in the composed fact phrasings
-        # (tasks.fact, phrase_grammar._rel); 0: the closed lists only, the committed recipe.
+        # (tasks.fact, phrase_grammar._rel); 0: the closed lists only, as in calls 1-6.
         self.open_slots = open_slots
         # Probability that a list question (multi-value and multi-query facts, kv lists) names its
-        # subjects or key before the attribute (tasks.fact, tasks.kv_list); 0: the committed recipe.
+        # subjects or key before the attribute (tasks.fact, tasks.kv_list); 0: off, as before call 11.
         self.question_order = question_order
         # Probability that a multi-value or multi-query fact episode draws each needle's phrasing
-        # on its own instead of one for all its needles (tasks.fact); 0: the committed recipe.
+        # on its own instead of one for all its needles (tasks.fact); 0: off, as before call 11.
         self.mixed_needles = mixed_needles
         self.tok = tokenizer
         self.prose = prose
@@ -177,11 +181,12 @@ class Packer:
 
     def _answered(self, prompt, answer):
         """Token ids and loss weights of prompt + answer + <|end_of_text|>: the answer's tokens and
-        the end token weigh ANSWER_WEIGHT, the rest 1."""
+        the end token weigh self.answer_weight, the rest 1."""
         enc = self.tok.encode(prompt + answer, add_special_tokens=False)
         a0, a1 = len(prompt), len(prompt) + len(answer) - 1  # the final "." weighs 1
-        weights = [ANSWER_WEIGHT if a0 <= st < a1 else 1.0 for st, _ in enc.offsets]
-        return list(enc.ids) + [EOS_ID], weights + [ANSWER_WEIGHT]
+        aw = self.answer_weight
+        weights = [aw if a0 <= st < a1 else 1.0 for st, _ in enc.offsets]
+        return list(enc.ids) + [EOS_ID], weights + [aw]
 
     def sequence(self, seq_len):
         """seq_len + 1 token ids and weights (inputs are [:-1], targets [1:])."""

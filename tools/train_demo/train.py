@@ -8,7 +8,7 @@
    (vocab 8192, Llama-3 pre-tokenizer) on a sample of the training prose (--train-tokenizer)
 2. model: LlamaForCausalLM 15.7M (hidden 384, 6 layers, 6 heads / 2 KV heads, FFN 1024),
    SDPA attention, bf16 autocast, AdamW; answer tokens and the <|end_of_text|> that closes
-   every answer weighted x5 (mix.py); --init continues from a saved model (warm restart)
+   every answer weighted x5 (mix.py; --answer-weight); --init continues from a saved model (warm restart)
 3. curriculum by wall time (--phases): short sequences first, then 4096, then 8192
    (same tokens per step); training phrasings are checked against the held-out ones first
 4. every --eval-every seconds: retrieval accuracy at the current length (teacher-forced)
@@ -91,18 +91,20 @@ class SeqStream(torch.utils.data.IterableDataset):
     """Endless packed training sequences (mix.Packer) of one length, one RNG stream per worker."""
 
     def __init__(self, tok_path, prose, words, seq_len, seed, bos, mix_name, followups=0, open_slots=0.0,
-                 question_order=0.0, mixed_needles=0.0):
+                 question_order=0.0, mixed_needles=0.0, answer_weight=mix.ANSWER_WEIGHT):
         self.tok_path, self.prose, self.words = tok_path, prose, words
         self.seq_len, self.seed, self.bos, self.mix_name = seq_len, seed, bos, mix_name
         self.followups, self.open_slots = followups, open_slots
         self.question_order, self.mixed_needles = question_order, mixed_needles
+        self.answer_weight = answer_weight
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
         tok = Tokenizer.from_file(self.tok_path)
         packer = mix.Packer(tok, self.prose, self.words, self.seed * 1000 + wid, self.bos, self.mix_name,
-                            self.followups, self.open_slots, self.question_order, self.mixed_needles)
+                            self.followups, self.open_slots, self.question_order, self.mixed_needles,
+                            self.answer_weight)
         while True:
             ids, w = packer.sequence(self.seq_len)
             yield torch.tensor(ids, dtype=torch.int32), torch.tensor(w, dtype=torch.float32)
@@ -167,18 +169,21 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mix", choices=sorted(mix.MIXES), default="second",
-                    help="training mix (mix.py): second = the committed model's recipe, free = with free-form facts, "
-                         "third = vt in phrasing on a curriculum, broad = free and third together")
+                    help="training mix (mix.py): second = calls 2-8's recipe, free = with free-form facts, "
+                         "third = vt in phrasing on a curriculum, broad = free and third together (calls 12-13)")
     ap.add_argument("--followups", type=int, default=0,
-                    help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = the committed recipe")
+                    help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = off (calls 1-3)")
     ap.add_argument("--open-slots", type=float, default=0.0,
-                    help="probability of a connective made of random filler words in composed fact phrasings; 0 = the committed recipe")
+                    help="probability of a connective made of random filler words in composed fact phrasings; 0 = off (calls 1-6)")
     ap.add_argument("--question-order", type=float, default=0.0,
                     help="probability that a multi-value / multi-query fact or kv-list question names its subjects or key "
-                         "before the attribute (training forms only); 0 = the committed recipe")
+                         "before the attribute (training forms only); 0 = off (calls 1-10)")
     ap.add_argument("--mixed-needles", type=float, default=0.0,
                     help="probability that a multi-value / multi-query fact episode draws each needle's phrasing on its "
-                         "own; 0 = the committed recipe")
+                         "own; 0 = off (calls 1-10)")
+    ap.add_argument("--answer-weight", type=float, default=mix.ANSWER_WEIGHT,
+                    help="loss weight of answer tokens and their end token (prose and prompts weigh 1); "
+                         "%g = calls 1-12; the committed model's last call (13) used 20" % mix.ANSWER_WEIGHT)
     ap.add_argument("--workers", type=int, default=13)
     ap.add_argument("--eval-every", type=float, default=90)
     ap.add_argument("--eval-n", type=int, default=16, help="samples per cell, final table")
@@ -313,7 +318,8 @@ def main():
         phase_end = min(phase_end, train_end)
         batch = max(1, args.tokens_per_step // L)
         loader = make_loader(SeqStream(tok_path, prose, words, L, args.seed * 10 + pi, bos, args.mix, args.followups,
-                                         args.open_slots, args.question_order, args.mixed_needles), batch, args.workers)
+                                         args.open_slots, args.question_order, args.mixed_needles, args.answer_weight),
+                             batch, args.workers)
         log("phase %d: seq %d x batch %d" % (pi, L, batch))
         t_phase = time.time()
         while time.time() < phase_end:

@@ -17,7 +17,14 @@
 namespace ltri {
 namespace {
 
-const char* kPrompt = "The passkey is 48213. Remember it. The grass is green. What is the passkey? The passkey is";
+// The passkey format the bundled model was trained on (tools/train_demo/tasks.py, docs/eval.md),
+// with a five-sentence haystack on each side of the needle.
+const char* kPrompt =
+    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. I will "
+    "quiz you about the important information there.\n\nThe grass is green. The sky is blue. The sun is "
+    "yellow. Here we go. There and back again. The pass key is 48213. Remember it. 48213 is the pass key. "
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.\n\nWhat is "
+    "the pass key? The pass key is";
 
 class Generator : public ::testing::Test {
  protected:

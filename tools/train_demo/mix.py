@@ -104,7 +104,28 @@ THIRD = [(w, b, _vt_curriculum if b is tasks.vt_phrased else d) for w, b, d in S
 # enough to learn first, from its first step (every earlier model began on fixed templates).
 BROAD = [(w, b, _vt_curriculum if b is tasks.vt_phrased else d) for w, b, d in FREE]
 
-MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD}
+
+def _fact_multivalue_lists(rng):
+    """Multi-value facts with more values a subject: 2-5, mostly 3-4 (BROAD: 2-4 evenly). Call 13's
+    model misses held-out multi-value by leaving values out (docs/demo-model.md)."""
+    return {"mode": "multivalue", "combo": _combo(rng), "depth": _depth(rng), "n_values": rng.choice([2, 3, 3, 4, 4, 5])}
+
+
+# The lists recipe (call 14, session 30): BROAD with its multi-value episodes x1.5 (fact
+# multi-value with 2-5 values) and its single-needle niah and fact episodes x0.65 (answered
+# 94-100% at 1K-8K by call 13's model); every other share as in BROAD.
+_LISTS_SCALE = {_niah_single: 0.65, _niah_multivalue: 1.5}
+LISTS = []
+for _w, _b, _d in BROAD:
+    _mode = _d(random.Random(0)).get("mode") if _b in (tasks.fact, tasks.fact_free) else None
+    if _mode == "multivalue":
+        LISTS.append((_w * 1.5, _b, _fact_multivalue_lists if _b is tasks.fact else _d))
+    elif _mode == "single" and _b is tasks.fact:
+        LISTS.append((_w * 0.65, _b, _d))
+    else:
+        LISTS.append((_w * _LISTS_SCALE.get(_d, 1.0), _b, _d))
+
+MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD, "lists": LISTS}
 
 
 def pick_task(rng, table):

@@ -373,7 +373,7 @@ def _haystack(rng, hay_chars, prose, needles, depths):
 
 
 def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single",
-         combo=False, followups=0, open_slots=0.0, question_order=0.0, mixed_needles=0.0, **_):
+         combo=False, followups=0, open_slots=0.0, question_order=0.0, mixed_needles=0.0, n_values=None, **_):
     """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
     multiquery. Distractors share the attribute so only the subject tells them apart.
     combo=True (training only): subjects, attributes, needles and questions are composed by
@@ -384,7 +384,8 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     probability p a question that names the subject(s) before the attribute
     (phrase_grammar.question_multi*_first); mixed_needles=p draws with probability p every
     needle of the episode in its own phrasing (_own_needle) instead of one for all.
-    At 0 (the default) neither draws from rng: the episodes are those of the earlier calls."""
+    At 0 (the default) neither draws from rng: the episodes are those of the earlier calls.
+    n_values (training only, multivalue): values per subject, instead of drawing 2-4."""
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     assert not (heldout and (question_order or mixed_needles)), "list-question knobs are for training only"
@@ -393,7 +394,8 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     attr, attr_pl, kinds = pg.attribute(rng, words) if combo else rng.choice(p["attr"])
     kind = rng.choice(kinds)
     n_subj = {"single": 1, "multikey": rng.randint(3, 6), "multivalue": 1, "multiquery": rng.randint(2, 4)}[mode]
-    n_vals = rng.randint(2, 4) if mode == "multivalue" else 1
+    assert not (heldout and n_values), "n_values is for training only"
+    n_vals = (n_values or rng.randint(2, 4)) if mode == "multivalue" else 1
     if combo:
         subjects = distinct(rng, lambda: pg.subject(rng, words), n_subj)
     else:

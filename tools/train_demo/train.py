@@ -170,7 +170,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mix", choices=sorted(mix.MIXES), default="second",
                     help="training mix (mix.py): second = calls 2-8's recipe, free = with free-form facts, "
-                         "third = vt in phrasing on a curriculum, broad = free and third together (calls 12-13)")
+                         "third = vt in phrasing on a curriculum, broad = free and third together (calls 12-13), "
+                         "lists = broad with more multi-value episodes of 2-5 values (call 14)")
     ap.add_argument("--followups", type=int, default=0,
                     help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = off (calls 1-3)")
     ap.add_argument("--open-slots", type=float, default=0.0,

@@ -285,7 +285,8 @@ TEST(Cli, bundled_model_answers_the_passkey_prompt) {
   // No -m and no $LTRI_MODEL_DIR: the model bundled with the source tree.
   const ProcessResult r = ltri({"run", "-p", kPasskeyPrompt, "-n", "8", "--temp", "0", "-t", "1"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  EXPECT_NE(r.out.find("48213"), std::string::npos) << describe(r);
+  // The answer, then <|end_of_text|>: the model stops by itself well before -n 8.
+  EXPECT_EQ(r.out, " 48213.") << describe(r);
 }
 
 TEST(Cli, tokenize_prints_the_tokenizer_ids_as_one_json_array) {

@@ -184,7 +184,7 @@ def main():
                          "own; 0 = off (calls 1-10)")
     ap.add_argument("--answer-weight", type=float, default=mix.ANSWER_WEIGHT,
                     help="loss weight of answer tokens and their end token (prose and prompts weigh 1); "
-                         "%g = calls 1-12; the committed model's last call (13) used 20" % mix.ANSWER_WEIGHT)
+                         "%g = calls 1-12; call 13 used 20, the committed model's last call (14) 40" % mix.ANSWER_WEIGHT)
     ap.add_argument("--workers", type=int, default=13)
     ap.add_argument("--eval-every", type=float, default=90)
     ap.add_argument("--eval-n", type=int, default=16, help="samples per cell, final table")

@@ -125,7 +125,46 @@ for _w, _b, _d in BROAD:
     else:
         LISTS.append((_w * _LISTS_SCALE.get(_d, 1.0), _b, _d))
 
-MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD, "lists": LISTS}
+# The chains recipe (prepared in session 31 for call 15; not trained yet). What the committed
+# model does with two variable chains (probe_vt_layout.py, docs/demo-model.md "vt with a second
+# chain"): it lists assignment sentences in text order more than it follows names, so a second
+# chain before, after or between the asked one's steps leads it astray, in RULER's format too.
+# Every earlier mix rewarded that: RULER vt had one chain, and the vt curriculum left the second
+# chain out of 40% of its episodes. Here RULER vt has 1-4 chains (RULER's own vt allows several),
+# vt in phrasing 2-3 (one episode in ten a single chain), both placed before, after, between or
+# scattered around the asked chain, half of them clustered at one depth as the evaluation's,
+# each other chain asked in a follow-up; both families x1.5. Multi-query episodes (niah and
+# templated facts) ask their list again in another order as the first follow-up: the committed
+# model's multi-query misses write one value twice.
+_LAYOUTS = ("scattered", "interleaved", "before", "after")
+
+
+def _vt_ruler_chains(rng):
+    return {"n_hops": rng.randint(1, 5), "hay_kind": "prose" if rng.random() < 0.3 else "noise",
+            "n_chains": rng.choice([1, 2, 2, 3, 4]), "layout": rng.choice(_LAYOUTS), "depth": _depth(rng)}
+
+
+def _vt_phrased_chains(rng):
+    return {"combo": _combo(rng), "hops": rng.choice([1, 2, 2, 3, 3, 4, 5]), "distractor": rng.random() < 0.9,
+            "n_chains": rng.choice([2, 2, 3]), "layout": rng.choice(_LAYOUTS), "depth": _depth(rng), "open_vt": True}
+
+
+def _requery(draw):
+    return lambda rng: dict(draw(rng), requery=True)
+
+
+CHAINS = []
+for _w, _b, _d in LISTS:
+    if _b is tasks.vt:
+        CHAINS.append((_w * 1.5, _b, _vt_ruler_chains))
+    elif _b is tasks.vt_phrased:
+        CHAINS.append((_w * 1.5, _b, _vt_phrased_chains))
+    elif _d is _niah_multiquery or (_b is tasks.fact and _d(random.Random(0)).get("mode") == "multiquery"):
+        CHAINS.append((_w, _b, _requery(_d)))
+    else:
+        CHAINS.append((_w, _b, _d))
+
+MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD, "lists": LISTS, "chains": CHAINS}
 
 
 def pick_task(rng, table):

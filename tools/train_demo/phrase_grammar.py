@@ -723,7 +723,10 @@ def check_no_heldout(n=3000, seed=1, words_path=None):
                             # subjects-first list questions, and needles in independent phrasings
                             (tasks.fact, dict(mode="multivalue", question_order=0.7, mixed_needles=0.7)),
                             (tasks.fact, dict(mode="multiquery", question_order=0.7, mixed_needles=0.7)),
-                            (tasks.kv_list, dict(question_order=0.7))):
+                            (tasks.kv_list, dict(question_order=0.7)),
+                            # more chains, placed around the asked one; multi-query asked again
+                            (tasks.vt_phrased, dict(n_chains=3, layout="interleaved")),
+                            (tasks.fact, dict(mode="multiquery", requery=True))):
             # every other composed sample with open connectives and follow-up questions
             extra = dict(open_slots=0.5, followups=2, open_vt=True) if i % 4 in (1, 3) else {}
             s = builder(rng, 200, words=words, prose=None, heldout=False, combo=(i % 4 != 0), **kw, **extra)

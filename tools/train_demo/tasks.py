@@ -116,15 +116,18 @@ def noise_hay(n_chars):
 def insert_needles(hay, needles, depths, boundary):
     """Insert each needle sentence at the first boundary at or after depth * len(hay)."""
     spots = []
-    for needle, d in zip(needles, depths):
+    for i, (needle, d) in enumerate(zip(needles, depths)):
         p = int(d * len(hay))
         if p <= 0:
-            spots.append((0, needle))
+            spots.append((0, i, needle))
             continue
         m = boundary.search(hay, p)
-        spots.append((m.end() if m else len(hay), needle))
-    # Insert from the back so earlier positions stay valid; equal positions keep their order.
-    for pos, needle in sorted(spots, key=lambda t: t[0], reverse=True):
+        spots.append((m.end() if m else len(hay), i, needle))
+    # Insert from the back so earlier positions stay valid. Needles that share a position go in
+    # last-given first, so that they stand in the order given (before session 31 the sort kept
+    # only the position and such needles came out reversed: a vt chain's later steps before its
+    # first whenever two fell between the same two sentences).
+    for pos, _, needle in sorted(spots, reverse=True):
         if pos == 0:
             hay = needle + " " + hay
         elif hay[pos - 1] == "\n":
@@ -211,6 +214,14 @@ def passkey(rng, hay_chars, prose=None, depth=None, hay_kind="noise", **_):
     return Sample("passkey", prompt, " %s." % key, [key], "first_number", [d])
 
 
+def reordered(rng, n):
+    """A random order of range(n) other than the identity (n >= 2)."""
+    order = list(range(n))
+    while order == sorted(order):
+        rng.shuffle(order)
+    return order
+
+
 def ruler_key(rng, words, hw, key_kind):
     if key_kind == "uuid":
         return rand_uuid(rng)
@@ -228,8 +239,11 @@ def ruler_value(rng, kind, words, hw):
 
 def niah(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None,
          value_kind="number", key_kind="word", hay_kind="prose", n_distract=0, n_values=1, n_queries=1,
-         followups=0, **_):
-    """RULER niah_*: hay_kind "noise" | "prose" | "needles" (the haystack is other needles)."""
+         followups=0, requery=False, **_):
+    """RULER niah_*: hay_kind "noise" | "prose" | "needles" (the haystack is other needles).
+    Training only: requery=True with followups makes a multi-query episode's first follow-up the
+    same question with its keys in another order (answered in that order), so that the list
+    follows the question rather than the text."""
     hw = heldout if heldout_words is None else heldout_words
     t_pl = RULER_TYPES[value_kind]
     keys = distinct(rng, lambda: ruler_key(rng, words, hw, key_kind), n_queries + n_distract)
@@ -279,43 +293,104 @@ def niah(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         return ("What is the special magic %s for %s mentioned in the provided text? The special magic "
                 "%s for %s mentioned in the provided text is" % (t, k, t, k))
 
-    if n_values == 1 and n_queries == 1:
-        q = single_question(qk)
-    else:
-        q = ("What are all the special magic %s for %s mentioned in the provided text? The special "
-             "magic %s for %s mentioned in the provided text are" % (t_pl, qk, t_pl, qk))
+    def list_question(keys):
+        k = join_values(keys)
+        return ("What are all the special magic %s for %s mentioned in the provided text? The special "
+                "magic %s for %s mentioned in the provided text are" % (t_pl, k, t_pl, k))
+
+    q = single_question(qk) if n_values == 1 and n_queries == 1 else list_question(query_keys)
     prompt = header + hay + "\n" + q
     extra = []
+    if followups and requery and n_queries > 1 and n_values == 1:
+        order = reordered(rng, n_queries)
+        extra = [("\n" + list_question([query_keys[i] for i in order]),
+                  " " + join_values([answers[i] for i in order]) + ".")]
     if followups:
         # Single questions about the other needles (and each key of a multi-query); only keys
         # named by exactly one needle of the text have one answer.
         pool = [(k, v) for k, v in pairs if hay.count(" for %s is: " % k) == 1]
         rng.shuffle(pool)
-        extra = [("\n" + single_question(k), " %s." % v) for k, v in pool[:followups]]
+        extra += [("\n" + single_question(k), " %s." % v) for k, v in pool[:followups - len(extra)]]
     return Sample("niah", prompt, " " + join_values(answers) + ".", answers, "all", depths[:n_true],
                   followups=extra)
 
 
-def vt(rng, hay_chars, n_hops=4, depth=None, prose=None, hay_kind="noise", **_):
-    """RULER variable tracking: one chain 'VAR A = 12345. VAR B = VAR A. ...' in noise."""
-    names = distinct(rng, lambda: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5)), n_hops + 1)
+def chain_depths(rng, lengths, layout, depth, spacing):
+    """Depths of the sentences of several variable chains (training only; chain 0 is the asked
+    one), each chain's list in chain order. layout "interleaved": the chains' steps alternate
+    (a1 b1 a2 b2 ...); "before" / "after": the other chains wholly before / after chain 0;
+    "scattered": every chain at its own random sorted depths. With depth the sentences of
+    every layout but "scattered" sit spacing apart from about depth (as the evaluation clusters
+    one chain), without it at sorted random depths."""
+    if layout == "scattered":
+        return [sorted(rng.random() for _ in range(n)) for n in lengths]
+    if layout == "interleaved":
+        perm = list(range(len(lengths)))
+        rng.shuffle(perm)
+        order = [c for j in range(max(lengths)) for c in perm if j < lengths[c]]
+    elif layout in ("before", "after"):
+        others = [c for c in range(1, len(lengths)) for _ in range(lengths[c])]
+        order = others + [0] * lengths[0] if layout == "before" else [0] * lengths[0] + others
+    else:
+        raise ValueError("unknown chain layout " + layout)
+    total = len(order)
+    if depth is None:
+        ds = sorted(rng.random() for _ in range(total))
+    else:
+        step = min(spacing, 0.9 / total)
+        lo = max(0.0, min(depth, 1.0 - step * (total - 1)))
+        ds = [lo + step * i for i in range(total)]
+    out = [[] for _ in lengths]
+    for c, d in zip(order, ds):
+        out[c].append(d)
+    return out
+
+
+def vt(rng, hay_chars, n_hops=4, depth=None, prose=None, hay_kind="noise", n_chains=1, layout="scattered",
+       followups=0, **_):
+    """RULER variable tracking: one chain 'VAR A = 12345. VAR B = VAR A. ...' in noise.
+    Training only: n_chains > 1 adds chains of as many copies, each from its own value, placed by
+    layout (chain_depths), as RULER's own vt does with num_chains > 1; with followups, the other
+    chains are asked after the answer, each by its value. n_chains=1 draws as before."""
+    n_all = n_hops + 1
+    names = distinct(rng, lambda: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5)),
+                     n_all * n_chains)
     value = str(rng.randint(10000, 99999))
     needles = ["VAR %s = %s." % (names[0], value)]
     needles += ["VAR %s = VAR %s." % (names[i + 1], names[i]) for i in range(n_hops)]
-    if depth is None:
-        depths = sorted(rng.random() for _ in needles)
+    if n_chains == 1:
+        if depth is None:
+            depths = sorted(rng.random() for _ in needles)
+        else:
+            lo = max(0.0, min(depth, 1.0 - 0.05 * n_hops))
+            depths = [lo + 0.05 * i for i in range(len(needles))]
+        all_needles, all_depths, others = needles, depths, []
     else:
-        lo = max(0.0, min(depth, 1.0 - 0.05 * n_hops))
-        depths = [lo + 0.05 * i for i in range(len(needles))]
+        values = [value] + [v for v in distinct(rng, lambda: str(rng.randint(10000, 99999)), n_chains + 1)
+                            if v != value][:n_chains - 1]
+        others = [(names[c * n_all:(c + 1) * n_all], values[c]) for c in range(1, n_chains)]
+        per = chain_depths(rng, [n_all] * n_chains, layout, depth, 0.05)
+        depths = per[0]
+        all_needles, all_depths = list(needles), list(depths)
+        for (chain, v), ds in zip(others, per[1:]):
+            all_needles += ["VAR %s = %s." % (chain[0], v)]
+            all_needles += ["VAR %s = VAR %s." % (chain[i + 1], chain[i]) for i in range(n_hops)]
+            all_depths += ds
     if hay_kind == "noise" or prose is None:
-        hay = insert_needles(noise_hay(hay_chars), needles, depths, _NOISE_BOUNDARY)
+        hay = insert_needles(noise_hay(hay_chars), all_needles, all_depths, _NOISE_BOUNDARY)
     else:
-        hay = insert_needles(prose.sample(rng, hay_chars), needles, depths, _PROSE_BOUNDARY)
+        hay = insert_needles(prose.sample(rng, hay_chars), all_needles, all_depths, _PROSE_BOUNDARY)
+    ask = ("Question: Find all variables that are assigned the value %s in the text above."
+           " Answer: According to the chain(s) of variable assignment in the text above, %d "
+           "variables are assigned the value %s, they are:")
     prompt = ("Memorize and track the chain(s) of variable assignment hidden in the following text."
-              "\n\n%s\nQuestion: Find all variables that are assigned the value %s in the text above."
-              " Answer: According to the chain(s) of variable assignment in the text above, %d "
-              "variables are assigned the value %s, they are:" % (hay, value, len(names), value))
-    return Sample("vt", prompt, " " + " ".join(names) + ".", names, "all", depths[:1])
+              "\n\n%s\n" % hay) + ask % (value, n_all, value)
+    extra = []
+    if followups and others:
+        picked = rng.sample(others, min(followups, len(others)))
+        extra = [("\n" + ask % (v, n_all, v), " " + " ".join(chain) + ".") for chain, v in picked]
+    return Sample("vt", prompt, " " + " ".join(names[:n_all]) + ".", names[:n_all], "all", depths[:1],
+                  followups=extra)
 
 
 def kv(rng, hay_chars, depth=None, followups=0, **_):
@@ -373,7 +448,8 @@ def _haystack(rng, hay_chars, prose, needles, depths):
 
 
 def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, mode="single",
-         combo=False, followups=0, open_slots=0.0, question_order=0.0, mixed_needles=0.0, n_values=None, **_):
+         combo=False, followups=0, open_slots=0.0, question_order=0.0, mixed_needles=0.0, n_values=None,
+         requery=False, **_):
     """Facts about subjects in one of many phrasings; mode single | multikey | multivalue |
     multiquery. Distractors share the attribute so only the subject tells them apart.
     combo=True (training only): subjects, attributes, needles and questions are composed by
@@ -385,7 +461,9 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
     (phrase_grammar.question_multi*_first); mixed_needles=p draws with probability p every
     needle of the episode in its own phrasing (_own_needle) instead of one for all.
     At 0 (the default) neither draws from rng: the episodes are those of the earlier calls.
-    n_values (training only, multivalue): values per subject, instead of drawing 2-4."""
+    n_values (training only, multivalue): values per subject, instead of drawing 2-4.
+    requery=True (training only, multiquery with followups): the first follow-up asks the list
+    question again with its subjects in another order, answered in that order."""
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     assert not (heldout and (question_order or mixed_needles)), "list-question knobs are for training only"
@@ -461,8 +539,10 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
             target_depths = depths
         instr = rng.choice(pg.INSTRUCTIONS)
         prompt = (instr + "\n\n" if instr else "") + hay + "\n\n" + q
-        extra = _fact_followups(rng, mode, subjects, values, followups,
-                                lambda s: pg.question(rng, s, attr, opn))
+        ask_list = lambda lst: pg.question_multiquery(rng, lst, attr, attr_pl, opn)  # noqa: E731
+        extra = _requery(rng, mode, subjects, values, followups, requery, ask_list)
+        extra += _fact_followups(rng, mode, subjects, values, followups - len(extra),
+                                 lambda s: pg.question(rng, s, attr, opn))
         return Sample("fact_%s" % mode, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
                       parts=needles + [q] + ([instr] if instr else []) + [f for f, _ in extra], followups=extra)
     if mode == "single" or mode == "multikey":
@@ -504,8 +584,13 @@ def fact(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, d
         qp = rng.choice(ph.QUESTION_PREFIXES_TRAIN)
         return ((qp + " ") if qp else "") + form.format(s=s, S=cap(s), a=attr)
 
+    def fixed_list_question(lst):  # as the list question above, for a follow-up (training only)
+        qp = rng.choice(ph.QUESTION_PREFIXES_TRAIN)
+        return ((qp + " ") if qp else "") + rng.choice(p["qmq"]).format(s=lst, S=cap(lst), a=attr, ap=attr_pl)
+
     assert not (followups and heldout), "follow-up questions are for training only"
-    extra = _fact_followups(rng, mode, subjects, values, followups, fixed_question)
+    extra = _requery(rng, mode, subjects, values, followups, requery, fixed_list_question)
+    extra += _fact_followups(rng, mode, subjects, values, followups - len(extra), fixed_question)
     family = "fact_%s%s" % (mode, "_heldout" if heldout else "")
     return Sample(family, prompt, " " + join_values(answers) + ".", answers, "all", target_depths,
                   parts=needles + [q] + ([instr] if instr else []) + [f for f, _ in extra], followups=extra)
@@ -522,6 +607,16 @@ def _own_needle(rng, s, a, v, opn):
         return pg.needle(rng, s, a, v, opn)
     prefix = (rng.choice(ph.NEEDLE_PREFIXES_TRAIN) + " ") if rng.random() < 0.3 else ""
     return prefix + rng.choice(ph.NEEDLES_TRAIN).format(s=s, S=cap(s), a=a, v=v)
+
+
+def _requery(rng, mode, subjects, values, count, requery, ask_list):
+    """The multi-query question again with its subjects in another order (training only), or
+    nothing: no draw unless requery, count and a multi-query episode."""
+    if not (requery and count and mode == "multiquery"):
+        return []
+    order = reordered(rng, len(subjects))
+    return [("\n\n" + ask_list(join_values([subjects[i] for i in order])),
+             " " + join_values([values[i] for i in order]) + ".")]
 
 
 def _fact_followups(rng, mode, subjects, values, count, ask):
@@ -661,14 +756,20 @@ def check_fact_free(n, words, prose=None, seed=3):
 
 
 def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=None, depth=None, combo=False,
-               followups=0, hops=None, distractor=True, open_slots=0.0, open_vt=False, **_):
+               followups=0, hops=None, distractor=True, open_slots=0.0, open_vt=False, n_chains=2,
+               layout="scattered", **_):
     """A variable chain in varied phrasing: one value, then 2-5 copies, plus a distractor chain.
     combo=True (training only): assignment and question phrasings from phrase_grammar.
     Training only: hops=n copies instead of 2-5 (a curriculum can start short), distractor=False
     leaves the second chain out, open_vt=True with open_slots=p (and combo) makes each of the
     episode's two assignment phrasings an open one (phrase_grammar.vt_open_template) with
-    probability p (open_vt keeps the second recipe's vt as it was under --open-slots)."""
-    assert not heldout or (hops is None and distractor and not open_slots), "curriculum knobs are for training only"
+    probability p (open_vt keeps the second recipe's vt as it was under --open-slots).
+    Training only: n_chains > 2 adds more distractor chains in the same phrasing, each from its
+    own value; layout other than "scattered" places the chains as chain_depths does (the asked
+    chain's steps alternating with, or wholly after or before, the others'). With follow-ups,
+    every other chain is asked by its value. The defaults draw as before."""
+    assert not heldout or (hops is None and distractor and not open_slots and n_chains == 2 and layout == "scattered"), \
+        "curriculum knobs are for training only"
     hw = heldout if heldout_words is None else heldout_words
     assert not (combo and (heldout or hw)), "the phrase grammar is for training only"
     a_val = ph.VT_ASSIGN_VALUE_HELDOUT if heldout else ph.VT_ASSIGN_VALUE_TRAIN
@@ -685,9 +786,12 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
         return rng.choice(wl).upper()
 
     hops = rng.randint(2, 5) if hops is None else hops
-    names = distinct(rng, name, 2 * (hops + 1))
-    chain, other = names[:hops + 1], names[hops + 1:]
-    value, other_value = distinct(rng, lambda: rand_number(rng, 3, 6), 2)
+    n_all = hops + 1
+    names = distinct(rng, name, max(2, n_chains) * n_all)
+    chain, other = names[:n_all], names[n_all:2 * n_all]
+    values = distinct(rng, lambda: rand_number(rng, 3, 6), max(2, n_chains))
+    value, other_value = values[:2]
+    more = [(names[c * n_all:(c + 1) * n_all], values[c]) for c in range(2, n_chains)] if distractor else []
     if combo:
         opn = (pg.free_filler_words(words), open_slots) if (open_vt and open_slots) else None
         av = pg.vt_open_template(rng, opn, False) if opn and rng.random() < open_slots else rng.choice(pg.VT_VALUE)
@@ -696,27 +800,40 @@ def vt_phrased(rng, hay_chars, words, prose=None, heldout=False, heldout_words=N
         needles += [pg.vt_step(rng, ac, i + 1, x=chain[i + 1], y=chain[i]) for i in range(hops)]
         distract = [pg.vt_step(rng, av, 0, x=other[0], v=other_value)]
         distract += [pg.vt_step(rng, ac, i + 1, x=other[i + 1], y=other[i]) for i in range(hops)]
+        for c, v in more:
+            distract += [pg.vt_step(rng, av, 0, x=c[0], v=v)]
+            distract += [pg.vt_step(rng, ac, i + 1, x=c[i + 1], y=c[i]) for i in range(hops)]
     else:
         av, ac = rng.choice(a_val), rng.choice(a_cpy)
         needles = [av.format(x=chain[0], v=value)] + [ac.format(x=chain[i + 1], y=chain[i]) for i in range(hops)]
         distract = [av.format(x=other[0], v=other_value)] + [ac.format(x=other[i + 1], y=other[i]) for i in range(hops)]
-    if depth is None:
-        d = sorted(rng.random() for _ in needles)
-    else:
-        lo = max(0.0, min(depth, 1.0 - 0.04 * hops))
-        d = [lo + 0.04 * i for i in range(len(needles))]
+        for c, v in more:
+            distract += [av.format(x=c[0], v=v)] + [ac.format(x=c[i + 1], y=c[i]) for i in range(hops)]
     if not distractor:
         distract = []
-    dd = sorted(rng.random() for _ in distract)
+    if layout == "scattered" or not distract:
+        if depth is None:
+            d = sorted(rng.random() for _ in needles)
+        else:
+            lo = max(0.0, min(depth, 1.0 - 0.04 * hops))
+            d = [lo + 0.04 * i for i in range(len(needles))]
+        dd = sorted(rng.random() for _ in distract)
+    else:
+        per = chain_depths(rng, [n_all] * (1 + len(distract) // n_all), layout, depth, 0.04)
+        d, dd = per[0], [x for ds in per[1:] for x in ds]
     hay = _haystack(rng, hay_chars, prose, needles + distract, d + dd)
     q = pg.vt_question(rng, value) if combo else rng.choice(qs).format(v=value)
     prompt = "Track the variable assignments in the text below.\n\n" + hay + "\n\n" + q
     fam = "vt_phrased" + ("_heldout" if heldout else "")
     extra = []
-    if followups and distract:  # the other chain, asked by its own value
+    if followups and distract:  # the other chains, each asked by its own value
         assert not heldout, "follow-up questions are for training only"
-        q2 = pg.vt_question(rng, other_value) if combo else rng.choice(qs).format(v=other_value)
-        extra = [("\n\n" + q2, " " + join_values(other) + ".")]
+        asked = [(other, other_value)] + more
+        if more:
+            asked = rng.sample(asked, min(followups, len(asked)))
+        for c, v in asked:
+            q2 = pg.vt_question(rng, v) if combo else rng.choice(qs).format(v=v)
+            extra.append(("\n\n" + q2, " " + join_values(c) + "."))
     return Sample(fam, prompt, " " + join_values(chain) + ".", chain, "all", d[:1],
                   parts=needles + distract + [q] + [f for f, _ in extra], followups=extra)
 
@@ -826,6 +943,34 @@ def make_eval_sample(name, target_tokens, index, n_samples, words, prose, count_
         chars = max(200, int(chars * target_tokens / n))
     sample.family = name
     return sample
+
+
+def check_chain_order(n=200, seed=1, words_path=None):
+    """Generate n episodes of RULER vt and of vt in phrasing (training knobs: chains, layouts,
+    copies, clustered and scattered; and the evaluation's) and fail unless every chain's
+    sentences stand in the text in chain order, value first; short haystacks, where many
+    sentences share a boundary. Returns the number of chains checked."""
+    import random
+    rng = random.Random(seed)
+    words = Words(words_path or os.environ.get("LTRI_WORDS", "/usr/share/dict/american-english"))
+    checked = 0
+    for i in range(n):
+        layout = ("scattered", "interleaved", "before", "after")[i % 4]
+        depth = None if i % 3 == 0 else rng.random()
+        hops = 1 + i % 5
+        s = vt(rng, 300 + 40 * (i % 7), n_hops=hops, depth=depth, n_chains=1 + i % 4, layout=layout, followups=3)
+        chains = [s.expected] + [f[1].strip(" .").split(" ") for f in s.followups]
+        for c in chains:
+            pos = [s.prompt.find("VAR %s = " % x) for x in c]
+            assert -1 not in pos and pos == sorted(pos), "vt chain out of order: %r in %r" % (c, s.prompt)
+            checked += 1
+        s = vt_phrased(rng, 200 + 40 * (i % 7), words, depth=depth, hops=hops, n_chains=2 + i % 2, layout=layout,
+                       combo=i % 2 == 0)
+        steps = s.parts[:hops + 1]
+        pos = [s.prompt.find(x) for x in steps]
+        assert -1 not in pos and pos == sorted(pos), "vt_phrased chain out of order: %r in %r" % (steps, s.prompt)
+        checked += 1
+    return checked
 
 
 def max_new_tokens(sample):

@@ -171,7 +171,9 @@ def main():
     ap.add_argument("--mix", choices=sorted(mix.MIXES), default="second",
                     help="training mix (mix.py): second = calls 2-8's recipe, free = with free-form facts, "
                          "third = vt in phrasing on a curriculum, broad = free and third together (calls 12-13), "
-                         "lists = broad with more multi-value episodes of 2-5 values (call 14)")
+                         "lists = broad with more multi-value episodes of 2-5 values (call 14), "
+                         "chains = lists with 1-4 variable chains around the asked one and multi-query lists asked again "
+                         "in another order (prepared for call 15)")
     ap.add_argument("--followups", type=int, default=0,
                     help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = off (calls 1-3)")
     ap.add_argument("--open-slots", type=float, default=0.0,
@@ -242,6 +244,8 @@ def main():
     words = tasks.Words(os.path.join(args.data, "american-english"))
     n_checked = phrase_grammar.check_no_heldout(300, words_path=os.path.join(args.data, "american-english"))
     log("held-out check: %d generated training texts, no held-out template or word" % n_checked)
+    n_chains = tasks.check_chain_order(200, words_path=os.path.join(args.data, "american-english"))
+    log("chain-order check: %d variable chains, each in chain order in its text" % n_chains)
     prose = tasks.Prose(text)
     heldout_paths = tasks.heldout_prose_paths()
 

@@ -125,6 +125,41 @@ def score(text, sample):
     return all(e.lower() in t for e in sample.expected)
 
 
+def probe_parser(doc, n_default):
+    """The options every probe_*.py takes: the engine, the model, the word list, prompts per row
+    and haystack size; the probe adds its own."""
+    root = tasks.repo_root()
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--ltri", default=os.path.join(root, "build", "ltri"))
+    ap.add_argument("-m", "--model", default=os.path.join(root, "models", "ltri-demo"))
+    ap.add_argument("--words", default="/usr/share/dict/american-english")
+    ap.add_argument("--n", type=int, default=n_default, help="prompts per row")
+    ap.add_argument("--chars", type=int, default=3500, help="haystack characters (3500: ~1K tokens)")
+    return ap
+
+
+class Probe:
+    """A probe's tokenizer, word list and held-out prose, and one greedy `ltri run` per sample."""
+
+    def __init__(self, args, threads=1, new_tokens=48):
+        self.args = args
+        self.bpe = PyBpe(os.path.join(args.model, "tokenizer.json"))
+        self.words = tasks.Words(args.words)
+        self.prose = tasks.Prose.from_files(tasks.heldout_prose_paths())
+        self.threads = threads
+        self.new_tokens = new_tokens
+
+    def answer(self, sample, new_tokens=None):
+        """(right by RULER scoring, the output or the error line)."""
+        k = new_tokens or self.new_tokens
+        n = self.bpe.count(sample.prompt)
+        out, _, err = run_ltri(self.args.ltri, self.args.model, sample.prompt, k, n + k + 16,
+                               ["-t", str(self.threads)], 120)
+        if out is None:
+            return False, str(err)
+        return bool(score(out, sample)), out
+
+
 def main():
     root = tasks.repo_root()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,7 +7,6 @@ scoring (every expected value in the output), ~1K-token prompts.
 
   python3 tools/train_demo/probe_heldout.py --words .train/data/american-english --n 16
 """
-import argparse
 import os
 import random
 import sys
@@ -40,19 +39,12 @@ def mixed_phrasings(held):
 
 
 def main():
-    root = tasks.repo_root()
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ltri", default=os.path.join(root, "build", "ltri"))
-    ap.add_argument("-m", "--model", default=os.path.join(root, "models", "ltri-demo"))
-    ap.add_argument("--words", default="/usr/share/dict/american-english")
-    ap.add_argument("--n", type=int, default=16, help="prompts per cell")
-    ap.add_argument("--chars", type=int, default=3500, help="haystack characters (3500: ~1K tokens)")
+    ap = ee.probe_parser(__doc__, 16)
     ap.add_argument("--modes", default="single,multivalue,multiquery")
     ap.add_argument("--show", type=int, default=2, help="wrong outputs shown per cell")
     args = ap.parse_args()
-    bpe = ee.PyBpe(os.path.join(args.model, "tokenizer.json"))
-    words = tasks.Words(args.words)
-    prose = tasks.Prose.from_files(tasks.heldout_prose_paths())
+    probe = ee.Probe(args, threads=2)
+    words, prose = probe.words, probe.prose
     modes = args.modes.split(",")
     print("| held out | " + " | ".join(modes) + " |\n|---|" + "---:|" * len(modes))
     shown = []
@@ -71,14 +63,12 @@ def main():
                                    depth=(i + 0.5) / args.n, mode=mode)
                 finally:
                     tasks._phr = REAL_PHR
-                n = bpe.count(s.prompt)
-                k = tasks.max_new_tokens(s)  # as eval_engine.py: room for the whole answer
-                out, _, err = ee.run_ltri(args.ltri, args.model, s.prompt, k, n + k + 16, ["-t", "2"], 120)
-                good = bool(out is not None and ee.score(out, s))
+                # as eval_engine.py: room for the whole answer
+                good, out = probe.answer(s, tasks.max_new_tokens(s))
                 ok += good
                 if not good and sum(1 for x in shown if x[0] == (label, mode)) < args.show:
                     shown.append(((label, mode), "%s, %s: want %r, got %r\n  question: %r" % (
-                        label, mode, s.answer.strip(), (out or str(err)).strip()[:120], s.prompt.rsplit("\n", 1)[-1])))
+                        label, mode, s.answer.strip(), out.strip()[:120], s.prompt.rsplit("\n", 1)[-1])))
             cells.append("%d/%d" % (ok, args.n))
         print("| %s | %s |" % (label, " | ".join(cells)), flush=True)
     print()

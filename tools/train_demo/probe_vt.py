@@ -8,7 +8,6 @@ variables hold the value, and with that count left out of the prefix.
 
   python3 tools/train_demo/probe_vt.py --words .train/data/american-english --n 8
 """
-import argparse
 import os
 import random
 import sys
@@ -20,18 +19,11 @@ import tasks  # noqa: E402
 
 
 def main():
-    root = tasks.repo_root()
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ltri", default=os.path.join(root, "build", "ltri"))
-    ap.add_argument("-m", "--model", default=os.path.join(root, "models", "ltri-demo"))
-    ap.add_argument("--words", default="/usr/share/dict/american-english")
-    ap.add_argument("--n", type=int, default=8, help="prompts per row")
-    ap.add_argument("--chars", type=int, default=3500, help="haystack characters (3500: ~1K tokens)")
+    ap = ee.probe_parser(__doc__, 8)
     ap.add_argument("--show", type=int, default=3, help="outputs shown per row")
     args = ap.parse_args()
-    bpe = ee.PyBpe(os.path.join(args.model, "tokenizer.json"))
-    words = tasks.Words(args.words)
-    prose = tasks.Prose.from_files(tasks.heldout_prose_paths())
+    probe = ee.Probe(args)
+    words, prose = probe.words, probe.prose
     print("| second chain | copies | correct |\n|---|---:|---:|")
     shown = []
     for distractor in (False, True):
@@ -41,13 +33,11 @@ def main():
                 rng = random.Random("probe_vt/%d/%d/%d" % (hops, distractor, i))
                 s = tasks.vt_phrased(rng, args.chars, words, prose=prose, heldout=False, heldout_words=True,
                                      depth=(i + 0.5) / args.n, hops=hops, distractor=distractor)
-                n = bpe.count(s.prompt)
-                out, _, err = ee.run_ltri(args.ltri, args.model, s.prompt, 48, n + 64, ["-t", "1"], 120)
-                good = bool(out is not None and ee.score(out, s))
+                good, out = probe.answer(s)
                 ok += good
                 if i < args.show:
                     shown.append("%s, %d copies: want %r, got %r" % (
-                        "with" if distractor else "without", hops, s.answer.strip(), (out or str(err)).strip()[:70]))
+                        "with" if distractor else "without", hops, s.answer.strip(), out.strip()[:70]))
             print("| %s | %d | %d/%d |" % ("yes" if distractor else "no", hops, ok, args.n), flush=True)
     print("\n| RULER vt | copies | correct |\n|---|---:|---:|")
     for stated in (True, False):
@@ -60,13 +50,11 @@ def main():
                     head, _, _ = s.prompt.rpartition(", %d variables are assigned" % (hops + 1))
                     value = s.prompt.rsplit("assigned the value ", 1)[1].split(",")[0]
                     s.prompt = head + ", the variables assigned the value %s are:" % value
-                n = bpe.count(s.prompt)
-                out, _, err = ee.run_ltri(args.ltri, args.model, s.prompt, 48, n + 64, ["-t", "1"], 120)
-                good = bool(out is not None and ee.score(out, s))
+                good, out = probe.answer(s)
                 ok += good
                 if i < 1:
                     shown.append("RULER, count %s, %d copies: want %r, got %r" % (
-                        "stated" if stated else "left out", hops, s.answer.strip(), (out or str(err)).strip()[:70]))
+                        "stated" if stated else "left out", hops, s.answer.strip(), out.strip()[:70]))
             print("| count %s | %d | %d/%d |" % ("stated" if stated else "left out", hops, ok, args.n), flush=True)
     print()
     for line in shown:

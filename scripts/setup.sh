@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES=(build-essential cmake ninja-build pkg-config clang libomp-dev
   libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev libgtest-dev
-  libcpp-httplib-dev libpng-dev wamerican ca-certificates libclang-rt-14-dev)
+  libcpp-httplib-dev libpng-dev wamerican ca-certificates libclang-rt-14-dev python3)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

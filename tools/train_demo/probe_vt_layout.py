@@ -38,9 +38,17 @@ def chain_depths(layout, hops, base):
     return first, []
 
 
-def phrased_sample(rng, layout, hops, same_pair, chars, words, prose):
-    wl = words.pick(True)
-    names = tasks.distinct(rng, lambda: rng.choice(wl).upper(), 2 * (hops + 1))
+def name_maker(rng, style, words):
+    """Variable names: "words" (a held-out word in capitals, as one of vt in phrasing's three
+    styles) or "letters" (five random capitals, as RULER's)."""
+    if style == "words":
+        wl = words.pick(True)
+        return lambda: rng.choice(wl).upper()
+    return lambda: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5))
+
+
+def phrased_sample(rng, layout, hops, same_pair, chars, words, prose, style="words"):
+    names = tasks.distinct(rng, name_maker(rng, style, words), 2 * (hops + 1))
     chain, other = names[:hops + 1], names[hops + 1:]
     value, other_value = tasks.distinct(rng, lambda: tasks.rand_number(rng, 3, 6), 2)
     pairs = list(zip(ph.VT_ASSIGN_VALUE_TRAIN, ph.VT_ASSIGN_COPY_TRAIN))
@@ -56,9 +64,8 @@ def phrased_sample(rng, layout, hops, same_pair, chars, words, prose):
     return tasks.Sample("vt_phrased", prompt, " " + tasks.join_values(chain) + ".", chain, "all", d[:1]), other
 
 
-def ruler_sample(rng, layout, hops, chars, prose):
-    names = tasks.distinct(rng, lambda: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5)),
-                           2 * (hops + 1))
+def ruler_sample(rng, layout, hops, chars, words, prose, style="letters"):
+    names = tasks.distinct(rng, name_maker(rng, style, words), 2 * (hops + 1))
     chain, other = names[:hops + 1], names[hops + 1:]
     value, other_value = (str(v) for v in tasks.distinct(rng, lambda: rng.randint(10000, 99999), 2))
     needles = ["VAR %s = %s." % (chain[0], value)] + ["VAR %s = VAR %s." % (chain[i + 1], chain[i]) for i in range(hops)]
@@ -80,32 +87,38 @@ def main():
     args = ap.parse_args()
     probe = ee.Probe(args)
     words, prose = probe.words, probe.prose
-    rows = [("phrased", layout, True) for layout in LAYOUTS] + [("phrased", "interleaved", False)]
-    rows += [("ruler", layout, True) for layout in ("absent", "after", "interleaved")]
-    print("| format | second chain | its phrasing | copies | correct | misses naming the second chain |")
-    print("|---|---|---|---:|---:|---:|")
+    # (format, second chain, its phrasing the same, names); the last two rows swap the names of
+    # the two formats, to tell the wording from the names.
+    rows = [("phrased", layout, True, "words") for layout in LAYOUTS] + [("phrased", "interleaved", False, "words")]
+    rows += [("ruler", layout, True, "letters") for layout in ("absent", "after", "interleaved")]
+    rows += [("phrased", "interleaved", True, "letters"), ("ruler", "interleaved", True, "words")]
+    print("| format | names | second chain | its phrasing | copies | correct | misses naming the second chain |")
+    print("|---|---|---|---|---:|---:|---:|")
     shown = []
-    for fmt, layout, same_pair in rows:
+    for fmt, layout, same_pair, style in rows:
         for hops in (2, 4):
             ok = crossed = 0
             for i in range(args.n):
-                rng = random.Random("probe_vt_layout/%s/%s/%d/%d/%d" % (fmt, layout, same_pair, hops, i))
+                own = style == ("words" if fmt == "phrased" else "letters")  # the rows' first seeds unchanged
+                rng = random.Random("probe_vt_layout/%s/%s/%d/%d/%d%s" % (fmt, layout, same_pair, hops, i,
+                                                                          "" if own else "/" + style))
                 if fmt == "phrased":
-                    s, other = phrased_sample(rng, layout, hops, same_pair, args.chars, words, prose)
+                    s, other = phrased_sample(rng, layout, hops, same_pair, args.chars, words, prose, style)
                 else:
-                    s, other = ruler_sample(rng, layout, hops, args.chars, prose)
+                    s, other = ruler_sample(rng, layout, hops, args.chars, words, prose, style)
                 good, out = probe.answer(s)
                 if good:
                     ok += 1
                     continue
                 text = out.lower()
                 crossed += any(o.lower() in text for o in other) if layout != "absent" else 0
-                if sum(1 for line in shown if line.startswith("%s/%s/%s/%d:" % (fmt, layout, same_pair, hops))) < args.show:
-                    shown.append("%s/%s/%s/%d: want %r, got %r" % (
-                        fmt, layout, same_pair, hops, s.answer.strip(), out.strip()[:80]))
+                row = "%s/%s/%s/%s/%d:" % (fmt, style, layout, same_pair, hops)
+                if sum(1 for line in shown if line.startswith(row)) < args.show:
+                    shown.append("%s want %r, got %r" % (row, s.answer.strip(), out.strip()[:80]))
             pair = "-" if layout == "absent" else ("same" if same_pair else "other")
             pair = pair if fmt == "phrased" else "RULER"
-            print("| %s | %s | %s | %d | %d/%d | %d |" % (fmt, layout, pair, hops, ok, args.n, crossed), flush=True)
+            print("| %s | %s | %s | %s | %d | %d/%d | %d |" % (fmt, style, layout, pair, hops, ok, args.n, crossed),
+                  flush=True)
     print()
     for line in shown:
         print("- " + line)

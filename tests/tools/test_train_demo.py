@@ -109,6 +109,21 @@ class TaskGenerators(unittest.TestCase):
             self.assertEqual(answer, " " + tasks.join_values(values) + ".")
             self.assertNotEqual(answer, s.answer)
 
+    def test_long_chains_differs_from_chains_only_in_phrased_chain_length(self):
+        self.assertEqual([(w, b) for w, b, _ in mix.LONG_CHAINS], [(w, b) for w, b, _ in mix.CHAINS])
+        for (_, b, d_long), (_, _, d) in zip(mix.LONG_CHAINS, mix.CHAINS):
+            if b is not tasks.vt_phrased:
+                self.assertIs(d_long, d)
+                continue
+            hops = []
+            for seed in range(400):
+                a, c = d_long(random.Random(seed)), d(random.Random(seed))
+                hops.append(a.pop("hops"))
+                c.pop("hops")
+                self.assertEqual(a, c)  # same chains, layouts and depths; only the length differs
+            self.assertEqual(set(hops), {2, 3, 4, 5})  # never one copy
+            self.assertGreater(sum(h >= 4 for h in hops), 0.55 * len(hops))
+
     def test_every_mix_packs_whole_sequences(self):
         for name in sorted(mix.MIXES):
             p = mix.Packer(_WhitespaceTokenizer(), self.prose, self.words, seed=3, bos_id=0, mix_name=name,

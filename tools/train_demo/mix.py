@@ -125,8 +125,8 @@ for _w, _b, _d in BROAD:
     else:
         LISTS.append((_w * _LISTS_SCALE.get(_d, 1.0), _b, _d))
 
-# The chains recipe (prepared in session 31 for call 15; not trained yet). What the committed
-# model does with two variable chains (probe_vt_layout.py, docs/demo-model.md "vt with a second
+# The chains recipe (prepared in session 31, trained as call 15 in session 32). What call 14's
+# model did with two variable chains (probe_vt_layout.py, docs/demo-model.md "vt with a second
 # chain"): it lists assignment sentences in text order more than it follows names, so a second
 # chain before, after or between the asked one's steps leads it astray, in RULER's format too.
 # Every earlier mix rewarded that: RULER vt had one chain, and the vt curriculum left the second
@@ -164,7 +164,20 @@ for _w, _b, _d in LISTS:
     else:
         CHAINS.append((_w, _b, _d))
 
-MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD, "lists": LISTS, "chains": CHAINS}
+# The long-chains recipe (prepared in session 32 for the next call; not trained yet): `chains`
+# with vt in phrasing drawn as 2-5 copies weighted to the long end. Call 15's model follows a
+# phrased chain past a second one now, and its misses are long chains: 7 of the 8 misses of
+# probe_vt_layout.py are at four copies, and the evaluation's misses stop one or two names early
+# or go astray near the end (docs/demo-model.md, "Call 15"). `chains` drew 4-5 copies in 2 of 7
+# episodes (1 copy in 1 of 7), the evaluation draws 2-5 evenly.
+def _vt_phrased_long_chains(rng):
+    return dict(_vt_phrased_chains(rng), hops=rng.choice([2, 3, 4, 4, 5, 5]))
+
+
+LONG_CHAINS = [(_w, _b, _vt_phrased_long_chains if _d is _vt_phrased_chains else _d) for _w, _b, _d in CHAINS]
+
+MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD, "lists": LISTS, "chains": CHAINS,
+         "long_chains": LONG_CHAINS}
 
 
 def pick_task(rng, table):

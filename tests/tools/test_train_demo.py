@@ -124,6 +124,20 @@ class TaskGenerators(unittest.TestCase):
             self.assertEqual(set(hops), {2, 3, 4, 5})  # never one copy
             self.assertGreater(sum(h >= 4 for h in hops), 0.55 * len(hops))
 
+    def test_queries_differs_from_long_chains_only_in_multiquery_weight(self):
+        scaled = []
+        for (w_q, b_q, d_q), (w, b, d) in zip(mix.QUERIES, mix.LONG_CHAINS):
+            self.assertIs(b_q, b)
+            self.assertIs(d_q, d)
+            if w_q != w:
+                self.assertAlmostEqual(w_q, 1.5 * w)
+                scaled.append(d(random.Random(0)))
+        self.assertEqual(len(mix.QUERIES), len(mix.LONG_CHAINS))
+        # exactly the three multi-query families: niah, templated facts, free-form facts
+        self.assertEqual(len(scaled), 3)
+        self.assertEqual(sum("n_queries" in drawn for drawn in scaled), 1)
+        self.assertEqual(sum(drawn.get("mode") == "multiquery" for drawn in scaled), 2)
+
     def test_every_mix_packs_whole_sequences(self):
         for name in sorted(mix.MIXES):
             p = mix.Packer(_WhitespaceTokenizer(), self.prose, self.words, seed=3, bos_id=0, mix_name=name,

@@ -164,7 +164,7 @@ for _w, _b, _d in LISTS:
     else:
         CHAINS.append((_w, _b, _d))
 
-# The long-chains recipe (prepared in session 32 for the next call; not trained yet): `chains`
+# The long-chains recipe (prepared in session 32, trained as call 16 in session 33): `chains`
 # with vt in phrasing drawn as 2-5 copies weighted to the long end. Call 15's model follows a
 # phrased chain past a second one now, and its misses are long chains: 7 of the 8 misses of
 # probe_vt_layout.py are at four copies, and the evaluation's misses stop one or two names early
@@ -176,8 +176,22 @@ def _vt_phrased_long_chains(rng):
 
 LONG_CHAINS = [(_w, _b, _vt_phrased_long_chains if _d is _vt_phrased_chains else _d) for _w, _b, _d in CHAINS]
 
+
+def _asks_several_subjects(builder, draw):
+    """A multi-query episode: niah with several queries, or a (free-form) fact about several subjects."""
+    drawn = draw(random.Random(0))
+    return "n_queries" in drawn or (builder in (tasks.fact, tasks.fact_free) and drawn.get("mode") == "multiquery")
+
+
+# The queries recipe (prepared in session 33 for the next call; not trained yet): `long_chains`
+# with every multi-query episode x1.5 (niah, templated and free-form facts), as `lists` did for
+# multi-value (held-out multi-value 25-50% -> 56-81% in call 14). After call 16, held-out
+# multi-query is the lowest held-out row (44-69%), its misses one value written twice; it had the
+# smallest share of the list families (11.1% of episodes against 28.4% for multi-value; 15.8% here).
+QUERIES = [(_w * 1.5 if _asks_several_subjects(_b, _d) else _w, _b, _d) for _w, _b, _d in LONG_CHAINS]
+
 MIXES = {"second": SECOND, "free": FREE, "third": THIRD, "broad": BROAD, "lists": LISTS, "chains": CHAINS,
-         "long_chains": LONG_CHAINS}
+         "long_chains": LONG_CHAINS, "queries": QUERIES}
 
 
 def pick_task(rng, table):

@@ -124,11 +124,21 @@ class TaskGenerators(unittest.TestCase):
             self.assertEqual(set(hops), {2, 3, 4, 5})  # never one copy
             self.assertGreater(sum(h >= 4 for h in hops), 0.55 * len(hops))
 
-    def test_queries_differs_from_long_chains_only_in_multiquery_weight(self):
+    def test_queries_differs_from_long_chains_in_multiquery_weight_and_one_copy_chains(self):
         scaled = []
         for (w_q, b_q, d_q), (w, b, d) in zip(mix.QUERIES, mix.LONG_CHAINS):
             self.assertIs(b_q, b)
-            self.assertIs(d_q, d)
+            if b is tasks.vt_phrased:
+                hops = []
+                for seed in range(400):
+                    a, c = d_q(random.Random(seed)), d(random.Random(seed))
+                    hops.append(a.pop("hops"))
+                    c.pop("hops")
+                    self.assertEqual(a, c)  # same chains, layouts and depths; only the length differs
+                self.assertEqual(set(hops), {1, 2, 3, 4, 5})  # one-copy chains are back
+                self.assertLess(sum(h == 1 for h in hops), 0.25 * len(hops))
+            else:
+                self.assertIs(d_q, d)
             if w_q != w:
                 self.assertAlmostEqual(w_q, 1.5 * w)
                 scaled.append(d(random.Random(0)))

@@ -109,18 +109,24 @@ class TaskGenerators(unittest.TestCase):
             self.assertEqual(answer, " " + tasks.join_values(values) + ".")
             self.assertNotEqual(answer, s.answer)
 
+    def _chain_lengths_of(self, draw_new, draw_old):
+        """Chain lengths that draw_new gives over 400 seeds, checking that everything else it
+        draws (chains, layouts, depths) is what draw_old gives for the same seed."""
+        hops = []
+        for seed in range(400):
+            a, c = draw_new(random.Random(seed)), draw_old(random.Random(seed))
+            hops.append(a.pop("hops"))
+            c.pop("hops")
+            self.assertEqual(a, c)
+        return hops
+
     def test_long_chains_differs_from_chains_only_in_phrased_chain_length(self):
         self.assertEqual([(w, b) for w, b, _ in mix.LONG_CHAINS], [(w, b) for w, b, _ in mix.CHAINS])
         for (_, b, d_long), (_, _, d) in zip(mix.LONG_CHAINS, mix.CHAINS):
             if b is not tasks.vt_phrased:
                 self.assertIs(d_long, d)
                 continue
-            hops = []
-            for seed in range(400):
-                a, c = d_long(random.Random(seed)), d(random.Random(seed))
-                hops.append(a.pop("hops"))
-                c.pop("hops")
-                self.assertEqual(a, c)  # same chains, layouts and depths; only the length differs
+            hops = self._chain_lengths_of(d_long, d)
             self.assertEqual(set(hops), {2, 3, 4, 5})  # never one copy
             self.assertGreater(sum(h >= 4 for h in hops), 0.55 * len(hops))
 
@@ -129,12 +135,7 @@ class TaskGenerators(unittest.TestCase):
         for (w_q, b_q, d_q), (w, b, d) in zip(mix.QUERIES, mix.LONG_CHAINS):
             self.assertIs(b_q, b)
             if b is tasks.vt_phrased:
-                hops = []
-                for seed in range(400):
-                    a, c = d_q(random.Random(seed)), d(random.Random(seed))
-                    hops.append(a.pop("hops"))
-                    c.pop("hops")
-                    self.assertEqual(a, c)  # same chains, layouts and depths; only the length differs
+                hops = self._chain_lengths_of(d_q, d)
                 self.assertEqual(set(hops), {1, 2, 3, 4, 5})  # one-copy chains are back
                 self.assertLess(sum(h == 1 for h in hops), 0.25 * len(hops))
             else:

@@ -67,6 +67,21 @@ class TaskGenerators(unittest.TestCase):
                     h.update((s.prompt + "\x00" + s.answer + "\x00").encode())
         self.assertEqual(h.hexdigest(), EVAL_PROMPTS_SHA256)
 
+    def test_engine_report_counts_ruler_and_exact_scoring_up_to_the_trained_length(self):
+        recs = [
+            dict(family="vt", length=1024, expected=["AB", "CD"], output=" AB CD.", ok=True),  # no answer: joined
+            dict(family="fact_multiquery_heldout", length=1024, expected=["x", "y"], answer=" x and y.",
+                 output=" y and x.", ok=True),  # RULER accepts another order, exact scoring does not
+            dict(family="vt_phrased_heldout", length=8192, expected=["P"], answer=" P.", output=" Q.", ok=False),
+            dict(family="passkey", length=16384, expected=["1"], answer=" 1.", output=" 1.", ok=True),  # past 8K
+        ]
+        t = eval_engine.totals(recs)
+        self.assertEqual(t["all"], (3, 2, 1))
+        self.assertEqual(t["trained"], (1, 1, 1))
+        self.assertEqual(t["held-out"], (2, 1, 0))
+        self.assertEqual(t["held-out, vt in phrasing"], (1, 0, 0))
+        self.assertEqual(t["held-out, without vt in phrasing"], (1, 1, 0))
+
     def _same(self, builder, kw_a, kw_b, seed):
         a = builder(random.Random(seed), 1500, words=self.words, prose=self.prose, **kw_a)
         b = builder(random.Random(seed), 1500, words=self.words, prose=self.prose, **kw_b)

@@ -6,11 +6,13 @@ families, lengths, seed, held-out prose from data/heldout, held-out key words, n
 (i + 0.5) / n), runs one `ltri run` per prompt with greedy decoding, scores as RULER
 (case-insensitive substring match of every expected value; passkey: the first number must be
 the key) and prints a Markdown table (family x length, % correct) and, with --json, every
-sample's result.
+sample's result. --report reads such files back and prints the table with totals (trained and
+held-out phrasings, RULER and exact scoring, `ltri run` seconds per length).
 
   python3 tools/train_demo/eval_engine.py                        # all families, 1K..16K, n=12
   python3 tools/train_demo/eval_engine.py --families passkey,niah_single_2 --lengths 1024,4096 \\
       --n 4 --extra="--kv ltri" --json out/eval_full.json
+  python3 tools/train_demo/eval_engine.py --report out/engine16_1k_4k.json out/engine16_8k.json
 
 Prompt lengths are calibrated with a pure-Python copy of the model's tokenizer (byte-level BPE
 from tokenizer.json, Llama-3 pre-tokenizer regex written with Python's `re`), so that no
@@ -125,6 +127,73 @@ def score(text, sample):
     return all(e.lower() in t for e in sample.expected)
 
 
+def exact(rec):
+    """Whether a sample's output, stripped, is the answer as trained. Files written before the
+    answer was recorded: the expected values as the answer joins them (RULER vt with spaces)."""
+    answer = rec.get("answer")
+    if answer is None:
+        answer = (" ".join(rec["expected"]) if rec["family"] == "vt" else tasks.join_values(rec["expected"])) + "."
+    return rec.get("output", "").strip() == answer.strip()
+
+
+# Totals cover the lengths the model was trained on; the targets of docs/demo-model.md are there.
+TOTALS_UP_TO = 8192
+
+
+def table_markdown(results, names, lengths):
+    """Family x length, % of the cell's samples scored right (RULER), '-' for an empty cell."""
+    lines = ["| family | " + " | ".join("%dK" % (L // 1024) for L in lengths) + " |",
+             "|---" * (len(lengths) + 1) + "|"]
+    table = {}
+    for name in names:
+        row = []
+        for L in lengths:
+            cell = [r["ok"] for r in results if r["family"] == name and r["length"] == L]
+            acc = sum(cell) / len(cell) if cell else None
+            table["%s@%d" % (name, L)] = acc
+            row.append("-" if acc is None else "%3.0f" % (100 * acc))
+        lines.append("| %s | %s |" % (name, " | ".join(row)))
+    return "\n".join(lines), table
+
+
+def totals(results):
+    """{group: (samples, right under RULER scoring, right exactly)} over lengths up to
+    TOTALS_UP_TO; groups: all, trained and held-out phrasings, each also without and with only
+    vt in phrasing (its own target)."""
+    out = {}
+    for r in results:
+        if r["length"] > TOTALS_UP_TO:
+            continue
+        side = "held-out" if r["family"].endswith("_heldout") else "trained"
+        vt = "vt in phrasing" if r["family"].startswith("vt_phrased") else "without vt in phrasing"
+        for group in ("all", side, side + ", " + vt):
+            n, ok, ex = out.get(group, (0, 0, 0))
+            out[group] = (n + 1, ok + bool(r["ok"]), ex + exact(r))
+    return out
+
+
+def report(paths):
+    """Print the table and totals of one or more --json files (e.g. 1K-4K and 8K run apart)."""
+    results = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            results += json.load(f)["samples"]
+    known = [f[0] for f in tasks.EVAL_FAMILIES]
+    seen = {r["family"] for r in results}
+    names = [n for n in known if n in seen] + sorted(seen - set(known))
+    lengths = sorted({r["length"] for r in results})
+    print(table_markdown(results, names, lengths)[0])
+    print()
+    for group, (n, ok, ex) in sorted(totals(results).items()):
+        print("%-46s %5d samples  RULER %5.1f%% (%d)  exact %5.1f%% (%d)" % (
+            group + " (up to %dK)" % (TOTALS_UP_TO // 1024), n, 100 * ok / n, ok, 100 * ex / n, ex))
+    for L in lengths:
+        rs = [r for r in results if r["length"] == L]
+        print("%6d tokens: %4d prompts, %4d right, %8.1f s of ltri run, %d errors" % (
+            L, len(rs), sum(bool(r["ok"]) for r in rs), sum(r.get("seconds", 0) for r in rs),
+            sum(1 for r in rs if r.get("error"))))
+
+
 def probe_parser(doc, n_default):
     """The options every probe_*.py takes: the engine, the model, the word list, prompts per row
     and haystack size; the probe adds its own."""
@@ -179,7 +248,11 @@ def main():
                     help="compare the Python token count with `ltri tokenize` on K prompts")
     ap.add_argument("--compare-hf", type=int, default=0, metavar="K",
                     help="compare the Python tokenizer with HF tokenizers on K prompts per family (needs `tokenizers`)")
+    ap.add_argument("--report", nargs="+", metavar="JSON", help="print the table and totals of --json files; runs nothing")
     args = ap.parse_args()
+    if args.report:
+        report(args.report)
+        return
 
     names = [f[0] for f in tasks.EVAL_FAMILIES]
     if args.families != "all":
@@ -219,7 +292,7 @@ def main():
                 n_prompt = bpe.count(s.prompt)
                 k = tasks.max_new_tokens(s)
                 rec = dict(family=name, length=L, index=i, depth=s.depths[0], prompt_tokens=n_prompt,
-                           expected=s.expected)
+                           expected=s.expected, answer=s.answer)
                 if checked < args.check_tokenizer:
                     p = subprocess.run([args.ltri, "tokenize", "-m", args.model, "-p", s.prompt],
                                        capture_output=True, text=True)
@@ -241,18 +314,7 @@ def main():
         for r in results:
             print("%s\t%d\t%d\t%d" % (r["family"], r["length"], r["index"], r["prompt_tokens"]))
         return
-    lines = ["| family | " + " | ".join("%dK" % (L // 1024) for L in lengths) + " |",
-             "|---" * (len(lengths) + 1) + "|"]
-    table = {}
-    for name in names:
-        row = []
-        for L in lengths:
-            cell = [r["ok"] for r in results if r["family"] == name and r["length"] == L]
-            acc = sum(cell) / len(cell) if cell else None
-            table["%s@%d" % (name, L)] = acc
-            row.append("-" if acc is None else "%3.0f" % (100 * acc))
-        lines.append("| %s | %s |" % (name, " | ".join(row)))
-    md = "\n".join(lines)
+    md, table = table_markdown(results, names, lengths)
     print("ltri engine, greedy, %d samples per cell, seed %d, flags: %s\n" % (args.n, args.seed, args.extra or "(none)"))
     print(md)
     summary = {"table": table, "n": args.n, "seed": args.seed, "extra": args.extra, "lengths": lengths}

@@ -4,10 +4,13 @@ evaluation prompts every accuracy table of docs/demo-model.md was measured on, a
 invariants of the training data. Run by CTest (tests/CMakeLists.txt) with the repository's
 tokenizer and Debian's wamerican word list."""
 import hashlib
+import json
 import os
 import random
 import re
+import subprocess
 import sys
+import tempfile
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -81,6 +84,28 @@ class TaskGenerators(unittest.TestCase):
         self.assertEqual(t["held-out"], (2, 1, 0))
         self.assertEqual(t["held-out, vt in phrasing"], (1, 0, 0))
         self.assertEqual(t["held-out, without vt in phrasing"], (1, 1, 0))
+
+    def test_engine_evaluation_with_jobs_keeps_the_prompts_order(self):
+        # A stand-in for `ltri run` that answers slower for some prompts than for others, so
+        # that two jobs finish out of order; the results must still follow the prompts.
+        with tempfile.TemporaryDirectory() as d:
+            fake = os.path.join(d, "ltri")
+            with open(fake, "w") as f:
+                f.write("#!%s\nimport sys, time\n"
+                        "text = open(sys.argv[sys.argv.index('-f') + 1]).read()\n"
+                        "time.sleep(0.3 if len(text) %% 2 else 0.0)\n"
+                        "print(' 12345.')\n" % sys.executable)
+            os.chmod(fake, 0o755)
+            out = os.path.join(d, "eval.json")
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_demo", "eval_engine.py"),
+                            "--ltri", fake, "--words", WORDS_PATH, "--families", "passkey,niah_single_2",
+                            "--lengths", "1024", "--n", "4", "--jobs", "3", "--json", out],
+                           check=True, capture_output=True)
+            with open(out) as f:
+                samples = json.load(f)["samples"]
+        self.assertEqual([(r["family"], r["index"]) for r in samples],
+                         [(n, i) for n in ("passkey", "niah_single_2") for i in range(4)])
+        self.assertTrue(all(r["output"] == " 12345.\n" and not r["ok"] and r["error"] is None for r in samples))
 
     def _same(self, builder, kw_a, kw_b, seed):
         a = builder(random.Random(seed), 1500, words=self.words, prose=self.prose, **kw_a)

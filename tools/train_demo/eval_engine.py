@@ -12,6 +12,8 @@ held-out phrasings, RULER and exact scoring, `ltri run` seconds per length).
   python3 tools/train_demo/eval_engine.py                        # all families, 1K..16K, n=12
   python3 tools/train_demo/eval_engine.py --families passkey,niah_single_2 --lengths 1024,4096 \\
       --n 4 --extra="--kv ltri" --json out/eval_full.json
+  python3 tools/train_demo/eval_engine.py --lengths 1024,2048,4096,8192 --n 16 --jobs 2 \\
+      --extra="-t 1" --json out/engine16.json
   python3 tools/train_demo/eval_engine.py --report out/engine16_1k_4k.json out/engine16_8k.json
 
 Prompt lengths are calibrated with a pure-Python copy of the model's tokenizer (byte-level BPE
@@ -20,12 +22,14 @@ engine call is needed to size a prompt; --check-tokenizer compares it with `ltri
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -242,6 +246,7 @@ def main():
     ap.add_argument("--words", default="/usr/share/dict/american-english")
     ap.add_argument("--extra", default="", help="extra ltri run flags, e.g. \"--kv ltri -t 2\"")
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--jobs", type=int, default=1, help="prompts run at once, e.g. 2 with --extra=\"-t 1\"")
     ap.add_argument("--json", default="", help="write every sample's result here")
     ap.add_argument("--dry-run", action="store_true", help="build prompts and print their sizes only")
     ap.add_argument("--check-tokenizer", type=int, default=0, metavar="K",
@@ -250,6 +255,8 @@ def main():
                     help="compare the Python tokenizer with HF tokenizers on K prompts per family (needs `tokenizers`)")
     ap.add_argument("--report", nargs="+", metavar="JSON", help="print the table and totals of --json files; runs nothing")
     args = ap.parse_args()
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1, got %d" % args.jobs)
     if args.report:
         report(args.report)
         return
@@ -283,32 +290,42 @@ def main():
         print("python tokenizer vs HF tokenizers: %d / %d texts identical" % (total - bad, total))
         return
 
-    results = []
-    checked = 0
+    samples, checked = [], 0
     for L in lengths:
         for name in names:
             for i in range(args.n):
                 s = tasks.make_eval_sample(name, L, i, args.n, words, prose, bpe.count, seed=args.seed)
-                n_prompt = bpe.count(s.prompt)
-                k = tasks.max_new_tokens(s)
-                rec = dict(family=name, length=L, index=i, depth=s.depths[0], prompt_tokens=n_prompt,
-                           expected=s.expected, answer=s.answer)
+                samples.append((name, L, i, s))
                 if checked < args.check_tokenizer:
                     p = subprocess.run([args.ltri, "tokenize", "-m", args.model, "-p", s.prompt],
                                        capture_output=True, text=True)
                     ids = json.loads(p.stdout) if p.returncode == 0 else None
                     print("tokenizer check %s@%d: python %d, ltri %s" % (
-                        name, L, n_prompt, len(ids) if ids is not None else p.stderr.strip()), file=sys.stderr)
+                        name, L, bpe.count(s.prompt), len(ids) if ids is not None else p.stderr.strip()),
+                        file=sys.stderr)
                     checked += 1
-                if args.dry_run:
-                    results.append(rec)
-                    continue
-                out, dt, err = run_ltri(args.ltri, args.model, s.prompt, k, n_prompt + k + 16, extra, args.timeout)
-                rec.update(output=(out or "")[:300], seconds=round(dt, 2), error=err,
-                           ok=bool(out is not None and score(out, s)))
-                results.append(rec)
-                print("%-26s %6d #%-2d %-5s %6.1fs %s" % (name, L, i, rec["ok"], dt, (out or str(err))[:60].replace("\n", " ")),
-                      file=sys.stderr, flush=True)
+    print_lock = threading.Lock()
+
+    def evaluate(item):
+        name, L, i, s = item
+        n_prompt = bpe.count(s.prompt)
+        rec = dict(family=name, length=L, index=i, depth=s.depths[0], prompt_tokens=n_prompt,
+                   expected=s.expected, answer=s.answer)
+        if args.dry_run:
+            return rec
+        k = tasks.max_new_tokens(s)
+        out, dt, err = run_ltri(args.ltri, args.model, s.prompt, k, n_prompt + k + 16, extra, args.timeout)
+        rec.update(output=(out or "")[:300], seconds=round(dt, 2), error=err,
+                   ok=bool(out is not None and score(out, s)))
+        with print_lock:
+            print("%-26s %6d #%-2d %-5s %6.1fs %s" % (name, L, i, rec["ok"], dt, (out or str(err))[:60].replace("\n", " ")),
+                  file=sys.stderr, flush=True)
+        return rec
+
+    # One `ltri run` per prompt; --jobs runs that many at once (give each `-t` threads so that
+    # jobs x threads fits the cores). Results keep the prompts' order whatever finishes first.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(evaluate, samples))
 
     if args.dry_run:
         for r in results:

@@ -183,7 +183,7 @@ def _asks_several_subjects(builder, draw):
     return "n_queries" in drawn or (builder in (tasks.fact, tasks.fact_free) and drawn.get("mode") == "multiquery")
 
 
-# The queries recipe (prepared in session 33 for the next call; not trained yet): `long_chains`
+# The queries recipe (prepared in session 33; trained in calls 17 and 18, not adopted): `long_chains`
 # with every multi-query episode x1.5 (niah, templated and free-form facts), as `lists` did for
 # multi-value (held-out multi-value 25-50% -> 56-81% in call 14). After call 16, held-out
 # multi-query is the lowest held-out row (44-69%), its misses one value written twice; it had the

@@ -174,7 +174,7 @@ def main():
                          "lists = broad with more multi-value episodes of 2-5 values (call 14), "
                          "chains = lists with 1-4 variable chains around the asked one and multi-query lists asked again "
                          "in another order (call 15), long_chains = chains with longer phrased chains (call 16), "
-                         "queries = long_chains with multi-query episodes x1.5 and one-copy phrased chains back (prepared for call 17)")
+                         "queries = long_chains with multi-query episodes x1.5 and one-copy phrased chains back (calls 17-18, not adopted)")
     ap.add_argument("--followups", type=int, default=0,
                     help="up to N further questions about an episode's context after its answer (mix.Packer); 0 = off (calls 1-3)")
     ap.add_argument("--open-slots", type=float, default=0.0,

@@ -107,6 +107,24 @@ class TaskGenerators(unittest.TestCase):
                          [(n, i) for n in ("passkey", "niah_single_2") for i in range(4)])
         self.assertTrue(all(r["output"] == " 12345.\n" and not r["ok"] and r["error"] is None for r in samples))
 
+    def test_heldout_only_and_trained_only_split_the_table(self):
+        def families(*flags):
+            out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_demo", "eval_engine.py"),
+                                  "--words", WORDS_PATH, "--lengths", "1024", "--n", "1", "--dry-run", *flags],
+                                 check=True, capture_output=True, text=True).stdout
+            return [line.split("\t")[0] for line in out.splitlines() if "\t" in line]
+        every = [f[0] for f in tasks.EVAL_FAMILIES]
+        held, trained = families("--heldout-only"), families("--trained-only")
+        self.assertEqual(families(), every)
+        self.assertEqual(sorted(held + trained), sorted(every))
+        self.assertEqual(len(held), 6)
+        self.assertTrue(all(n.endswith("_heldout") for n in held))
+        self.assertFalse(any(n.endswith("_heldout") for n in trained))
+        both = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_demo", "eval_engine.py"),
+                               "--heldout-only", "--trained-only", "--dry-run"], capture_output=True, text=True)
+        self.assertEqual(both.returncode, 2)
+        self.assertIn("not allowed with argument", both.stderr)
+
     def _same(self, builder, kw_a, kw_b, seed):
         a = builder(random.Random(seed), 1500, words=self.words, prose=self.prose, **kw_a)
         b = builder(random.Random(seed), 1500, words=self.words, prose=self.prose, **kw_b)

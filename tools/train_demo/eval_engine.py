@@ -239,7 +239,10 @@ def main():
     ap.add_argument("--ltri", default=os.path.join(root, "build", "ltri"))
     ap.add_argument("-m", "--model", default=os.path.join(root, "models", "ltri-demo"))
     ap.add_argument("--families", default="all", help="comma list of tasks.EVAL_FAMILIES names")
-    ap.add_argument("--heldout-only", action="store_true", help="only the held-out phrasing families")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--heldout-only", action="store_true", help="only the held-out phrasing families")
+    which.add_argument("--trained-only", action="store_true",
+                       help="only the trained phrasing families (the rest of the table after --heldout-only)")
     ap.add_argument("--lengths", default=",".join(str(L) for L in tasks.EVAL_LENGTHS))
     ap.add_argument("--n", type=int, default=12, help="samples per family x length")
     ap.add_argument("--seed", type=int, default=tasks.EVAL_SEED)
@@ -264,8 +267,8 @@ def main():
     names = [f[0] for f in tasks.EVAL_FAMILIES]
     if args.families != "all":
         names = [n for n in args.families.split(",") if n]
-    if args.heldout_only:
-        names = [n for n in names if n.endswith("_heldout")]
+    if args.heldout_only or args.trained_only:
+        names = [n for n in names if n.endswith("_heldout") == args.heldout_only]
     lengths = [int(x) for x in args.lengths.split(",")]
     bpe = PyBpe(os.path.join(args.model, "tokenizer.json"))
     words = tasks.Words(args.words)

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 sys.path.insert(0, os.path.join(ROOT, "tools", "train_demo"))
 import eval_engine  # noqa: E402
 import mix  # noqa: E402
+import soup  # noqa: E402
 import phrase_grammar  # noqa: E402
 import tasks  # noqa: E402
 
@@ -216,6 +218,84 @@ class TaskGenerators(unittest.TestCase):
                 self.assertEqual(len(ids), 1025, name)
                 self.assertEqual(len(weights), 1025, name)
                 self.assertIn(40, weights, name)
+
+
+def _write_model(folder, tensors, config=None):
+    """A model folder with config.json and a model.safetensors of {name: (dtype, shape, bytes)}."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config or {"model_type": "llama", "hidden_size": 4}, f)
+    header, offset = {}, 0
+    for name, (dtype, shape, raw) in sorted(tensors.items()):
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    raw_header = json.dumps(header).encode()
+    with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(raw_header)) + raw_header)
+        for name in sorted(tensors):
+            f.write(tensors[name][2])
+
+
+def _bf16(*bits):
+    return struct.pack("<%dH" % len(bits), *bits)
+
+
+class SoupTest(unittest.TestCase):
+    """tools/train_demo/soup.py: the weighted mean of several models' tensors, rounded back."""
+
+    def _soup(self, tmp, models, weights=""):
+        out = os.path.join(tmp, "soup")
+        argv = ["--out", out] + models + (["--weights", weights] if weights else [])
+        rc = soup.main(argv)
+        if rc:
+            return rc, None
+        header, _, data = soup.read_safetensors(os.path.join(out, "model.safetensors"))
+        return rc, {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items()}
+
+    def test_means_are_exact_and_bf16_rounds_to_nearest_even(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+            # bf16 bit patterns: 1.0 = 0x3F80, 2.0 = 0x4000, 3.0 = 0x4040, -1.0 = 0xBF80;
+            # 0x3F80 and 0x3F81 average to a tie in bf16 (1.00390625) that rounds to the even 0x3F80,
+            # 0x3F81 and 0x3F82 to one that rounds to the even 0x3F82.
+            _write_model(a, {"w": ("BF16", [2, 3], _bf16(0x3F80, 0x4000, 0xBF80, 0x3F80, 0x3F81, 0x0000)),
+                             "n": ("F32", [2], struct.pack("<2f", 1.0, -4.0))})
+            _write_model(b, {"w": ("BF16", [2, 3], _bf16(0x4040, 0x4000, 0x3F80, 0x3F81, 0x3F82, 0x0000)),
+                             "n": ("F32", [2], struct.pack("<2f", 2.0, 4.0))})
+            rc, t = self._soup(tmp, [a, b])
+            self.assertEqual(rc, 0)
+            self.assertEqual(struct.unpack("<6H", t["w"]), (0x4000, 0x4000, 0x0000, 0x3F80, 0x3F82, 0x0000))
+            self.assertEqual(struct.unpack("<2f", t["n"]), (1.5, 0.0))
+            rc, t = self._soup(tmp, [a, b], "3,1")  # (3 * 1.0 + 3.0) / 4 = 1.5 = 0x3FC0
+            self.assertEqual(struct.unpack("<6H", t["w"])[0], 0x3FC0)
+            self.assertEqual(struct.unpack("<2f", t["n"]), (1.25, -2.0))
+            rc, t = self._soup(tmp, [a, a])  # a model with itself is itself
+            self.assertEqual(struct.unpack("<6H", t["w"]), (0x3F80, 0x4000, 0xBF80, 0x3F80, 0x3F81, 0x0000))
+            if soup.np is not None:  # where numpy is (the GPU machine), its path gives the same bytes
+                with_numpy = self._soup(tmp, [a, b], "3,1")[1]
+                saved, soup.np = soup.np, None
+                try:
+                    self.assertEqual(with_numpy, self._soup(tmp, [a, b], "3,1")[1])
+                finally:
+                    soup.np = saved
+
+    def test_models_that_do_not_match_are_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            a, b, c, d = (os.path.join(tmp, x) for x in "abcd")
+            _write_model(a, {"w": ("BF16", [2], _bf16(1, 2))})
+            _write_model(b, {"w": ("BF16", [1, 2], _bf16(1, 2))})  # other shape
+            _write_model(c, {"w": ("BF16", [2], _bf16(1, 2))}, config={"model_type": "llama", "hidden_size": 8})
+            _write_model(d, {"w": ("I64", [2], struct.pack("<2q", 1, 2))})
+            for other in (b, c):
+                self.assertEqual(self._soup(tmp, [a, other])[0], 1)
+            self.assertEqual(self._soup(tmp, [d, d])[0], 1)
+            _write_model(c, {})
+            with open(os.path.join(c, "model.safetensors"), "wb") as f:
+                f.write(b"\x01")  # truncated
+            self.assertEqual(self._soup(tmp, [a, c])[0], 1)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "soup", "model.safetensors")))
+            with self.assertRaises(SystemExit):
+                soup.main(["--out", os.path.join(tmp, "s"), a, a, "--weights", "1"])
 
 
 if __name__ == "__main__":

@@ -219,6 +219,29 @@ class TaskGenerators(unittest.TestCase):
                 self.assertEqual(len(weights), 1025, name)
                 self.assertIn(40, weights, name)
 
+    def test_whole_sequence_episodes_reach_across_the_sequence_and_draw_nothing_when_off(self):
+        def packer(**kw):
+            return mix.Packer(_WhitespaceTokenizer(), self.prose, self.words, seed=5, bos_id=0, mix_name="queries",
+                              followups=4, **kw)
+        plain, off = packer(), packer(full_episodes=0.0)
+        for _ in range(4):
+            self.assertEqual(plain.sequence(2048), off.sequence(2048))
+        record = []
+        whole = packer(full_episodes=1.0, record=record)
+        reaches = []
+        for _ in range(12):
+            start = len(record)
+            ids, weights = whole.sequence(2048)
+            self.assertEqual(len(ids), 2049)
+            first_tokens, first_reach = record[start]
+            # the first episode fills nearly the whole sequence (BOS + episode <= 2049 tokens; this
+            # stand-in tokenizer's characters per token vary more than BPE's, so 85%, not 94%)
+            self.assertGreaterEqual(first_tokens, 0.85 * 2048)
+            self.assertLessEqual(first_tokens, 2048)
+            reaches.append(first_reach)
+        # its needles stand anywhere in it, some in its first eighth (the evaluation's far needles)
+        self.assertGreater(max(reaches), 0.85 * 2048)
+
 
 def _write_model(folder, tensors, config=None):
     """A model folder with config.json and a model.safetensors of {name: (dtype, shape, bytes)}."""

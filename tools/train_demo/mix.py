@@ -222,7 +222,8 @@ def episode_length(rng, seq_len):
 
 class Packer:
     def __init__(self, tokenizer, prose, words, seed, bos_id, mix_name="second", followups=0, open_slots=0.0,
-                 question_order=0.0, mixed_needles=0.0, answer_weight=ANSWER_WEIGHT):
+                 question_order=0.0, mixed_needles=0.0, answer_weight=ANSWER_WEIGHT, full_episodes=0.0,
+                 record=None):
         self.table = MIXES[mix_name]
         # Loss weight of every answer token and of the end token that closes it. Answers are
         # ~0.6-0.8% of a sequence's tokens (with follow-ups), so at 5 they carry ~4% of the loss
@@ -241,6 +242,16 @@ class Packer:
         # Probability that a multi-value or multi-query fact episode draws each needle's phrasing
         # on its own instead of one for all its needles (tasks.fact); 0: off, as before call 11.
         self.mixed_needles = mixed_needles
+        # Probability that a sequence starts with one episode as long as the whole sequence. The
+        # other episodes aim at 95% of it at most and mostly share it, so needle-to-question
+        # distances past 3/4 of the sequence are rare (0.4% of episodes at 8K, coverage.py) and
+        # past 7/8 absent, while the evaluation's 8K prompts ask across all of it (session 38: the
+        # committed model's 8K misses are mostly needles of the first fifth). 0: off, calls 1-20.
+        self.full_episodes = full_episodes
+        # Coverage measurements only (coverage.py): when a list, every packed episode appends
+        # (its tokens, tokens from its farthest needle to the end of its first question).
+        self.record = record
+        self._reach = None
         self.tok = tokenizer
         self.prose = prose
         self.words = words
@@ -265,6 +276,9 @@ class Packer:
         s = builder(rng, hay_chars, words=self.words, prose=self.prose,
                     heldout=False, **kwargs)
         ids, weights = self._answered(s.prompt, s.answer)
+        if self.record is not None:
+            prompt_tokens = len(self.tok.encode(s.prompt, add_special_tokens=False).ids)
+            self._reach = round((1.0 - min(s.depths)) * prompt_tokens) if s.depths else None
         if len(ids) > 50:
             r = (len(s.prompt) + len(s.answer)) / len(ids)
             self.chars_per_token = 0.9 * self.chars_per_token + 0.1 * r
@@ -287,6 +301,8 @@ class Packer:
         """seq_len + 1 token ids and weights (inputs are [:-1], targets [1:])."""
         need = seq_len + 1
         ids, wts = [], []
+        if self.full_episodes and self.rng.random() < self.full_episodes:
+            self._whole_sequence_episode(need - 1, ids, wts)
         tries = 0
         while need - len(ids) > 160 and tries < 12:
             tries += 1
@@ -295,10 +311,7 @@ class Packer:
             e_ids, e_w = self.episode(int(t * 0.95))
             if len(e_ids) + 1 > room + 1:
                 continue
-            ids.append(self.bos)
-            wts.append(1.0)
-            ids.extend(e_ids)
-            wts.extend(e_w)
+            self._pack(e_ids, e_w, ids, wts)
         if len(ids) < need:
             rest = need - len(ids)
             fill = self.prose.sample(self.rng, int(rest * self.chars_per_token * 1.3) + 200)
@@ -308,3 +321,33 @@ class Packer:
             ids.extend(f_ids[:rest])
             wts.extend([1.0] * rest)
         return ids[:need], wts[:need]
+
+    def _pack(self, e_ids, e_w, ids, wts):
+        ids.append(self.bos)
+        wts.append(1.0)
+        ids.extend(e_ids)
+        wts.extend(e_w)
+        if self.record is not None:
+            self.record.append((len(e_ids), self._reach))
+
+    def _whole_sequence_episode(self, room, ids, wts):
+        """One episode of nearly the whole room. The haystack is sized from a running estimate of
+        characters per token, which can miss a long episode by a third (kv haystacks by much
+        more): like the evaluation's prompts (tasks.make_eval_sample) the same episode (same
+        random draws) is built again with the target corrected, up to three times, until it
+        fills 94-100% of the room, and the longest that fits is kept."""
+        state, chars_per_token = self.rng.getstate(), self.chars_per_token
+        target = int(room * 0.97)
+        best = None
+        for _ in range(3):
+            self.rng.setstate(state)
+            self.chars_per_token = chars_per_token  # only the target changes between tries
+            e_ids, e_w = self.episode(target)
+            if len(e_ids) <= room and (best is None or len(e_ids) > len(best[0])):
+                best = (e_ids, e_w, self._reach)
+            if 0.94 * room <= len(e_ids) <= room:
+                break
+            target = max(160, int(target * 0.97 * room / len(e_ids)))
+        if best is not None:
+            e_ids, e_w, self._reach = best
+            self._pack(e_ids, e_w, ids, wts)

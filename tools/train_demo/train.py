@@ -91,12 +91,13 @@ class SeqStream(torch.utils.data.IterableDataset):
     """Endless packed training sequences (mix.Packer) of one length, one RNG stream per worker."""
 
     def __init__(self, tok_path, prose, words, seq_len, seed, bos, mix_name, followups=0, open_slots=0.0,
-                 question_order=0.0, mixed_needles=0.0, answer_weight=mix.ANSWER_WEIGHT):
+                 question_order=0.0, mixed_needles=0.0, answer_weight=mix.ANSWER_WEIGHT, full_episodes=0.0):
         self.tok_path, self.prose, self.words = tok_path, prose, words
         self.seq_len, self.seed, self.bos, self.mix_name = seq_len, seed, bos, mix_name
         self.followups, self.open_slots = followups, open_slots
         self.question_order, self.mixed_needles = question_order, mixed_needles
         self.answer_weight = answer_weight
+        self.full_episodes = full_episodes
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -104,7 +105,7 @@ class SeqStream(torch.utils.data.IterableDataset):
         tok = Tokenizer.from_file(self.tok_path)
         packer = mix.Packer(tok, self.prose, self.words, self.seed * 1000 + wid, self.bos, self.mix_name,
                             self.followups, self.open_slots, self.question_order, self.mixed_needles,
-                            self.answer_weight)
+                            self.answer_weight, self.full_episodes)
         while True:
             ids, w = packer.sequence(self.seq_len)
             yield torch.tensor(ids, dtype=torch.int32), torch.tensor(w, dtype=torch.float32)
@@ -188,6 +189,9 @@ def main():
     ap.add_argument("--answer-weight", type=float, default=mix.ANSWER_WEIGHT,
                     help="loss weight of answer tokens and their end token (prose and prompts weigh 1); "
                          "%g = calls 1-12; call 13 used 20, the committed model's last call (14) 40" % mix.ANSWER_WEIGHT)
+    ap.add_argument("--full-episodes", type=float, default=0.0,
+                    help="probability that a training sequence starts with one episode as long as the whole sequence, "
+                         "so that needles stand up to a sequence before their question (coverage.py); 0 = off (calls 1-20)")
     ap.add_argument("--workers", type=int, default=13)
     ap.add_argument("--eval-every", type=float, default=90)
     ap.add_argument("--eval-n", type=int, default=16, help="samples per cell, final table")
@@ -214,6 +218,8 @@ def main():
         # A later piece whose state file is gone (another machine) must not quietly start a new model.
         ap.error("--schedule-offset %g: no --state file (%s) and no --init model to continue" % (
             args.schedule_offset, args.state or "none given"))
+    if not 0.0 <= args.full_episodes <= 1.0:
+        ap.error("--full-episodes: a probability in [0, 1], not %g" % args.full_episodes)
     os.makedirs(args.out, exist_ok=True)
     work = "/tmp/ltri_train"
     os.makedirs(work, exist_ok=True)
@@ -324,7 +330,8 @@ def main():
         phase_end = min(phase_end, train_end)
         batch = max(1, args.tokens_per_step // L)
         loader = make_loader(SeqStream(tok_path, prose, words, L, args.seed * 10 + pi, bos, args.mix, args.followups,
-                                         args.open_slots, args.question_order, args.mixed_needles, args.answer_weight),
+                                         args.open_slots, args.question_order, args.mixed_needles, args.answer_weight,
+                                         args.full_episodes),
                              batch, args.workers)
         log("phase %d: seq %d x batch %d" % (pi, L, batch))
         t_phase = time.time()

@@ -87,6 +87,14 @@ class TaskGenerators(unittest.TestCase):
         self.assertEqual(t["held-out, vt in phrasing"], (1, 0, 0))
         self.assertEqual(t["held-out, without vt in phrasing"], (1, 1, 0))
 
+    def test_engine_report_splits_each_length_by_needle_depth(self):
+        recs = [dict(family="vt", length=8192, depth=0.05, ok=False), dict(family="kv", length=8192, depth=0.15, ok=True),
+                dict(family="vt", length=8192, depth=0.99, ok=True), dict(family="vt", length=1024, depth=0.5, ok=True),
+                dict(family="vt", length=1024, ok=True)]  # no depth (an older file): left out
+        lines = eval_engine.depth_markdown(recs, [1024, 8192]).splitlines()
+        self.assertEqual(lines[2], "| 1K | - | - | 1/1 (100%) | - | - |")
+        self.assertEqual(lines[3], "| 8K | 1/2 (50%) | - | - | - | 1/1 (100%) |")
+
     def test_engine_evaluation_with_jobs_keeps_the_prompts_order(self):
         # A stand-in for `ltri run` that answers slower for some prompts than for others, so
         # that two jobs finish out of order; the results must still follow the prompts.

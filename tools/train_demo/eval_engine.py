@@ -160,6 +160,24 @@ def table_markdown(results, names, lengths):
     return "\n".join(lines), table
 
 
+def depth_markdown(results, lengths, bins=5):
+    """Length x depth of the sample's first needle (0 = the start of the haystack; a cell's
+    needles sweep the depths): right / samples in each fifth of the depth. The first fifth of a
+    long prompt holds the needles that stand farthest before the question."""
+    lines = ["| length | " + " | ".join("depth %.1f-%.1f" % (b / bins, (b + 1) / bins) for b in range(bins)) + " |",
+             "|---" + "|---:" * bins + "|"]
+    for L in lengths:
+        cells = [[0, 0] for _ in range(bins)]
+        for r in results:
+            if r["length"] == L and r.get("depth") is not None:
+                cell = cells[min(int(r["depth"] * bins), bins - 1)]
+                cell[0] += bool(r["ok"])
+                cell[1] += 1
+        lines.append("| %dK | %s |" % (L // 1024, " | ".join(
+            "%d/%d (%.0f%%)" % (ok, n, 100.0 * ok / n) if n else "-" for ok, n in cells)))
+    return "\n".join(lines)
+
+
 def totals(results):
     """{group: (samples, right under RULER scoring, right exactly)} over lengths up to
     TOTALS_UP_TO; groups: all, trained and held-out phrasings, each also without and with only
@@ -187,6 +205,8 @@ def report(paths):
     names = [n for n in known if n in seen] + sorted(seen - set(known))
     lengths = sorted({r["length"] for r in results})
     print(table_markdown(results, names, lengths)[0])
+    print()
+    print(depth_markdown(results, lengths))
     print()
     for group, (n, ok, ex) in sorted(totals(results).items()):
         print("%-46s %5d samples  RULER %5.1f%% (%d)  exact %5.1f%% (%d)" % (

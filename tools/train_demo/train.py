@@ -27,6 +27,7 @@ import os
 import random
 import sys
 import tarfile
+import tempfile
 import time
 
 T0 = time.time()
@@ -221,8 +222,10 @@ def main():
     if not 0.0 <= args.full_episodes <= 1.0:
         ap.error("--full-episodes: a probability in [0, 1], not %g" % args.full_episodes)
     os.makedirs(args.out, exist_ok=True)
-    work = "/tmp/ltri_train"
-    os.makedirs(work, exist_ok=True)
+    if args.state:
+        os.makedirs(os.path.dirname(os.path.abspath(args.state)), exist_ok=True)
+    # private scratch folders, so that two calls can train side by side on one GPU
+    work = tempfile.mkdtemp(prefix="ltri_train-")
     device = "cuda"
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -424,7 +427,7 @@ def main():
 
 
 def save(model, tok_path, args, record):
-    mdir = os.path.join("/tmp", "ltri-demo")
+    mdir = tempfile.mkdtemp(prefix="ltri-demo-")
     model.to(torch.bfloat16)
     model.generation_config.bos_token_id = 0
     model.generation_config.eos_token_id = [1, 0]  # end of text; BOS as a guard (see DEMO notes)

@@ -81,11 +81,29 @@ class TaskGenerators(unittest.TestCase):
             dict(family="passkey", length=16384, expected=["1"], answer=" 1.", output=" 1.", ok=True),  # past 8K
         ]
         t = eval_engine.totals(recs)
-        self.assertEqual(t["all"], (3, 2, 1))
-        self.assertEqual(t["trained"], (1, 1, 1))
-        self.assertEqual(t["held-out"], (2, 1, 0))
-        self.assertEqual(t["held-out, vt in phrasing"], (1, 0, 0))
-        self.assertEqual(t["held-out, without vt in phrasing"], (1, 1, 0))
+        self.assertEqual(t["all"], (3, 2.0, 2, 1))
+        self.assertEqual(t["trained"], (1, 1.0, 1, 1))
+        self.assertEqual(t["held-out"], (2, 1.0, 1, 0))
+        self.assertEqual(t["held-out, vt in phrasing"], (1, 0.0, 0, 0))
+        self.assertEqual(t["held-out, without vt in phrasing"], (1, 1.0, 1, 0))
+
+    def test_ruler_scoring_credits_the_share_of_values_found_and_whole_answers_do_not(self):
+        # RULER's string_match_all: 4 of 5 chain variables score 0.8; a whole answer needs all 5.
+        chain = ["AB", "CD", "EF", "GH", "IJ"]
+        self.assertAlmostEqual(eval_engine.ruler_score(" ab, CD, EF, GH and XY.", chain), 0.8)
+        self.assertEqual(eval_engine.ruler_score(" AB, CD, EF, GH and IJ.", chain), 1.0)
+        self.assertEqual(eval_engine.ruler_score(" 12345 and 48213.", ["48213"], "first_number"), 0.0)
+        self.assertEqual(eval_engine.ruler_score(" 48213.", ["48213"], "first_number"), 1.0)
+        recs = [dict(family="vt_phrased", length=8192, expected=chain, output=" AB, CD, EF, GH and XY.", ok=False),
+                dict(family="vt_phrased", length=8192, expected=chain, ruler=1.0, output=" AB CD EF GH IJ.", ok=True),
+                dict(family="passkey", length=8192, expected=["7"], output=" 17.", ok=False)]  # older file: no ruler
+        self.assertEqual([eval_engine.ruler_of(r) for r in recs], [0.8, 1.0, 0.0])
+        self.assertEqual(eval_engine.totals(recs)["all"], (3, 1.8, 1, 0))
+        ruler_md, ruler = eval_engine.table_markdown(recs, ["vt_phrased"], [8192])
+        _, whole = eval_engine.table_markdown(recs, ["vt_phrased"], [8192], eval_engine.whole)
+        self.assertAlmostEqual(ruler["vt_phrased@8192"], 0.9)
+        self.assertAlmostEqual(whole["vt_phrased@8192"], 0.5)
+        self.assertIn("| vt_phrased |  90 |", ruler_md)
 
     def test_engine_report_splits_each_length_by_needle_depth(self):
         recs = [dict(family="vt", length=8192, depth=0.05, ok=False), dict(family="kv", length=8192, depth=0.15, ok=True),

@@ -3,11 +3,14 @@
 
 Generates the same prompts as the PyTorch evaluation on the GPU (tasks.make_eval_sample: same
 families, lengths, seed, held-out prose from data/heldout, held-out key words, needle depths
-(i + 0.5) / n), runs one `ltri run` per prompt with greedy decoding, scores as RULER
-(case-insensitive substring match of every expected value; passkey: the first number must be
-the key) and prints a Markdown table (family x length, % correct) and, with --json, every
-sample's result. --report reads such files back and prints the table with totals (trained and
-held-out phrasings, RULER and exact scoring, `ltri run` seconds per length).
+(i + 0.5) / n), runs one `ltri run` per prompt with greedy decoding and scores every output three ways:
+RULER's string_match_all (the share of the expected values that occur in the output,
+case-insensitive substrings, averaged over the cell: what RULER publishes and ../shared/EVAL.md
+asks for; passkey: the first number must be the key), whole answers (every expected value
+occurs: a sample with 4 of 5 chain variables counts 0, not 0.8) and exact (the output is the
+trained answer). It prints the RULER table (family x length) and, with --json, every sample's
+result. --report reads such files back and prints the RULER and whole-answer tables with totals
+(trained and held-out phrasings, all three scorings, `ltri run` seconds per length).
 
   python3 tools/train_demo/eval_engine.py                        # all families, 1K..16K, n=12
   python3 tools/train_demo/eval_engine.py --families passkey,niah_single_2 --lengths 1024,4096 \\
@@ -123,12 +126,30 @@ def run_ltri(ltri, model, prompt, n_predict, ctx, extra, timeout):
         os.unlink(path)
 
 
-def score(text, sample):
-    if sample.scoring == "first_number":
+def ruler_score(text, expected, scoring="all"):
+    """RULER's string_match_all for one sample: the share of the expected values that are
+    case-insensitive substrings of the output (0..1); passkey ("first_number"): 1 if the first
+    number of the output is the key, else 0."""
+    if scoring == "first_number":
         m = re.search(r"\d+", text)
-        return bool(m) and m.group(0) == sample.expected[0]
+        return float(bool(m) and m.group(0) == expected[0])
     t = text.lower()
-    return all(e.lower() in t for e in sample.expected)
+    return sum(e.lower() in t for e in expected) / len(expected)
+
+
+def score(text, sample):
+    """Whole answer: every expected value occurs (a RULER score of 1)."""
+    return ruler_score(text, sample.expected, sample.scoring) == 1.0
+
+
+def ruler_of(rec):
+    """A result's RULER score; files written before it was recorded: from the output (every
+    first_number family has one expected value, so there it is the whole-answer bit)."""
+    if "ruler" in rec:
+        return rec["ruler"]
+    if len(rec["expected"]) <= 1 or rec.get("output") is None:
+        return float(bool(rec["ok"]))
+    return ruler_score(rec["output"], rec["expected"])
 
 
 def exact(rec):
@@ -144,15 +165,16 @@ def exact(rec):
 TOTALS_UP_TO = 8192
 
 
-def table_markdown(results, names, lengths):
-    """Family x length, % of the cell's samples scored right (RULER), '-' for an empty cell."""
+def table_markdown(results, names, lengths, value=ruler_of):
+    """Family x length, the mean of value(result) over the cell's samples in % (RULER score by
+    default; value=whole gives whole answers), '-' for an empty cell."""
     lines = ["| family | " + " | ".join("%dK" % (L // 1024) for L in lengths) + " |",
              "|---" * (len(lengths) + 1) + "|"]
     table = {}
     for name in names:
         row = []
         for L in lengths:
-            cell = [r["ok"] for r in results if r["family"] == name and r["length"] == L]
+            cell = [float(value(r)) for r in results if r["family"] == name and r["length"] == L]
             acc = sum(cell) / len(cell) if cell else None
             table["%s@%d" % (name, L)] = acc
             row.append("-" if acc is None else "%3.0f" % (100 * acc))
@@ -178,8 +200,13 @@ def depth_markdown(results, lengths, bins=5):
     return "\n".join(lines)
 
 
+def whole(rec):
+    """Whether every expected value occurs in the result's output."""
+    return bool(rec["ok"])
+
+
 def totals(results):
-    """{group: (samples, right under RULER scoring, right exactly)} over lengths up to
+    """{group: (samples, sum of RULER scores, whole answers, exact answers)} over lengths up to
     TOTALS_UP_TO; groups: all, trained and held-out phrasings, each also without and with only
     vt in phrasing (its own target)."""
     out = {}
@@ -189,8 +216,8 @@ def totals(results):
         side = "held-out" if r["family"].endswith("_heldout") else "trained"
         vt = "vt in phrasing" if r["family"].startswith("vt_phrased") else "without vt in phrasing"
         for group in ("all", side, side + ", " + vt):
-            n, ok, ex = out.get(group, (0, 0, 0))
-            out[group] = (n + 1, ok + bool(r["ok"]), ex + exact(r))
+            n, rs, ok, ex = out.get(group, (0, 0.0, 0, 0))
+            out[group] = (n + 1, rs + ruler_of(r), ok + whole(r), ex + exact(r))
     return out
 
 
@@ -204,16 +231,19 @@ def report(paths):
     seen = {r["family"] for r in results}
     names = [n for n in known if n in seen] + sorted(seen - set(known))
     lengths = sorted({r["length"] for r in results})
+    print("RULER score (string_match_all), %:\n")
     print(table_markdown(results, names, lengths)[0])
-    print()
+    print("\nwhole answers (every expected value), % of samples:\n")
+    print(table_markdown(results, names, lengths, whole)[0])
+    print("\nwhole answers by depth of the first needle:\n")
     print(depth_markdown(results, lengths))
     print()
-    for group, (n, ok, ex) in sorted(totals(results).items()):
-        print("%-46s %5d samples  RULER %5.1f%% (%d)  exact %5.1f%% (%d)" % (
-            group + " (up to %dK)" % (TOTALS_UP_TO // 1024), n, 100 * ok / n, ok, 100 * ex / n, ex))
+    for group, (n, rs, ok, ex) in sorted(totals(results).items()):
+        print("%-46s %5d samples  RULER %5.1f%%  whole %5.1f%% (%d)  exact %5.1f%% (%d)" % (
+            group + " (up to %dK)" % (TOTALS_UP_TO // 1024), n, 100 * rs / n, 100 * ok / n, ok, 100 * ex / n, ex))
     for L in lengths:
         rs = [r for r in results if r["length"] == L]
-        print("%6d tokens: %4d prompts, %4d right, %8.1f s of ltri run, %d errors" % (
+        print("%6d tokens: %4d prompts, %4d whole answers, %8.1f s of ltri run, %d errors" % (
             L, len(rs), sum(bool(r["ok"]) for r in rs), sum(r.get("seconds", 0) for r in rs),
             sum(1 for r in rs if r.get("error"))))
 
@@ -338,8 +368,8 @@ def main():
             return rec
         k = tasks.max_new_tokens(s)
         out, dt, err = run_ltri(args.ltri, args.model, s.prompt, k, n_prompt + k + 16, extra, args.timeout)
-        rec.update(output=(out or "")[:300], seconds=round(dt, 2), error=err,
-                   ok=bool(out is not None and score(out, s)))
+        rs = ruler_score(out, s.expected, s.scoring) if out is not None else 0.0
+        rec.update(output=(out or "")[:300], seconds=round(dt, 2), error=err, ruler=rs, ok=rs == 1.0)
         with print_lock:
             print("%-26s %6d #%-2d %-5s %6.1fs %s" % (name, L, i, rec["ok"], dt, (out or str(err))[:60].replace("\n", " ")),
                   file=sys.stderr, flush=True)
@@ -355,9 +385,12 @@ def main():
             print("%s\t%d\t%d\t%d" % (r["family"], r["length"], r["index"], r["prompt_tokens"]))
         return
     md, table = table_markdown(results, names, lengths)
-    print("ltri engine, greedy, %d samples per cell, seed %d, flags: %s\n" % (args.n, args.seed, args.extra or "(none)"))
+    _, table_whole = table_markdown(results, names, lengths, whole)
+    print("ltri engine, greedy, %d samples per cell, seed %d, flags: %s; RULER score, %%\n" % (
+        args.n, args.seed, args.extra or "(none)"))
     print(md)
-    summary = {"table": table, "n": args.n, "seed": args.seed, "extra": args.extra, "lengths": lengths}
+    summary = {"table": table, "table_whole": table_whole, "n": args.n, "seed": args.seed, "extra": args.extra,
+               "lengths": lengths}
     print(json.dumps(summary))
     if args.json:
         with open(args.json, "w") as f:

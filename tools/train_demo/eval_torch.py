@@ -6,7 +6,7 @@
 
 Same prompts as the training run's final table and as eval_engine.py (tasks.make_eval_sample,
 held-out prose of data/heldout, seed tasks.EVAL_SEED). Prints the teacher-forced table and the
-real greedy-decoding table (RULER scoring). The engine's own table comes from eval_engine.py;
+real greedy-decoding table (whole answers: every expected value in the output). The engine's own table comes from eval_engine.py;
 this one is a fast cross-check of a model before it is committed.
 """
 

@@ -96,8 +96,8 @@ def greedy_check(model, tok, items, device, max_new=24):
 
 @torch.no_grad()
 def greedy_all(model, tok, items, device, deadline, max_batch_tokens=131072):
-    """Batched greedy decoding (left-padded prompts, HF generate with KV cache), scored like
-    RULER. Sets item['ok'] and item['text']; shortest prompts first; items not reached
+    """Batched greedy decoding (left-padded prompts, HF generate with KV cache), scored by whole
+    answers (score_text). Sets item['ok'] and item['text']; shortest prompts first; items not reached
     before `deadline` (time.time()) keep ok=None."""
     import time
     model.eval()
@@ -132,7 +132,8 @@ def greedy_all(model, tok, items, device, deadline, max_batch_tokens=131072):
 
 
 def score_text(text, expected, scoring):
-    """RULER string_match_all (case-insensitive substring of every value); passkey: first number."""
+    """Whole answer: every expected value a case-insensitive substring of the text (a RULER
+    string_match_all score of 1; RULER itself averages the share found); passkey: first number."""
     if scoring == "first_number":
         import re
         m = re.search(r"\d+", text)

@@ -411,7 +411,7 @@ def main():
     record["final_items_tf"] = [dict(name=it["name"], length=it["length"], depth=it["depth"], ok=it["ok"]) for it in items]
     log("accuracy (PyTorch, full attention, GPU, teacher-forced greedy)\n" + md)
     if args.final_greedy:
-        # Real greedy decoding, scored as RULER (substring of every expected value).
+        # Real greedy decoding, whole answers (every expected value a substring of the output).
         items = gpu_eval.greedy_all(model, tok, [dict(it) for it in final], device, T0 + args.budget - 12)
         acc = gpu_eval.table(items, fam_all, final_lengths)
         record["final_acc_greedy"] = {"%s@%d" % k: v for k, v in acc.items()}

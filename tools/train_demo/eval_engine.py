@@ -273,7 +273,7 @@ class Probe:
         self.new_tokens = new_tokens
 
     def answer(self, sample, new_tokens=None):
-        """(right by RULER scoring, the output or the error line)."""
+        """(a whole answer: every expected value in the output; the output or the error line)."""
         k = new_tokens or self.new_tokens
         n = self.bpe.count(sample.prompt)
         out, _, err = run_ltri(self.args.ltri, self.args.model, sample.prompt, k, n + k + 16,

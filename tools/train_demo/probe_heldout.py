@@ -2,7 +2,7 @@
 """Held-out phrasings, taken apart: the committed model through the engine on fact prompts whose
 parts are held out one group at a time. The evaluation's *_heldout families change every group at
 once (the needle's template, the question, the subjects' names and the attributes, the opening
-instruction); this shows which group the model fails on. Held-out words and prose, greedy, RULER
+instruction); this shows which group the model fails on. Held-out words and prose, greedy, whole-answer
 scoring (every expected value in the output), ~1K-token prompts.
 
   python3 tools/train_demo/probe_heldout.py --words .train/data/american-english --n 16

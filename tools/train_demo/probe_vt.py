@@ -2,7 +2,7 @@
 """vt in phrasing, taken apart: the committed model through the engine on one chain of 1, 2 or 4
 copies, with and without the second (distractor) chain. The evaluation family (tasks.vt_phrased
 as make_eval_sample draws it) always has 2-5 copies and the second chain; this shows which of the
-two the model fails on. Trained phrasings, held-out words, held-out prose, greedy, RULER scoring.
+two the model fails on. Trained phrasings, held-out words, held-out prose, greedy, whole-answer scoring.
 Then RULER vt (tasks.vt, trained with 1-5 copies) as trained, whose answer prefix states how many
 variables hold the value, and with that count left out of the prefix.
 

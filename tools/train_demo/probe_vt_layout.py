@@ -4,7 +4,7 @@ engine on one chain of 2 or 4 copies and a second chain of as many copies that i
 before the first, wholly after it, or interleaved with it step by step (a1 b1 a2 b2 ...), in
 trained phrasing (one assignment pair an episode, as tasks.vt_phrased without combo; the second
 chain in the same pair, or in another pair) and in RULER's format (tasks.vt's sentences, whose
-training never had a second chain). Held-out words and prose, 1K tokens, greedy, RULER scoring.
+training never had a second chain). Held-out words and prose, 1K tokens, greedy, whole-answer scoring.
 
 What it separates: a model that matches each copy's source name to the variable it wrote last
 answers every layout; one that reads "the next assignment sentence" answers the layouts where
